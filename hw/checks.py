@@ -1,0 +1,30 @@
+"""Validation helpers shared by every ``*Params`` dataclass (standard library only)."""
+
+__all__ = ["check_choice", "check_int", "signed_range", "unsigned_range"]
+
+
+def check_int(name: str, value, *, minimum: int, maximum: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``value`` is an ``int`` in ``[minimum, maximum]``."""
+    allowed = f"an integer >= {minimum}" if maximum is None else (
+        f"an integer in [{minimum}, {maximum}]")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be {allowed}, not {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {allowed}, not {value}")
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+
+
+def signed_range(width: int) -> tuple[int, int]:
+    """Inclusive range of a two's complement integer of ``width`` bits."""
+    return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def unsigned_range(width: int) -> tuple[int, int]:
+    """Inclusive range of an unsigned integer of ``width`` bits."""
+    return 0, (1 << width) - 1

@@ -1,0 +1,132 @@
+"""The registry of generatable blocks: one :func:`register` call makes a block known to the CLI,
+the build cache and the benches (standard library only; components are imported lazily)."""
+
+import dataclasses
+import hashlib
+import importlib
+import json
+from dataclasses import dataclass
+
+__all__ = ["Block", "Design", "block", "blocks", "design_from_config", "parse_param", "register"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A generatable block.
+
+    Parameters
+    ----------
+    name : str
+        CLI name, e.g. ``"topk"``.
+    params : type
+        Its frozen ``*Params`` dataclass.
+    component : str
+        ``"module:function"`` that turns a Params into an Amaranth component.
+    defaults : tuple
+        The Params generated when no block is named (e.g. one per microarchitecture).
+    """
+
+    name: str
+    params: type
+    component: str
+    defaults: tuple
+
+    def build(self, params):
+        module, function = self.component.split(":")
+        return getattr(importlib.import_module(module), function)(params)
+
+    def make_params(self, values: dict):
+        """Params from a ``{field: value}`` dict, refusing unknown fields."""
+        names = [f.name for f in dataclasses.fields(self.params)]
+        for key in values:
+            if key not in names:
+                raise ValueError(f"unknown parameter {key!r} for block {self.name!r}; "
+                                 f"allowed: {', '.join(names)}")
+        return self.params(**values)
+
+
+@dataclass(frozen=True)
+class Design:
+    """One block at one set of Params: the unit that is generated, built and measured."""
+
+    block: Block
+    params: object
+
+    @property
+    def params_dict(self) -> dict:
+        return dataclasses.asdict(self.params)
+
+    @property
+    def params_hash(self) -> str:
+        text = json.dumps({"block": self.block.name, "params": self.params_dict}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def top(self) -> str:
+        """Verilog module name: the block, then its microarchitecture where it has several."""
+        arch = getattr(self.params, "arch", None)
+        return f"{self.block.name}_{arch}" if arch else self.block.name
+
+    def component(self):
+        return self.block.build(self.params)
+
+
+_BLOCKS: dict[str, Block] = {}
+
+
+def register(name: str, params: type, component: str, defaults) -> Block:
+    entry = Block(name, params, component, tuple(defaults))
+    _BLOCKS[name] = entry
+    return entry
+
+
+def blocks() -> list[Block]:
+    _load_builtin_blocks()
+    return list(_BLOCKS.values())
+
+
+def block(name: str) -> Block:
+    _load_builtin_blocks()
+    if name not in _BLOCKS:
+        raise ValueError(f"unknown block {name!r}; allowed: {', '.join(_BLOCKS)}")
+    return _BLOCKS[name]
+
+
+def parse_param(entry: Block, text: str) -> tuple[str, object]:
+    """``"k=4"`` → ``("k", 4)``, converted to the field's declared type."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--param must look like name=value, not {text!r}")
+    types_by_name = {f.name: f.type for f in dataclasses.fields(entry.params)}
+    if key not in types_by_name:
+        raise ValueError(f"unknown parameter {key!r} for block {entry.name!r}; "
+                         f"allowed: {', '.join(types_by_name)}")
+    kind = types_by_name[key]
+    try:
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return key, raw.lower() in ("true", "1")
+        return key, kind(raw)
+    except ValueError:
+        raise ValueError(f"parameter {key} must be {kind.__name__}, not {raw!r}") from None
+
+
+def design_from_config(item, where: str) -> Design:
+    """A design from one config entry ``{"block": NAME, "params": {...}}``."""
+    if not isinstance(item, dict) or not isinstance(item.get("block"), str):
+        raise ValueError(f"{where}: each entry must be an object with a string 'block'")
+    values = item.get("params", {})
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: 'params' must be an object of name: value")
+    entry = block(item["block"])
+    return Design(entry, entry.make_params(values))
+
+
+def _load_builtin_blocks() -> None:
+    for module in _BUILTIN:
+        importlib.import_module(module)
+
+
+#: Modules whose import registers the built-in blocks.
+_BUILTIN = ("hw.topk.block",)

@@ -1,0 +1,11 @@
+"""Registers the top-k selector with the block registry."""
+
+from ..registry import register
+from .params import TOPK_ARCHS, TopKParams
+
+__all__ = ["TOPK"]
+
+TOPK = register(
+    "topk", TopKParams, "hw.topk.rtl:topk_component",
+    defaults=[TopKParams(arch=arch) for arch in TOPK_ARCHS],
+)

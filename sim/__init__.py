@@ -1,0 +1,2 @@
+"""Simulation: the simulator environment, the build cache, cocotb runner, stream drivers and
+scoreboards, and Amaranth-simulator helpers."""

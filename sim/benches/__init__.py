@@ -1,0 +1,1 @@
+"""cocotb benches (``bench_<block>.py``) and the stimulus they share with Amaranth-simulator tests."""

@@ -1,0 +1,70 @@
+"""The build cache: ``build/<block>/<params-hash>/`` holds a design's Verilog and its Verilator
+build, made once and shared by tests, benches and the CLI, safe when processes build at once."""
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from hw.registry import Design
+
+from .env import BUILD_WAIVERS, build_root, prepare_environment
+
+__all__ = ["design_dir", "generate_verilog", "locked", "verilator_build"]
+
+
+def design_dir(design: Design) -> Path:
+    return build_root() / design.block.name / design.params_hash
+
+
+@contextlib.contextmanager
+def locked(directory: Path):
+    """Hold an exclusive lock on ``directory`` (created if needed) for the ``with`` body."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield directory
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def generate_verilog(design: Design) -> Path:
+    """Write ``<top>.v`` (and ``params.json``) for ``design`` in its cache directory, once."""
+    directory = design_dir(design)
+    path = directory / f"{design.top}.v"
+    with locked(directory):
+        if not path.exists():
+            from amaranth.back import verilog
+
+            text = verilog.convert(design.component(), name=design.top, emit_src=False)
+            _write_atomically(path, text)
+            _write_atomically(directory / "params.json", json.dumps(
+                {"block": design.block.name, "params": design.params_dict}, indent=2) + "\n")
+    return path
+
+
+def verilator_build(design: Design) -> Path:
+    """Build the cocotb Verilator simulator of ``design`` once; return its build directory."""
+    directory = design_dir(design)
+    source = generate_verilog(design)
+    sim_dir = directory / "verilator"
+    with locked(directory):
+        if not (sim_dir / design.top).exists():
+            from cocotb_tools.runner import get_runner
+
+            prepare_environment()
+            runner = get_runner("verilator")
+            runner.build(
+                sources=[source], hdl_toplevel=design.top, build_dir=sim_dir,
+                build_args=[f"-Wno-{w}" for w in BUILD_WAIVERS], timescale=("1ns", "1ps"),
+                log_file=sim_dir.parent / "verilator-build.log",
+            )
+    return sim_dir
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,143 @@
+"""cocotb drivers for ``amaranth.lib.stream`` ports: a source with seeded random idle, a sink with
+seeded random back-pressure, a scoreboard that must drain, and a whole-bench helper.
+
+Both drivers change their outputs just after the falling edge and sample the handshake in the
+read-only phase before the rising edge, so a transfer is seen exactly when the DUT sees it.
+"""
+
+import random
+from collections import deque
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
+
+__all__ = ["Scoreboard", "StreamSink", "StreamSource", "reset", "run_stream_bench"]
+
+
+class StreamSource:
+    """Drives ``<name>__valid``/``<name>__payload`` from a queue of payload integers.
+
+    Before presenting each new item it idles with probability ``idle`` per cycle; once ``valid``
+    is raised it is held, with the payload stable, until the transfer.
+    """
+
+    def __init__(self, dut, name: str, *, rng: random.Random, idle: float = 0.0):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.rng, self.idle = rng, idle
+        self.queue: deque[int] = deque()
+        self.sent = 0
+        self.valid.value = 0
+
+    def send(self, payload: int) -> None:
+        self.queue.append(payload)
+
+    async def run(self, clk) -> None:
+        showing = False
+        while True:
+            await FallingEdge(clk)
+            if not showing and self.queue and self.rng.random() >= self.idle:
+                self.payload.value = self.queue.popleft()
+                showing = True
+            self.valid.value = int(showing)
+            await ReadOnly()
+            if showing and self.ready.value == 1:
+                showing = False
+                self.sent += 1
+
+
+class StreamSink:
+    """Drives ``<name>__ready`` low with probability ``backpressure`` per cycle and hands every
+    transferred payload integer to ``on_item``."""
+
+    def __init__(self, dut, name: str, *, rng: random.Random, backpressure: float = 0.0,
+                 on_item=None):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.rng, self.backpressure = rng, backpressure
+        self.on_item = on_item
+        self.received = 0
+        self.ready.value = 0
+
+    async def run(self, clk) -> None:
+        while True:
+            await FallingEdge(clk)
+            ready = self.rng.random() >= self.backpressure
+            self.ready.value = int(ready)
+            await ReadOnly()
+            if ready and self.valid.value == 1:
+                self.received += 1
+                if self.on_item is not None:
+                    self.on_item(self.payload.value.to_unsigned())
+
+
+class Scoreboard:
+    """In-order comparison of actual against expected items; :meth:`drain` fails unless every
+    expected item arrived, and :meth:`check` fails on a mismatch or an item nobody expected."""
+
+    def __init__(self, name: str, decode=lambda item: item):
+        self.name, self.decode = name, decode
+        self.expected: deque = deque()
+        self.matched = 0
+
+    def expect(self, item) -> None:
+        self.expected.append(item)
+
+    def check(self, raw) -> None:
+        actual = self.decode(raw)
+        if not self.expected:
+            raise AssertionError(f"{self.name}: unexpected item {actual!r} after "
+                                 f"{self.matched} matched")
+        wanted = self.expected.popleft()
+        if actual != wanted:
+            raise AssertionError(f"{self.name}: item {self.matched} is {actual!r}, "
+                                 f"expected {wanted!r}")
+        self.matched += 1
+
+    def drain(self) -> None:
+        if self.expected:
+            raise AssertionError(f"{self.name}: {len(self.expected)} expected items never "
+                                 f"arrived (matched {self.matched}); next: {self.expected[0]!r}")
+
+
+async def reset(dut, period_ns: int = 10, cycles: int = 2):
+    """Start ``dut.clk`` and hold ``dut.rst`` high for ``cycles`` rising edges."""
+    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, cycles)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+async def run_stream_bench(dut, items, *, decode, rng: random.Random, idle: float,
+                           backpressure: float, cycle_budget: int, settle: int = 64,
+                           source: str = "i", sink: str = "o") -> int:
+    """Send ``(payload, expected)`` pairs through a one-in, one-out stream DUT and check every
+    output, in order, with ``decode(raw) == expected``.
+
+    Fails if the outputs are not all seen within ``cycle_budget`` cycles, or if anything arrives
+    in the ``settle`` cycles after the last one. Returns the number of cycles taken.
+    """
+    await reset(dut)
+    board = Scoreboard(f"{dut._name}.{sink}", decode)
+    src = StreamSource(dut, source, rng=rng, idle=idle)
+    snk = StreamSink(dut, sink, rng=rng, backpressure=backpressure, on_item=board.check)
+    for payload, expected in items:
+        src.send(payload)
+        board.expect(expected)
+    cocotb.start_soon(src.run(dut.clk))
+    cocotb.start_soon(snk.run(dut.clk))
+    cycles = 0
+    while board.expected:
+        await RisingEdge(dut.clk)
+        cycles += 1
+        if cycles > cycle_budget:
+            raise AssertionError(f"deadline: {cycles} cycles, {board.matched} of "
+                                 f"{board.matched + len(board.expected)} outputs seen")
+    await ClockCycles(dut.clk, settle)
+    board.drain()
+    assert src.sent == len(items) and snk.received == len(items), (src.sent, snk.received)
+    return cycles

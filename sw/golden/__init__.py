@@ -1,0 +1,1 @@
+"""Exact golden models, written from each block's arithmetic and never from its RTL."""
