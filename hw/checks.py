@@ -1,12 +1,13 @@
 """Validation helpers shared by every ``*Params`` dataclass (standard library only)."""
 
-__all__ = ["check_choice", "check_int", "signed_range", "unsigned_range"]
+__all__ = ["check_choice", "check_int", "counter_range", "signed_range", "unsigned_range"]
 
 
 def check_int(name: str, value, *, minimum: int, maximum: int | None = None) -> None:
     """Raise ``ValueError`` unless ``value`` is an ``int`` in ``[minimum, maximum]``."""
-    allowed = f"an integer >= {minimum}" if maximum is None else (
-        f"an integer in [{minimum}, {maximum}]")
+    allowed = (
+        f"an integer >= {minimum}" if maximum is None else (f"an integer in [{minimum}, {maximum}]")
+    )
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be {allowed}, not {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
@@ -28,3 +29,9 @@ def signed_range(width: int) -> tuple[int, int]:
 def unsigned_range(width: int) -> tuple[int, int]:
     """Inclusive range of an unsigned integer of ``width`` bits."""
     return 0, (1 << width) - 1
+
+
+def counter_range(count: int) -> range:
+    """Shape of a counter over ``0 .. count-1``, at least one bit wide (a zero-width signal
+    becomes an invalid ``[-1:0]`` range in Verilog)."""
+    return range(max(2, count))

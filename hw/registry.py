@@ -40,8 +40,10 @@ class Block:
         names = [f.name for f in dataclasses.fields(self.params)]
         for key in values:
             if key not in names:
-                raise ValueError(f"unknown parameter {key!r} for block {self.name!r}; "
-                                 f"allowed: {', '.join(names)}")
+                raise ValueError(
+                    f"unknown parameter {key!r} for block {self.name!r}; "
+                    f"allowed: {', '.join(names)}"
+                )
         return self.params(**values)
 
 
@@ -99,8 +101,10 @@ def parse_param(entry: Block, text: str) -> tuple[str, object]:
         raise ValueError(f"--param must look like name=value, not {text!r}")
     types_by_name = {f.name: f.type for f in dataclasses.fields(entry.params)}
     if key not in types_by_name:
-        raise ValueError(f"unknown parameter {key!r} for block {entry.name!r}; "
-                         f"allowed: {', '.join(types_by_name)}")
+        raise ValueError(
+            f"unknown parameter {key!r} for block {entry.name!r}; "
+            f"allowed: {', '.join(types_by_name)}"
+        )
     kind = types_by_name[key]
     try:
         if kind is bool:

@@ -22,6 +22,7 @@ def simulate(dut, *testbenches, deadline_cycles: int) -> None:
         async def run(ctx):
             await testbench(ctx)
             finished.append(testbench)
+
         return run
 
     for testbench in testbenches:
@@ -45,8 +46,9 @@ async def stream_send(ctx, stream, payloads, *, rng: random.Random, idle: float 
     ctx.set(stream.valid, 0)
 
 
-async def stream_recv(ctx, stream, count: int, *, rng: random.Random,
-                      backpressure: float = 0.0) -> list:
+async def stream_recv(
+    ctx, stream, count: int, *, rng: random.Random, backpressure: float = 0.0
+) -> list:
     """Receive ``count`` payloads, dropping ``ready`` with probability ``backpressure``."""
     items = []
     while len(items) < count:
@@ -78,8 +80,15 @@ class StreamTiming:
         return self.outputs[-1] - self.inputs[0] + 1
 
 
-def measure_stream(dut, payloads, *, expected_outputs: int | None = None,
-                   deadline_cycles: int, source: str = "i", sink: str = "o") -> StreamTiming:
+def measure_stream(
+    dut,
+    payloads,
+    *,
+    expected_outputs: int | None = None,
+    deadline_cycles: int,
+    source: str = "i",
+    sink: str = "o",
+) -> StreamTiming:
     """Feed ``payloads`` back to back with the output always ready and record, cycle by cycle,
     when each input and output transfer happens."""
     i, o = getattr(dut, source), getattr(dut, sink)

@@ -40,8 +40,11 @@ def generate_verilog(design: Design) -> Path:
 
             text = verilog.convert(design.component(), name=design.top, emit_src=False)
             _write_atomically(path, text)
-            _write_atomically(directory / "params.json", json.dumps(
-                {"block": design.block.name, "params": design.params_dict}, indent=2) + "\n")
+            _write_atomically(
+                directory / "params.json",
+                json.dumps({"block": design.block.name, "params": design.params_dict}, indent=2)
+                + "\n",
+            )
     return path
 
 
@@ -57,8 +60,11 @@ def verilator_build(design: Design) -> Path:
             prepare_environment()
             runner = get_runner("verilator")
             runner.build(
-                sources=[source], hdl_toplevel=design.top, build_dir=sim_dir,
-                build_args=[f"-Wno-{w}" for w in BUILD_WAIVERS], timescale=("1ns", "1ps"),
+                sources=[source],
+                hdl_toplevel=design.top,
+                build_dir=sim_dir,
+                build_args=[f"-Wno-{w}" for w in BUILD_WAIVERS],
+                timescale=("1ns", "1ps"),
                 log_file=sim_dir.parent / "verilator-build.log",
             )
     return sim_dir

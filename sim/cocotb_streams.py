@@ -52,8 +52,9 @@ class StreamSink:
     """Drives ``<name>__ready`` low with probability ``backpressure`` per cycle and hands every
     transferred payload integer to ``on_item``."""
 
-    def __init__(self, dut, name: str, *, rng: random.Random, backpressure: float = 0.0,
-                 on_item=None):
+    def __init__(
+        self, dut, name: str, *, rng: random.Random, backpressure: float = 0.0, on_item=None
+    ):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
@@ -89,18 +90,22 @@ class Scoreboard:
     def check(self, raw) -> None:
         actual = self.decode(raw)
         if not self.expected:
-            raise AssertionError(f"{self.name}: unexpected item {actual!r} after "
-                                 f"{self.matched} matched")
+            raise AssertionError(
+                f"{self.name}: unexpected item {actual!r} after {self.matched} matched"
+            )
         wanted = self.expected.popleft()
         if actual != wanted:
-            raise AssertionError(f"{self.name}: item {self.matched} is {actual!r}, "
-                                 f"expected {wanted!r}")
+            raise AssertionError(
+                f"{self.name}: item {self.matched} is {actual!r}, expected {wanted!r}"
+            )
         self.matched += 1
 
     def drain(self) -> None:
         if self.expected:
-            raise AssertionError(f"{self.name}: {len(self.expected)} expected items never "
-                                 f"arrived (matched {self.matched}); next: {self.expected[0]!r}")
+            raise AssertionError(
+                f"{self.name}: {len(self.expected)} expected items never "
+                f"arrived (matched {self.matched}); next: {self.expected[0]!r}"
+            )
 
 
 async def reset(dut, period_ns: int = 10, cycles: int = 2):
@@ -112,9 +117,19 @@ async def reset(dut, period_ns: int = 10, cycles: int = 2):
     dut.rst.value = 0
 
 
-async def run_stream_bench(dut, items, *, decode, rng: random.Random, idle: float,
-                           backpressure: float, cycle_budget: int, settle: int = 64,
-                           source: str = "i", sink: str = "o") -> int:
+async def run_stream_bench(
+    dut,
+    items,
+    *,
+    decode,
+    rng: random.Random,
+    idle: float,
+    backpressure: float,
+    cycle_budget: int,
+    settle: int = 64,
+    source: str = "i",
+    sink: str = "o",
+) -> int:
     """Send ``(payload, expected)`` pairs through a one-in, one-out stream DUT and check every
     output, in order, with ``decode(raw) == expected``.
 
@@ -135,8 +150,10 @@ async def run_stream_bench(dut, items, *, decode, rng: random.Random, idle: floa
         await RisingEdge(dut.clk)
         cycles += 1
         if cycles > cycle_budget:
-            raise AssertionError(f"deadline: {cycles} cycles, {board.matched} of "
-                                 f"{board.matched + len(board.expected)} outputs seen")
+            raise AssertionError(
+                f"deadline: {cycles} cycles, {board.matched} of "
+                f"{board.matched + len(board.expected)} outputs seen"
+            )
     await ClockCycles(dut.clk, settle)
     board.drain()
     assert src.sent == len(items) and snk.received == len(items), (src.sent, snk.received)

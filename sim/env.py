@@ -16,7 +16,7 @@ LINT_WAIVERS = {
     "UNUSEDSIGNAL": "Amaranth keeps named intermediate wires; input ports are checked separately",
     "DECLFILENAME": "one Verilog file holds the top module and all its submodules",
     "CASEINCOMPLETE": "Amaranth's casez has no default arm; the value assigned before the case "
-                      "is the default, so uncovered patterns are well defined",
+    "is the default, so uncovered patterns are well defined",
 }
 
 #: Waived when building for simulation: the classes of :data:`LINT_WAIVERS` Verilator reports

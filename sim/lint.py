@@ -21,8 +21,15 @@ class LintResult:
 def lint(verilog: Path, top: str, *, waive=tuple(LINT_WAIVERS)) -> LintResult:
     """``verilator --lint-only -Wall`` with the classes in ``waive`` off; any message fails."""
     prepare_environment()
-    command = ["verilator", "--lint-only", "-Wall", *(f"-Wno-{w}" for w in waive),
-               "--top-module", top, str(verilog)]
+    command = [
+        "verilator",
+        "--lint-only",
+        "-Wall",
+        *(f"-Wno-{w}" for w in waive),
+        "--top-module",
+        top,
+        str(verilog),
+    ]
     run = subprocess.run(command, capture_output=True, text=True)
     messages = tuple(m.group(0) for m in _WARNING.finditer(run.stderr + run.stdout))
     return LintResult(run.returncode == 0 and not messages, messages)

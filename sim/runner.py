@@ -44,17 +44,27 @@ def run_bench(design: Design, module: str, *, seed: int, testcase=None) -> Bench
     runs.mkdir(exist_ok=True)
     test_dir = Path(tempfile.mkdtemp(prefix=f"{module.rsplit('.', 1)[-1]}-{seed}-", dir=runs))
     results = test_dir / "results.xml"
-    env = {DESIGN_ENV: json.dumps({"block": design.block.name, "params": design.params_dict}),
-           SEED_ENV: str(seed)}
+    env = {
+        DESIGN_ENV: json.dumps({"block": design.block.name, "params": design.params_dict}),
+        SEED_ENV: str(seed),
+    }
     runner = get_runner("verilator")
     # The runner consults PYTEST_CURRENT_TEST to decide whether to sys.exit() on failure; the
     # verdict is made here instead, from the results file, with names and counts.
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
     try:
-        runner.test(test_module=module, hdl_toplevel=design.top, hdl_toplevel_lang="verilog",
-                    build_dir=sim_dir,
-                    test_dir=test_dir, results_xml=str(results), extra_env=env, seed=seed,
-                    testcase=testcase, log_file=test_dir / "sim.log")
+        runner.test(
+            test_module=module,
+            hdl_toplevel=design.top,
+            hdl_toplevel_lang="verilog",
+            build_dir=sim_dir,
+            test_dir=test_dir,
+            results_xml=str(results),
+            extra_env=env,
+            seed=seed,
+            testcase=testcase,
+            log_file=test_dir / "sim.log",
+        )
     except SystemExit:
         pass
     finally:
@@ -65,7 +75,8 @@ def run_bench(design: Design, module: str, *, seed: int, testcase=None) -> Bench
         raise BenchFailure(
             f"{module} on {design.top} ({design.params_hash}), seed {seed}: "
             f"{len(result.passed)} passed, {len(result.failed)} failed "
-            f"{list(result.failed)}; log: {test_dir / 'sim.log'}")
+            f"{list(result.failed)}; log: {test_dir / 'sim.log'}"
+        )
     return result
 
 

@@ -37,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("block", nargs="?", help="block name (default: every block, its defaults)")
     source = gen.add_mutually_exclusive_group()
     source.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    source.add_argument("--config", type=Path, metavar="FILE",
-                        help='JSON: {"block": ..., "params": {...}} or a list of them')
+    source.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help='JSON: {"block": ..., "params": {...}} or a list of them',
+    )
     gen.add_argument("--out", type=Path, default=DEFAULT_RTL_DIR)
     gen.set_defaults(run=_generate)
 
@@ -81,8 +85,9 @@ def _designs_from_config(path: Path) -> list[Design]:
     except json.JSONDecodeError as error:
         raise UserError(f"--config {path} is not valid JSON: {error}") from None
     entries = data if isinstance(data, list) else [data]
-    return [design_from_config(item, f"--config {path} entry {n}")
-            for n, item in enumerate(entries)]
+    return [
+        design_from_config(item, f"--config {path} entry {n}") for n, item in enumerate(entries)
+    ]
 
 
 def _generate(args) -> int:
@@ -96,9 +101,16 @@ def _generate(args) -> int:
         component = design.component()
         path = args.out / f"{design.top}-{design.params_hash}.v"
         path.write_text(verilog.convert(component, name=design.top, emit_src=False))
-        records.append({"block": design.block.name, "top": design.top, "verilog": path.name,
-                        "params": design.params_dict, "params_hash": design.params_hash,
-                        "ports": _ports(component)})
+        records.append(
+            {
+                "block": design.block.name,
+                "top": design.top,
+                "verilog": path.name,
+                "params": design.params_dict,
+                "params_hash": design.params_hash,
+                "ports": _ports(component),
+            }
+        )
         print(path)
     manifest = {"tools": {t: metadata.version(t) for t in TOOLS}, "designs": records}
     (args.out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -109,12 +121,18 @@ def _generate(args) -> int:
 def _ports(component) -> list[dict]:
     from amaranth.hdl import Value
 
-    ports = [{"name": "clk", "direction": "in", "width": 1},
-             {"name": "rst", "direction": "in", "width": 1}]
+    ports = [
+        {"name": "clk", "direction": "in", "width": 1},
+        {"name": "rst", "direction": "in", "width": 1},
+    ]
     for path, member, value in component.signature.flatten(component):
-        ports.append({"name": "__".join(str(p) for p in path),
-                      "direction": "in" if member.flow.name == "In" else "out",
-                      "width": Value.cast(value).shape().width})
+        ports.append(
+            {
+                "name": "__".join(str(p) for p in path),
+                "direction": "in" if member.flow.name == "In" else "out",
+                "width": Value.cast(value).shape().width,
+            }
+        )
     return ports
 
 
@@ -153,8 +171,16 @@ def _synth(args) -> int:
     if args.json:
         print(json.dumps({"designs": rows}, indent=2))
     else:
-        _print_table([{"verilog": r["verilog"], "cells": r["cells"],
-                       "largest cell types": _top_cells(r["cells_by_type"])} for r in rows])
+        _print_table(
+            [
+                {
+                    "verilog": r["verilog"],
+                    "cells": r["cells"],
+                    "largest cell types": _top_cells(r["cells_by_type"]),
+                }
+                for r in rows
+            ]
+        )
     return 0
 
 
@@ -173,8 +199,10 @@ def _bench(args) -> int:
     _print_table(report.rows)
     for claim in report.claims:
         verdict = "holds" if claim.holds else "DOES NOT HOLD"
-        print(f"claim {claim.name}: measured {claim.measured:.3g} vs paper {claim.paper:.3g} "
-              f"({claim.what}; against {claim.baseline}): {verdict}")
+        print(
+            f"claim {claim.name}: measured {claim.measured:.3g} vs paper {claim.paper:.3g} "
+            f"({claim.what}; against {claim.baseline}): {verdict}"
+        )
     return 0
 
 

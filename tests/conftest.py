@@ -10,8 +10,9 @@ DEFAULT_SEED = 20261123
 
 
 def pytest_addoption(parser):
-    parser.addoption("--seed", type=int, default=None,
-                     help=f"seed for randomized tests (default {DEFAULT_SEED})")
+    parser.addoption(
+        "--seed", type=int, default=None, help=f"seed for randomized tests (default {DEFAULT_SEED})"
+    )
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from sw.cli import main
 
 
 def moetile(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "sw.cli", *args], cwd=cwd,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "sw.cli", *args], cwd=cwd, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +36,27 @@ def test_generate_writes_every_default_design(rtl):
 
 
 def test_generate_with_params_and_config(tmp_path):
-    assert main(["generate", "topk", "--param", "n=6", "--param", "arch=sequential",
-                 "--out", str(tmp_path / "a")]) == 0
-    record, = json.loads((tmp_path / "a" / "manifest.json").read_text())["designs"]
+    assert (
+        main(
+            [
+                "generate",
+                "topk",
+                "--param",
+                "n=6",
+                "--param",
+                "arch=sequential",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
+    (record,) = json.loads((tmp_path / "a" / "manifest.json").read_text())["designs"]
     assert record["params"] == {"n": 6, "k": 4, "score_width": 8, "arch": "sequential"}
     config = tmp_path / "c.json"
     config.write_text(json.dumps([{"block": "topk", "params": {"n": 3, "k": 2}}]))
     assert main(["generate", "--config", str(config), "--out", str(tmp_path / "b")]) == 0
-    record, = json.loads((tmp_path / "b" / "manifest.json").read_text())["designs"]
+    (record,) = json.loads((tmp_path / "b" / "manifest.json").read_text())["designs"]
     assert record["params_hash"] != "" and record["params"]["n"] == 3
 
 
@@ -55,14 +69,16 @@ def test_lint_and_synth(rtl, capsys):
 
 
 def test_lint_fails_on_a_real_warning(tmp_path, capsys):
-    assert main(["generate", "topk", "--param", "n=3", "--param", "k=2",
-                 "--out", str(tmp_path)]) == 0
-    record, = json.loads((tmp_path / "manifest.json").read_text())["designs"]
+    assert (
+        main(["generate", "topk", "--param", "n=3", "--param", "k=2", "--out", str(tmp_path)]) == 0
+    )
+    (record,) = json.loads((tmp_path / "manifest.json").read_text())["designs"]
     verilog = tmp_path / record["verilog"]
     # A blocking assignment in a clocked block of the top module: a class no waiver covers.
     head, _, tail = verilog.read_text().rpartition("endmodule")
-    verilog.write_text(f"{head}  reg probe;\n  always @(posedge clk) probe = ~probe;\n"
-                       f"endmodule{tail}")
+    verilog.write_text(
+        f"{head}  reg probe;\n  always @(posedge clk) probe = ~probe;\nendmodule{tail}"
+    )
     assert main(["lint", "--dir", str(tmp_path)]) == 1
     assert "1 with warnings" in capsys.readouterr().out
 
@@ -78,22 +94,26 @@ def test_bench_topk_json(tmp_path):
     assert rows["network"]["throughput_vs_sequential"] > 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["generate", "nope"], "unknown block 'nope'; allowed: topk"),
-    (["generate", "topk", "--param", "k=99"], r"k must be an integer in [1, 16], not 99"),
-    (["generate", "topk", "--param", "q=1"], "unknown parameter 'q' for block 'topk'"),
-    (["generate", "topk", "--param", "n=two"], "parameter n must be int, not 'two'"),
-    (["generate", "topk", "--param", "n"], "--param must look like name=value"),
-    (["generate", "--config", "missing.json"], "cannot read --config missing.json"),
-    (["generate", "--config", "bad.json"], "--config bad.json is not valid JSON"),
-    (["generate", "--config", "wrong.json"], "--config wrong.json entry 0: each entry must be an object"),
-    (["lint", "--dir", "nowhere"], "no manifest.json in nowhere"),
-    (["bench", "nope"], "unknown benchmark 'nope'; allowed: topk"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate", "nope"], "unknown block 'nope'; allowed: topk"),
+        (["generate", "topk", "--param", "k=99"], r"k must be an integer in [1, 16], not 99"),
+        (["generate", "topk", "--param", "q=1"], "unknown parameter 'q' for block 'topk'"),
+        (["generate", "topk", "--param", "n=two"], "parameter n must be int, not 'two'"),
+        (["generate", "topk", "--param", "n"], "--param must look like name=value"),
+        (["generate", "--config", "missing.json"], "cannot read --config missing.json"),
+        (["generate", "--config", "bad.json"], "--config bad.json is not valid JSON"),
+        (["generate", "--config", "wrong.json"], "--config wrong.json entry 0: each entry must be"),
+        (["lint", "--dir", "nowhere"], "no manifest.json in nowhere"),
+        (["bench", "nope"], "unknown benchmark 'nope'; allowed: topk"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     (tmp_path / "bad.json").write_text("{bad")
     (tmp_path / "wrong.json").write_text("[3]")
     run = moetile(*args, cwd=tmp_path)
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines()[-1].startswith(f"moetile: error: {message}"), run.stderr
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"moetile: error: {message}"), run.stderr
     assert "Traceback" not in run.stderr

@@ -2,10 +2,9 @@
 
 import pytest
 from amaranth import Module, Signal
+from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from amaranth.back import verilog
 
 from hw.registry import Design, blocks
 from sim.lint import unused_inputs
@@ -14,9 +13,11 @@ DESIGNS = [Design(entry, params) for entry in blocks() for params in entry.defau
 
 
 def input_ports(component) -> list[str]:
-    return ["__".join(map(str, path))
-            for path, member, _ in component.signature.flatten(component)
-            if member.flow == In]
+    return [
+        "__".join(map(str, path))
+        for path, member, _ in component.signature.flatten(component)
+        if member.flow == In
+    ]
 
 
 @pytest.mark.parametrize("design", DESIGNS, ids=lambda d: f"{d.top}-{d.params_hash}")

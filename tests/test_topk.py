@@ -23,15 +23,18 @@ def reference(scores, k):
     return tuple((j, scores[j]) for j in order)
 
 
-@pytest.mark.parametrize(("field", "values", "message"), [
-    ("n", {"n": 0}, "n must be an integer >= 1, not 0"),
-    ("k", {"n": 4, "k": 5}, r"k must be an integer in \[1, 4\], not 5"),
-    ("k", {"k": 0}, "k must be"),
-    ("score_width", {"score_width": 0}, "score_width must be"),
-    ("score_width", {"score_width": 49}, "score_width must be"),
-    ("arch", {"arch": "tree"}, "arch must be one of 'network', 'sequential', not 'tree'"),
-    ("n", {"n": 4.0}, "n must be an integer"),
-])
+@pytest.mark.parametrize(
+    ("field", "values", "message"),
+    [
+        ("n", {"n": 0}, "n must be an integer >= 1, not 0"),
+        ("k", {"n": 4, "k": 5}, r"k must be an integer in \[1, 4\], not 5"),
+        ("k", {"k": 0}, "k must be"),
+        ("score_width", {"score_width": 0}, "score_width must be"),
+        ("score_width", {"score_width": 49}, "score_width must be"),
+        ("arch", {"arch": "tree"}, "arch must be one of 'network', 'sequential', not 'tree'"),
+        ("n", {"n": 4.0}, "n must be an integer"),
+    ],
+)
 def test_params_reject_bad_values(field, values, message):
     with pytest.raises(ValueError, match=message):
         TopKParams(**values)
@@ -108,8 +111,11 @@ def test_measured_timing_equals_params(arch, n, k, seed):
     params = TopKParams(n=n, k=k, arch=arch)
     items = topk_items(params, random_vectors(params, random.Random(seed), 8))
     layout = input_layout(params)
-    timing = measure_stream(topk_component(params), [layout.const(p) for p, _ in items],
-                            deadline_cycles=20 * (params.latency + params.initiation_interval))
+    timing = measure_stream(
+        topk_component(params),
+        [layout.const(p) for p, _ in items],
+        deadline_cycles=20 * (params.latency + params.initiation_interval),
+    )
     assert timing.latency == params.latency
     gaps = {b - a for a, b in zip(timing.inputs, timing.inputs[1:], strict=False)}
     assert gaps == {params.initiation_interval}

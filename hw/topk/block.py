@@ -6,6 +6,8 @@ from .params import TOPK_ARCHS, TopKParams
 __all__ = ["TOPK"]
 
 TOPK = register(
-    "topk", TopKParams, "hw.topk.rtl:topk_component",
+    "topk",
+    TopKParams,
+    "hw.topk.rtl:topk_component",
     defaults=[TopKParams(arch=arch) for arch in TOPK_ARCHS],
 )

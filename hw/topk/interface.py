@@ -11,10 +11,12 @@ __all__ = ["candidate_layout", "input_layout", "output_layout", "topk_signature"
 
 def candidate_layout(params: TopKParams) -> data.StructLayout:
     """One (index, score) pair."""
-    return data.StructLayout({
-        "index": unsigned(params.index_width),
-        "score": signed(params.score_width),
-    })
+    return data.StructLayout(
+        {
+            "index": unsigned(params.index_width),
+            "score": signed(params.score_width),
+        }
+    )
 
 
 def input_layout(params: TopKParams) -> data.StructLayout:
@@ -27,7 +29,9 @@ def output_layout(params: TopKParams) -> data.StructLayout:
 
 
 def topk_signature(params: TopKParams) -> wiring.Signature:
-    return wiring.Signature({
-        "i": In(stream.Signature(input_layout(params))),
-        "o": Out(stream.Signature(output_layout(params))),
-    })
+    return wiring.Signature(
+        {
+            "i": In(stream.Signature(input_layout(params))),
+            "o": Out(stream.Signature(output_layout(params))),
+        }
+    )

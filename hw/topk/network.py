@@ -45,8 +45,9 @@ class TopKNetwork(wiring.Component):
         m.d.comb += self.i.ready.eq(advance)
 
         # Candidates enter carrying their own position as index.
-        items = {j: layout(Cat(Const(j, p.index_width), self.i.payload.scores[j]))
-                 for j in range(p.n)}
+        items = {
+            j: layout(Cat(Const(j, p.index_width), self.i.payload.scores[j])) for j in range(p.n)
+        }
         valid = self.i.valid
 
         for depth, layer in enumerate(stages):
@@ -70,7 +71,7 @@ def _compare_layer(layout, items, layer):
 
 
 def _positions_read_after(stages, depth, k):
-    later = {pos for layer in stages[depth + 1:] for pair in layer for pos in pair}
+    later = {pos for layer in stages[depth + 1 :] for pair in layer for pos in pair}
     return sorted(later | set(range(k)))
 
 

@@ -3,6 +3,7 @@
 from amaranth import Array, Module, Mux, Signal
 from amaranth.lib import wiring
 
+from ..checks import counter_range
 from .compare import beats
 from .interface import candidate_layout, topk_signature
 from .params import TopKParams
@@ -41,8 +42,8 @@ class TopKSequential(wiring.Component):
         scores = Array(Signal.like(self.i.payload.scores[0], name=f"score{j}") for j in range(p.n))
         taken = Signal(p.n)
         top = Array(Signal(layout, name=f"top{r}") for r in range(p.k))
-        candidate = Signal(range(p.n))
-        rank = Signal(range(p.k))
+        candidate = Signal(counter_range(p.n))
+        rank = Signal(counter_range(p.k))
         best = Signal(layout)
         have_best = Signal()
 

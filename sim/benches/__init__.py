@@ -1,1 +1,1 @@
-"""cocotb benches (``bench_<block>.py``) and the stimulus they share with Amaranth-simulator tests."""
+"""cocotb benches (``bench_<block>.py``) and the stimulus they share with the Amaranth tests."""

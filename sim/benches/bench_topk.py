@@ -9,8 +9,7 @@ from sim.bench_context import bench_design, bench_seed
 from sim.benches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
 from sim.cocotb_streams import run_stream_bench
 
-TRAFFIC = {"steady": (0.0, 0.0), "idle": (0.5, 0.0), "stall": (0.0, 0.6),
-           "both": (0.3, 0.5)}
+TRAFFIC = {"steady": (0.0, 0.0), "idle": (0.5, 0.0), "stall": (0.0, 0.6), "both": (0.3, 0.5)}
 
 
 async def _check(dut, vectors, traffic, salt):
@@ -18,12 +17,20 @@ async def _check(dut, vectors, traffic, salt):
     rng = random.Random(f"{bench_seed()}-{salt}-{traffic}")
     idle, backpressure = TRAFFIC[traffic]
     in_layout, out_layout = input_layout(params), output_layout(params)
-    items = [(in_layout.const(payload).as_bits(), expected)
-             for payload, expected in topk_items(params, vectors)]
+    items = [
+        (in_layout.const(payload).as_bits(), expected)
+        for payload, expected in topk_items(params, vectors)
+    ]
     budget = 8 * len(items) * (params.initiation_interval + params.latency) + 200
     await run_stream_bench(
-        dut, items, decode=lambda raw: decode_top(out_layout.from_bits(raw)), rng=rng,
-        idle=idle, backpressure=backpressure, cycle_budget=budget)
+        dut,
+        items,
+        decode=lambda raw: decode_top(out_layout.from_bits(raw)),
+        rng=rng,
+        idle=idle,
+        backpressure=backpressure,
+        cycle_budget=budget,
+    )
 
 
 @cocotb.test()

@@ -17,8 +17,11 @@ def edge_vectors(params: TopKParams) -> list[list[int]]:
     n = params.n
     ramp = [lo + (j * (hi - lo)) // max(1, n - 1) for j in range(n)]
     return [
-        [0] * n, [lo] * n, [hi] * n,
-        ramp, ramp[::-1],
+        [0] * n,
+        [lo] * n,
+        [hi] * n,
+        ramp,
+        ramp[::-1],
         [lo] * (n - 1) + [hi],
         [hi] * (n - 1) + [lo],
         [hi if j % 2 else lo for j in range(n)],
@@ -29,15 +32,19 @@ def random_vectors(params: TopKParams, rng: random.Random, count: int) -> list[l
     """Half over the full range, half over a narrow range so that ties are common."""
     lo, hi = params.score_range
     narrow = (max(lo, -2), min(hi, 2))
-    return [[rng.randint(*(narrow if c % 2 else (lo, hi))) for _ in range(params.n)]
-            for c in range(count)]
+    return [
+        [rng.randint(*(narrow if c % 2 else (lo, hi))) for _ in range(params.n)]
+        for c in range(count)
+    ]
 
 
 def topk_items(params: TopKParams, vectors) -> list[tuple[dict, tuple]]:
     """``(input payload, expected ((index, score), ...))`` for each score vector."""
     indices, scores = top_k(params, torch.tensor(vectors, dtype=torch.int64))
-    return [({"scores": list(v)}, tuple(zip(ix.tolist(), sc.tolist(), strict=True)))
-            for v, ix, sc in zip(vectors, indices, scores, strict=True)]
+    return [
+        ({"scores": list(v)}, tuple(zip(ix.tolist(), sc.tolist(), strict=True)))
+        for v, ix, sc in zip(vectors, indices, scores, strict=True)
+    ]
 
 
 def decode_top(payload) -> tuple:

@@ -26,9 +26,14 @@ class Claim:
         return self.measured >= self.paper if self.at_least else self.measured <= self.paper
 
     def to_json(self) -> dict:
-        return {"name": self.name, "what": self.what, "paper": self.paper,
-                "measured": round(self.measured, 4), "baseline": self.baseline,
-                "holds": self.holds}
+        return {
+            "name": self.name,
+            "what": self.what,
+            "paper": self.paper,
+            "measured": round(self.measured, 4),
+            "baseline": self.baseline,
+            "holds": self.holds,
+        }
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,11 @@ class BenchReport:
     claims: list[Claim] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"bench": self.bench, "rows": self.rows,
-                "claims": [c.to_json() for c in self.claims]}
+        return {
+            "bench": self.bench,
+            "rows": self.rows,
+            "claims": [c.to_json() for c in self.claims],
+        }
 
 
 def run_bench(name: str, progress=lambda message: None) -> BenchReport:

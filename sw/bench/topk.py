@@ -25,18 +25,26 @@ def measure(params: TopKParams, seed: int = 0) -> dict:
     items = topk_items(params, random_vectors(params, random.Random(seed), VECTORS))
     layout = input_layout(params)
     timing = measure_stream(
-        design.component(), [layout.const(p) for p, _ in items],
-        deadline_cycles=VECTORS * (params.initiation_interval + params.latency) + 100)
+        design.component(),
+        [layout.const(p) for p, _ in items],
+        deadline_cycles=VECTORS * (params.initiation_interval + params.latency) + 100,
+    )
     got = [decode_top(out) for out in timing.payloads]
     if got != [expected for _, expected in items]:
         raise AssertionError(f"topk {params.arch} disagrees with the golden model")
     verilog = generate_verilog(design)
     cells = synthesize(verilog, design.top, cache=design_dir(design) / "synth.json").cells
     interval = (timing.inputs[-1] - timing.inputs[0]) / (len(timing.inputs) - 1)
-    return {"arch": params.arch, "n": params.n, "k": params.k,
-            "score_width": params.score_width, "latency_cycles": timing.latency,
-            "initiation_interval_cycles": interval, "results_per_kcycle": 1000 / interval,
-            "cells": cells}
+    return {
+        "arch": params.arch,
+        "n": params.n,
+        "k": params.k,
+        "score_width": params.score_width,
+        "latency_cycles": timing.latency,
+        "initiation_interval_cycles": interval,
+        "results_per_kcycle": 1000 / interval,
+        "cells": cells,
+    }
 
 
 def run(progress) -> BenchReport:
@@ -47,6 +55,7 @@ def run(progress) -> BenchReport:
     sequential = next(r for r in rows if r["arch"] == "sequential")
     for row in rows:
         row["throughput_vs_sequential"] = round(
-            row["results_per_kcycle"] / sequential["results_per_kcycle"], 3)
+            row["results_per_kcycle"] / sequential["results_per_kcycle"], 3
+        )
         row["cells_vs_sequential"] = round(row["cells"] / sequential["cells"], 3)
     return BenchReport("topk", rows)

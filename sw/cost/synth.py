@@ -28,10 +28,13 @@ def synthesize(verilog: Path, top: str, *, cache: Path | None = None) -> SynthRe
         return SynthResult(data["top"], data["cells"], data["cells_by_type"])
     # WebAssembly Yosys sees only its working directory: run it beside the file.
     stat_file = verilog.with_name(f".{top}.stat.json")
-    script = (f"read_verilog -sv {verilog.name}; synth -flatten -top {top}; "
-              f"tee -q -o {stat_file.name} stat -json")
-    run = subprocess.run([_yosys(), "-q", "-p", script], capture_output=True, text=True,
-                         cwd=verilog.parent)
+    script = (
+        f"read_verilog -sv {verilog.name}; synth -flatten -top {top}; "
+        f"tee -q -o {stat_file.name} stat -json"
+    )
+    run = subprocess.run(
+        [_yosys(), "-q", "-p", script], capture_output=True, text=True, cwd=verilog.parent
+    )
     if run.returncode != 0:
         raise RuntimeError(f"yosys failed on {verilog}:\n{run.stderr[-2000:]}")
     stat = json.loads(stat_file.read_text())

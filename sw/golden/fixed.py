@@ -24,5 +24,6 @@ def check_integer_tensor(name: str, tensor, *, lo: int, hi: int) -> torch.Tensor
     t = t.to(torch.int64)
     if t.numel() and (t.min() < lo or t.max() > hi):
         raise ValueError(
-            f"{name} must lie in [{lo}, {hi}]; it spans [{int(t.min())}, {int(t.max())}]")
+            f"{name} must lie in [{lo}, {hi}]; it spans [{int(t.min())}, {int(t.max())}]"
+        )
     return t
