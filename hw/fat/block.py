@@ -1,0 +1,11 @@
+"""Registers the FAT array and its baseline with the block registry."""
+
+from ..registry import register
+from .params import FAT_ARCHS, FatParams
+
+__all__ = ["FAT"]
+
+FAT = register(
+    "fat", FatParams, "hw.fat.array:FatArray",
+    defaults=[FatParams(arch=arch) for arch in FAT_ARCHS],
+)

@@ -1,0 +1,119 @@
+"""Sparse Addition Control Unit: turns weight rows into a stream of add operations."""
+
+from amaranth import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from .interface import op_layout, weight_layout
+from .params import FatParams
+
+__all__ = ["Sacu"]
+
+
+class Sacu(wiring.Component):
+    """Issues one op per weight the row needs, row after row.
+
+    ``fat``: a mask of the row's not-yet-issued non-zero weights; each cycle a priority encoder
+    finds the lowest one and issues it if it lies within ``zero_skip`` positions of the scan
+    pointer, otherwise the pointer jumps ``zero_skip`` ahead. A run of zeros therefore costs
+    ``ceil(run / zero_skip)`` cycles, spent while the lanes are still adding the previous op
+    (the op register is refilled as soon as it is taken). The op that empties the mask is marked
+    ``last``; a row with no non-zero weight becomes one ``empty`` op.
+
+    ``parapim``: a counter issues every position, zeros included, one per op.
+
+    Parameters
+    ----------
+    params : FatParams
+
+    Members
+    -------
+    i : In(stream.Signature(weight_layout(params)))
+    o : Out(stream.Signature(op_layout(params)))
+    """
+
+    def __init__(self, params: FatParams):
+        self.params = params
+        super().__init__({
+            "i": In(stream.Signature(weight_layout(params))),
+            "o": Out(stream.Signature(op_layout(params))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        negative = Signal(p.n_inputs)
+        have_row = Signal()
+
+        # Accept a row whenever the previous one has been fully issued.
+        m.d.comb += self.i.ready.eq(~have_row)
+        codes = self.i.payload.w
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [negative.eq(_code_bits(codes, 1)), have_row.eq(1)]
+
+        # The op register refills when empty or being taken.
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(0)
+        issue = _fat_issue if p.skips_zeros else _dense_issue
+        issue(m, p, self.i, self.o, negative, have_row, advance)
+        return m
+
+
+def _code_bits(codes, bit):
+    """Bit ``bit`` of every 2-bit weight code of a row, as one vector."""
+    return Cat(code[bit] for code in codes)
+
+
+def _fat_issue(m, p, i, o, negative, have_row, advance):
+    remaining = Signal(p.n_inputs)
+    pointer = Signal(range(p.n_inputs + p.zero_skip + 1))
+    with m.If(i.valid & i.ready):
+        m.d.sync += [remaining.eq(_code_bits(i.payload.w, 0)), pointer.eq(0)]
+
+    # Lowest set bit of the mask; clearing it is ``remaining & (remaining - 1)``.
+    first = Signal(counter_range(p.n_inputs))
+    for position in reversed(range(p.n_inputs)):
+        with m.If(remaining[position]):
+            m.d.comb += first.eq(position)
+    rest = Signal(p.n_inputs)
+    m.d.comb += rest.eq(remaining & (remaining - 1))
+
+    with m.If(have_row & advance):
+        with m.If(remaining == 0):
+            m.d.sync += [o.valid.eq(1), o.payload.eq(0), o.payload.empty.eq(1),
+                         o.payload.last.eq(1), have_row.eq(0)]
+        with m.Elif(first < pointer + p.zero_skip):
+            m.d.sync += [
+                o.valid.eq(1), o.payload.eq(0),
+                o.payload.k.eq(first),
+                o.payload.negative.eq(negative.bit_select(first, 1)),
+                o.payload.last.eq(rest == 0),
+                remaining.eq(rest),
+                pointer.eq(first + 1),
+            ]
+            with m.If(rest == 0):
+                m.d.sync += have_row.eq(0)
+        with m.Else():
+            m.d.sync += pointer.eq(pointer + p.zero_skip)
+
+
+def _dense_issue(m, p, i, o, negative, have_row, advance):
+    nonzero = Signal(p.n_inputs)
+    position = Signal(counter_range(p.n_inputs))
+    with m.If(i.valid & i.ready):
+        m.d.sync += [nonzero.eq(_code_bits(i.payload.w, 0)), position.eq(0)]
+    with m.If(have_row & advance):
+        last = position == p.n_inputs - 1
+        m.d.sync += [
+            o.valid.eq(1), o.payload.eq(0),
+            o.payload.k.eq(position),
+            o.payload.negative.eq(negative.bit_select(position, 1)),
+            o.payload.zero.eq(~nonzero.bit_select(position, 1)),
+            o.payload.last.eq(last),
+            position.eq(position + 1),
+        ]
+        with m.If(last):
+            m.d.sync += have_row.eq(0)
