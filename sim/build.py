@@ -58,15 +58,21 @@ def verilator_build(design: Design) -> Path:
             from cocotb_tools.runner import get_runner
 
             prepare_environment()
-            runner = get_runner("verilator")
-            runner.build(
-                sources=[source],
-                hdl_toplevel=design.top,
-                build_dir=sim_dir,
-                build_args=[f"-Wno-{w}" for w in BUILD_WAIVERS],
-                timescale=("1ns", "1ps"),
-                log_file=sim_dir.parent / "verilator-build.log",
-            )
+            log = directory / "verilator-build.log"
+            try:
+                get_runner("verilator").build(
+                    sources=[source],
+                    hdl_toplevel=design.top,
+                    build_dir=sim_dir,
+                    build_args=[f"-Wno-{w}" for w in BUILD_WAIVERS],
+                    timescale=("1ns", "1ps"),
+                    log_file=log,
+                )
+            except RuntimeError:
+                errors = [line for line in log.read_text().splitlines() if "rror" in line]
+                raise RuntimeError(
+                    f"Verilator build of {design.top} failed ({log}):\n" + "\n".join(errors[:10])
+                ) from None
     return sim_dir
 
 

@@ -10,9 +10,18 @@ from collections import deque
 
 import cocotb
 from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
-__all__ = ["Scoreboard", "StreamSink", "StreamSource", "reset", "run_stream_bench"]
+__all__ = ["PERIOD_NS", "Scoreboard", "StreamSink", "StreamSource", "reset", "run_stream_bench"]
+
+#: Clock period of every bench; transfer times are recorded in cycles of it.
+PERIOD_NS = 10
+
+
+def _cycle() -> int:
+    """The current clock cycle (the one whose rising edge comes next)."""
+    return int(get_sim_time("ns")) // PERIOD_NS
 
 
 class StreamSource:
@@ -29,6 +38,7 @@ class StreamSource:
         self.rng, self.idle = rng, idle
         self.queue: deque[int] = deque()
         self.sent = 0
+        self.transfer_cycles: list[int] = []
         self.valid.value = 0
 
     def send(self, payload: int) -> None:
@@ -46,6 +56,7 @@ class StreamSource:
             if showing and self.ready.value == 1:
                 showing = False
                 self.sent += 1
+                self.transfer_cycles.append(_cycle())
 
 
 class StreamSink:
@@ -61,6 +72,7 @@ class StreamSink:
         self.rng, self.backpressure = rng, backpressure
         self.on_item = on_item
         self.received = 0
+        self.transfer_cycles: list[int] = []
         self.ready.value = 0
 
     async def run(self, clk) -> None:
@@ -71,6 +83,7 @@ class StreamSink:
             await ReadOnly()
             if ready and self.valid.value == 1:
                 self.received += 1
+                self.transfer_cycles.append(_cycle())
                 if self.on_item is not None:
                     self.on_item(self.payload.value.to_unsigned())
 
@@ -108,9 +121,9 @@ class Scoreboard:
             )
 
 
-async def reset(dut, period_ns: int = 10, cycles: int = 2):
+async def reset(dut, cycles: int = 2):
     """Start ``dut.clk`` and hold ``dut.rst`` high for ``cycles`` rising edges."""
-    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+    cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
     dut.rst.value = 1
     await ClockCycles(dut.clk, cycles)
     await FallingEdge(dut.clk)

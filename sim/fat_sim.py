@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from hw.fat import FatParams
 from hw.fat.array import FatArray
-from sim.amaranth_sim import simulate, stream_recv, stream_send
+from sim.amaranth_sim import simulate, stream_send
 from sim.benches.fat_cases import pass_payloads
 
 __all__ = ["PassRun", "run_passes"]
@@ -17,8 +17,14 @@ class PassRun:
     cycles: list[int]  # per pass: first weight-row transfer to last output transfer, inclusive
 
 
-def run_passes(params: FatParams, passes, *, rng: random.Random | None = None,
-               idle: float = 0.0, backpressure: float = 0.0) -> PassRun:
+def run_passes(
+    params: FatParams,
+    passes,
+    *,
+    rng: random.Random | None = None,
+    idle: float = 0.0,
+    backpressure: float = 0.0,
+) -> PassRun:
     """Run ``passes`` (``(weights, x)`` pairs) back to back.
 
     Each pass loads its inputs, then streams its weight rows. With ``idle`` and
@@ -45,7 +51,8 @@ def run_passes(params: FatParams, passes, *, rng: random.Random | None = None,
                     ctx.set(dut.i_w.payload, rows[sent])
                 ctx.set(dut.o.ready, ready)
                 _, _, w_ready, o_valid, y = await ctx.tick().sample(
-                    dut.i_w.ready, dut.o.valid, dut.o.payload)
+                    dut.i_w.ready, dut.o.valid, dut.o.payload
+                )
                 if offer and w_ready:
                     start = cycle if start is None else start
                     sent += 1

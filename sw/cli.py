@@ -207,14 +207,22 @@ def _bench(args) -> int:
 
 
 def _print_table(rows: list[dict]) -> None:
-    if not rows:
-        return
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    text = [[_cell(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for line in text:
-        print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)))
+    """One aligned table per run of rows that share the same columns."""
+    groups: list[list[dict]] = []
+    for row in rows:
+        if groups and list(groups[-1][0]) == list(row):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    for n, group in enumerate(groups):
+        if n:
+            print()
+        columns = list(group[0])
+        text = [[_cell(row[c]) for c in columns] for row in group]
+        widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+        for line in text:
+            print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
 
 
 def _cell(value) -> str:

@@ -35,11 +35,13 @@ class FatArray(wiring.Component):
 
     def __init__(self, params: FatParams):
         self.params = params
-        super().__init__({
-            "i_x": In(stream.Signature(input_layout(params))),
-            "i_w": In(stream.Signature(weight_layout(params))),
-            "o": Out(stream.Signature(output_layout(params))),
-        })
+        super().__init__(
+            {
+                "i_x": In(stream.Signature(input_layout(params))),
+                "i_w": In(stream.Signature(weight_layout(params))),
+                "o": Out(stream.Signature(output_layout(params))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()

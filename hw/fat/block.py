@@ -6,6 +6,8 @@ from .params import FAT_ARCHS, FatParams
 __all__ = ["FAT"]
 
 FAT = register(
-    "fat", FatParams, "hw.fat.array:FatArray",
+    "fat",
+    FatParams,
+    "hw.fat.array:FatArray",
     defaults=[FatParams(arch=arch) for arch in FAT_ARCHS],
 )

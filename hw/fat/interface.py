@@ -30,10 +30,12 @@ def op_layout(params: FatParams) -> data.StructLayout:
     ``zero`` (baseline only) adds nothing but still costs its cycles; ``last`` closes the row;
     ``empty`` is a row without a non-zero weight (no add, output 0).
     """
-    return data.StructLayout({
-        "k": counter_range(params.n_inputs),
-        "negative": 1,
-        "zero": 1,
-        "last": 1,
-        "empty": 1,
-    })
+    return data.StructLayout(
+        {
+            "k": counter_range(params.n_inputs),
+            "negative": 1,
+            "zero": 1,
+            "last": 1,
+            "empty": 1,
+        }
+    )

@@ -45,11 +45,13 @@ class LaneArray(wiring.Component):
 
     def __init__(self, params: FatParams):
         self.params = params
-        super().__init__({
-            "i_x": In(stream.Signature(input_layout(params))),
-            "i_op": In(stream.Signature(op_layout(params))),
-            "o": Out(stream.Signature(output_layout(params))),
-        })
+        super().__init__(
+            {
+                "i_x": In(stream.Signature(input_layout(params))),
+                "i_op": In(stream.Signature(op_layout(params))),
+                "o": Out(stream.Signature(output_layout(params))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -77,8 +79,9 @@ class LaneArray(wiring.Component):
             m.d.comb += plane_in.eq(Mux(bit < read_width, planes[bit], old_sign))
         else:
             m.d.comb += plane_in.eq(planes[bit])
-        carry, carry_in, total, carry_out = (Signal(p.lanes, name=n) for n in
-                                             ("carry", "carry_in", "total", "carry_out"))
+        carry, carry_in, total, carry_out = (
+            Signal(p.lanes, name=n) for n in ("carry", "carry_in", "total", "carry_out")
+        )
         m.d.comb += [
             carry_in.eq(Mux(bit == 0, op.negative.replicate(p.lanes), carry)),
             total.eq(plane_in ^ operand ^ carry_in),
@@ -95,8 +98,10 @@ class LaneArray(wiring.Component):
         row_end = step & op_end & op.last
 
         planes_next = [Signal(p.lanes, name=f"acc_plane{b}_next") for b in range(p.acc_width)]
-        m.d.comb += [nxt.eq(Mux(write_sum & (bit == b), total, planes[b]))
-                     for b, nxt in enumerate(planes_next)]
+        m.d.comb += [
+            nxt.eq(Mux(write_sum & (bit == b), total, planes[b]))
+            for b, nxt in enumerate(planes_next)
+        ]
         with m.If(step & write_sum):
             m.d.sync += planes[bit].eq(total)
         self._advance_bit(m, step, op_end, bit, writeback, carry, carry_out)
@@ -108,27 +113,36 @@ class LaneArray(wiring.Component):
         start_width = Mux(row_end, p.add_width(0), width)
         start_ordinal = Mux(row_end, 0, ordinal)
         with m.If(take & self.i_op.valid):
-            m.d.sync += [op.eq(self.i_op.payload), busy.eq(1), bit.eq(0), writeback.eq(0),
-                         read_width.eq(start_width), ordinal.eq(start_ordinal + 1),
-                         width.eq(_next_width(p, start_width, start_ordinal + 1))]
+            m.d.sync += [
+                op.eq(self.i_op.payload),
+                busy.eq(1),
+                bit.eq(0),
+                writeback.eq(0),
+                read_width.eq(start_width),
+                ordinal.eq(start_ordinal + 1),
+                width.eq(_next_width(p, start_width, start_ordinal + 1)),
+            ]
         with m.Elif(step & op_end):
             m.d.sync += busy.eq(0)
             with m.If(row_end):
-                m.d.sync += [width.eq(p.add_width(0)), read_width.eq(p.add_width(0)),
-                             ordinal.eq(0)]
+                m.d.sync += [width.eq(p.add_width(0)), read_width.eq(p.add_width(0)), ordinal.eq(0)]
         return m
 
     def _input_memory(self, m):
         """Load ``n_inputs`` columns, then hold them until the pass's last row is out."""
         p = self.params
-        m.submodules.inputs = inputs = Memory(shape=input_layout(p)["x"].shape, depth=p.n_inputs,
-                                              init=[])
+        m.submodules.inputs = inputs = Memory(
+            shape=input_layout(p)["x"].shape, depth=p.n_inputs, init=[]
+        )
         self._write, self._read = inputs.write_port(), inputs.read_port(domain="comb")
         loaded = Signal()
         index = Signal(counter_range(p.n_inputs))
-        m.d.comb += [self.i_x.ready.eq(~loaded), self._write.addr.eq(index),
-                     self._write.data.eq(self.i_x.payload.x),
-                     self._write.en.eq(self.i_x.valid & self.i_x.ready)]
+        m.d.comb += [
+            self.i_x.ready.eq(~loaded),
+            self._write.addr.eq(index),
+            self._write.data.eq(self.i_x.payload.x),
+            self._write.en.eq(self.i_x.valid & self.i_x.ready),
+        ]
         with m.If(self.i_x.valid & self.i_x.ready):
             m.d.sync += index.eq(Mux(index == p.n_inputs - 1, 0, index + 1))
             with m.If(index == p.n_inputs - 1):
@@ -141,8 +155,7 @@ class LaneArray(wiring.Component):
         p = self.params
         m.d.comb += self._read.addr.eq(op.k)
         position = Mux(bit < p.in_width, bit, p.in_width - 1)
-        raw = Cat(self._read.data[lane].bit_select(position, 1)
-                  for lane in range(p.lanes))
+        raw = Cat(self._read.data[lane].bit_select(position, 1) for lane in range(p.lanes))
         operand = Signal(p.lanes)
         m.d.comb += operand.eq(Mux(op.zero, 0, raw) ^ op.negative.replicate(p.lanes))
         return operand

@@ -35,10 +35,12 @@ class Sacu(wiring.Component):
 
     def __init__(self, params: FatParams):
         self.params = params
-        super().__init__({
-            "i": In(stream.Signature(weight_layout(params))),
-            "o": Out(stream.Signature(op_layout(params))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(weight_layout(params))),
+                "o": Out(stream.Signature(op_layout(params))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -83,11 +85,17 @@ def _fat_issue(m, p, i, o, negative, have_row, advance):
 
     with m.If(have_row & advance):
         with m.If(remaining == 0):
-            m.d.sync += [o.valid.eq(1), o.payload.eq(0), o.payload.empty.eq(1),
-                         o.payload.last.eq(1), have_row.eq(0)]
+            m.d.sync += [
+                o.valid.eq(1),
+                o.payload.eq(0),
+                o.payload.empty.eq(1),
+                o.payload.last.eq(1),
+                have_row.eq(0),
+            ]
         with m.Elif(first < pointer + p.zero_skip):
             m.d.sync += [
-                o.valid.eq(1), o.payload.eq(0),
+                o.valid.eq(1),
+                o.payload.eq(0),
                 o.payload.k.eq(first),
                 o.payload.negative.eq(negative.bit_select(first, 1)),
                 o.payload.last.eq(rest == 0),
@@ -108,7 +116,8 @@ def _dense_issue(m, p, i, o, negative, have_row, advance):
     with m.If(have_row & advance):
         last = position == p.n_inputs - 1
         m.d.sync += [
-            o.valid.eq(1), o.payload.eq(0),
+            o.valid.eq(1),
+            o.payload.eq(0),
             o.payload.k.eq(position),
             o.payload.negative.eq(negative.bit_select(position, 1)),
             o.payload.zero.eq(~nonzero.bit_select(position, 1)),

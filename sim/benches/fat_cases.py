@@ -32,10 +32,15 @@ def random_inputs(params: FatParams, rng: random.Random, kind: str = "random") -
         return torch.full((params.lanes, params.n_inputs), lo if kind == "min" else hi)
     rows = [[rng.randint(lo, hi) for _ in range(params.n_inputs)] for _ in range(params.lanes)]
     if kind == "lanes":
-        patterns = [[lo] * params.n_inputs, [hi] * params.n_inputs, [0] * params.n_inputs,
-                    [lo if k % 2 else hi for k in range(params.n_inputs)]]
-        rows = [patterns[lane] if lane < len(patterns) else rows[lane]
-                for lane in range(params.lanes)]
+        patterns = [
+            [lo] * params.n_inputs,
+            [hi] * params.n_inputs,
+            [0] * params.n_inputs,
+            [lo if k % 2 else hi for k in range(params.n_inputs)],
+        ]
+        rows = [
+            patterns[lane] if lane < len(patterns) else rows[lane] for lane in range(params.lanes)
+        ]
     return torch.tensor(rows, dtype=torch.int64)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 __all__ = ["BENCHES", "BenchReport", "Claim", "run_bench"]
 
 #: Benchmark name → module providing ``run``.
-BENCHES = {"topk": "sw.bench.topk"}
+BENCHES = {"topk": "sw.bench.topk", "fat": "sw.bench.fat"}
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,13 @@ class Claim:
     measured: float
     baseline: str
     at_least: bool = True
+    decimals: int = 2
 
     @property
     def holds(self) -> bool:
-        return self.measured >= self.paper if self.at_least else self.measured <= self.paper
+        """Compared at the precision the paper states (``decimals`` places)."""
+        measured = round(self.measured, self.decimals)
+        return measured >= self.paper if self.at_least else measured <= self.paper
 
     def to_json(self) -> dict:
         return {

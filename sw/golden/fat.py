@@ -30,8 +30,9 @@ def fat_matvec(params: FatParams, weights, x) -> torch.Tensor:
     lo, hi = params.input_range
     xs = check_integer_tensor("x", x, lo=lo, hi=hi)
     if tuple(xs.shape) != (params.lanes, params.n_inputs):
-        raise ValueError(f"x must have shape {(params.lanes, params.n_inputs)}, "
-                         f"not {tuple(xs.shape)}")
+        raise ValueError(
+            f"x must have shape {(params.lanes, params.n_inputs)}, not {tuple(xs.shape)}"
+        )
     return xs @ w.T
 
 

@@ -1,0 +1,78 @@
+"""cocotb bench for the FAT array and its baseline: bit-exact sums, and cycles equal to the
+cycle model when traffic is steady."""
+
+import random
+
+import cocotb
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from hw.fat.interface import output_layout
+from sim.bench_context import bench_design, bench_seed
+from sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
+from sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset
+from sw.golden.fat import fat_cycles
+
+TRAFFIC = {"steady": (0.0, 0.0), "both": (0.3, 0.5)}
+
+
+async def _run(dut, passes, traffic):
+    """Run ``(weights, x)`` passes; check every output row, and with steady traffic check each
+    pass's cycles (first weight-row transfer to last output transfer) against the model."""
+    params = bench_design().params
+    rng = random.Random(f"{bench_seed()}-{traffic}-{len(passes)}")
+    idle, backpressure = TRAFFIC[traffic]
+    layout = output_layout(params)
+    await reset(dut)
+    board = Scoreboard("fat.o", lambda raw: tuple(layout.from_bits(raw).y))
+    xs = StreamSource(dut, "i_x", rng=rng, idle=idle)
+    ws = StreamSource(dut, "i_w", rng=rng, idle=idle)
+    out = StreamSink(dut, "o", rng=rng, backpressure=backpressure, on_item=board.check)
+    for task in (xs.run(dut.clk), ws.run(dut.clk), out.run(dut.clk)):
+        cocotb.start_soon(task)
+    budget = 0
+    for weights, x in passes:
+        columns, rows, expected = pass_payloads(params, weights, x)
+        for column in columns:
+            xs.send(column.as_bits())
+        # Steady traffic: the weights follow the loaded inputs, as the cycle model assumes.
+        while traffic == "steady" and xs.queue:
+            await RisingEdge(dut.clk)
+        await ClockCycles(dut.clk, 2)
+        first_row = len(ws.transfer_cycles)
+        for row, y in zip(rows, expected, strict=True):
+            ws.send(row.as_bits())
+            board.expect(y)
+        budget += 4 * fat_cycles(params, weights).cycles + 8 * params.n_inputs + 100
+        while board.expected:
+            await RisingEdge(dut.clk)
+            budget -= 1
+            assert budget > 0, f"deadline: {board.matched} rows matched"
+        if traffic == "steady":
+            measured = out.transfer_cycles[-1] - ws.transfer_cycles[first_row] + 1
+            assert measured == fat_cycles(params, weights).cycles, (
+                f"measured {measured} cycles, model {fat_cycles(params, weights).cycles}"
+            )
+    await ClockCycles(dut.clk, 32)
+    board.drain()
+    assert out.received == sum(params.n_outputs for _ in passes)
+
+
+@cocotb.test()
+@cocotb.parametrize(sparsity=[0.0, 0.5, 0.8, 0.95, 1.0], traffic=list(TRAFFIC))
+async def sparsity_sweep(dut, sparsity, traffic):
+    params = bench_design().params
+    rng = random.Random(f"{bench_seed()}-{sparsity}")
+    passes = [
+        (sparse_weights(params, rng, sparsity), random_inputs(params, rng, kind))
+        for kind in ("lanes", "random")
+    ]
+    await _run(dut, passes, traffic)
+
+
+@cocotb.test()
+@cocotb.parametrize(sign=[1, -1], inputs=["min", "max"])
+async def extremes(dut, sign, inputs):
+    params = bench_design().params
+    rng = random.Random(bench_seed())
+    weights = sparse_weights(params, rng, 0.0).abs() * sign
+    await _run(dut, [(weights, random_inputs(params, rng, inputs))], "steady")

@@ -1,0 +1,1 @@
+"""Mapping of model layers onto the hardware blocks: tiling, grouping, schedules, Params."""

@@ -1,0 +1,1 @@
+"""Offline workloads: models whose weights ship with installed packages or are trained here."""

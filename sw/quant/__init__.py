@@ -1,0 +1,1 @@
+"""Quantizers that turn float weights into the integer formats of the hardware blocks."""
