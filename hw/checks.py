@@ -1,6 +1,13 @@
 """Validation helpers shared by every ``*Params`` dataclass (standard library only)."""
 
-__all__ = ["check_choice", "check_int", "counter_range", "signed_range", "unsigned_range"]
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "counter_range",
+    "signed_range",
+    "unsigned_range",
+]
 
 
 def check_int(name: str, value, *, minimum: int, maximum: int | None = None) -> None:
@@ -35,3 +42,9 @@ def counter_range(count: int) -> range:
     """Shape of a counter over ``0 .. count-1``, at least one bit wide (a zero-width signal
     becomes an invalid ``[-1:0]`` range in Verilog)."""
     return range(max(2, count))
+
+
+def check_bool(name: str, value) -> None:
+    """Raise ``ValueError`` unless ``value`` is ``True`` or ``False`` (not 0 or 1)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, not {value!r}")

@@ -8,7 +8,7 @@ from hw.fat.array import FatArray
 from sim.amaranth_sim import simulate, stream_send
 from sim.benches.fat_cases import pass_payloads
 
-__all__ = ["PassRun", "run_passes"]
+__all__ = ["PassRun", "amaranth_backend", "run_passes"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,11 @@ def run_passes(
 def _budget(params: FatParams, rows: int) -> int:
     per_row = params.n_inputs * (2 * params.acc_width * params.cycles_per_bit + 4) + 16
     return rows * per_row + 4 * params.n_inputs + 100
+
+
+def amaranth_backend(params: FatParams, passes) -> list:
+    """A :func:`sw.mapping.fat.run_linear` backend running every pass on the RTL."""
+    import torch
+
+    run = run_passes(params, [(p.weights, p.x) for p in passes])
+    return [torch.tensor(rows, dtype=torch.int64).T for rows in run.outputs]

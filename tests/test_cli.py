@@ -25,13 +25,16 @@ def rtl(tmp_path_factory):
 def test_generate_writes_every_default_design(rtl):
     manifest = json.loads((rtl / "manifest.json").read_text())
     tops = sorted(d["top"] for d in manifest["designs"])
-    assert tops == ["topk_network", "topk_sequential"]
+    assert tops == ["fat_fat", "fat_parapim", "topk_network", "topk_sequential"]
     for record in manifest["designs"]:
         text = (rtl / record["verilog"]).read_text()
         assert f"module {record['top']}(" in text
         ports = {p["name"]: p for p in record["ports"]}
-        assert ports["i__payload"]["width"] == 16 * 8
         assert ports["o__payload"]["direction"] == "out"
+        if record["block"] == "topk":
+            assert ports["i__payload"]["width"] == 16 * 8
+        else:
+            assert ports["i_w__payload"]["width"] == 2 * record["params"]["n_inputs"]
     assert manifest["tools"]["amaranth"] == "0.5.10"
 
 
@@ -62,10 +65,11 @@ def test_generate_with_params_and_config(tmp_path):
 
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "2 clean, 0 with warnings" in capsys.readouterr().out
+    assert "4 clean, 0 with warnings" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     cells = {d["top"]: d["cells"] for d in json.loads(capsys.readouterr().out)["designs"]}
     assert cells["topk_network"] > cells["topk_sequential"] > 0
+    assert cells["fat_fat"] > 0 and cells["fat_parapim"] > 0
 
 
 def test_lint_fails_on_a_real_warning(tmp_path, capsys):
@@ -97,7 +101,13 @@ def test_bench_topk_json(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["generate", "nope"], "unknown block 'nope'; allowed: topk"),
+        (["generate", "nope"], "unknown block 'nope'; allowed: topk, fat"),
+        (["generate", "fat", "--param", "arch=isaac"], "arch must be one of 'fat', 'parapim'"),
+        (["generate", "fat", "--param", "variable_width=maybe"], "parameter variable_width"),
+        (
+            ["generate", "fat", "--param", "arch=parapim", "--param", "variable_width=true"],
+            "variable_width must be False for arch 'parapim'",
+        ),
         (["generate", "topk", "--param", "k=99"], r"k must be an integer in [1, 16], not 99"),
         (["generate", "topk", "--param", "q=1"], "unknown parameter 'q' for block 'topk'"),
         (["generate", "topk", "--param", "n=two"], "parameter n must be int, not 'two'"),
@@ -106,7 +116,7 @@ def test_bench_topk_json(tmp_path):
         (["generate", "--config", "bad.json"], "--config bad.json is not valid JSON"),
         (["generate", "--config", "wrong.json"], "--config wrong.json entry 0: each entry must be"),
         (["lint", "--dir", "nowhere"], "no manifest.json in nowhere"),
-        (["bench", "nope"], "unknown benchmark 'nope'; allowed: topk"),
+        (["bench", "nope"], "unknown benchmark 'nope'; allowed: topk, fat"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..checks import check_choice, check_int, signed_range
+from ..checks import check_bool, check_choice, check_int, signed_range
 
 __all__ = ["FAT_ARCHS", "WEIGHT_CODES", "FatParams"]
 
@@ -59,7 +59,7 @@ class FatParams:
         check_int("n_inputs", self.n_inputs, minimum=1)
         check_int("n_outputs", self.n_outputs, minimum=1)
         check_int("zero_skip", self.zero_skip, minimum=1)
-        check_choice("variable_width", self.variable_width, (False, True))
+        check_bool("variable_width", self.variable_width)
         check_choice("arch", self.arch, FAT_ARCHS)
         if self.variable_width and self.arch != "fat":
             raise ValueError("variable_width must be False for arch 'parapim'")

@@ -1,0 +1,27 @@
+"""The FAT benchmark's measurement on a small array, and claim bookkeeping."""
+
+from dataclasses import replace
+
+from hw.fat import FatParams
+from sw.bench import Claim
+from sw.bench.fat import measure_sweep
+
+
+def test_sweep_measures_speedups():
+    base = FatParams(lanes=2, in_width=4, n_inputs=20, n_outputs=2)
+    rows = measure_sweep(base, (0.0, 0.8), progress=lambda message: None)
+    by = {(r["sparsity"], r["design"]): r for r in rows}
+    assert len(rows) == 6
+    # Dense: half the cycles per bit, less a fixed pipeline fill of a few cycles.
+    assert 1.95 < by[0.0, "fat"]["speedup_vs_parapim"] < 2.0
+    assert 9.0 < by[0.8, "fat"]["speedup_vs_parapim"] < 10.0
+    assert by[0.8, "fat_varwidth"]["speedup_vs_parapim"] > by[0.8, "fat"]["speedup_vs_parapim"]
+    assert by[0.0, "fat"]["add_cycles"] == by[0.0, "fat"]["nnz_x_acc_bits"]
+    assert by[0.0, "fat"]["throughput_per_cell_vs_parapim"] > 1
+    assert replace(base, arch="parapim").cycles_per_bit == 2
+
+
+def test_claim_compares_at_paper_precision():
+    claim = Claim("x", "what", 2.00, 1.9996, "baseline")
+    assert claim.holds and claim.to_json()["holds"] is True
+    assert not Claim("y", "what", 10.02, 9.981, "baseline").holds
