@@ -200,7 +200,8 @@ def _bench(args) -> int:
     for claim in report.claims:
         verdict = "holds" if claim.holds else "DOES NOT HOLD"
         print(
-            f"claim {claim.name}: measured {claim.measured:.3g} vs paper {claim.paper:.3g} "
+            f"claim {claim.name}: measured {claim.measured:.4f} vs paper "
+            f"{claim.paper:.{claim.decimals}f} "
             f"({claim.what}; against {claim.baseline}): {verdict}"
         )
     return 0
