@@ -117,6 +117,20 @@ def test_bench_topk_json(tmp_path):
         (["generate", "--config", "wrong.json"], "--config wrong.json entry 0: each entry must be"),
         (["lint", "--dir", "nowhere"], "no manifest.json in nowhere"),
         (["bench", "nope"], "unknown benchmark 'nope'; allowed: topk, fat"),
+        (
+            ["model", "trace", "nope", "--out", "t.st"],
+            "unknown model 'nope'; allowed: tiny-moe, cmoe-minilm",
+        ),
+        (
+            ["model", "trace", "tiny-moe", "--out", "t.st", "--model-dir", "nowhere"],
+            "nowhere is not a tiny MoE: config.json is missing",
+        ),
+        (
+            ["model", "trace", "cmoe-minilm", "--out", "t.st", "--model-dir", "nowhere"],
+            "no converted model at nowhere/cmoe.safetensors",
+        ),
+        (["model", "train-tiny", "--steps", "0"], "steps must be an integer >= 1, not 0"),
+        (["model", "convert-cmoe", "--shared", "9"], "shared must be an integer in [0, 7], not 9"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
