@@ -1,8 +1,11 @@
-"""The build cache: ``build/<block>/<params-hash>/`` holds a design's Verilog and its Verilator
-build, made once and shared by tests, benches and the CLI, safe when processes build at once."""
+"""The build cache: ``build/<block>/<params-hash>-<rtl-digest>/`` holds a design's Verilog and
+its Verilator build, made once and shared by tests, benches and the CLI, safe when processes
+build at once."""
 
 import contextlib
 import fcntl
+import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,11 +14,26 @@ from hw.registry import Design
 
 from .env import BUILD_WAIVERS, build_root, prepare_environment
 
-__all__ = ["design_dir", "generate_verilog", "locked", "verilator_build"]
+__all__ = ["design_dir", "generate_verilog", "locked", "rtl_digest", "verilator_build"]
 
 
 def design_dir(design: Design) -> Path:
-    return build_root() / design.block.name / design.params_hash
+    """``build/<block>/<params hash>-<RTL source digest>``: a design is rebuilt when either its
+    Params or the hardware sources change."""
+    return build_root() / design.block.name / f"{design.params_hash}-{rtl_digest()}"
+
+
+@functools.cache
+def rtl_digest() -> str:
+    """Digest of every ``hw/`` source file: stale Verilog can never be reused after an edit."""
+    import hw
+
+    digest = hashlib.sha256()
+    root = Path(hw.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
+from .adder import LaneAdder
 from .interface import input_layout, op_layout, output_layout
 from .params import FatParams
 
@@ -21,9 +22,9 @@ class LaneArray(wiring.Component):
     1) steps through bit positions ``0 .. width-1``: each step reads one plane and one input bit
     per lane, and one full adder per lane writes the sum bit back to that plane.
 
-    ``fat``: the carry stays in a per-lane latch at the sense amplifier, one cycle per bit.
-    ``parapim``: the carry goes back to a carry row of the array; each bit is a compute cycle
-    (sum written, carry held in the sense amplifier) and a write-back cycle (carry to the row).
+    Where the carry lives is the :class:`~hw.fat.adder.LaneAdder`'s business: a sense-amplifier
+    latch for ``fat`` (one cycle per bit), the array's carry row for ``parapim`` (a compute cycle
+    and a write-back cycle per bit).
 
     With ``variable_width`` the ``i``-th add of a row covers ``params.add_width(i)`` bits; the
     planes above hold stale bits and are read as the sign of the valid ones.
@@ -61,7 +62,6 @@ class LaneArray(wiring.Component):
         op = Signal(op_layout(p))
         busy = Signal()
         bit = Signal(counter_range(p.acc_width))
-        writeback = Signal()  # parapim: the carry write-back half of a bit
         width = Signal(range(p.acc_width + 1), init=p.add_width(0))
         read_width = Signal(range(p.acc_width + 1), init=p.add_width(0))
         ordinal = Signal(range(p.n_inputs + 1))
@@ -79,22 +79,22 @@ class LaneArray(wiring.Component):
             m.d.comb += plane_in.eq(Mux(bit < read_width, planes[bit], old_sign))
         else:
             m.d.comb += plane_in.eq(planes[bit])
-        carry, carry_in, total, carry_out = (
-            Signal(p.lanes, name=n) for n in ("carry", "carry_in", "total", "carry_out")
-        )
+        m.submodules.adder = adder = LaneAdder(p)
+        total = adder.total
         m.d.comb += [
-            carry_in.eq(Mux(bit == 0, op.negative.replicate(p.lanes), carry)),
-            total.eq(plane_in ^ operand ^ carry_in),
-            carry_out.eq((plane_in & operand) | (plane_in & carry_in) | (operand & carry_in)),
+            adder.plane.eq(plane_in),
+            adder.operand.eq(operand),
+            adder.first.eq(bit == 0),
+            adder.carry_first.eq(op.negative),
         ]
 
         # When the op ends, and whether the output register can take a finished row.
-        write_sum = busy & ~op.empty & ~writeback
-        bit_done = writeback if p.cycles_per_bit == 2 else 1
+        write_sum = busy & ~op.empty & adder.write
         op_end = Signal()
-        m.d.comb += op_end.eq(busy & (op.empty | ((bit == width - 1) & bit_done)))
+        m.d.comb += op_end.eq(busy & (op.empty | ((bit == width - 1) & adder.bit_done)))
         stall = op_end & op.last & self.o.valid & ~self.o.ready
         step = busy & ~stall
+        m.d.comb += adder.step.eq(step & ~op.empty)
         row_end = step & op_end & op.last
 
         planes_next = [Signal(p.lanes, name=f"acc_plane{b}_next") for b in range(p.acc_width)]
@@ -104,7 +104,8 @@ class LaneArray(wiring.Component):
         ]
         with m.If(step & write_sum):
             m.d.sync += planes[bit].eq(total)
-        self._advance_bit(m, step, op_end, bit, writeback, carry, carry_out)
+        with m.If(step & ~op_end & adder.bit_done):
+            m.d.sync += bit.eq(bit + 1)
         self._emit_row(m, row_end, planes_next, width, planes, loaded)
 
         # Take the next op when idle or in the last cycle of the current one.
@@ -117,7 +118,6 @@ class LaneArray(wiring.Component):
                 op.eq(self.i_op.payload),
                 busy.eq(1),
                 bit.eq(0),
-                writeback.eq(0),
                 read_width.eq(start_width),
                 ordinal.eq(start_ordinal + 1),
                 width.eq(_next_width(p, start_width, start_ordinal + 1)),
@@ -159,17 +159,6 @@ class LaneArray(wiring.Component):
         operand = Signal(p.lanes)
         m.d.comb += operand.eq(Mux(op.zero, 0, raw) ^ op.negative.replicate(p.lanes))
         return operand
-
-    def _advance_bit(self, m, step, op_end, bit, writeback, carry, carry_out):
-        with m.If(step & ~op_end):
-            if self.params.cycles_per_bit == 1:
-                m.d.sync += [carry.eq(carry_out), bit.eq(bit + 1)]
-            else:
-                sense = Signal(self.params.lanes)  # the sense amplifier's carry output
-                with m.If(~writeback):
-                    m.d.sync += [sense.eq(carry_out), writeback.eq(1)]
-                with m.Else():
-                    m.d.sync += [carry.eq(sense), writeback.eq(0), bit.eq(bit + 1)]
 
     def _emit_row(self, m, row_end, planes_next, width, planes, loaded):
         """Move the finished sums (sign-extended from ``width`` bits) to the output register."""
