@@ -127,7 +127,7 @@ def test_bench_topk_json(tmp_path):
         ),
         (
             ["model", "trace", "cmoe-minilm", "--out", "t.st", "--model-dir", "nowhere"],
-            "no converted model at nowhere/cmoe.safetensors",
+            "no moetile-cmoe file at nowhere/cmoe.safetensors",
         ),
         (["model", "train-tiny", "--steps", "0"], "steps must be an integer >= 1, not 0"),
         (["model", "convert-cmoe", "--shared", "9"], "shared must be an integer in [0, 7], not 9"),

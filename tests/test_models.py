@@ -143,11 +143,11 @@ def test_bad_model_and_trace_files(tiny_model, tmp_path):
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="cannot load the tiny MoE"):
         load_tiny_moe(broken)
-    with pytest.raises(ValueError, match="no trace file"):
+    with pytest.raises(ValueError, match="no moetile-trace file"):
         load_trace(tmp_path / "none.safetensors")
     with pytest.raises(ValueError, match="not a readable safetensors file"):
         load_trace(broken / "model.safetensors")
-    with pytest.raises(ValueError, match="is not a moetile trace"):
+    with pytest.raises(ValueError, match="is not a moetile-trace file"):
         load_trace(tiny_model[0] / "model.safetensors")
 
 

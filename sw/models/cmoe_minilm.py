@@ -7,12 +7,15 @@ to the dense model's.
 """
 
 import contextlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from .cmoe import ROUTERS, CMoEFeedForward, CMoESettings, convert_ffn
 from .corpus import stdlib_corpus
+from .files import read_safetensors
 from .minilm import embed, load_minilm, tokenize
 
 __all__ = [
@@ -56,6 +59,12 @@ def ffn_inputs(model, batch) -> list[torch.Tensor]:
     return [captured[n][mask] for n in range(len(model.encoder.layer))]
 
 
+def dense_ffn(layer) -> tuple[torch.Tensor, ...]:
+    """``(W1, b1, W2, b2)`` of a BERT layer's feed-forward network."""
+    up, down = layer.intermediate.dense, layer.output.dense
+    return up.weight.detach(), up.bias.detach(), down.weight.detach(), down.bias.detach()
+
+
 @dataclass
 class ConvertedMiniLM:
     settings: CMoESettings
@@ -71,16 +80,7 @@ def convert_minilm(settings: CMoESettings, calibration_texts: list[str], progres
             f"CMoE: layer {n}: clustering {layer.intermediate.dense.out_features} neurons "
             f"on {len(inputs[n])} calibration tokens"
         )
-        ffns.append(
-            convert_ffn(
-                layer.intermediate.dense.weight.detach(),
-                layer.intermediate.dense.bias.detach(),
-                layer.output.dense.weight.detach(),
-                layer.output.dense.bias.detach(),
-                inputs[n],
-                settings,
-            )
-        )
+        ffns.append(convert_ffn(*dense_ffn(layer), inputs[n], settings))
     return ConvertedMiniLM(settings, ffns)
 
 
@@ -142,14 +142,12 @@ def embedding_similarity(converted: ConvertedMiniLM, texts: list[str], router: s
     return float((dense * moe).sum(-1).mean())
 
 
+CMOE_FORMAT = "moetile-cmoe"
 PARTITION_FIELDS = ("shared_index", "routed_index", "representatives", "gate_weight", "gate_bias")
 
 
 def save_converted(converted: ConvertedMiniLM, path) -> None:
     """The partition and router of every layer (the expert weights stay MiniLM's own)."""
-    import json
-    from pathlib import Path
-
     from safetensors.torch import save_file
 
     tensors = {}
@@ -170,23 +168,10 @@ def save_converted(converted: ConvertedMiniLM, path) -> None:
 def load_converted(path) -> ConvertedMiniLM:
     """Rebuild a converted MiniLM from :func:`save_converted`'s file and MiniLM's weights."""
     import json
-    from pathlib import Path
 
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(
-            f"no converted model at {path}; make one with `moetile model convert-cmoe`"
-        )
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except Exception as error:  # safetensors raises its own error types for corrupt files
-        raise ValueError(f"{path} is not a readable safetensors file: {error}") from None
-    if meta.get("format") != "moetile-cmoe":
-        raise ValueError(f"{path} is not a moetile CMoE file (format {meta.get('format')!r})")
+    meta, tensors = read_safetensors(
+        path, CMOE_FORMAT, "make one with `moetile model convert-cmoe`"
+    )
     settings = CMoESettings(**json.loads(meta["settings"]))
     _, model = load_minilm()
     ffns = []
@@ -200,10 +185,7 @@ def load_converted(path) -> ConvertedMiniLM:
             raise ValueError(f"{path}: layer {n}'s experts do not partition the FFN's neurons")
         ffns.append(
             CMoEFeedForward(
-                layer.intermediate.dense.weight.detach(),
-                layer.intermediate.dense.bias.detach(),
-                layer.output.dense.weight.detach(),
-                layer.output.dense.bias.detach(),
+                *dense_ffn(layer),
                 shared,
                 routed_index,
                 reps,

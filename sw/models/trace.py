@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from .files import read_safetensors
+
 __all__ = ["LayerTrace", "Trace", "load_trace", "record_hf_trace", "save_trace"]
 
 FORMAT, VERSION = "moetile-trace", "1"
@@ -74,21 +76,11 @@ def save_trace(trace: Trace, path: Path) -> None:
 
 def load_trace(path: Path) -> Trace:
     """Read a trace, checking its header and every tensor's shape against it."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no trace file at {path}")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except Exception as error:  # safetensors raises its own error types for corrupt files
-        raise ValueError(f"{path} is not a readable safetensors file: {error}") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+    meta, tensors = read_safetensors(path, FORMAT, "record one with `moetile model trace`")
+    if meta.get("version") != VERSION:
         raise ValueError(
-            f"{path} is not a moetile trace version {VERSION} "
-            f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+            f"{path} is moetile trace version {meta.get('version')!r}; "
+            f"this moetile reads version {VERSION}"
         )
     sizes = {k: int(meta[k]) for k in ("layers", "tokens", "hidden", "experts", "top_k")}
     expected = {
