@@ -172,13 +172,16 @@ def _model_trace(args) -> int:
         _, held_out = stdlib_corpus().split_bytes()
         trace = record_hf_trace(model, held_out[: args.tokens].clone(), args.model)
     save_trace(trace, args.out)
-    loads = [layer.expert_load.tolist() for layer in trace.layers]
     print(
         f"{args.out}: {len(trace.layers)} layers x {len(trace.tokens)} tokens, "
         f"{trace.experts} experts, top-{trace.top_k}"
     )
-    for n, load in enumerate(loads):
-        print(f"  layer {n} expert load: {load}")
+    for n, layer in enumerate(trace.layers):
+        load = layer.expert_load
+        print(
+            f"  layer {n}: expert load {load.tolist()} "
+            f"(max/mean {float(load.max() / load.float().mean()):.2f})"
+        )
     return 0
 
 
