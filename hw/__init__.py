@@ -4,3 +4,5 @@ Each block lives in its own sub-package: ``params`` (a frozen dataclass that der
 standard library only, so golden models and the mapper use it without importing Amaranth) and the
 Amaranth components beside it.
 """
+
+__all__ = []

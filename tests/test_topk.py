@@ -56,11 +56,16 @@ def test_comparator_network_selects_top_k(n, seed):
             assert tuple((j, s) for s, j in items[:k]) == reference(scores, k)
 
 
-def test_pruning_drops_comparators():
-    full = sum(len(layer) for layer in comparator_layers(16, 16))
-    assert full == 80  # bitonic sorter of 16: 4 * 5 / 2 layers of 8
-    assert sum(len(layer) for layer in comparator_layers(16, 1)) < full
-    assert sum(len(layer) for layer in comparator_layers(12, 12)) < full
+def comparators(n, k):
+    layers = comparator_layers(n, k)
+    return len(layers), sum(len(layer) for layer in layers)
+
+
+def test_network_sizes():
+    assert comparators(16, 16) == (10, 80)  # the full bitonic sorter: 10 layers of 8
+    assert comparators(16, 1) == (4, 15)  # a maximum tree
+    assert comparators(16, 4) == (9, 48)  # sort groups of 4 (3 layers), 2 merge levels of 3
+    assert comparators(12, 12)[1] < 80  # comparators on padding are dropped
 
 
 @pytest.mark.parametrize(("n", "k", "width"), SHAPES)

@@ -11,7 +11,7 @@ __all__ = ["TopKNetwork"]
 
 
 class TopKNetwork(wiring.Component):
-    """Top-k by a pruned bitonic sorting network with a register after every comparator layer.
+    """Top-k by a bitonic top-k comparator network with a register after every layer.
 
     The layers come from :attr:`TopKParams.network`; each stage holds only the positions later
     stages still read. The whole pipeline advances when its last stage is empty or is being read

@@ -7,7 +7,7 @@ from ..checks import check_choice, check_int, signed_range
 
 __all__ = ["TOPK_ARCHS", "TopKParams", "comparator_layers"]
 
-#: ``network``: a pipelined sorting network, one comparator layer per stage, one result per cycle.
+#: ``network``: a pipelined bitonic top-k network, a comparator layer per stage, a result a cycle.
 #: ``sequential``: one comparator, one candidate per cycle, ``k`` passes over the ``n`` scores.
 TOPK_ARCHS = ("network", "sequential")
 
@@ -71,15 +71,43 @@ class TopKParams:
 
 
 def comparator_layers(n: int, k: int) -> tuple[tuple[tuple[int, int], ...], ...]:
-    """A bitonic sorting network over ``n`` positions, pruned to what the first ``k`` outputs need.
+    """A bitonic top-k network over ``n`` positions: the best ``k`` end in positions ``0..k-1``.
 
-    Each comparator ``(lo, hi)`` has ``lo < hi`` and leaves the better of its two items at ``lo``.
-    ``n`` is padded to a power of two with items that lose to everything, placed after the real
-    ones; because every comparator points the same way, padding stays a suffix throughout, so a
-    comparator that touches it never swaps and is dropped. Comparators that cannot influence
-    outputs ``0 .. k-1`` are dropped too, and so are layers left empty.
+    With ``K = 2**ceil(log2 k)``: sort each group of ``K`` positions (bitonic sorter), then merge
+    groups pairwise until one is left. Merging sorted groups ``A`` and ``B`` compares ``A[i]``
+    with ``B[K-1-i]``, which leaves the top ``K`` of both in ``A`` as a bitonic sequence, and
+    ``log2 K`` half-cleaner layers sort it. That is ``log2 K (log2 K + 1) / 2`` layers plus
+    ``log2 K + 1`` per merge level: 4 layers for ``n = 16, k = 1`` where a full sorter needs 10.
+
+    Each comparator ``(lo, hi)`` has ``lo < hi`` and leaves the better item at ``lo``. ``n`` is
+    padded with items that lose to everything, placed after the real ones; since every
+    comparator points the same way, padding stays a suffix, so comparators that touch it never
+    swap and are dropped, as are comparators that cannot reach outputs ``0..k-1`` and layers
+    left empty.
     """
-    width = 1 << (n - 1).bit_length()
+    block = 1 << (k - 1).bit_length()
+    groups = 1 << max(0, (-(-n // block) - 1).bit_length())
+    layers = [list(layer) for layer in _bitonic_sort_layers(block)]
+    layers = [
+        [(g * block + lo, g * block + hi) for g in range(groups) for lo, hi in layer]
+        for layer in layers
+    ]
+    stride = block
+    while stride < groups * block:
+        starts = range(0, groups * block, 2 * stride)
+        layers.append([(a + i, a + stride + block - 1 - i) for a in starts for i in range(block)])
+        step = block >> 1
+        while step:
+            layers.append(
+                [(a + i, a + (i ^ step)) for a in starts for i in range(block) if not i & step]
+            )
+            step >>= 1
+        stride <<= 1
+    return _prune(layers, n, k)
+
+
+def _bitonic_sort_layers(width: int) -> list[list[tuple[int, int]]]:
+    """Bitonic sorter of ``width`` (a power of two) positions, all comparators one way."""
     layers = []
     size = 2
     while size <= width:
@@ -90,7 +118,11 @@ def comparator_layers(n: int, k: int) -> tuple[tuple[tuple[int, int], ...], ...]
             layers.append([(i, i ^ step) for i in range(width) if not i & step])
             step >>= 1
         size <<= 1
+    return layers
 
+
+def _prune(layers, n: int, k: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Drop comparators touching padding (``>= n``) or unable to reach outputs ``0..k-1``."""
     live = set(range(k))
     pruned = []
     for layer in reversed(layers):

@@ -1,1 +1,3 @@
 """cocotb benches (``bench_<block>.py``) and the stimulus they share with the Amaranth tests."""
+
+__all__ = []

@@ -12,6 +12,8 @@ from sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
 from sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset
 from sw.golden.fat import fat_cycles
 
+__all__ = ["extremes", "sparsity_sweep"]
+
 TRAFFIC = {"steady": (0.0, 0.0), "both": (0.3, 0.5)}
 
 

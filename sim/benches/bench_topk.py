@@ -9,6 +9,8 @@ from sim.bench_context import bench_design, bench_seed
 from sim.benches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
 from sim.cocotb_streams import run_stream_bench
 
+__all__ = ["edge_cases", "random_scores"]
+
 TRAFFIC = {"steady": (0.0, 0.0), "idle": (0.5, 0.0), "stall": (0.0, 0.6), "both": (0.3, 0.5)}
 
 
