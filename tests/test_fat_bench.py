@@ -18,6 +18,11 @@ def test_sweep_measures_speedups():
     assert by[0.8, "fat_varwidth"]["speedup_vs_parapim"] > by[0.8, "fat"]["speedup_vs_parapim"]
     assert by[0.0, "fat"]["add_cycles"] == by[0.0, "fat"]["nnz_x_acc_bits"]
     assert by[0.0, "fat"]["throughput_per_cell_vs_parapim"] > 1
+    # Structurally a FAT lane is a baseline lane without the write-back latch.
+    assert (
+        by[0.0, "fat"]["structural_cells_per_lane"]
+        <= by[0.0, "parapim"]["structural_cells_per_lane"]
+    )
     assert replace(base, arch="parapim").cycles_per_bit == 2
 
 

@@ -223,3 +223,31 @@ def test_cmoe_rejects_bad_settings_and_short_text():
             torch.randn(30, 4),
             CMoESettings(experts=3, shared=1),
         )
+
+
+def test_mismatched_files_are_refused(tiny_model, converted, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    trace = record_hf_trace(load_tiny_moe(tiny_model[0]), torch.arange(8) + 70, "tiny-moe")
+    path = tmp_path / "trace.safetensors"
+    save_trace(trace, path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata()
+    tensors = load_file(str(path))
+    tensors["layer1.router_logits"] = tensors["layer1.router_logits"][:, :3].contiguous()
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(ValueError, match=r"layer1.router_logits must have shape \(8, 4\)"):
+        load_trace(path)
+
+    cmoe = tmp_path / "cmoe.safetensors"
+    save_converted(converted, cmoe)
+    with safe_open(str(cmoe), framework="pt") as handle:
+        meta = handle.metadata()
+    tensors = load_file(str(cmoe))
+    tensors["layer2.shared_index"] = tensors["layer2.shared_index"].clone()
+    tensors["layer2.shared_index"][0] = tensors["layer2.shared_index"][1]
+    save_file(tensors, str(cmoe), metadata=meta)
+    with pytest.raises(ValueError, match="layer 2's experts do not partition"):
+        load_converted(cmoe)

@@ -49,20 +49,26 @@ def simulate_pass(params: FatParams, weights, x) -> int:
     return run.cycles[0]
 
 
-def cells(params: FatParams) -> int:
+def cells(params: FatParams, abc: bool = True) -> int:
     design = Design(block("fat"), params)
     verilog = generate_verilog(design)
-    return synthesize(verilog, design.top, cache=design_dir(design) / "synth.json").cells
+    cache = design_dir(design) / ("synth.json" if abc else "synth-noabc.json")
+    return synthesize(verilog, design.top, cache=cache, abc=abc).cells
+
+
+def per_lane(params: FatParams, abc: bool) -> float:
+    """Cells one more lane costs: the increase from a 1-lane to a ``lanes``-lane array."""
+    full, single = cells(params, abc), cells(replace(params, lanes=1), abc)
+    return (full - single) / max(1, params.lanes - 1)
 
 
 def measure_sweep(base: FatParams, sparsities, progress, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
     area = {}
     for name, fields in VARIANTS.items():
-        progress(f"fat: synthesizing {name} (1 and {base.lanes} lanes)")
-        full = cells(replace(base, **fields))
-        single = cells(replace(base, lanes=1, **fields))
-        area[name] = (full, (full - single) / max(1, base.lanes - 1))
+        progress(f"fat: synthesizing {name} (1 and {base.lanes} lanes, with and without ABC)")
+        params = replace(base, **fields)
+        area[name] = (cells(params), per_lane(params, True), per_lane(params, False))
     rows = []
     for sparsity in sparsities:
         weights = sparse_weights(base, rng, sparsity)
@@ -74,7 +80,7 @@ def measure_sweep(base: FatParams, sparsities, progress, seed: int = 0) -> list[
             measured[name] = simulate_pass(replace(base, **fields), weights, x)
         for name, fields in VARIANTS.items():
             params = replace(base, **fields)
-            total, per_lane = area[name]
+            total, lane_cells, lane_structural = area[name]
             work = base.lanes * base.n_outputs * base.n_inputs  # ternary MACs of the pass
             rows.append(
                 {
@@ -85,7 +91,8 @@ def measure_sweep(base: FatParams, sparsities, progress, seed: int = 0) -> list[
                     "nnz_x_acc_bits": nnz * base.acc_width,
                     "speedup_vs_parapim": measured["parapim"] / measured[name],
                     "cells": total,
-                    "cells_per_lane": per_lane,
+                    "cells_per_lane": lane_cells,
+                    "structural_cells_per_lane": lane_structural,
                     "macs_per_kcycle_per_kcell": work / measured[name] / total * 1e6,
                 }
             )

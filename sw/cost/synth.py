@@ -21,15 +21,22 @@ class SynthResult:
         return {"top": self.top, "cells": self.cells, "cells_by_type": self.cells_by_type}
 
 
-def synthesize(verilog: Path, top: str, *, cache: Path | None = None) -> SynthResult:
-    """Run Yosys on ``verilog``; reuse ``cache`` (a JSON file) when it is newer than the source."""
+def synthesize(
+    verilog: Path, top: str, *, cache: Path | None = None, abc: bool = True
+) -> SynthResult:
+    """Run Yosys on ``verilog``; reuse ``cache`` (a JSON file) when it is newer than the source.
+
+    ``abc=False`` stops before ABC's technology mapping (``synth -noabc``): the cells then follow
+    the RTL's structure one for one, without ABC's delay-driven restructuring, which can make
+    the same logic map to rather different cell counts in two designs.
+    """
     if cache is not None and cache.exists() and cache.stat().st_mtime >= verilog.stat().st_mtime:
         data = json.loads(cache.read_text())
         return SynthResult(data["top"], data["cells"], data["cells_by_type"])
     # WebAssembly Yosys sees only its working directory: run it beside the file.
     stat_file = verilog.with_name(f".{top}.stat.json")
     script = (
-        f"read_verilog -sv {verilog.name}; synth -flatten -top {top}; "
+        f"read_verilog -sv {verilog.name}; synth -flatten -top {top}{'' if abc else ' -noabc'}; "
         f"tee -q -o {stat_file.name} stat -json"
     )
     run = subprocess.run(
