@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("name")
     bench.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
     bench.set_defaults(run=_bench)
+
+    report = commands.add_parser("report", help="run every benchmark and gather its claims")
+    report.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    report.set_defaults(run=_report)
     return parser
 
 
@@ -334,6 +338,23 @@ def _bench(args) -> int:
             f"{claim.paper:.{claim.decimals}f} "
             f"({claim.what}; against {claim.baseline}): {verdict}"
         )
+    return 0
+
+
+def _report(args) -> int:
+    from sw.bench import BENCHES, run_bench
+
+    claims = []
+    for name in BENCHES:
+        _progress(f"benchmark {name}")
+        for claim in run_bench(name, _progress).claims:
+            claims.append({"bench": name, **claim.to_json()})
+    if args.json:
+        print(json.dumps({"claims": claims}, indent=2))
+    else:
+        _print_table(claims)
+        held = sum(c["holds"] for c in claims)
+        print(f"{held} of {len(claims)} paper figures reached")
     return 0
 
 

@@ -141,3 +141,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     last_line = run.stderr.strip().splitlines()[-1]
     assert last_line.startswith(f"moetile: error: {message}"), run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_report_gathers_claims(monkeypatch, capsys):
+    import sw.bench
+
+    monkeypatch.setattr(sw.bench, "BENCHES", {"topk": sw.bench.BENCHES["topk"]})
+    assert main(["report", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"claims": []}
