@@ -225,29 +225,31 @@ def test_cmoe_rejects_bad_settings_and_short_text():
         )
 
 
-def test_mismatched_files_are_refused(tiny_model, converted, tmp_path):
-    from safetensors.torch import load_file, save_file
-
-    trace = record_hf_trace(load_tiny_moe(tiny_model[0]), torch.arange(8) + 70, "tiny-moe")
-    path = tmp_path / "trace.safetensors"
-    save_trace(trace, path)
+def rewrite(path, edit):
+    """Apply ``edit`` to a safetensors file's tensors, keeping its metadata."""
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata()
     tensors = load_file(str(path))
-    tensors["layer1.router_logits"] = tensors["layer1.router_logits"][:, :3].contiguous()
-    save_file(tensors, str(path), metadata=meta)
+    edit(tensors)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=meta)
+
+
+def test_mismatched_files_are_refused(tiny_model, converted, tmp_path):
+    trace = record_hf_trace(load_tiny_moe(tiny_model[0]), torch.arange(8) + 70, "tiny-moe")
+    path = tmp_path / "trace.safetensors"
+    save_trace(trace, path)
+    rewrite(path, lambda t: t.update({"layer1.router_logits": t["layer1.router_logits"][:, :3]}))
     with pytest.raises(ValueError, match=r"layer1.router_logits must have shape \(8, 4\)"):
         load_trace(path)
 
+    def duplicate_a_neuron(tensors):
+        tensors["layer2.shared_index"][0] = tensors["layer2.shared_index"][1]
+
     cmoe = tmp_path / "cmoe.safetensors"
     save_converted(converted, cmoe)
-    with safe_open(str(cmoe), framework="pt") as handle:
-        meta = handle.metadata()
-    tensors = load_file(str(cmoe))
-    tensors["layer2.shared_index"] = tensors["layer2.shared_index"].clone()
-    tensors["layer2.shared_index"][0] = tensors["layer2.shared_index"][1]
-    save_file(tensors, str(cmoe), metadata=meta)
+    rewrite(cmoe, duplicate_a_neuron)
     with pytest.raises(ValueError, match="layer 2's experts do not partition"):
         load_converted(cmoe)
