@@ -1,0 +1,136 @@
+"""``moetile model ...``: make, convert and trace the offline MoE workloads."""
+
+import json
+from pathlib import Path
+
+from .console import UserError, print_table, progress
+
+__all__ = ["add_model_commands"]
+
+
+def add_model_commands(commands) -> None:
+    model = commands.add_parser("model", help="offline MoE workloads")
+    actions = model.add_subparsers(dest="action", required=True)
+
+    train = actions.add_parser("train-tiny", help="train the small MoE language model on CPU")
+    train.add_argument("--steps", type=int, default=None, help="training steps (default 800)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, default=DEFAULT_TINY_DIR)
+    train.set_defaults(run=_model_train_tiny)
+
+    cmoe = actions.add_parser("convert-cmoe", help="convert all-MiniLM-L6-v2's FFNs to MoE")
+    cmoe.add_argument("--calibration", type=int, default=200, help="calibration passages")
+    cmoe.add_argument("--held-out", type=int, default=60, help="evaluation passages")
+    cmoe.add_argument("--experts", type=int, default=8)
+    cmoe.add_argument("--shared", type=int, default=1)
+    cmoe.add_argument("--seed", type=int, default=0)
+    cmoe.add_argument("--out", type=Path, default=DEFAULT_CMOE_DIR)
+    cmoe.set_defaults(run=_model_convert_cmoe)
+
+    trace = actions.add_parser("trace", help="record per-layer routing of a model")
+    trace.add_argument("model", help=f"one of: {', '.join(TRACEABLE)}")
+    trace.add_argument("--tokens", type=int, default=512, help="bytes of held-out text")
+    trace.add_argument("--model-dir", type=Path, default=None)
+    trace.add_argument("--out", type=Path, required=True)
+    trace.set_defaults(run=_model_trace)
+
+
+DEFAULT_TINY_DIR = Path("build/models/tiny-moe")
+DEFAULT_CMOE_DIR = Path("build/models/cmoe-minilm")
+CMOE_FILE = "cmoe.safetensors"
+TRACEABLE = ("tiny-moe", "cmoe-minilm")
+
+
+def _model_train_tiny(args) -> int:
+    from sw.models.tiny_moe import TinyMoESettings, train_tiny_moe
+
+    settings = TinyMoESettings(
+        seed=args.seed, **({} if args.steps is None else {"steps": args.steps})
+    )
+    _quiet_transformers()
+
+    def progress(step, total, loss):
+        if step == 1 or step % 50 == 0 or step == total:
+            progress(f"step {step}/{total}: training loss {loss:.3f} (nats/byte)")
+
+    metrics = train_tiny_moe(settings, args.out, progress)
+    print(
+        f"tiny MoE ({metrics['parameters']:,} parameters, {settings.layers} layers, "
+        f"{settings.experts} experts, top-{settings.top_k}) saved to {args.out}"
+    )
+    print(
+        f"held-out perplexity per byte: {metrics['validation_perplexity']:.3f} "
+        f"(trained {metrics['train_seconds']:.0f} s on {metrics['train_bytes']:,} bytes)"
+    )
+    return 0
+
+
+def _model_convert_cmoe(args) -> int:
+    from sw.models.cmoe import CMoESettings
+    from sw.models.cmoe_minilm import convert_minilm, quality_report, save_converted, text_samples
+
+    settings = CMoESettings(experts=args.experts, shared=args.shared, seed=args.seed)
+    calibration = text_samples(args.calibration, "train")
+    held_out = text_samples(args.held_out, "validation")
+    converted = convert_minilm(settings, calibration, progress)
+    rows = quality_report(converted, held_out, progress)
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_converted(converted, args.out / CMOE_FILE)
+    (args.out / "report.json").write_text(
+        json.dumps({"settings": settings.__dict__, "rows": rows}, indent=2) + "\n"
+    )
+    print(
+        f"all-MiniLM-L6-v2 converted: {settings.experts} experts per FFN "
+        f"({settings.shared} shared), saved to {args.out / CMOE_FILE}"
+    )
+    print(
+        f"quality on {args.held_out} held-out passages (router: how routed experts are chosen;"
+        " active: fraction of FFN neurons used):"
+    )
+    print_table(rows)
+    return 0
+
+
+def _model_trace(args) -> int:
+    from sw.models.corpus import stdlib_corpus
+    from sw.models.tiny_moe import load_tiny_moe
+    from sw.models.trace import record_hf_trace, save_trace
+
+    if args.model not in TRACEABLE:
+        raise UserError(f"unknown model {args.model!r}; allowed: {', '.join(TRACEABLE)}")
+    if args.tokens < 1:
+        raise UserError(f"--tokens must be >= 1, not {args.tokens}")
+    _quiet_transformers()
+    progress(f"tracing {args.tokens} tokens of held-out text through {args.model}")
+    if args.model == "cmoe-minilm":
+        from sw.models.cmoe_minilm import load_converted, record_cmoe_trace, routed_k, text_samples
+
+        converted = load_converted((args.model_dir or DEFAULT_CMOE_DIR) / CMOE_FILE)
+        k = routed_k(converted.settings, 0.25)
+        trace = record_cmoe_trace(converted, text_samples(64, "validation"), k, args.tokens)
+    else:
+        model = load_tiny_moe(args.model_dir or DEFAULT_TINY_DIR)
+        context = model.config.max_position_embeddings
+        if args.tokens > context:
+            raise UserError(f"--tokens must be at most the model's context, {context}")
+        _, held_out = stdlib_corpus().split_bytes()
+        trace = record_hf_trace(model, held_out[: args.tokens].clone(), args.model)
+    save_trace(trace, args.out)
+    print(
+        f"{args.out}: {len(trace.layers)} layers x {len(trace.tokens)} tokens, "
+        f"{trace.experts} experts, top-{trace.top_k}"
+    )
+    for n, layer in enumerate(trace.layers):
+        load = layer.expert_load
+        print(
+            f"  layer {n}: expert load {load.tolist()} "
+            f"(max/mean {float(load.max() / load.float().mean()):.2f})"
+        )
+    return 0
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()

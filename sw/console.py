@@ -1,0 +1,36 @@
+"""How ``moetile`` talks to its user: one-line errors, progress on stderr, aligned tables."""
+
+import sys
+
+__all__ = ["UserError", "print_table", "progress"]
+
+
+class UserError(Exception):
+    """A mistake on the command line or in an input file: one line, exit status 2."""
+
+
+def progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def print_table(rows: list[dict]) -> None:
+    """One aligned table per run of rows that share the same columns."""
+    groups: list[list[dict]] = []
+    for row in rows:
+        if groups and list(groups[-1][0]) == list(row):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    for n, group in enumerate(groups):
+        if n:
+            print()
+        columns = list(group[0])
+        text = [[_cell(row[c]) for c in columns] for row in group]
+        widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+        for line in text:
+            print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
