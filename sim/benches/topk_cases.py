@@ -7,7 +7,7 @@ import torch
 from hw.topk import TopKParams
 from sw.golden.topk import top_k
 
-__all__ = ["edge_vectors", "random_vectors", "topk_items"]
+__all__ = ["decode_top", "edge_vectors", "random_vectors", "topk_items"]
 
 
 def edge_vectors(params: TopKParams) -> list[list[int]]:

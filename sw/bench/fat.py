@@ -11,6 +11,8 @@ come from the cycle model that the simulated passes validate.
 import random
 from dataclasses import replace
 
+import torch
+
 from hw.fat import FatParams
 from hw.registry import Design, block
 from sim.benches.fat_cases import random_inputs, sparse_weights
@@ -111,8 +113,6 @@ def measure_minilm(progress, seed: int = 0) -> list[dict]:
     ternary = ternarize(ffn_weight(MINILM_LAYER))
     rng = random.Random(seed)
     lo, hi = MINILM_PARAMS.input_range
-    import torch
-
     x = torch.tensor(
         [
             [rng.randint(lo, hi) for _ in range(ternary.codes.shape[1])]
