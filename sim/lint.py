@@ -1,4 +1,4 @@
-"""Verilator lint of generated Verilog, with the waivers of :data:`sim.env.LINT_WAIVERS`."""
+"""Verilator lint of generated Verilog, with the waivers of :data:`moetile.sim.env.LINT_WAIVERS`."""
 
 import re
 import subprocess

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw.registry import Design
+from moetile.hw.registry import Design
 
 from .build import design_dir, verilator_build
 from .env import prepare_environment

@@ -6,10 +6,11 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from hw.registry import Design, block, blocks, design_from_config, parse_param
+from moetile.hw.registry import Design, block, blocks, design_from_config, parse_param
 
 from .cli_models import add_model_commands
 from .console import UserError, print_table, progress
+from .paths import write_atomically
 
 __all__ = ["main"]
 
@@ -92,31 +93,55 @@ def _designs_from_config(path: Path) -> list[Design]:
 
 
 def _generate(args) -> int:
+    """Convert every design first, then write the files and merge their records into the
+    directory's manifest (a record with the same file name is replaced), so that designs
+    generated into one directory by several commands are all linted and synthesized, and a
+    design that fails to convert leaves nothing written."""
     from amaranth.back import verilog
 
     designs = _designs(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    records = []
+    outputs = []
     for n, design in enumerate(designs, 1):
         progress(f"[{n}/{len(designs)}] generating {design.top} {design.params_dict}")
         component = design.component()
-        path = args.out / f"{design.top}-{design.params_hash}.v"
-        path.write_text(verilog.convert(component, name=design.top, emit_src=False))
-        records.append(
-            {
-                "block": design.block.name,
-                "top": design.top,
-                "verilog": path.name,
-                "params": design.params_dict,
-                "params_hash": design.params_hash,
-                "ports": _ports(component),
-            }
-        )
-        print(path)
-    manifest = {"tools": {t: metadata.version(t) for t in TOOLS}, "designs": records}
-    (args.out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        record = {
+            "block": design.block.name,
+            "top": design.top,
+            "verilog": f"{design.top}-{design.params_hash}.v",
+            "params": design.params_dict,
+            "params_hash": design.params_hash,
+            "ports": _ports(component),
+        }
+        outputs.append((record, verilog.convert(component, name=design.top, emit_src=False)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    for record, text in outputs:
+        write_atomically(args.out / record["verilog"], text)
+        print(args.out / record["verilog"])
+    new = {record["verilog"] for record, _ in outputs}
+    kept = [
+        r
+        for r in _existing_manifest(args.out)
+        if r["verilog"] not in new and (args.out / r["verilog"]).is_file()
+    ]
+    manifest = {
+        "tools": {t: metadata.version(t) for t in TOOLS},
+        "designs": kept + [record for record, _ in outputs],
+    }
+    write_atomically(args.out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     print(args.out / MANIFEST)
     return 0
+
+
+def _existing_manifest(directory: Path) -> list[dict]:
+    path = directory / MANIFEST
+    if not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text())["designs"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(
+            f"{path} is not a moetile manifest; remove it or use another --out"
+        ) from None
 
 
 def _ports(component) -> list[dict]:
@@ -145,7 +170,7 @@ def _manifest(directory: Path) -> list[dict]:
 
 
 def _lint(args) -> int:
-    from sim.lint import lint
+    from moetile.sim.lint import lint
 
     failures = 0
     designs = _manifest(args.dir)
@@ -161,7 +186,7 @@ def _lint(args) -> int:
 
 
 def _synth(args) -> int:
-    from sw.cost.synth import synthesize
+    from moetile.sw.cost.synth import synthesize
 
     designs = _manifest(args.dir)
     rows = []
@@ -191,7 +216,7 @@ def _top_cells(by_type: dict, count: int = 4) -> str:
 
 
 def _bench(args) -> int:
-    from sw.bench import run_bench
+    from moetile.sw.bench import run_bench
 
     report = run_bench(args.name, progress)
     if args.json:
@@ -209,7 +234,7 @@ def _bench(args) -> int:
 
 
 def _report(args) -> int:
-    from sw.bench import BENCHES, run_bench
+    from moetile.sw.bench import BENCHES, run_bench
 
     claims = []
     for name in BENCHES:

@@ -42,18 +42,18 @@ TRACEABLE = ("tiny-moe", "cmoe-minilm")
 
 
 def _model_train_tiny(args) -> int:
-    from sw.models.tiny_moe import TinyMoESettings, train_tiny_moe
+    from moetile.sw.models.tiny_moe import TinyMoESettings, train_tiny_moe
 
     settings = TinyMoESettings(
         seed=args.seed, **({} if args.steps is None else {"steps": args.steps})
     )
     _quiet_transformers()
 
-    def progress(step, total, loss):
+    def on_step(step, total, loss):
         if step == 1 or step % 50 == 0 or step == total:
             progress(f"step {step}/{total}: training loss {loss:.3f} (nats/byte)")
 
-    metrics = train_tiny_moe(settings, args.out, progress)
+    metrics = train_tiny_moe(settings, args.out, on_step)
     print(
         f"tiny MoE ({metrics['parameters']:,} parameters, {settings.layers} layers, "
         f"{settings.experts} experts, top-{settings.top_k}) saved to {args.out}"
@@ -66,8 +66,13 @@ def _model_train_tiny(args) -> int:
 
 
 def _model_convert_cmoe(args) -> int:
-    from sw.models.cmoe import CMoESettings
-    from sw.models.cmoe_minilm import convert_minilm, quality_report, save_converted, text_samples
+    from moetile.sw.models.cmoe import CMoESettings
+    from moetile.sw.models.cmoe_minilm import (
+        convert_minilm,
+        quality_report,
+        save_converted,
+        text_samples,
+    )
 
     settings = CMoESettings(experts=args.experts, shared=args.shared, seed=args.seed)
     calibration = text_samples(args.calibration, "train")
@@ -92,9 +97,9 @@ def _model_convert_cmoe(args) -> int:
 
 
 def _model_trace(args) -> int:
-    from sw.models.corpus import stdlib_corpus
-    from sw.models.tiny_moe import load_tiny_moe
-    from sw.models.trace import record_hf_trace, save_trace
+    from moetile.sw.models.corpus import stdlib_corpus
+    from moetile.sw.models.tiny_moe import load_tiny_moe
+    from moetile.sw.models.trace import record_hf_trace, save_trace
 
     if args.model not in TRACEABLE:
         raise UserError(f"unknown model {args.model!r}; allowed: {', '.join(TRACEABLE)}")
@@ -103,7 +108,12 @@ def _model_trace(args) -> int:
     _quiet_transformers()
     progress(f"tracing {args.tokens} tokens of held-out text through {args.model}")
     if args.model == "cmoe-minilm":
-        from sw.models.cmoe_minilm import load_converted, record_cmoe_trace, routed_k, text_samples
+        from moetile.sw.models.cmoe_minilm import (
+            load_converted,
+            record_cmoe_trace,
+            routed_k,
+            text_samples,
+        )
 
         converted = load_converted((args.model_dir or DEFAULT_CMOE_DIR) / CMOE_FILE)
         k = routed_k(converted.settings, 0.25)

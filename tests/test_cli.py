@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from sw.cli import main
+from moetile.sw.cli import main
 
 
 def moetile(*args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "sw.cli", *args], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-m", "moetile.sw.cli", *args], cwd=cwd, capture_output=True, text=True
     )
 
 
@@ -56,6 +56,15 @@ def test_generate_with_params_and_config(tmp_path):
     )
     (record,) = json.loads((tmp_path / "a" / "manifest.json").read_text())["designs"]
     assert record["params"] == {"n": 6, "k": 4, "score_width": 8, "arch": "sequential"}
+    # Generated again into the same directory: its entry is replaced; another design is added.
+    for n in (6, 7):
+        assert main(["generate", "topk", "--param", f"n={n}", "--out", str(tmp_path / "a")]) == 0
+    records = json.loads((tmp_path / "a" / "manifest.json").read_text())["designs"]
+    assert [(r["params"]["n"], r["params"]["arch"]) for r in records] == [
+        (6, "sequential"),
+        (6, "network"),
+        (7, "network"),
+    ]
     config = tmp_path / "c.json"
     config.write_text(json.dumps([{"block": "topk", "params": {"n": 3, "k": 2}}]))
     assert main(["generate", "--config", str(config), "--out", str(tmp_path / "b")]) == 0
@@ -144,8 +153,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 
 def test_report_gathers_claims(monkeypatch, capsys):
-    import sw.bench
+    from moetile.sw import bench
 
-    monkeypatch.setattr(sw.bench, "BENCHES", {"topk": sw.bench.BENCHES["topk"]})
+    monkeypatch.setattr(bench, "BENCHES", {"topk": bench.BENCHES["topk"]})
     assert main(["report", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"claims": []}

@@ -5,10 +5,10 @@ import random
 import pytest
 import torch
 
-from hw.fat import WEIGHT_CODES, FatParams
-from sim.benches.fat_cases import random_inputs, sparse_weights
-from sim.fat_sim import run_passes
-from sw.golden.fat import encode_weights, fat_cycles, fat_matvec
+from moetile.hw.fat import WEIGHT_CODES, FatParams
+from moetile.sim.benches.fat_cases import random_inputs, sparse_weights
+from moetile.sim.fat_sim import run_passes
+from moetile.sw.golden.fat import encode_weights, fat_cycles, fat_matvec
 
 SHAPES = [
     dict(lanes=3, in_width=4, n_inputs=12, n_outputs=4, zero_skip=16),

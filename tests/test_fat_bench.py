@@ -2,9 +2,9 @@
 
 from dataclasses import replace
 
-from hw.fat import FatParams
-from sw.bench import Claim
-from sw.bench.fat import measure_sweep
+from moetile.hw.fat import FatParams
+from moetile.sw.bench import Claim
+from moetile.sw.bench.fat import measure_sweep
 
 
 def test_sweep_measures_speedups():

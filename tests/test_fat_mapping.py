@@ -5,10 +5,10 @@ import random
 import pytest
 import torch
 
-from hw.fat import FatParams
-from sim.fat_sim import amaranth_backend
-from sw.golden.fat import fat_cycles
-from sw.mapping.fat import plan_linear, run_linear
+from moetile.hw.fat import FatParams
+from moetile.sim.fat_sim import amaranth_backend
+from moetile.sw.golden.fat import fat_cycles
+from moetile.sw.mapping.fat import plan_linear, run_linear
 
 PARAMS = FatParams(lanes=3, in_width=6, n_inputs=8, n_outputs=5)
 

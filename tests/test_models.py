@@ -6,8 +6,8 @@ from transformers import MixtralConfig, OlmoeConfig
 from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
 from transformers.models.olmoe.modeling_olmoe import OlmoeSparseMoeBlock
 
-from sw.models.cmoe import CMoESettings, convert_ffn
-from sw.models.cmoe_minilm import (
+from moetile.sw.models.cmoe import CMoESettings, convert_ffn
+from moetile.sw.models.cmoe_minilm import (
     convert_minilm,
     ffn_inputs,
     layer_errors,
@@ -16,11 +16,11 @@ from sw.models.cmoe_minilm import (
     save_converted,
     text_samples,
 )
-from sw.models.hf_adapters import from_hf
-from sw.models.minilm import load_minilm, tokenize
-from sw.models.moe_layer import Expert, MoELayer
-from sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
-from sw.models.trace import load_trace, record_hf_trace, save_trace
+from moetile.sw.models.hf_adapters import from_hf
+from moetile.sw.models.minilm import load_minilm, tokenize
+from moetile.sw.models.moe_layer import Expert, MoELayer
+from moetile.sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
+from moetile.sw.models.trace import load_trace, record_hf_trace, save_trace
 
 # float32 with a different summation order: errors of a few ulps of the output's magnitude.
 FLOAT_TOLERANCE = 1e-5

@@ -6,8 +6,8 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.registry import Design, blocks
-from sim.lint import unused_inputs
+from moetile.hw.registry import Design, blocks
+from moetile.sim.lint import unused_inputs
 
 DESIGNS = [Design(entry, params) for entry in blocks() for params in entry.defaults]
 

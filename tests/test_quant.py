@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from sw.models.minilm import ffn_weight
-from sw.quant.ternary import ternarize
+from moetile.sw.models.minilm import ffn_weight
+from moetile.sw.quant.ternary import ternarize
 
 
 def test_ternarize_by_hand():

@@ -6,13 +6,13 @@ import random
 import pytest
 import torch
 
-from hw.topk import TopKParams
-from hw.topk.interface import input_layout
-from hw.topk.params import comparator_layers
-from hw.topk.rtl import topk_component
-from sim.amaranth_sim import measure_stream, simulate, stream_recv, stream_send
-from sim.benches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
-from sw.golden.topk import top_k
+from moetile.hw.topk import TopKParams
+from moetile.hw.topk.interface import input_layout
+from moetile.hw.topk.params import comparator_layers
+from moetile.hw.topk.rtl import topk_component
+from moetile.sim.amaranth_sim import measure_stream, simulate, stream_recv, stream_send
+from moetile.sim.benches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
+from moetile.sw.golden.topk import top_k
 
 SHAPES = [(16, 4, 8), (5, 5, 6), (7, 1, 4), (1, 1, 3), (12, 3, 2)]
 

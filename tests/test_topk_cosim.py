@@ -2,9 +2,9 @@
 
 import pytest
 
-from hw.registry import Design, block
-from hw.topk import TOPK_ARCHS, TopKParams
-from sim.runner import run_bench
+from moetile.hw.registry import Design, block
+from moetile.hw.topk import TOPK_ARCHS, TopKParams
+from moetile.sim.runner import run_bench
 
 pytestmark = pytest.mark.cosim
 
@@ -13,5 +13,5 @@ pytestmark = pytest.mark.cosim
 @pytest.mark.parametrize(("n", "k", "width"), [(16, 4, 8), (5, 5, 6), (7, 1, 4), (1, 1, 3)])
 def test_cocotb_bench(arch, n, k, width, seed):
     design = Design(block("topk"), TopKParams(n=n, k=k, score_width=width, arch=arch))
-    result = run_bench(design, "sim.benches.bench_topk", seed=seed)
+    result = run_bench(design, "moetile.sim.benches.bench_topk", seed=seed)
     assert result.total == 6

@@ -19,8 +19,8 @@ class FatArray(wiring.Component):
     ``n_outputs`` weight rows on ``i_w``; each row yields one transfer on ``o`` holding
     ``y[lane] = sum_k w[k] * x[lane, k]``. Weight rows may arrive before the inputs are loaded;
     they wait in the SACU. ``params.arch`` selects FAT or the ParaPIM-style baseline (see
-    :class:`~hw.fat.sacu.Sacu` and :class:`~hw.fat.lanes.LaneArray`); the cycle count of a pass
-    is given exactly by :func:`sw.golden.fat.fat_cycles`.
+    :class:`~moetile.hw.fat.sacu.Sacu` and :class:`~moetile.hw.fat.lanes.LaneArray`); the
+    cycle count of a pass is given exactly by :func:`moetile.sw.golden.fat.fat_cycles`.
 
     Parameters
     ----------

@@ -8,6 +8,6 @@ __all__ = ["FAT"]
 FAT = register(
     "fat",
     FatParams,
-    "hw.fat.array:FatArray",
+    "moetile.hw.fat.array:FatArray",
     defaults=[FatParams(arch=arch) for arch in FAT_ARCHS],
 )

@@ -15,7 +15,7 @@ def input_layout(params: FatParams) -> data.StructLayout:
 
 
 def weight_layout(params: FatParams) -> data.StructLayout:
-    """One weight row in the 2-bit code of :data:`hw.fat.WEIGHT_CODES`."""
+    """One weight row in the 2-bit code of :data:`moetile.hw.fat.WEIGHT_CODES`."""
     return data.StructLayout({"w": data.ArrayLayout(unsigned(2), params.n_inputs)})
 
 

@@ -22,9 +22,9 @@ class LaneArray(wiring.Component):
     1) steps through bit positions ``0 .. width-1``: each step reads one plane and one input bit
     per lane, and one full adder per lane writes the sum bit back to that plane.
 
-    Where the carry lives is the :class:`~hw.fat.adder.LaneAdder`'s business: a sense-amplifier
-    latch for ``fat`` (one cycle per bit), the array's carry row for ``parapim`` (a compute cycle
-    and a write-back cycle per bit).
+    Where the carry lives is the :class:`~moetile.hw.fat.adder.LaneAdder`'s business: a
+    sense-amplifier latch for ``fat`` (one cycle per bit), the array's carry row for ``parapim``
+    (a compute cycle and a write-back cycle per bit).
 
     With ``variable_width`` the ``i``-th add of a row covers ``params.add_width(i)`` bits; the
     planes above hold stale bits and are read as the sign of the valid ones.

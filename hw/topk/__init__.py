@@ -2,7 +2,8 @@
 index. Shared by the expert predictor, the token-choice router and the expert-choice router.
 
 Importing this package pulls in only :class:`TopKParams`; the components live in
-:mod:`hw.topk.network` and :mod:`hw.topk.sequential`, built by :func:`hw.topk.rtl.topk_component`.
+:mod:`moetile.hw.topk.network` and :mod:`moetile.hw.topk.sequential`, built by
+:func:`moetile.hw.topk.rtl.topk_component`.
 """
 
 from .params import TOPK_ARCHS, TopKParams

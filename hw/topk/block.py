@@ -8,6 +8,6 @@ __all__ = ["TOPK"]
 TOPK = register(
     "topk",
     TopKParams,
-    "hw.topk.rtl:topk_component",
+    "moetile.hw.topk.rtl:topk_component",
     defaults=[TopKParams(arch=arch) for arch in TOPK_ARCHS],
 )

@@ -11,7 +11,8 @@ __all__ = ["TOPK_ARCHS", "TopKParams", "comparator_layers"]
 #: ``sequential``: one comparator, one candidate per cycle, ``k`` passes over the ``n`` scores.
 TOPK_ARCHS = ("network", "sequential")
 
-#: Widest score the golden model's packed sort key can hold exactly (see ``sw.golden.topk``).
+#: Widest score the golden model's packed sort key can hold exactly
+#: (see ``moetile.sw.golden.topk``).
 MAX_SCORE_WIDTH = 48
 
 

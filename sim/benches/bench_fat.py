@@ -6,11 +6,11 @@ import random
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from hw.fat.interface import output_layout
-from sim.bench_context import bench_design, bench_seed
-from sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
-from sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset
-from sw.golden.fat import fat_cycles
+from moetile.hw.fat.interface import output_layout
+from moetile.sim.bench_context import bench_design, bench_seed
+from moetile.sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
+from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset
+from moetile.sw.golden.fat import fat_cycles
 
 __all__ = ["extremes", "sparsity_sweep"]
 

@@ -4,10 +4,10 @@ import random
 
 import cocotb
 
-from hw.topk.interface import input_layout, output_layout
-from sim.bench_context import bench_design, bench_seed
-from sim.benches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
-from sim.cocotb_streams import run_stream_bench
+from moetile.hw.topk.interface import input_layout, output_layout
+from moetile.sim.bench_context import bench_design, bench_seed
+from moetile.sim.benches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
+from moetile.sim.cocotb_streams import run_stream_bench
 
 __all__ = ["edge_cases", "random_scores"]
 

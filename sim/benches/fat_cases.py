@@ -4,9 +4,9 @@ import random
 
 import torch
 
-from hw.fat import FatParams
-from hw.fat.interface import input_layout, weight_layout
-from sw.golden.fat import encode_weights, fat_matvec
+from moetile.hw.fat import FatParams
+from moetile.hw.fat.interface import input_layout, weight_layout
+from moetile.sw.golden.fat import encode_weights, fat_matvec
 
 __all__ = ["pass_payloads", "random_inputs", "sparse_weights"]
 

@@ -4,8 +4,8 @@ import random
 
 import torch
 
-from hw.topk import TopKParams
-from sw.golden.topk import top_k
+from moetile.hw.topk import TopKParams
+from moetile.sw.golden.topk import top_k
 
 __all__ = ["decode_top", "edge_vectors", "random_vectors", "topk_items"]
 

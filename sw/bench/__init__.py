@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 __all__ = ["BENCHES", "BenchReport", "Claim", "run_bench"]
 
 #: Benchmark name → module providing ``run``.
-BENCHES = {"topk": "sw.bench.topk", "fat": "sw.bench.fat"}
+BENCHES = {"topk": "moetile.sw.bench.topk", "fat": "moetile.sw.bench.fat"}
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,16 @@ from dataclasses import replace
 
 import torch
 
-from hw.fat import FatParams
-from hw.registry import Design, block
-from sim.benches.fat_cases import random_inputs, sparse_weights
-from sim.build import design_dir, generate_verilog
-from sim.fat_sim import run_passes
-from sw.cost.synth import synthesize
-from sw.golden.fat import fat_cycles, fat_matvec
-from sw.mapping.fat import plan_linear
-from sw.models.minilm import ffn_weight
-from sw.quant.ternary import ternarize
+from moetile.hw.fat import FatParams
+from moetile.hw.registry import Design, block
+from moetile.sim.benches.fat_cases import random_inputs, sparse_weights
+from moetile.sim.build import design_dir, generate_verilog
+from moetile.sim.fat_sim import run_passes
+from moetile.sw.cost.synth import synthesize
+from moetile.sw.golden.fat import fat_cycles, fat_matvec
+from moetile.sw.mapping.fat import plan_linear
+from moetile.sw.models.minilm import ffn_weight
+from moetile.sw.quant.ternary import ternarize
 
 from . import BenchReport, Claim
 

@@ -2,13 +2,13 @@
 
 import random
 
-from hw.registry import Design, block
-from hw.topk import TOPK_ARCHS, TopKParams
-from hw.topk.interface import input_layout
-from sim.amaranth_sim import measure_stream
-from sim.benches.topk_cases import decode_top, random_vectors, topk_items
-from sim.build import design_dir, generate_verilog
-from sw.cost.synth import synthesize
+from moetile.hw.registry import Design, block
+from moetile.hw.topk import TOPK_ARCHS, TopKParams
+from moetile.hw.topk.interface import input_layout
+from moetile.sim.amaranth_sim import measure_stream
+from moetile.sim.benches.topk_cases import decode_top, random_vectors, topk_items
+from moetile.sim.build import design_dir, generate_verilog
+from moetile.sw.cost.synth import synthesize
 
 from . import BenchReport
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hw.fat import WEIGHT_CODES, FatParams
+from moetile.hw.fat import WEIGHT_CODES, FatParams
 
 from .fixed import check_integer_tensor
 
@@ -37,7 +37,7 @@ def fat_matvec(params: FatParams, weights, x) -> torch.Tensor:
 
 
 def encode_weights(weights) -> list[list[int]]:
-    """Ternary weights as rows of the 2-bit codes of :data:`hw.fat.WEIGHT_CODES`."""
+    """Ternary weights as rows of the 2-bit codes of :data:`moetile.hw.fat.WEIGHT_CODES`."""
     w = check_ternary("weights", weights)
     return [[WEIGHT_CODES[v] for v in row] for row in w.tolist()]
 

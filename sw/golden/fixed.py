@@ -2,7 +2,7 @@
 
 import torch
 
-from hw.checks import signed_range, unsigned_range
+from moetile.hw.checks import signed_range, unsigned_range
 
 __all__ = ["check_integer_tensor", "signed_range", "unsigned_range"]
 

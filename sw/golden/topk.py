@@ -2,7 +2,7 @@
 
 import torch
 
-from hw.topk import TopKParams
+from moetile.hw.topk import TopKParams
 
 from .fixed import check_integer_tensor
 

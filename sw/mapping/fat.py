@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from hw.fat import FatParams
-from sw.golden.fat import check_ternary, fat_cycles, fat_matvec
-from sw.golden.fixed import check_integer_tensor
+from moetile.hw.fat import FatParams
+from moetile.sw.golden.fat import check_ternary, fat_cycles, fat_matvec
+from moetile.sw.golden.fixed import check_integer_tensor
 
 __all__ = ["FatPass", "LinearPlan", "golden_backend", "plan_linear", "run_linear"]
 
@@ -37,7 +37,8 @@ class LinearPlan:
 
     @property
     def compute_cycles(self) -> int:
-        """Model cycles of every pass's compute phase (see :func:`sw.golden.fat.fat_cycles`)."""
+        """Model cycles of every pass's compute phase
+        (see :func:`moetile.sw.golden.fat.fat_cycles`)."""
         return sum(fat_cycles(self.params, p.weights).cycles for p in self.passes)
 
     @property

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from hw.checks import check_int
+from moetile.hw.checks import check_int
 
 __all__ = ["ROUTERS", "CMoEFeedForward", "CMoESettings", "convert_ffn"]
 

@@ -197,7 +197,7 @@ def load_converted(path) -> ConvertedMiniLM:
 
 @torch.no_grad()
 def record_cmoe_trace(converted: ConvertedMiniLM, texts: list[str], k: int, tokens: int):
-    """A :class:`~sw.models.trace.Trace` of the calibrated router over ``texts``' first
+    """A :class:`~moetile.sw.models.trace.Trace` of the calibrated router over ``texts``' first
     ``tokens`` real tokens. BERT normalizes after each sub-layer, so a layer's input is
     already its normalized pre-attention state."""
     from .trace import LayerTrace, Trace

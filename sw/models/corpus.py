@@ -12,7 +12,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from sim.env import build_root
+from ..paths import build_root
 
 __all__ = ["Corpus", "stdlib_corpus"]
 

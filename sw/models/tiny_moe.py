@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from hw.checks import check_int
+from moetile.hw.checks import check_int
 
 from .corpus import stdlib_corpus
 
