@@ -2,7 +2,8 @@
 seeded random back-pressure, a scoreboard that must drain, and a whole-bench helper.
 
 Both drivers change their outputs just after the falling edge and sample the handshake in the
-read-only phase before the rising edge, so a transfer is seen exactly when the DUT sees it.
+read-only phase before the rising edge, so a transfer is seen exactly when the DUT sees it. The
+fast harness (:mod:`moetile.sim.fast`) drives every cycle the same way.
 """
 
 import random
@@ -10,7 +11,6 @@ from collections import deque
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
 __all__ = ["PERIOD_NS", "Scoreboard", "StreamSink", "StreamSource", "reset", "run_stream_bench"]
@@ -19,23 +19,36 @@ __all__ = ["PERIOD_NS", "Scoreboard", "StreamSink", "StreamSource", "reset", "ru
 PERIOD_NS = 10
 
 
-def _cycle() -> int:
-    """The current clock cycle (the one whose rising edge comes next)."""
-    return int(get_sim_time("ns")) // PERIOD_NS
+class _Traffic:
+    """Per-cycle flow control of one driver: an explicit pattern of bits, repeated (the fast
+    harness's :class:`~moetile.sim.fast.Traffic` ``pattern``), or seeded random with
+    probability ``chance`` of holding back."""
+
+    def __init__(self, rng, chance: float, pattern):
+        if pattern is None and rng is None:
+            raise ValueError("a stream driver needs an rng or a pattern")
+        self.rng, self.chance, self.pattern = rng, chance, pattern
+
+    def allows(self, cycle: int) -> bool:
+        if self.pattern is not None:
+            return bool(self.pattern[cycle % len(self.pattern)])
+        return self.rng.random() >= self.chance
 
 
 class StreamSource:
     """Drives ``<name>__valid``/``<name>__payload`` from a queue of payload integers.
 
-    Before presenting each new item it idles with probability ``idle`` per cycle; once ``valid``
-    is raised it is held, with the payload stable, until the transfer.
+    Before presenting each new item it idles with probability ``idle`` per cycle (or where
+    ``pattern`` has a 0); once ``valid`` is raised it is held, with the payload stable, until
+    the transfer. ``transfer_cycles`` counts cycles from the driver's first cycle, as the fast
+    harness does.
     """
 
-    def __init__(self, dut, name: str, *, rng: random.Random, idle: float = 0.0):
+    def __init__(self, dut, name: str, *, rng=None, idle: float = 0.0, pattern=None):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
-        self.rng, self.idle = rng, idle
+        self.traffic = _Traffic(rng, idle, pattern)
         self.queue: deque[int] = deque()
         self.sent = 0
         self.transfer_cycles: list[int] = []
@@ -45,10 +58,10 @@ class StreamSource:
         self.queue.append(payload)
 
     async def run(self, clk) -> None:
-        showing = False
+        showing, cycle = False, 0
         while True:
             await FallingEdge(clk)
-            if not showing and self.queue and self.rng.random() >= self.idle:
+            if not showing and self.queue and self.traffic.allows(cycle):
                 self.payload.value = self.queue.popleft()
                 showing = True
             self.valid.value = int(showing)
@@ -56,36 +69,39 @@ class StreamSource:
             if showing and self.ready.value == 1:
                 showing = False
                 self.sent += 1
-                self.transfer_cycles.append(_cycle())
+                self.transfer_cycles.append(cycle)
+            cycle += 1
 
 
 class StreamSink:
-    """Drives ``<name>__ready`` low with probability ``backpressure`` per cycle and hands every
-    transferred payload integer to ``on_item``."""
+    """Drives ``<name>__ready`` low with probability ``backpressure`` per cycle (or where
+    ``pattern`` has a 0) and hands every transferred payload integer to ``on_item``."""
 
     def __init__(
-        self, dut, name: str, *, rng: random.Random, backpressure: float = 0.0, on_item=None
+        self, dut, name: str, *, rng=None, backpressure: float = 0.0, on_item=None, pattern=None
     ):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
-        self.rng, self.backpressure = rng, backpressure
+        self.traffic = _Traffic(rng, backpressure, pattern)
         self.on_item = on_item
         self.received = 0
         self.transfer_cycles: list[int] = []
         self.ready.value = 0
 
     async def run(self, clk) -> None:
+        cycle = 0
         while True:
             await FallingEdge(clk)
-            ready = self.rng.random() >= self.backpressure
+            ready = self.traffic.allows(cycle)
             self.ready.value = int(ready)
             await ReadOnly()
             if ready and self.valid.value == 1:
                 self.received += 1
-                self.transfer_cycles.append(_cycle())
+                self.transfer_cycles.append(cycle)
                 if self.on_item is not None:
                     self.on_item(self.payload.value.to_unsigned())
+            cycle += 1
 
 
 class Scoreboard:

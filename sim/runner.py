@@ -33,9 +33,12 @@ class BenchFailure(AssertionError):
     pass
 
 
-def run_bench(design: Design, module: str, *, seed: int, testcase=None) -> BenchResult:
+def run_bench(
+    design: Design, module: str, *, seed: int, testcase=None, extra_env=None
+) -> BenchResult:
     """Run cocotb bench ``module`` on ``design``; raise :class:`BenchFailure` with the pass/fail
-    counts and failing names unless at least one test ran and none failed."""
+    counts and failing names unless at least one test ran and none failed. ``extra_env`` adds
+    environment variables for the bench."""
     from cocotb_tools.runner import get_runner
 
     sim_dir = verilator_build(design)
@@ -47,6 +50,7 @@ def run_bench(design: Design, module: str, *, seed: int, testcase=None) -> Bench
     env = {
         DESIGN_ENV: json.dumps({"block": design.block.name, "params": design.params_dict}),
         SEED_ENV: str(seed),
+        **(extra_env or {}),
     }
     runner = get_runner("verilator")
     # The runner consults PYTEST_CURRENT_TEST to decide whether to sys.exit() on failure; the

@@ -1,0 +1,104 @@
+"""Builds a design's fast-harness library: its Verilator model and the generated driver linked
+into one shared object, once per design and waveform kind, in the design's build directory."""
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from moetile.hw.registry import Design
+from moetile.sw.paths import write_atomically
+
+from ..build import design_dir, generate_verilog, locked
+from ..env import BUILD_WAIVERS, prepare_environment
+from .driver import driver_source
+from .ports import design_ports
+
+__all__ = ["LIBRARY", "WAVES", "fast_library", "library_path"]
+
+#: Waveform kinds: ``None`` builds without tracing (the fast default).
+WAVES = {None: 0, "vcd": 1, "fst": 2}
+
+LIBRARY = "libfastsim.so"
+
+
+def library_path(design: Design, waves: str | None = None) -> Path:
+    """Where the shared library of ``design`` lives (whether or not it is built): keyed by a
+    digest of its generated driver, so a changed driver never reuses a stale library."""
+    if waves not in WAVES:
+        raise ValueError(f"waves must be one of None, 'vcd', 'fst', not {waves!r}")
+    source = driver_source(*design_ports(design.component()))
+    digest = hashlib.sha256(f"{source}{waves}".encode()).hexdigest()[:10]
+    return design_dir(design) / f"fastsim-{digest}" / LIBRARY
+
+
+def fast_library(design: Design, waves: str | None = None) -> Path:
+    """The shared library of ``design`` (built on first use, under the design's lock)."""
+    library = library_path(design, waves)
+    build = library.parent
+    if waves == "fst" and not library.exists():
+        _check_fst_headers()
+    verilog = generate_verilog(design)
+    with locked(design_dir(design)):
+        if not library.exists():
+            build.mkdir(exist_ok=True)
+            source = driver_source(*design_ports(design.component()))
+            write_atomically(build / "driver.cpp", source)
+            _verilate(design, verilog, build, waves)
+    return library
+
+
+def _check_fst_headers() -> None:
+    """Verilator's FST writer compiles against LZ4 and zlib; say so instead of a compiler error."""
+    probe = subprocess.run(
+        ["g++", "-E", "-x", "c++", "-", "-o", os.devnull],
+        input="#include <lz4.h>\n#include <zlib.h>\n",
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode:
+        raise ValueError(
+            "waves='fst' needs the LZ4 and zlib headers (Debian: liblz4-dev zlib1g-dev); "
+            "waves='vcd' needs nothing"
+        )
+
+
+def _verilate(design: Design, verilog: Path, build: Path, waves: str | None) -> None:
+    prepare_environment()
+    partial = f".{LIBRARY}.{os.getpid()}.tmp"
+    # Everything is position-independent and hidden but the driver's entry points, so several
+    # designs' models (each with its own copy of the Verilator runtime) load into one process.
+    flags = "-fPIC -fvisibility=hidden -O2"
+    command = [
+        "verilator",
+        "--cc",
+        "--exe",
+        "--build",
+        "-j",
+        str(os.cpu_count() or 1),
+        "--top-module",
+        design.top,
+        "--prefix",
+        "Vtop",
+        "--Mdir",
+        str(build / "obj"),
+        "-o",
+        str(build / partial),
+        "-CFLAGS",
+        f"{flags} -DFS_TRACE={WAVES[waves]}",
+        "-LDFLAGS",
+        "-shared -Wl,-Bsymbolic",
+        *(f"-Wno-{w}" for w in BUILD_WAIVERS),
+        *({"vcd": ["--trace-vcd"], "fst": ["--trace-fst"]}.get(waves, [])),
+        str(verilog),
+        str(build / "driver.cpp"),
+    ]
+    log = build / "build.log"
+    with open(log, "w") as handle:
+        run = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT)
+    if run.returncode:
+        errors = [line for line in log.read_text().splitlines() if "rror" in line]
+        raise RuntimeError(
+            f"fast-harness build of {design.top} failed ({log}):\n" + "\n".join(errors[:10])
+        )
+    (build / partial).replace(build / LIBRARY)
