@@ -106,11 +106,15 @@ class LaneArray(wiring.Component):
             m.d.sync += planes[bit].eq(total)
         with m.If(step & ~op_end & adder.bit_done):
             m.d.sync += bit.eq(bit + 1)
-        self._emit_row(m, row_end, planes_next, width, planes, loaded)
+        pass_end = self._emit_row(m, row_end, planes_next, width, planes, loaded)
 
-        # Take the next op when idle or in the last cycle of the current one.
+        # Take the next op when idle or in the last cycle of the current one, but not across the
+        # end of a pass: the next pass's ops wait until its inputs are loaded.
         take = Signal()
-        m.d.comb += [take.eq(loaded & (~busy | (step & op_end))), self.i_op.ready.eq(take)]
+        m.d.comb += [
+            take.eq(loaded & (~busy | (step & op_end & ~pass_end))),
+            self.i_op.ready.eq(take),
+        ]
         start_width = Mux(row_end, p.add_width(0), width)
         start_ordinal = Mux(row_end, 0, ordinal)
         with m.If(take & self.i_op.valid):
@@ -161,9 +165,12 @@ class LaneArray(wiring.Component):
         return operand
 
     def _emit_row(self, m, row_end, planes_next, width, planes, loaded):
-        """Move the finished sums (sign-extended from ``width`` bits) to the output register."""
+        """Move the finished sums (sign-extended from ``width`` bits) to the output register;
+        after the pass's last row, free the input memory. Returns that last row's end."""
         p = self.params
         rows = Signal(counter_range(p.n_outputs))
+        pass_end = Signal()
+        m.d.comb += pass_end.eq(row_end & (rows == p.n_outputs - 1))
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(row_end):
@@ -175,8 +182,9 @@ class LaneArray(wiring.Component):
                 m.d.sync += self.o.payload.y[lane].eq(bits)
             m.d.sync += [self.o.valid.eq(1), *(plane.eq(0) for plane in planes)]
             m.d.sync += rows.eq(Mux(rows == p.n_outputs - 1, 0, rows + 1))
-            with m.If(rows == p.n_outputs - 1):
-                m.d.sync += loaded.eq(0)
+        with m.If(pass_end):
+            m.d.sync += loaded.eq(0)
+        return pass_end
 
 
 def _next_width(params: FatParams, width, ordinal):
