@@ -1,4 +1,5 @@
-"""Runs FAT passes in the Amaranth simulator: exact outputs and measured cycles."""
+"""Runs FAT passes in the Amaranth simulator or on the fast harness: exact outputs and
+measured cycles."""
 
 import random
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from moetile.hw.fat.array import FatArray
 from moetile.sim.amaranth_sim import simulate, stream_send
 from moetile.sim.benches.fat_cases import pass_payloads
 
-__all__ = ["PassRun", "amaranth_backend", "run_passes"]
+__all__ = ["PassRun", "amaranth_backend", "fast_passes", "run_passes"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,32 @@ def amaranth_backend(params: FatParams, passes) -> list:
 
     run = run_passes(params, [(p.weights, p.x) for p in passes])
     return [torch.tensor(rows, dtype=torch.int64).T for rows in run.outputs]
+
+
+def fast_passes(params: FatParams, passes) -> PassRun:
+    """:func:`run_passes` on the fast harness, with steady traffic: each pass's inputs are
+    loaded in one run, its weight rows streamed in the next, on one model."""
+    import numpy as np
+
+    from moetile.hw.fat import WEIGHT_CODES
+    from moetile.hw.registry import Design, block
+
+    from .fast import FastSim
+
+    sim = FastSim(Design(block("fat"), params))
+    codes = np.zeros(max(WEIGHT_CODES) + 2, dtype=np.int64)
+    for value, code in WEIGHT_CODES.items():
+        codes[value] = code  # index -1 is the last entry
+    outputs, cycles = [], []
+    with sim.open() as session:
+        for weights, x in passes:
+            w, xs = np.asarray(weights), np.asarray(x)
+            session.run({"i_x": {"x": xs.T}}, budget=4 * params.n_inputs + 16)
+            run = session.run(
+                {"i_w": {"w": codes[w]}},
+                expect={"o": params.n_outputs},
+                budget=_budget(params, params.n_outputs),
+            )
+            outputs.append([tuple(row) for row in run.payloads("o")["y"].tolist()])
+            cycles.append(int(run.stamps["o"][-1] - run.stamps["i_w"][0] + 1))
+    return PassRun(outputs, cycles)
