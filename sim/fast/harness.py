@@ -162,6 +162,18 @@ class Session:
             self.sim.lib.fs_close(self.handle)
             self.handle = None
 
+    def spin(self, payloads: dict, cycles: int) -> None:
+        """Clock the model ``cycles`` times with every source valid, showing ``payloads``
+        (stream name → one payload, as :meth:`run` takes them), and every sink ready: no
+        transactions counted, no stamps, no traffic. The speed of this loop is the ceiling of
+        the harness (``moetile bench sim``)."""
+        ports = [s for s in self.sim.streams.values() if s.inbound]
+        missing = [p.name for p in ports if p.name not in payloads]
+        if missing:
+            raise ValueError(f"spin needs one payload for every input stream; missing {missing}")
+        words = np.concatenate([p.pack(payloads[p.name])[0] for p in ports])
+        self.sim.lib.fs_spin(self.handle, words.ctypes.data, int(cycles))
+
     def run(
         self,
         inputs,
@@ -303,6 +315,7 @@ def _load(path: Path) -> ctypes.CDLL:
     lib.fs_close.argtypes = [ctypes.c_void_p]
     lib.fs_cycle.restype = ctypes.c_int64
     lib.fs_cycle.argtypes = [ctypes.c_void_p]
+    lib.fs_spin.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
     lib.fs_run.restype = ctypes.c_int32
     lib.fs_run.argtypes = [
         ctypes.c_void_p,

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 __all__ = ["BENCHES", "BenchReport", "Claim", "run_bench"]
 
 #: Benchmark name → module providing ``run``.
-BENCHES = {"topk": "moetile.sw.bench.topk", "fat": "moetile.sw.bench.fat"}
+BENCHES = {
+    "topk": "moetile.sw.bench.topk",
+    "fat": "moetile.sw.bench.fat",
+    "sim": "moetile.sw.bench.sim",
+}
 
 
 @dataclass(frozen=True)
