@@ -29,8 +29,17 @@ def main(argv=None) -> int:
         return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes are one line, ``moetile: error: ...``, exit status 2, like every
+    other mistake (``--help`` shows the usage)."""
+
+    def error(self, message):
+        print(f"moetile: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="moetile", description=__doc__)
+    parser = _Parser(prog="moetile", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="write Verilog and manifest.json")

@@ -15,7 +15,14 @@ def add_model_commands(commands) -> None:
     train = actions.add_parser("train-tiny", help="train the small MoE language model on CPU")
     train.add_argument("--steps", type=int, default=None, help="training steps (default 800)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, default=DEFAULT_TINY_DIR)
+    train.add_argument(
+        "--experts",
+        default="float",
+        help="expert weights: float, or ternary (trained ternary-aware)",
+    )
+    train.add_argument(
+        "--out", type=Path, default=None, help="default build/models/tiny-moe[-ternary]"
+    )
     train.set_defaults(run=_model_train_tiny)
 
     cmoe = actions.add_parser("convert-cmoe", help="convert all-MiniLM-L6-v2's FFNs to MoE")
@@ -29,39 +36,63 @@ def add_model_commands(commands) -> None:
 
     trace = actions.add_parser("trace", help="record per-layer routing of a model")
     trace.add_argument("model", help=f"one of: {', '.join(TRACEABLE)}")
-    trace.add_argument("--tokens", type=int, default=512, help="bytes of held-out text")
+    trace.add_argument(
+        "--tokens",
+        type=int,
+        default=512,
+        help="tokens to trace; beyond the model's context, consecutive passages are traced",
+    )
+    trace.add_argument("--split", choices=SPLITS, default="validation", help="text to trace")
     trace.add_argument("--model-dir", type=Path, default=None)
     trace.add_argument("--out", type=Path, required=True)
     trace.set_defaults(run=_model_trace)
 
 
 DEFAULT_TINY_DIR = Path("build/models/tiny-moe")
+#: Traceable tiny MoE name → its expert weights and default directory.
+TINY_MODELS = {
+    "tiny-moe": ("float", DEFAULT_TINY_DIR),
+    "tiny-moe-ternary": ("ternary", Path("build/models/tiny-moe-ternary")),
+}
 DEFAULT_CMOE_DIR = Path("build/models/cmoe-minilm")
 CMOE_FILE = "cmoe.safetensors"
-TRACEABLE = ("tiny-moe", "cmoe-minilm")
+TRACEABLE = (*TINY_MODELS, "cmoe-minilm")
+SPLITS = ("train", "validation")
 
 
 def _model_train_tiny(args) -> int:
-    from moetile.sw.models.tiny_moe import TinyMoESettings, train_tiny_moe
+    from moetile.sw.models.tiny_moe import EXPERT_WEIGHTS, TinyMoESettings, train_tiny_moe
 
-    settings = TinyMoESettings(
-        seed=args.seed, **({} if args.steps is None else {"steps": args.steps})
-    )
+    if args.experts not in EXPERT_WEIGHTS:
+        raise UserError(
+            f"--experts must be one of {', '.join(EXPERT_WEIGHTS)}, not {args.experts!r}"
+        )
+    name = "tiny-moe" if args.experts == "float" else "tiny-moe-ternary"
+    out = args.out or TINY_MODELS[name][1]
+    steps = {} if args.steps is None else {"steps": args.steps}
+    settings = TinyMoESettings(seed=args.seed, expert_weights=args.experts, **steps)
     _quiet_transformers()
 
     def on_step(step, total, loss):
         if step == 1 or step % 50 == 0 or step == total:
             progress(f"step {step}/{total}: training loss {loss:.3f} (nats/byte)")
 
-    metrics = train_tiny_moe(settings, args.out, on_step)
+    metrics = train_tiny_moe(settings, out, on_step)
     print(
-        f"tiny MoE ({metrics['parameters']:,} parameters, {settings.layers} layers, "
-        f"{settings.experts} experts, top-{settings.top_k}) saved to {args.out}"
+        f"tiny MoE with {args.experts} experts ({metrics['parameters']:,} parameters, "
+        f"{settings.layers} layers, {settings.experts} experts, top-{settings.top_k}) "
+        f"saved to {out}"
     )
     print(
         f"held-out perplexity per byte: {metrics['validation_perplexity']:.3f} "
         f"(trained {metrics['train_seconds']:.0f} s on {metrics['train_bytes']:,} bytes)"
     )
+    if "ternarized_after_training_perplexity" in metrics:
+        after = metrics["ternarized_after_training_perplexity"]
+        print(
+            f"experts ternarized after training: {after['twn']:.3f} (TWN), "
+            f"{after['absmean']:.3f} (absmean)"
+        )
     return 0
 
 
@@ -98,36 +129,31 @@ def _model_convert_cmoe(args) -> int:
 
 def _model_trace(args) -> int:
     from moetile.sw.models.corpus import stdlib_corpus
-    from moetile.sw.models.tiny_moe import load_tiny_moe
-    from moetile.sw.models.trace import record_hf_trace, save_trace
+    from moetile.sw.models.trace import passages_of, save_trace
 
     if args.model not in TRACEABLE:
         raise UserError(f"unknown model {args.model!r}; allowed: {', '.join(TRACEABLE)}")
     if args.tokens < 1:
         raise UserError(f"--tokens must be >= 1, not {args.tokens}")
     _quiet_transformers()
-    progress(f"tracing {args.tokens} tokens of held-out text through {args.model}")
+    progress(f"tracing {args.tokens} tokens of {args.split} text through {args.model}")
     if args.model == "cmoe-minilm":
-        from moetile.sw.models.cmoe_minilm import (
-            load_converted,
-            record_cmoe_trace,
-            routed_k,
-            text_samples,
-        )
-
-        converted = load_converted((args.model_dir or DEFAULT_CMOE_DIR) / CMOE_FILE)
-        k = routed_k(converted.settings, 0.25)
-        trace = record_cmoe_trace(converted, text_samples(64, "validation"), k, args.tokens)
+        trace = _cmoe_trace(args)
     else:
-        model = load_tiny_moe(args.model_dir or DEFAULT_TINY_DIR)
+        from moetile.sw.models.tiny_moe import load_tiny_moe
+        from moetile.sw.models.trace import record_hf_trace
+
+        kind, default_dir = TINY_MODELS[args.model]
+        model = load_tiny_moe(args.model_dir or default_dir, kind)
+        train, validation = stdlib_corpus().split_bytes()
+        text = train if args.split == "train" else validation
         context = model.config.max_position_embeddings
-        if args.tokens > context:
-            raise UserError(f"--tokens must be at most the model's context, {context}")
-        _, held_out = stdlib_corpus().split_bytes()
-        trace = record_hf_trace(model, held_out[: args.tokens].clone(), args.model)
+        passages = passages_of(text, context, args.tokens, f"the {args.split} text")
+        trace = record_hf_trace(model, passages, args.model, args.split)
     save_trace(trace, args.out)
     print(
-        f"{args.out}: {len(trace.layers)} layers x {len(trace.tokens)} tokens, "
+        f"{args.out}: {len(trace.layers)} layers x {len(trace.tokens)} tokens "
+        f"in {len(trace.passage_bounds) - 1} passages of {args.split} text, "
         f"{trace.experts} experts, top-{trace.top_k}"
     )
     for n, layer in enumerate(trace.layers):
@@ -137,6 +163,21 @@ def _model_trace(args) -> int:
             f"(max/mean {float(load.max() / load.float().mean()):.2f})"
         )
     return 0
+
+
+def _cmoe_trace(args):
+    """The first passages of the split that hold ``--tokens`` tokens."""
+    from moetile.sw.models.cmoe_minilm import (
+        load_converted,
+        record_cmoe_trace,
+        routed_k,
+        texts_for_tokens,
+    )
+
+    converted = load_converted((args.model_dir or DEFAULT_CMOE_DIR) / CMOE_FILE)
+    texts = texts_for_tokens(args.tokens, args.split)
+    k = routed_k(converted.settings, 0.25)
+    return record_cmoe_trace(converted, texts, k, args.tokens, args.split)
 
 
 def _quiet_transformers() -> None:

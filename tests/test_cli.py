@@ -128,7 +128,7 @@ def test_bench_topk_json(tmp_path):
         (["bench", "nope"], "unknown benchmark 'nope'; allowed: topk, fat"),
         (
             ["model", "trace", "nope", "--out", "t.st"],
-            "unknown model 'nope'; allowed: tiny-moe, cmoe-minilm",
+            "unknown model 'nope'; allowed: tiny-moe, tiny-moe-ternary, cmoe-minilm",
         ),
         (
             ["model", "trace", "tiny-moe", "--out", "t.st", "--model-dir", "nowhere"],
@@ -139,6 +139,14 @@ def test_bench_topk_json(tmp_path):
             "no moetile-cmoe file at nowhere/cmoe.safetensors",
         ),
         (["model", "train-tiny", "--steps", "0"], "steps must be an integer >= 1, not 0"),
+        (
+            ["model", "train-tiny", "--experts", "quad"],
+            "--experts must be one of float, ternary, not 'quad'",
+        ),
+        (
+            ["model", "trace", "tiny-moe", "--out", "t.st", "--split", "test"],
+            "argument --split: invalid choice",
+        ),
         (["model", "convert-cmoe", "--shared", "9"], "shared must be an integer in [0, 7], not 9"),
     ],
 )

@@ -1,10 +1,9 @@
 """Offline workloads: Hugging Face adapters, the tiny MoE, CMoE on MiniLM, and traces."""
 
+from dataclasses import replace
+
 import pytest
 import torch
-from transformers import MixtralConfig, OlmoeConfig
-from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
-from transformers.models.olmoe.modeling_olmoe import OlmoeSparseMoeBlock
 
 from moetile.sw.models.cmoe import CMoESettings, convert_ffn
 from moetile.sw.models.cmoe_minilm import (
@@ -18,76 +17,17 @@ from moetile.sw.models.cmoe_minilm import (
 )
 from moetile.sw.models.hf_adapters import from_hf
 from moetile.sw.models.minilm import load_minilm, tokenize
-from moetile.sw.models.moe_layer import Expert, MoELayer
-from moetile.sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
-from moetile.sw.models.trace import load_trace, record_hf_trace, save_trace
+from moetile.sw.models.tiny_moe import (
+    TinyMoESettings,
+    expert_matrices,
+    load_tiny_moe,
+    ternary_experts,
+    train_tiny_moe,
+)
+from moetile.sw.models.trace import load_trace, passages_of, record_hf_trace, save_trace
 
 # float32 with a different summation order: errors of a few ulps of the output's magnitude.
 FLOAT_TOLERANCE = 1e-5
-
-BLOCKS = [
-    (
-        MixtralSparseMoeBlock,
-        MixtralConfig(
-            hidden_size=32, intermediate_size=48, num_local_experts=6, num_experts_per_tok=2
-        ),
-    ),
-    (
-        OlmoeSparseMoeBlock,
-        OlmoeConfig(
-            hidden_size=32,
-            intermediate_size=48,
-            num_experts=6,
-            num_experts_per_tok=3,
-            norm_topk_prob=False,
-        ),
-    ),
-    (
-        OlmoeSparseMoeBlock,
-        OlmoeConfig(
-            hidden_size=32,
-            intermediate_size=48,
-            num_experts=5,
-            num_experts_per_tok=1,
-            norm_topk_prob=True,
-        ),
-    ),
-]
-
-
-@pytest.mark.parametrize(("cls", "config"), BLOCKS, ids=lambda v: getattr(v, "__name__", ""))
-def test_adapter_forward_equals_hugging_face(cls, config, seed):
-    torch.manual_seed(seed)
-    block = cls(config).eval()
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in block.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
-        x = torch.randn(3, 7, config.hidden_size, generator=generator)
-        expected = block(x)
-        ours = from_hf(block).forward(x.reshape(-1, config.hidden_size)).reshape(x.shape)
-    assert (ours - expected).abs().max() < FLOAT_TOLERANCE * expected.abs().max()
-
-
-def test_unsupported_block_is_named():
-    with pytest.raises(
-        ValueError,
-        match="unsupported MoE block Linear; supported: MixtralSparseMoeBlock, OlmoeSparseMoeBlock",
-    ):
-        from_hf(torch.nn.Linear(2, 2))
-
-
-def test_moe_layer_rejects_bad_descriptions():
-    expert = Expert(up=torch.zeros(4, 2), down=torch.zeros(2, 4))
-    with pytest.raises(ValueError, match=r"top_k must be an integer in \[1, 2\], not 3"):
-        MoELayer(gate=torch.zeros(2, 2), top_k=3, normalize_top_k=True, experts=(expert,) * 2)
-    with pytest.raises(ValueError, match=r"gate must have shape \(2, hidden\)"):
-        MoELayer(gate=torch.zeros(3, 2), top_k=1, normalize_top_k=True, experts=(expert,) * 2)
-    with pytest.raises(ValueError, match="activation must be one of"):
-        Expert(up=torch.zeros(4, 2), down=torch.zeros(2, 4), activation="swish")
-    with pytest.raises(ValueError, match="expert down must have shape"):
-        Expert(up=torch.zeros(4, 2), down=torch.zeros(4, 2))
-
 
 TINY = TinyMoESettings(
     hidden=32,
@@ -118,6 +58,38 @@ def test_tiny_moe_trains_saves_and_reloads(tiny_model):
     assert again["validation_perplexity"] == metrics["validation_perplexity"]  # seeded
 
 
+def test_ternary_experts_train_reload_and_recover_exactly(tiny_model, tmp_path):
+    out = tmp_path / "ternary"
+    metrics = train_tiny_moe(replace(TINY, expert_weights="ternary"), out)
+    assert metrics["expert_weights"] == "ternary" and metrics["validation_perplexity"] < 256
+    model = load_tiny_moe(out, "ternary")
+    matrices = list(expert_matrices(model))
+    recovered = ternary_experts(model)
+    assert len(recovered) == len(matrices) == TINY.layers * TINY.experts * 3
+    for layer, expert, name, weight in matrices:
+        codes = recovered[layer, expert, name]
+        assert set(codes.codes.unique().tolist()) <= {-1, 0, 1}
+        assert torch.equal(codes.dequantize(), weight.detach())  # exactly, not approximately
+    # The float model reports its experts ternarized after training; kinds are not mixed up.
+    float_metrics = tiny_model[1]
+    assert set(float_metrics["ternarized_after_training_perplexity"]) == {"twn", "absmean"}
+    with pytest.raises(ValueError, match="holds a tiny MoE with float experts, not ternary"):
+        load_tiny_moe(tiny_model[0], "ternary")
+    with pytest.raises(ValueError, match="holds a tiny MoE with ternary experts, not float"):
+        load_tiny_moe(out, "float")
+
+
+def test_a_ternary_model_with_non_ternary_weights_is_refused(tmp_path):
+    out = tmp_path / "ternary"
+    train_tiny_moe(replace(TINY, expert_weights="ternary", steps=1), out)
+    model = load_tiny_moe(out)
+    with torch.no_grad():
+        model.model.layers[1].mlp.experts.down_proj[2, 0, 0] += 0.001
+    model.save_pretrained(out)
+    with pytest.raises(ValueError, match="layer 1 expert 2 down: weights are not one scale"):
+        load_tiny_moe(out)
+
+
 def test_trace_round_trip_and_router_equivalence(tiny_model, tmp_path):
     model = load_tiny_moe(tiny_model[0])
     tokens = torch.arange(24) + 64
@@ -132,6 +104,44 @@ def test_trace_round_trip_and_router_equivalence(tiny_model, tmp_path):
         assert int(ours.expert_load.sum()) == len(tokens) * TINY.top_k
         _, _, chosen = from_hf(layer.mlp).route(ours.gate_input)
         assert torch.equal(chosen, ours.top_k)
+
+
+def test_trace_of_many_passages(tiny_model, tmp_path):
+    model = load_tiny_moe(tiny_model[0])
+    data = torch.arange(100) % 90 + 32
+    passages = passages_of(data, TINY.context, 80)
+    assert [len(p) for p in passages] == [32, 32, 16]
+    trace = record_hf_trace(model, passages, "tiny-moe", "train")
+    save_trace(trace, tmp_path / "t.safetensors")
+    loaded = load_trace(tmp_path / "t.safetensors")
+    assert loaded.passage_bounds.tolist() == [0, 32, 64, 80] and loaded.split == "train"
+    assert torch.equal(loaded.tokens, data[:80])
+    # Each passage runs on its own: the last one's routing is that of a separate run.
+    alone = record_hf_trace(model, passages[2], "tiny-moe")
+    assert torch.equal(loaded.layers[1].top_k[64:], alone.layers[1].top_k)
+    with pytest.raises(ValueError, match="the train text holds 100 tokens, fewer than 101"):
+        passages_of(data, TINY.context, 101, "the train text")
+
+
+def test_trace_versions_and_bad_bounds(tiny_model, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    model = load_tiny_moe(tiny_model[0])
+    trace = record_hf_trace(model, [torch.arange(10) + 40, torch.arange(5) + 50], "tiny-moe")
+    save_trace(trace, tmp_path / "t.safetensors")
+    with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as handle:
+        meta = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    save_file({**tensors, "passages": torch.tensor([0, 15, 15])}, tmp_path / "b.st", meta)
+    with pytest.raises(ValueError, match="passages must be 3 increasing bounds from 0 to 15"):
+        load_trace(tmp_path / "b.st")
+    version1 = {k: v for k, v in tensors.items() if k != "passages"}
+    save_file(version1, tmp_path / "v1.st", {**meta, "version": "1"})
+    assert load_trace(tmp_path / "v1.st").passage_bounds.tolist() == [0, 15]
+    save_file(tensors, tmp_path / "v9.st", {**meta, "version": "9"})
+    with pytest.raises(ValueError, match="this moetile reads versions 1, 2"):
+        load_trace(tmp_path / "v9.st")
 
 
 def test_bad_model_and_trace_files(tiny_model, tmp_path):
@@ -198,6 +208,8 @@ def test_cmoe_save_load_and_trace(converted, tmp_path):
     save_trace(trace, tmp_path / "t.safetensors")
     again = load_trace(tmp_path / "t.safetensors")
     assert len(again.layers) == 6 and again.layers[0].top_k.shape == (40, 1)
+    bounds = again.passage_bounds.tolist()
+    assert bounds[0] == 0 and bounds[-1] == 40 and len(bounds) > 2  # one passage per text
     assert again.experts == SMALL_CMOE.routed
 
 

@@ -28,16 +28,32 @@ __all__ = [
     "routed",
     "save_converted",
     "text_samples",
+    "texts_for_tokens",
 ]
 
 
 def text_samples(count: int, split: str) -> list[str]:
-    """The first ``count`` docstrings of a corpus split (``train`` or ``validation``)."""
+    """The first ``count`` docstrings of a corpus split (``train`` or ``validation``); all of
+    them for ``count = 0``."""
     corpus = stdlib_corpus()
     texts = [t for t in getattr(corpus, split).split("\n\n") if len(t) > 40]
     if len(texts) < count:
         raise ValueError(f"the {split} text has {len(texts)} passages, fewer than {count}")
-    return texts[:count]
+    return texts[: count or None]
+
+
+def texts_for_tokens(tokens: int, split: str) -> list[str]:
+    """The first passages of a corpus split that hold at least ``tokens`` tokens, as
+    :func:`tokenize` cuts them."""
+    texts = text_samples(0, split)
+    tokenizer, _ = load_minilm()
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=128)["input_ids"]]
+    total = 0
+    for count, length in enumerate(lengths, 1):
+        total += length
+        if total >= tokens:
+            return texts[:count]
+    raise ValueError(f"the {split} text holds {total} tokens, fewer than {tokens}")
 
 
 @torch.no_grad()
@@ -196,10 +212,12 @@ def load_converted(path) -> ConvertedMiniLM:
 
 
 @torch.no_grad()
-def record_cmoe_trace(converted: ConvertedMiniLM, texts: list[str], k: int, tokens: int):
+def record_cmoe_trace(
+    converted: ConvertedMiniLM, texts: list[str], k: int, tokens: int, split: str = "validation"
+):
     """A :class:`~moetile.sw.models.trace.Trace` of the calibrated router over ``texts``' first
-    ``tokens`` real tokens. BERT normalizes after each sub-layer, so a layer's input is
-    already its normalized pre-attention state."""
+    ``tokens`` real tokens, each text a passage. BERT normalizes after each sub-layer, so a
+    layer's input is already its normalized pre-attention state."""
     from .trace import LayerTrace, Trace
 
     _, model = load_minilm()
@@ -231,7 +249,10 @@ def record_cmoe_trace(converted: ConvertedMiniLM, texts: list[str], k: int, toke
                 top_k=ffn.choose(h, "calibrated", k),
             )
         )
-    return Trace("cmoe-minilm", batch["input_ids"][mask][:tokens].long(), tuple(layers))
+    ends = torch.cumsum(mask.sum(dim=1), 0).clamp(max=tokens)
+    bounds = torch.unique_consecutive(torch.cat([torch.zeros(1, dtype=ends.dtype), ends]))
+    tokens_kept = batch["input_ids"][mask][:tokens].long()
+    return Trace("cmoe-minilm", tokens_kept, tuple(layers), bounds.long(), split)
 
 
 ACTIVE_FRACTIONS = (0.25, 0.5, 0.75)

@@ -1,6 +1,8 @@
 """Adapters from Hugging Face ``transformers`` MoE blocks to :class:`MoELayer`.
 
-A new architecture is one function registered with :func:`adapter`.
+A new architecture is one function registered with :func:`adapter`. Every adapter reads the
+block's own weights and settings (shared, not copied), and the tests check, per class, that
+``MoELayer.forward`` equals the block's forward on random input.
 """
 
 from collections.abc import Callable
@@ -9,16 +11,21 @@ import torch
 
 from .moe_layer import Expert, MoELayer
 
-__all__ = ["adapter", "from_hf", "supported"]
+__all__ = ["Unsupported", "adapter", "from_hf", "supported"]
 
 _ADAPTERS: dict[str, Callable] = {}
 
+#: DeepSeek-V3 adds this to the sum of the chosen scores before dividing by it.
+DEEPSEEK_NORMALIZE_EPSILON = 1e-20
 
-def adapter(class_name: str):
-    """Register ``function(block) -> MoELayer`` for blocks whose class is ``class_name``."""
+
+def adapter(*class_names: str):
+    """Register ``function(block) -> MoELayer`` for blocks whose class is one of
+    ``class_names``."""
 
     def register(function):
-        _ADAPTERS[class_name] = function
+        for name in class_names:
+            _ADAPTERS[name] = function
         return function
 
     return register
@@ -36,9 +43,14 @@ def from_hf(block) -> MoELayer:
     return _ADAPTERS[name](block)
 
 
-def _fused_experts(experts, activation: str) -> tuple[Expert, ...]:
+class Unsupported(ValueError):
+    """A block of a supported class whose settings :class:`MoELayer` cannot express."""
+
+
+def _fused_experts(experts) -> tuple[Expert, ...]:
     """transformers 5 stores experts fused: ``gate_up_proj`` ``(E, 2*ff, d)``, ``down_proj``
     ``(E, d, ff)``; the first half of ``gate_up_proj`` is the gate."""
+    activation = _activation_of(experts.act_fn, type(experts).__name__)
     out = []
     for e in range(experts.num_experts):
         gate, up = experts.gate_up_proj[e].detach().chunk(2, dim=0)
@@ -48,35 +60,177 @@ def _fused_experts(experts, activation: str) -> tuple[Expert, ...]:
     return tuple(out)
 
 
-@adapter("MixtralSparseMoeBlock")
+def _mlp_expert(mlp) -> Expert:
+    """A gated MLP with ``gate_proj``, ``up_proj``, ``down_proj`` linears (biases kept)."""
+    if mlp.gate_proj.bias is not None:
+        raise Unsupported(f"{type(mlp).__name__}: a bias on the gate projection")
+    return Expert(
+        up=mlp.up_proj.weight.detach(),
+        down=mlp.down_proj.weight.detach(),
+        gate=mlp.gate_proj.weight.detach(),
+        up_bias=None if mlp.up_proj.bias is None else mlp.up_proj.bias.detach(),
+        down_bias=None if mlp.down_proj.bias is None else mlp.down_proj.bias.detach(),
+        activation=_activation_of(mlp.act_fn, type(mlp).__name__),
+    )
+
+
+@adapter("MixtralSparseMoeBlock", "MiniMaxSparseMoeBlock", "Qwen3VLMoeTextSparseMoeBlock")
 def _mixtral(block) -> MoELayer:
+    """Softmax over all experts, top-k, always renormalized."""
     return MoELayer(
         gate=block.gate.weight.detach(),
         top_k=block.gate.top_k,
         normalize_top_k=True,
-        experts=_fused_experts(block.experts, _activation_of(block)),
-        name="mixtral",
+        experts=_fused_experts(block.experts),
+        name=type(block).__name__,
     )
 
 
-@adapter("OlmoeSparseMoeBlock")
+@adapter(
+    "OlmoeSparseMoeBlock",
+    "Qwen3MoeSparseMoeBlock",
+    "FlexOlmoSparseMoeBlock",
+    "Cohere2MoeSparseMoeBlock",
+    "MellumSparseMoeBlock",
+)
 def _olmoe(block) -> MoELayer:
+    """Softmax over all experts, top-k, renormalized when ``norm_topk_prob``."""
     return MoELayer(
         gate=block.gate.weight.detach(),
         top_k=block.gate.top_k,
         normalize_top_k=bool(block.gate.norm_topk_prob),
-        experts=_fused_experts(block.experts, _activation_of(block)),
-        name="olmoe",
+        experts=_fused_experts(block.experts),
+        name=type(block).__name__,
     )
 
 
-def _activation_of(block) -> str:
-    act = block.experts.act_fn
+@adapter("Qwen2MoeSparseMoeBlock", "Qwen3NextSparseMoeBlock", "Qwen4ExpTextSparseMoeBlock")
+def _qwen2_moe(block) -> MoELayer:
+    """Qwen's routing plus one shared expert behind its own sigmoid gate."""
+    return MoELayer(
+        gate=block.gate.weight.detach(),
+        top_k=block.gate.top_k,
+        normalize_top_k=bool(block.gate.norm_topk_prob),
+        experts=_fused_experts(block.experts),
+        shared=(_mlp_expert(block.shared_expert),),
+        shared_gate=block.shared_expert_gate.weight.detach(),
+        name=type(block).__name__,
+    )
+
+
+@adapter("GraniteMoeMoE", "GraniteMoeSharedMoE", "GraniteMoeHybridMoE", "GraniteMoeSWAMoE")
+def _granite(block) -> MoELayer:
+    """Top-k of the logits, softmax over those k: the renormalized top-k of the softmax."""
+    return MoELayer(
+        gate=block.router.weight.detach(),
+        top_k=block.router.top_k,
+        normalize_top_k=True,
+        experts=_fused_experts(block.experts),
+        name=type(block).__name__,
+    )
+
+
+@adapter("DeepseekV2Moe", "DeepseekOcr2TextMoe", "UnlimitedOcrTextMoe")
+def _deepseek_v2(block) -> MoELayer:
+    """Softmax scores, greedy or group-limited top-k (a group scored by its best expert), no
+    renormalization, a routed scaling factor, and the shared experts."""
+    gate = block.gate
+    methods = {"greedy": 1, "group_limited_greedy": gate.num_group}
+    if gate.topk_method not in methods:
+        raise Unsupported(f"{type(block).__name__}: topk_method {gate.topk_method!r}")
+    groups = methods[gate.topk_method]
+    return MoELayer(
+        gate=gate.weight.detach(),
+        top_k=gate.top_k,
+        normalize_top_k=False,
+        experts=_fused_experts(block.experts),
+        shared=(_mlp_expert(block.shared_experts),),
+        groups=groups,
+        topk_groups=gate.topk_group if groups > 1 else 1,
+        group_score="max",
+        routed_scale=float(gate.routed_scaling_factor),
+        name=type(block).__name__,
+    )
+
+
+@adapter(
+    "DeepseekV3MoE",
+    "DeepseekV32MoE",
+    "AXK2MoE",
+    "BailingHybridMoE",
+    "Dots1MoE",
+    "ExaoneMoeSparseMoEBlock",
+    "Glm4MoeMoE",
+    "Glm4MoeLiteMoE",
+    "Glm4vMoeTextMoE",
+    "GlmMoeDsaMoE",
+    "KimiLinearMoE",
+    "SolarOpenMoE",
+)
+def _deepseek_v3(block) -> MoELayer:
+    """Sigmoid scores, a selection-only bias, group-limited top-k (a group scored by the sum of
+    its best two), renormalization with DeepSeek's epsilon, a routed scaling factor, and the
+    shared experts."""
+    gate = block.gate
+    return MoELayer(
+        gate=gate.weight.detach(),
+        top_k=gate.top_k,
+        normalize_top_k=bool(gate.norm_topk_prob),
+        experts=_fused_experts(block.experts),
+        shared=(_mlp_expert(block.shared_experts),),
+        scoring="sigmoid",
+        choice_bias=gate.e_score_correction_bias.detach(),
+        groups=gate.num_group,
+        topk_groups=gate.topk_group,
+        group_score="top2_sum",
+        normalize_epsilon=DEEPSEEK_NORMALIZE_EPSILON,
+        routed_scale=float(gate.routed_scaling_factor),
+        name=type(block).__name__,
+    )
+
+
+@adapter("PhimoeSparseMoeBlock")
+def _phimoe(block) -> MoELayer:
+    """PhiMoE's SparseMixer, exact at inference (top-2)."""
+    return MoELayer(
+        gate=block.router.weight.detach(),
+        top_k=block.router.top_k,
+        normalize_top_k=False,
+        experts=_fused_experts(block.experts),
+        routing="sparsemixer",
+        jitter_eps=float(block.router.router_jitter_noise),
+        name=type(block).__name__,
+    )
+
+
+@adapter("DbrxFFN")
+def _dbrx(block) -> MoELayer:
+    """Softmax, top-k, the chosen weights divided by their p-norm when the config asks; the
+    experts' ``w1`` (gate), ``v1`` (up) and ``w2`` (down, stored transposed) stacked."""
+    mlp = block.experts.mlp
+    shape = (block.experts.num_experts, block.experts.ffn_hidden_size, block.experts.hidden_size)
+    w1, v1, w2 = (w.detach().view(shape) for w in (mlp.w1, mlp.v1, mlp.w2))
+    activation = _activation_of(mlp.activation_fn, "DbrxExpertGLU")
+    p = block.moe_normalize_expert_weights
+    return MoELayer(
+        gate=block.router.layer.weight.detach(),
+        top_k=block.top_k,
+        normalize_top_k=p is not None,
+        normalize_p=float(p) if p is not None else 1.0,
+        experts=tuple(
+            Expert(up=v1[e], down=w2[e].T, gate=w1[e], activation=activation)
+            for e in range(shape[0])
+        ),
+        name=type(block).__name__,
+    )
+
+
+def _activation_of(act, where: str) -> str:
     probe = torch.linspace(-3, 3, 7)
     for name in ("silu", "gelu", "relu"):
         reference = getattr(torch.nn.functional, name)(probe)
         if torch.allclose(act(probe), reference):
             return name
-    raise ValueError(
-        f"unsupported expert activation {type(act).__name__}; supported: silu, gelu, relu"
+    raise Unsupported(
+        f"{where}: expert activation {type(act).__name__}; supported: silu, gelu, relu"
     )

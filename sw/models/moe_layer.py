@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ACTIVATIONS", "Expert", "MoELayer"]
+__all__ = ["ACTIVATIONS", "GROUP_SCORES", "ROUTINGS", "SCORINGS", "Expert", "MoELayer"]
 
 ACTIVATIONS = {
     "silu": F.silu,
@@ -50,13 +50,30 @@ class Expert:
         return F.linear(hidden, self.down, self.down_bias)
 
 
+#: How router logits become expert scores.
+SCORINGS = ("softmax", "sigmoid")
+#: ``top_k``: the best ``top_k`` scores (optionally within the best groups); ``sparsemixer``:
+#: PhiMoE's inference-time SparseMixer (top-2, each weight a softmax over the logits within a
+#: relative ``jitter_eps`` window of that choice's logit).
+ROUTINGS = ("top_k", "sparsemixer")
+#: How a group of experts is scored for group-limited routing: its best score (DeepSeek-V2) or
+#: the sum of its best two (DeepSeek-V3).
+GROUP_SCORES = ("max", "top2_sum")
+
+
 @dataclass(frozen=True)
 class MoELayer:
     """A token-choice MoE block.
 
-    ``logits = x @ gate.T``; ``probs = softmax(logits)``; the ``top_k`` experts by probability
-    (ties to the lower index) get weights ``probs[top]``, divided by their sum when
-    ``normalize_top_k``; ``y = sum_top weight * expert(x) + sum_shared expert(x)``.
+    Routing (``routing = "top_k"``): ``logits = x @ gate.T + gate_bias``; ``scores =
+    softmax(logits)`` or ``sigmoid(logits)`` (``scoring``); experts are chosen by ``scores +
+    choice_bias`` (ties to the lower index), among the ``topk_groups`` best of ``groups`` equal
+    groups when ``groups > 1`` (a group scored by ``group_score``); the chosen get weights
+    ``scores[top]``, divided by their ``normalize_p``-norm plus ``normalize_epsilon`` when
+    ``normalize_top_k``, then multiplied by ``routed_scale``.
+
+    Output: ``y = sum_top weight * expert(x) + g(x) * sum_shared expert(x)``, ``g(x) =
+    sigmoid(x @ shared_gate.T)`` when there is a shared gate, else 1.
 
     Members
     -------
@@ -66,9 +83,17 @@ class MoELayer:
     normalize_top_k : bool
     experts : tuple[Expert, ...]
     shared : tuple[Expert, ...]
-        Experts every token goes through with weight 1.
+        Experts every token goes through.
     name : str
         Where the layer came from (e.g. ``"mixtral"``).
+    scoring, routing, group_score : str
+        One of :data:`SCORINGS`, :data:`ROUTINGS`, :data:`GROUP_SCORES`.
+    gate_bias, choice_bias : torch.Tensor or None
+        ``(experts,)``: added to the logits; added to the scores for choosing only.
+    groups, topk_groups : int
+    normalize_p, normalize_epsilon, routed_scale, jitter_eps : float
+    shared_gate : torch.Tensor or None
+        ``(1, hidden)``.
     """
 
     gate: torch.Tensor
@@ -77,15 +102,51 @@ class MoELayer:
     experts: tuple[Expert, ...]
     shared: tuple[Expert, ...] = field(default_factory=tuple)
     name: str = ""
+    scoring: str = "softmax"
+    routing: str = "top_k"
+    gate_bias: torch.Tensor | None = None
+    choice_bias: torch.Tensor | None = None
+    groups: int = 1
+    topk_groups: int = 1
+    group_score: str = "max"
+    normalize_p: float = 1.0
+    normalize_epsilon: float = 0.0
+    routed_scale: float = 1.0
+    jitter_eps: float = 0.0
+    shared_gate: torch.Tensor | None = None
 
     def __post_init__(self):
-        if self.gate.ndim != 2 or self.gate.shape[0] != len(self.experts):
+        experts = len(self.experts)
+        if self.gate.ndim != 2 or self.gate.shape[0] != experts:
             raise ValueError(
-                f"gate must have shape ({len(self.experts)}, hidden), not {tuple(self.gate.shape)}"
+                f"gate must have shape ({experts}, hidden), not {tuple(self.gate.shape)}"
             )
-        if not 1 <= self.top_k <= len(self.experts):
+        if not 1 <= self.top_k <= experts:
+            raise ValueError(f"top_k must be an integer in [1, {experts}], not {self.top_k}")
+        for name, allowed in (
+            ("scoring", SCORINGS),
+            ("routing", ROUTINGS),
+            ("group_score", GROUP_SCORES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
+                )
+        for name in ("gate_bias", "choice_bias"):
+            bias = getattr(self, name)
+            if bias is not None and tuple(bias.shape) != (experts,):
+                raise ValueError(f"{name} must have shape ({experts},), not {tuple(bias.shape)}")
+        if self.groups < 1 or experts % self.groups or not 1 <= self.topk_groups <= self.groups:
             raise ValueError(
-                f"top_k must be an integer in [1, {len(self.experts)}], not {self.top_k}"
+                f"groups must divide the {experts} experts and topk_groups lie in "
+                f"[1, groups]; not groups={self.groups}, topk_groups={self.topk_groups}"
+            )
+        if self.routing == "sparsemixer" and self.top_k != 2:
+            raise ValueError(f"sparsemixer routing chooses 2 experts; top_k is {self.top_k}")
+        if self.shared_gate is not None and tuple(self.shared_gate.shape) != (1, self.hidden):
+            raise ValueError(
+                f"shared_gate must have shape (1, {self.hidden}), "
+                f"not {tuple(self.shared_gate.shape)}"
             )
 
     @property
@@ -94,27 +155,76 @@ class MoELayer:
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(logits, top-k weights, top-k indices)`` for ``x`` of shape ``(tokens, hidden)``."""
-        logits = F.linear(x, self.gate)
-        probs = torch.softmax(logits.float(), dim=-1)
-        # Stable descending sort: equal probabilities keep the lower index first.
-        indices = torch.sort(probs, dim=-1, descending=True, stable=True).indices[:, : self.top_k]
-        weights = torch.gather(probs, -1, indices)
+        logits = F.linear(x, self.gate, self.gate_bias)
+        if self.routing == "sparsemixer":
+            weights, indices = _sparsemixer(logits.float(), self.jitter_eps)
+            return logits, weights.to(x.dtype), indices
+        scores = self.scores(logits)
+        choice = scores if self.choice_bias is None else scores + self.choice_bias.float()
+        if self.groups > 1:
+            choice = self._within_best_groups(choice)
+        # Stable descending sort: equal scores keep the lower index first.
+        indices = torch.sort(choice, dim=-1, descending=True, stable=True).indices[:, : self.top_k]
+        weights = torch.gather(scores, -1, indices)
         if self.normalize_top_k:
-            weights = weights / weights.sum(dim=-1, keepdim=True)
-        return logits, weights.to(x.dtype), indices
+            if self.normalize_p == 1.0:
+                norm = weights.sum(dim=-1, keepdim=True)
+            else:
+                norm = torch.norm(weights, p=self.normalize_p, dim=-1, keepdim=True)
+            weights = weights / (norm + self.normalize_epsilon)
+        return logits, (weights * self.routed_scale).to(x.dtype), indices
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Every expert's score (``softmax`` or ``sigmoid`` of the logits, in float32)."""
+        if self.scoring == "sigmoid":
+            return torch.sigmoid(logits.float())
+        return torch.softmax(logits.float(), dim=-1)
+
+    def _within_best_groups(self, choice: torch.Tensor) -> torch.Tensor:
+        """``choice`` with the experts outside the ``topk_groups`` best groups at ``-inf``."""
+        grouped = choice.view(len(choice), self.groups, -1)
+        if self.group_score == "max":
+            group_scores = grouped.max(dim=-1).values
+        else:
+            group_scores = grouped.topk(2, dim=-1).values.sum(dim=-1)
+        best = torch.sort(group_scores, dim=-1, descending=True, stable=True).indices
+        keep = torch.zeros_like(group_scores, dtype=torch.bool)
+        keep.scatter_(1, best[:, : self.topk_groups], True)
+        return grouped.masked_fill(~keep[..., None], float("-inf")).view_as(choice)
 
     def forward(self, x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
         """The block's output for ``x`` ``(tokens, hidden)``; ``active`` overrides the router's
-        choice with given ``(tokens, k)`` expert indices (weighted by the router's probs)."""
+        choice with given ``(tokens, k)`` expert indices (weighted by the router's scores)."""
         logits, weights, indices = self.route(x)
         if active is not None:
-            probs = torch.softmax(logits.float(), dim=-1)
-            indices, weights = active, torch.gather(probs, -1, active).to(x.dtype)
+            indices = active
+            weights = torch.gather(self.scores(logits), -1, active).to(x.dtype)
         y = torch.zeros_like(x)
         for e, expert in enumerate(self.experts):
             token, slot = torch.where(indices == e)
             if token.numel():
                 y.index_add_(0, token, expert(x[token]) * weights[token, slot, None])
-        for expert in self.shared:
-            y = y + expert(x)
-        return y
+        if not self.shared:
+            return y
+        shared = self.shared[0](x)
+        for expert in self.shared[1:]:
+            shared = shared + expert(x)
+        if self.shared_gate is not None:
+            shared = torch.sigmoid(F.linear(x, self.shared_gate)) * shared
+        return y + shared
+
+
+def _sparsemixer(logits: torch.Tensor, jitter_eps: float):
+    """PhiMoE's SparseMixer at inference: the best expert, weighted by the softmax over the
+    logits within ``2 * jitter_eps`` (relative) of its logit; then the best of the rest, weighted
+    the same way over the logits within that window of its own logit (the first excluded)."""
+    weights, indices, remaining = [], [], logits
+    for _ in range(2):
+        best, index = remaining.max(dim=-1, keepdim=True)
+        factor = logits.abs().clamp(min=best)
+        outside = (best - logits) / factor > 2 * jitter_eps
+        gates = torch.softmax(remaining.masked_fill(outside, float("-inf")), dim=-1)
+        weights.append(gates.gather(-1, index))
+        indices.append(index)
+        remaining = torch.scatter(remaining, -1, index, float("-inf"))
+    return torch.cat(weights, dim=-1), torch.cat(indices, dim=-1)

@@ -1,5 +1,7 @@
 """A small MoE language model trained here on CPU: ``transformers``' Mixtral (pre-norm, learned
-linear routers, top-2, load-balancing loss) at a few million parameters, over bytes."""
+linear routers, top-2, load-balancing loss) at a few million parameters, over bytes; with float
+experts, or with ternary experts trained ternary-aware (BitNet b1.58: absmean scale per expert
+matrix, straight-through estimator; router, attention and norms stay float)."""
 
 import json
 import math
@@ -9,14 +11,33 @@ from pathlib import Path
 
 import torch
 
-from moetile.hw.checks import check_int
+from moetile.hw.checks import check_choice, check_int
 
+from ..quant.ternary import (
+    TernaryWeights,
+    absmean_dequantized,
+    absmean_ste,
+    absmean_ternarize,
+    ternarize,
+)
 from .corpus import stdlib_corpus
 
-__all__ = ["TinyMoESettings", "load_tiny_moe", "train_tiny_moe"]
+__all__ = [
+    "EXPERT_WEIGHTS",
+    "TinyMoESettings",
+    "expert_matrices",
+    "load_tiny_moe",
+    "ternary_experts",
+    "train_tiny_moe",
+]
 
 WEIGHTS = "model.safetensors"
 METRICS = "metrics.json"
+KIND = "moetile.json"
+
+#: ``float``: ordinary float experts; ``ternary``: ternary-aware trained experts whose weights
+#: are exactly ``scale * code`` with one scale per expert matrix (gate, up, down).
+EXPERT_WEIGHTS = ("float", "ternary")
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,7 @@ class TinyMoESettings:
     balance_weight: float = 0.02
     eval_windows: int = 64
     seed: int = 0
+    expert_weights: str = "float"
 
     def __post_init__(self):
         for name in (
@@ -52,6 +74,7 @@ class TinyMoESettings:
             check_int(name, getattr(self, name), minimum=1)
         check_int("top_k", self.top_k, minimum=1, maximum=self.experts)
         check_int("seed", self.seed, minimum=0)
+        check_choice("expert_weights", self.expert_weights, EXPERT_WEIGHTS)
         if self.hidden % self.heads:
             raise ValueError(
                 f"hidden must be a multiple of heads ({self.heads}), not {self.hidden}"
@@ -88,6 +111,9 @@ def train_tiny_moe(settings: TinyMoESettings, out_dir: Path, progress=lambda s, 
     with torch.random.fork_rng():
         torch.manual_seed(settings.seed)
         model = MixtralForCausalLM(settings.config())
+    ternary = settings.expert_weights == "ternary"
+    if ternary:
+        _train_experts_ternary(model)
     generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     warmup = max(1, settings.steps // 20)
@@ -107,18 +133,106 @@ def train_tiny_moe(settings: TinyMoESettings, out_dir: Path, progress=lambda s, 
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         progress(step + 1, settings.steps, out.loss.item())
+    if ternary:
+        _freeze_ternary(model)
     metrics = {
         "settings": asdict(settings),
+        "expert_weights": settings.expert_weights,
         "train_bytes": len(train),
         "validation_bytes": len(validation),
         "validation_perplexity": evaluate(model, validation, settings),
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(time.time() - started, 1),
     }
+    if not ternary:
+        metrics["ternarized_after_training_perplexity"] = {
+            method: evaluate(_ternarized_copy(model, method), validation, settings)
+            for method in ("twn", "absmean")
+        }
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
+    (out_dir / KIND).write_text(json.dumps({"expert_weights": settings.expert_weights}) + "\n")
     (out_dir / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+class _AbsmeanExperts(torch.nn.Module):
+    """Parametrization of fused expert weights ``(experts, parts * rows, cols)``: each part of
+    each expert (gate and up of ``gate_up_proj``; ``down_proj`` whole) ternarized with its own
+    absmean scale, gradients straight through."""
+
+    def __init__(self, parts: int):
+        super().__init__()
+        self.parts = parts
+
+    def forward(self, weight):
+        return torch.cat([absmean_ste(part) for part in weight.chunk(self.parts, dim=1)], dim=1)
+
+
+_FUSED = {"gate_up_proj": 2, "down_proj": 1}
+
+
+def _train_experts_ternary(model) -> None:
+    from torch.nn.utils import parametrize
+
+    for layer in model.model.layers:
+        for name, parts in _FUSED.items():
+            parametrize.register_parametrization(layer.mlp.experts, name, _AbsmeanExperts(parts))
+
+
+@torch.no_grad()
+def _freeze_ternary(model) -> None:
+    """Replace the latent weights by their ternary values, exactly ``scale * code``."""
+    from torch.nn.utils import parametrize
+
+    for layer in model.model.layers:
+        experts = layer.mlp.experts
+        for name, parts in _FUSED.items():
+            parametrize.remove_parametrizations(experts, name, leave_parametrized=False)
+            weight = getattr(experts, name)
+            exact = [absmean_dequantized(part) for part in weight.chunk(parts, dim=1)]
+            weight.copy_(torch.cat(exact, dim=1))
+
+
+def expert_matrices(model):
+    """Every expert matrix of every layer: ``(layer, expert, "gate"|"up"|"down", weight)``
+    with ``weight`` ``(out_features, in_features)``, a view into the model."""
+    for n, layer in enumerate(model.model.layers):
+        experts = layer.mlp.experts
+        for e in range(experts.num_experts):
+            gate, up = experts.gate_up_proj[e].chunk(2, dim=0)
+            yield n, e, "gate", gate
+            yield n, e, "up", up
+            yield n, e, "down", experts.down_proj[e]
+
+
+def ternary_experts(model) -> dict:
+    """``{(layer, expert, projection): TernaryWeights}`` of a ternary tiny MoE, recovered
+    exactly: every weight is ``scale * code``; raises ``ValueError`` for any that is not."""
+    out = {}
+    for n, e, name, weight in expert_matrices(model):
+        w = weight.detach()
+        scale = w.abs().max()
+        codes = (w / scale).round().clamp(-1, 1)
+        if not torch.equal(codes * scale, w):
+            raise ValueError(
+                f"layer {n} expert {e} {name}: weights are not one scale times ternary codes"
+            )
+        rows = torch.full((w.shape[0],), float(scale))
+        out[n, e, name] = TernaryWeights(codes.to(torch.int64), rows, rows / 2)
+    return out
+
+
+@torch.no_grad()
+def _ternarized_copy(model, method: str):
+    """A copy of a float model with every expert matrix ternarized after training."""
+    import copy
+
+    quantize = {"twn": ternarize, "absmean": absmean_ternarize}[method]
+    clone = copy.deepcopy(model)
+    for *_, weight in expert_matrices(clone):
+        weight.copy_(quantize(weight).dequantize())
+    return clone
 
 
 @torch.no_grad()
@@ -131,8 +245,10 @@ def evaluate(model, data: torch.Tensor, settings: TinyMoESettings) -> float:
     return math.exp(sum(losses) / len(losses))
 
 
-def load_tiny_moe(path: Path):
-    """Load a trained tiny MoE, refusing missing, corrupt or non-finite weights."""
+def load_tiny_moe(path: Path, expert_weights: str | None = None):
+    """Load a trained tiny MoE, refusing missing, corrupt or non-finite weights, a model of the
+    other ``expert_weights`` kind when one is asked for, and ternary experts that are not
+    exactly ternary."""
     from transformers import MixtralForCausalLM
 
     path = Path(path)
@@ -142,6 +258,12 @@ def load_tiny_moe(path: Path):
                 f"{path} is not a tiny MoE: {name} is missing "
                 "(make one with `moetile model train-tiny`)"
             )
+    kind = _kind(path)
+    if expert_weights is not None and kind != expert_weights:
+        raise ValueError(
+            f"{path} holds a tiny MoE with {kind} experts, not {expert_weights} ones "
+            f"(make one with `moetile model train-tiny --experts {expert_weights}`)"
+        )
     try:
         model = MixtralForCausalLM.from_pretrained(path)
     except Exception as error:  # transformers raises many kinds for a bad file
@@ -149,7 +271,25 @@ def load_tiny_moe(path: Path):
     for name, tensor in model.state_dict().items():
         if not torch.isfinite(tensor).all():
             raise ValueError(f"{path}: weight {name} holds NaN or inf")
+    if kind == "ternary":
+        try:
+            ternary_experts(model)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
     return model.eval()
+
+
+def _kind(path: Path) -> str:
+    """The expert weights a saved tiny MoE has (models saved before the kind file: float)."""
+    if not (path / KIND).is_file():
+        return "float"
+    try:
+        kind = json.loads((path / KIND).read_text())["expert_weights"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(f"{path / KIND} is not a moetile model description") from None
+    if kind not in EXPERT_WEIGHTS:
+        raise ValueError(f"{path / KIND}: expert_weights must be one of {EXPERT_WEIGHTS}")
+    return kind
 
 
 def _windows(data: torch.Tensor, context: int, count: int, generator) -> torch.Tensor:

@@ -2,14 +2,20 @@
 
 File format (``.safetensors``; its JSON header's ``__metadata__`` holds the description):
 
-- metadata: ``format`` = ``"moetile-trace"``, ``version`` = ``"1"``, ``model``, and as decimal
-  strings ``layers``, ``tokens``, ``hidden``, ``experts``, ``top_k``.
+- metadata: ``format`` = ``"moetile-trace"``, ``version`` = ``"2"``, ``model``, ``split``
+  (the text split traced: ``train`` or ``validation``), and as decimal strings ``layers``,
+  ``tokens``, ``passages``, ``hidden``, ``experts``, ``top_k``.
 - ``tokens``: ``(tokens,)`` int64 input ids.
+- ``passages``: ``(passages + 1,)`` int64 bounds: passage ``p`` is tokens
+  ``passages[p] .. passages[p+1]-1``, each run through the model on its own (within its context).
 - per layer ``l``: ``layer{l}.pre_attention`` ``(tokens, hidden)`` float32, the output of the
   layer's input norm (what the pre-attention predictor sees); ``layer{l}.gate_input``
   ``(tokens, hidden)`` float32, what the router sees; ``layer{l}.router_logits``
   ``(tokens, experts)`` float32; ``layer{l}.top_k`` ``(tokens, top_k)`` int64, the experts the
   router chose, best first; ``layer{l}.expert_load`` ``(experts,)`` int64, tokens per expert.
+
+Version 2 added ``passages`` and ``split`` (traces longer than one context); version 1 files
+still load, as one passage of held-out text.
 """
 
 from dataclasses import dataclass
@@ -19,9 +25,12 @@ import torch
 
 from .files import read_safetensors
 
-__all__ = ["LayerTrace", "Trace", "load_trace", "record_hf_trace", "save_trace"]
+__all__ = ["LayerTrace", "Trace", "load_trace", "passages_of", "record_hf_trace", "save_trace"]
 
-FORMAT, VERSION = "moetile-trace", "1"
+FORMAT, VERSION = "moetile-trace", "2"
+#: Versions this moetile reads.
+READABLE = ("1", "2")
+SPLITS = ("train", "validation")
 FIELDS = ("pre_attention", "gate_input", "router_logits", "top_k", "expert_load")
 
 
@@ -40,9 +49,20 @@ class LayerTrace:
 
 @dataclass(frozen=True)
 class Trace:
+    """A model's routing over ``tokens``, layer by layer; ``passages`` are the bounds of the
+    separately run passages (``None``: one passage)."""
+
     model: str
     tokens: torch.Tensor
     layers: tuple[LayerTrace, ...]
+    passages: torch.Tensor | None = None
+    split: str = "validation"
+
+    @property
+    def passage_bounds(self) -> torch.Tensor:
+        if self.passages is None:
+            return torch.tensor([0, len(self.tokens)])
+        return self.passages
 
     @property
     def experts(self) -> int:
@@ -56,7 +76,7 @@ class Trace:
 def save_trace(trace: Trace, path: Path) -> None:
     from safetensors.torch import save_file
 
-    tensors = {"tokens": trace.tokens.contiguous()}
+    tensors = {"tokens": trace.tokens.contiguous(), "passages": trace.passage_bounds.long()}
     for n, layer in enumerate(trace.layers):
         for name in FIELDS:
             tensors[f"layer{n}.{name}"] = getattr(layer, name).contiguous()
@@ -64,6 +84,8 @@ def save_trace(trace: Trace, path: Path) -> None:
         "format": FORMAT,
         "version": VERSION,
         "model": trace.model,
+        "split": trace.split,
+        "passages": str(len(trace.passage_bounds) - 1),
         "layers": str(len(trace.layers)),
         "tokens": str(len(trace.tokens)),
         "hidden": str(trace.layers[0].gate_input.shape[1]),
@@ -77,10 +99,10 @@ def save_trace(trace: Trace, path: Path) -> None:
 def load_trace(path: Path) -> Trace:
     """Read a trace, checking its header and every tensor's shape against it."""
     meta, tensors = read_safetensors(path, FORMAT, "record one with `moetile model trace`")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in READABLE:
         raise ValueError(
             f"{path} is moetile trace version {meta.get('version')!r}; "
-            f"this moetile reads version {VERSION}"
+            f"this moetile reads versions {', '.join(READABLE)}"
         )
     sizes = {k: int(meta[k]) for k in ("layers", "tokens", "hidden", "experts", "top_k")}
     expected = {
@@ -103,14 +125,51 @@ def load_trace(path: Path) -> Trace:
         if not torch.equal(layer.expert_load, values["expert_load"]):
             raise ValueError(f"{path}: layer{n}.expert_load disagrees with layer{n}.top_k")
         layers.append(layer)
-    return Trace(meta["model"], tensors["tokens"], tuple(layers))
+    if meta["version"] == "1":
+        return Trace(meta["model"], tensors["tokens"], tuple(layers))
+    bounds = tensors.get("passages")
+    count = int(meta["passages"])
+    if (
+        bounds is None
+        or tuple(bounds.shape) != (count + 1,)
+        or int(bounds[0]) != 0
+        or int(bounds[-1]) != sizes["tokens"]
+        or not bool((bounds[1:] > bounds[:-1]).all())
+    ):
+        raise ValueError(
+            f"{path}: passages must be {count + 1} increasing bounds from 0 to {sizes['tokens']}"
+        )
+    return Trace(meta["model"], tensors["tokens"], tuple(layers), bounds, meta["split"])
+
+
+def passages_of(
+    data: torch.Tensor, context: int, tokens: int, what: str = "the text"
+) -> list[torch.Tensor]:
+    """The first ``tokens`` of ``data`` as consecutive passages of at most ``context``."""
+    if tokens > len(data):
+        raise ValueError(f"{what} holds {len(data)} tokens, fewer than {tokens}")
+    return [data[start : min(start + context, tokens)] for start in range(0, tokens, context)]
 
 
 @torch.no_grad()
-def record_hf_trace(model, tokens: torch.Tensor, name: str) -> Trace:
-    """Run ``tokens`` ``(T,)`` through a ``transformers`` MoE decoder (Mixtral, OLMoE: layers
-    with ``input_layernorm``, ``post_attention_layernorm`` and an ``mlp`` whose ``gate``
-    returns ``(logits, weights, indices)``) and record every layer."""
+def record_hf_trace(model, passages, name: str, split: str = "validation") -> Trace:
+    """Run each passage (a ``(T,)`` token tensor, or a list of them, each within the model's
+    context) through a ``transformers`` MoE decoder (Mixtral, OLMoE: layers with
+    ``input_layernorm``, ``post_attention_layernorm`` and an ``mlp`` whose ``gate`` returns
+    ``(logits, weights, indices)``) and record every layer."""
+    if isinstance(passages, torch.Tensor):
+        passages = [passages]
+    runs = [_record_passage(model, tokens) for tokens in passages]
+    layers = tuple(
+        LayerTrace(*(torch.cat([getattr(run[n], f) for run in runs]) for f in FIELDS[:4]))
+        for n in range(len(runs[0]))
+    )
+    lengths = torch.tensor([0] + [len(tokens) for tokens in passages])
+    tokens = torch.cat(list(passages)).long()
+    return Trace(name, tokens, layers, torch.cumsum(lengths, 0), split)
+
+
+def _record_passage(model, tokens: torch.Tensor) -> list[LayerTrace]:
     captured: dict[tuple[int, str], torch.Tensor] = {}
     hooks = []
     for n, layer in enumerate(model.model.layers):
@@ -137,7 +196,7 @@ def record_hf_trace(model, tokens: torch.Tensor, name: str) -> Trace:
                 top_k=indices.reshape(len(tokens), -1).long(),
             )
         )
-    return Trace(name, tokens.long(), tuple(layers))
+    return layers
 
 
 def _capture(store, layer, key):
