@@ -52,6 +52,21 @@ CASES = [
     ("Qwen2MoeSparseMoeBlock", "qwen2_moe", {"norm_topk_prob": False}),
     ("Qwen2MoeSparseMoeBlock", "qwen2_moe", {"norm_topk_prob": True}),
     ("Qwen3NextSparseMoeBlock", "qwen3_next", {}),
+    ("Qwen3_5MoeSparseMoeBlock", "qwen3_5_moe", {}),
+    ("Qwen3OmniMoeThinkerTextSparseMoeBlock", "qwen3_omni_moe", {}),
+    ("Lfm2MoeSparseMoeBlock", "lfm2_moe", {"use_expert_bias": True, "norm_topk_prob": True}),
+    ("Lfm2MoeSparseMoeBlock", "lfm2_moe", {"use_expert_bias": False, "norm_topk_prob": False}),
+    ("MiniMaxM2SparseMoeBlock", "minimax_m2", {}),
+    ("Mistral4MoE", "mistral4", {"norm_topk_prob": True, "routed_scaling_factor": 2.0}),
+    ("Mistral4MoE", "mistral4", {"norm_topk_prob": False}),
+    ("MistralLarge4TextMoE", "mistral_large4", {}),
+    ("BeamMoE", "beam", {"norm_topk_prob": True}),
+    ("FlintSparseMoeBlock", "flint", {"norm_topk_prob": True}),
+    ("FlintSparseMoeBlock", "flint", {"norm_topk_prob": False}),
+    ("HYV3MoE", "hy_v3", {}),
+    ("JambaSparseMoeBlock", "jamba", {}),
+    ("LagunaSparseMoeBlock", "laguna", {"moe_router_logit_softcapping": 0.5}),
+    ("LagunaSparseMoeBlock", "laguna", {"moe_router_logit_softcapping": 0.0}),
     ("Qwen4ExpTextSparseMoeBlock", "qwen4_exp", {}),
     ("GraniteMoeMoE", "granitemoe", {}),
     ("GraniteMoeSharedMoE", "granitemoeshared", {}),
@@ -102,6 +117,8 @@ def small_config(folder: str, block_name: str, overrides: dict):
         return next((n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
 
     config = max(classes, key=shared_prefix)()
+    # Multimodal models keep their language model's settings in a text config.
+    config = getattr(config, "text_config", None) or config
     for key, value in {**SMALL, **overrides}.items():
         if hasattr(config, key):
             setattr(config, key, value)

@@ -74,6 +74,156 @@ def _mlp_expert(mlp) -> Expert:
     )
 
 
+def _routed(block, router, **description) -> MoELayer:
+    """An :class:`MoELayer` from ``router``'s weight and top-k, the block's fused experts and
+    ``description`` (routing settings, shared experts)."""
+    return MoELayer(
+        gate=router.weight.detach(),
+        top_k=router.top_k,
+        experts=_fused_experts(block.experts),
+        name=type(block).__name__,
+        **description,
+    )
+
+
+def _grouped(block, router, groups: int, topk_groups: int) -> dict:
+    """Group-limited routing settings; the block masks the other groups' scores with 0, which
+    equals leaving them out only while the chosen groups hold ``top_k`` experts."""
+    if groups > 1 and router.top_k > topk_groups * (len(router.weight) // groups):
+        raise Unsupported(
+            f"{type(block).__name__}: top_k {router.top_k} exceeds the experts of the "
+            f"{topk_groups} chosen groups (the block would pick masked experts)"
+        )
+    return {"groups": groups, "topk_groups": topk_groups}
+
+
+@adapter("Qwen3_5MoeSparseMoeBlock")
+def _qwen3_5_moe(block) -> MoELayer:
+    """Qwen2-MoE's shape with the top-k always renormalized."""
+    return _routed(
+        block,
+        block.gate,
+        normalize_top_k=True,
+        shared=(_mlp_expert(block.shared_expert),),
+        shared_gate=block.shared_expert_gate.weight.detach(),
+    )
+
+
+@adapter("Lfm2MoeSparseMoeBlock")
+def _lfm2_moe(block) -> MoELayer:
+    """Sigmoid scores, an optional selection-only expert bias, renormalization with 1e-6, a
+    routed scaling factor."""
+    gate = block.gate
+    return _routed(
+        block,
+        gate,
+        scoring="sigmoid",
+        choice_bias=block.expert_bias.detach() if block.use_expert_bias else None,
+        normalize_top_k=bool(gate.norm_topk_prob),
+        normalize_epsilon=1e-6,
+        routed_scale=float(gate.routed_scaling_factor),
+    )
+
+
+@adapter("MiniMaxM2SparseMoeBlock")
+def _minimax_m2(block) -> MoELayer:
+    """Sigmoid scores, a selection-only bias kept on the block, always renormalized."""
+    return _routed(
+        block,
+        block.gate,
+        scoring="sigmoid",
+        choice_bias=block.e_score_correction_bias.detach(),
+        normalize_top_k=True,
+    )
+
+
+@adapter("Mistral4MoE", "MistralLarge4TextMoE")
+def _mistral4(block) -> MoELayer:
+    """Softmax scores, group-limited top-k (a group scored by the sum of its best two),
+    renormalization with DeepSeek's epsilon (always, for Mistral Large 4), a routed scaling
+    factor, and the shared experts."""
+    gate = block.gate
+    return _routed(
+        block,
+        gate,
+        normalize_top_k=bool(getattr(gate, "norm_topk_prob", True)),
+        normalize_epsilon=DEEPSEEK_NORMALIZE_EPSILON,
+        routed_scale=float(gate.routed_scaling_factor),
+        group_score="top2_sum",
+        shared=(_mlp_expert(block.shared_experts),),
+        **_grouped(block, gate, gate.num_group, gate.topk_group),
+    )
+
+
+@adapter("BeamMoE")
+def _beam(block) -> MoELayer:
+    """DeepSeek-V3's routing without shared experts, the scaling applied on the block."""
+    gate = block.gate
+    return _routed(
+        block,
+        gate,
+        scoring="sigmoid",
+        choice_bias=gate.e_score_correction_bias.detach(),
+        group_score="top2_sum",
+        normalize_top_k=bool(gate.norm_topk_prob),
+        normalize_epsilon=DEEPSEEK_NORMALIZE_EPSILON,
+        routed_scale=float(block.routed_scaling_factor),
+        **_grouped(block, gate, gate.num_group, gate.topk_group),
+    )
+
+
+@adapter("FlintSparseMoeBlock")
+def _flint(block) -> MoELayer:
+    """Sigmoid scores, top-k, renormalized when ``norm_topk_prob``, plus an ungated shared
+    expert."""
+    return _routed(
+        block,
+        block.gate,
+        scoring="sigmoid",
+        normalize_top_k=bool(block.gate.norm_topk_prob),
+        shared=(_mlp_expert(block.shared_expert),),
+    )
+
+
+@adapter("HYV3MoE")
+def _hy_v3(block) -> MoELayer:
+    """Sigmoid scores, a selection-only bias kept on the block, renormalization with 1e-20, a
+    router scaling factor, and the shared experts."""
+    return _routed(
+        block,
+        block.gate,
+        scoring="sigmoid",
+        choice_bias=block.e_score_correction_bias.detach(),
+        normalize_top_k=True,
+        normalize_epsilon=DEEPSEEK_NORMALIZE_EPSILON,
+        routed_scale=float(block.gate.router_scaling_factor),
+        shared=(_mlp_expert(block.shared_experts),),
+    )
+
+
+@adapter("JambaSparseMoeBlock")
+def _jamba(block) -> MoELayer:
+    """Softmax over all experts, top-k, not renormalized."""
+    return _routed(block, block.router, normalize_top_k=False)
+
+
+@adapter("LagunaSparseMoeBlock")
+def _laguna(block) -> MoELayer:
+    """Soft-capped logits, sigmoid scores, a selection-only bias, always renormalized, a routed
+    scaling factor, and the shared experts."""
+    gate = block.gate
+    return _routed(
+        block,
+        gate,
+        logit_softcap=float(gate.router_logit_softcapping),
+        scoring="sigmoid",
+        choice_bias=gate.e_score_correction_bias.detach(),
+        normalize_top_k=True,
+        routed_scale=float(block.routed_scaling_factor),
+        shared=(_mlp_expert(block.shared_experts),),
+    )
+
+
 @adapter("MixtralSparseMoeBlock", "MiniMaxSparseMoeBlock", "Qwen3VLMoeTextSparseMoeBlock")
 def _mixtral(block) -> MoELayer:
     """Softmax over all experts, top-k, always renormalized."""
@@ -89,6 +239,7 @@ def _mixtral(block) -> MoELayer:
 @adapter(
     "OlmoeSparseMoeBlock",
     "Qwen3MoeSparseMoeBlock",
+    "Qwen3OmniMoeThinkerTextSparseMoeBlock",
     "FlexOlmoSparseMoeBlock",
     "Cohere2MoeSparseMoeBlock",
     "MellumSparseMoeBlock",
@@ -145,9 +296,8 @@ def _deepseek_v2(block) -> MoELayer:
         normalize_top_k=False,
         experts=_fused_experts(block.experts),
         shared=(_mlp_expert(block.shared_experts),),
-        groups=groups,
-        topk_groups=gate.topk_group if groups > 1 else 1,
         group_score="max",
+        **_grouped(block, gate, groups, gate.topk_group if groups > 1 else 1),
         routed_scale=float(gate.routed_scaling_factor),
         name=type(block).__name__,
     )

@@ -65,7 +65,8 @@ GROUP_SCORES = ("max", "top2_sum")
 class MoELayer:
     """A token-choice MoE block.
 
-    Routing (``routing = "top_k"``): ``logits = x @ gate.T + gate_bias``; ``scores =
+    Routing (``routing = "top_k"``): ``logits = x @ gate.T + gate_bias`` (soft-capped to
+    ``c * tanh(logits / c)`` when ``logit_softcap = c > 0``); ``scores =
     softmax(logits)`` or ``sigmoid(logits)`` (``scoring``); experts are chosen by ``scores +
     choice_bias`` (ties to the lower index), among the ``topk_groups`` best of ``groups`` equal
     groups when ``groups > 1`` (a group scored by ``group_score``); the chosen get weights
@@ -91,7 +92,7 @@ class MoELayer:
     gate_bias, choice_bias : torch.Tensor or None
         ``(experts,)``: added to the logits; added to the scores for choosing only.
     groups, topk_groups : int
-    normalize_p, normalize_epsilon, routed_scale, jitter_eps : float
+    normalize_p, normalize_epsilon, routed_scale, jitter_eps, logit_softcap : float
     shared_gate : torch.Tensor or None
         ``(1, hidden)``.
     """
@@ -114,6 +115,7 @@ class MoELayer:
     routed_scale: float = 1.0
     jitter_eps: float = 0.0
     shared_gate: torch.Tensor | None = None
+    logit_softcap: float = 0.0
 
     def __post_init__(self):
         experts = len(self.experts)
@@ -156,6 +158,8 @@ class MoELayer:
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(logits, top-k weights, top-k indices)`` for ``x`` of shape ``(tokens, hidden)``."""
         logits = F.linear(x, self.gate, self.gate_bias)
+        if self.logit_softcap > 0:
+            logits = torch.tanh(logits.float() / self.logit_softcap) * self.logit_softcap
         if self.routing == "sparsemixer":
             weights, indices = _sparsemixer(logits.float(), self.jitter_eps)
             return logits, weights.to(x.dtype), indices
