@@ -100,13 +100,7 @@ def _grouped(block, router, groups: int, topk_groups: int) -> dict:
 @adapter("Qwen3_5MoeSparseMoeBlock")
 def _qwen3_5_moe(block) -> MoELayer:
     """Qwen2-MoE's shape with the top-k always renormalized."""
-    return _routed(
-        block,
-        block.gate,
-        normalize_top_k=True,
-        shared=(_mlp_expert(block.shared_expert),),
-        shared_gate=block.shared_expert_gate.weight.detach(),
-    )
+    return _gated_shared(block, normalize_top_k=True)
 
 
 @adapter("Lfm2MoeSparseMoeBlock")
@@ -227,13 +221,7 @@ def _laguna(block) -> MoELayer:
 @adapter("MixtralSparseMoeBlock", "MiniMaxSparseMoeBlock", "Qwen3VLMoeTextSparseMoeBlock")
 def _mixtral(block) -> MoELayer:
     """Softmax over all experts, top-k, always renormalized."""
-    return MoELayer(
-        gate=block.gate.weight.detach(),
-        top_k=block.gate.top_k,
-        normalize_top_k=True,
-        experts=_fused_experts(block.experts),
-        name=type(block).__name__,
-    )
+    return _routed(block, block.gate, normalize_top_k=True)
 
 
 @adapter(
@@ -246,39 +234,29 @@ def _mixtral(block) -> MoELayer:
 )
 def _olmoe(block) -> MoELayer:
     """Softmax over all experts, top-k, renormalized when ``norm_topk_prob``."""
-    return MoELayer(
-        gate=block.gate.weight.detach(),
-        top_k=block.gate.top_k,
-        normalize_top_k=bool(block.gate.norm_topk_prob),
-        experts=_fused_experts(block.experts),
-        name=type(block).__name__,
-    )
+    return _routed(block, block.gate, normalize_top_k=bool(block.gate.norm_topk_prob))
 
 
 @adapter("Qwen2MoeSparseMoeBlock", "Qwen3NextSparseMoeBlock", "Qwen4ExpTextSparseMoeBlock")
 def _qwen2_moe(block) -> MoELayer:
     """Qwen's routing plus one shared expert behind its own sigmoid gate."""
-    return MoELayer(
-        gate=block.gate.weight.detach(),
-        top_k=block.gate.top_k,
-        normalize_top_k=bool(block.gate.norm_topk_prob),
-        experts=_fused_experts(block.experts),
+    return _gated_shared(block, normalize_top_k=bool(block.gate.norm_topk_prob))
+
+
+def _gated_shared(block, normalize_top_k: bool) -> MoELayer:
+    return _routed(
+        block,
+        block.gate,
+        normalize_top_k=normalize_top_k,
         shared=(_mlp_expert(block.shared_expert),),
         shared_gate=block.shared_expert_gate.weight.detach(),
-        name=type(block).__name__,
     )
 
 
 @adapter("GraniteMoeMoE", "GraniteMoeSharedMoE", "GraniteMoeHybridMoE", "GraniteMoeSWAMoE")
 def _granite(block) -> MoELayer:
     """Top-k of the logits, softmax over those k: the renormalized top-k of the softmax."""
-    return MoELayer(
-        gate=block.router.weight.detach(),
-        top_k=block.router.top_k,
-        normalize_top_k=True,
-        experts=_fused_experts(block.experts),
-        name=type(block).__name__,
-    )
+    return _routed(block, block.router, normalize_top_k=True)
 
 
 @adapter("DeepseekV2Moe", "DeepseekOcr2TextMoe", "UnlimitedOcrTextMoe")
@@ -290,16 +268,14 @@ def _deepseek_v2(block) -> MoELayer:
     if gate.topk_method not in methods:
         raise Unsupported(f"{type(block).__name__}: topk_method {gate.topk_method!r}")
     groups = methods[gate.topk_method]
-    return MoELayer(
-        gate=gate.weight.detach(),
-        top_k=gate.top_k,
+    return _routed(
+        block,
+        gate,
         normalize_top_k=False,
-        experts=_fused_experts(block.experts),
         shared=(_mlp_expert(block.shared_experts),),
         group_score="max",
-        **_grouped(block, gate, groups, gate.topk_group if groups > 1 else 1),
         routed_scale=float(gate.routed_scaling_factor),
-        name=type(block).__name__,
+        **_grouped(block, gate, groups, gate.topk_group if groups > 1 else 1),
     )
 
 
@@ -322,34 +298,29 @@ def _deepseek_v3(block) -> MoELayer:
     its best two), renormalization with DeepSeek's epsilon, a routed scaling factor, and the
     shared experts."""
     gate = block.gate
-    return MoELayer(
-        gate=gate.weight.detach(),
-        top_k=gate.top_k,
+    return _routed(
+        block,
+        gate,
         normalize_top_k=bool(gate.norm_topk_prob),
-        experts=_fused_experts(block.experts),
         shared=(_mlp_expert(block.shared_experts),),
         scoring="sigmoid",
         choice_bias=gate.e_score_correction_bias.detach(),
-        groups=gate.num_group,
-        topk_groups=gate.topk_group,
         group_score="top2_sum",
         normalize_epsilon=DEEPSEEK_NORMALIZE_EPSILON,
         routed_scale=float(gate.routed_scaling_factor),
-        name=type(block).__name__,
+        **_grouped(block, gate, gate.num_group, gate.topk_group),
     )
 
 
 @adapter("PhimoeSparseMoeBlock")
 def _phimoe(block) -> MoELayer:
     """PhiMoE's SparseMixer, exact at inference (top-2)."""
-    return MoELayer(
-        gate=block.router.weight.detach(),
-        top_k=block.router.top_k,
+    return _routed(
+        block,
+        block.router,
         normalize_top_k=False,
-        experts=_fused_experts(block.experts),
         routing="sparsemixer",
         jitter_eps=float(block.router.router_jitter_noise),
-        name=type(block).__name__,
     )
 
 
