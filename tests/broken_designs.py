@@ -1,16 +1,17 @@
-"""Top-k selectors broken on purpose, to show that the checks catch them: one ranks ties to the
-higher index, one ignores ``o.ready`` (it drops results under back-pressure)."""
+"""Designs made for the harness tests: top-k selectors broken on purpose, to show that the
+checks catch them (one ranks ties to the higher index, one ignores ``o.ready`` and drops
+results under back-pressure), and a small stream adder with a static input."""
 
 from unittest import mock
 
-from amaranth import Module
-from amaranth.lib import wiring
+from amaranth import Module, unsigned
+from amaranth.lib import stream, wiring
 
 from moetile.hw.registry import Block, Design
 from moetile.hw.topk import TopKParams, network
 from moetile.hw.topk.interface import topk_signature
 
-__all__ = ["broken_topk"]
+__all__ = ["broken_topk", "offset_design"]
 
 
 def _beats_higher_index(a, b):
@@ -46,3 +47,31 @@ def broken_topk(kind: str, params: TopKParams) -> Design:
 
 
 _CLASSES = {"wrong_ties": "WrongTies", "ignores_ready": "IgnoresReady"}
+
+
+class Offset(wiring.Component):
+    """Not broken: a stream adder with a static input, ``o = i + cfg_offset`` (9 bits), for
+    the fast harness's non-stream inputs."""
+
+    def __init__(self, params):
+        super().__init__(
+            {
+                "i": wiring.In(stream.Signature(unsigned(8))),
+                "cfg_offset": wiring.In(8),
+                "o": wiring.Out(stream.Signature(unsigned(9))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.o.ready | ~self.o.valid):
+            m.d.sync += [
+                self.o.valid.eq(self.i.valid),
+                self.o.payload.eq(self.i.payload + self.cfg_offset),
+            ]
+        m.d.comb += self.i.ready.eq(self.o.ready | ~self.o.valid)
+        return m
+
+
+def offset_design() -> Design:
+    return Design(Block("offset", TopKParams, "broken_designs:Offset", ()), TopKParams(n=1, k=1))

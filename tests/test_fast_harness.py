@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from broken_designs import broken_topk
+from broken_designs import broken_topk, offset_design
 
 from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
@@ -183,3 +183,21 @@ def test_bad_traffic_and_designs_are_refused():
         Traffic.explicit([0, 0])
     with pytest.raises(ValueError, match="no fast-harness build of topk_network"):
         FastSim(Design(block("topk"), TopKParams(n=2, k=1, score_width=7)), build=False)
+
+
+def test_static_inputs_are_set_per_run():
+    sim = FastSim(offset_design())
+    values = np.arange(256)
+    for offset in (0, 255):
+        run = sim.run(
+            {"i": values.tolist()},
+            expect={"o": 256},
+            statics={"cfg_offset": offset},
+            traffic={"o": Traffic.random(0.5, offset)},
+            budget=2000,
+        )
+        assert run.integers("o") == (values + offset).tolist()
+    with pytest.raises(
+        ValueError, match=r"static input cfg_offset must be an integer in \[0, 2\*\*8\)"
+    ):
+        sim.run({"i": [1]}, expect={"o": 1}, statics={"cfg_offset": 256}, budget=10)
