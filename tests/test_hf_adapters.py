@@ -15,7 +15,7 @@ import pytest
 import torch
 import transformers
 
-from moetile.sw.models.hf_adapters import from_hf, supported
+from moetile.sw.models.hf_adapters import Unsupported, from_hf, supported
 from moetile.sw.models.moe_layer import Expert, MoELayer
 
 RELATIVE_BOUND = 1e-5
@@ -61,6 +61,15 @@ CASES = [
     ("Mistral4MoE", "mistral4", {"norm_topk_prob": False}),
     ("MistralLarge4TextMoE", "mistral_large4", {}),
     ("BeamMoE", "beam", {"norm_topk_prob": True}),
+    ("MiMoV2FlashMoE", "mimo_v2_flash", {"norm_topk_prob": True, "routed_scaling_factor": 1.5}),
+    (
+        "Ernie4_5_MoeSparseMoeBlock",
+        "ernie4_5_moe",
+        {"moe_num_shared_experts": 1, "moe_norm_min": 0.9},
+    ),
+    ("Ernie4_5_MoeSparseMoeBlock", "ernie4_5_moe", {"moe_num_shared_experts": 0}),
+    ("Kolibri1SparseMoeBlock", "kolibri1", {"norm_topk_prob": True}),
+    ("Kolibri1SparseMoeBlock", "kolibri1", {"norm_topk_prob": False}),
     ("FlintSparseMoeBlock", "flint", {"norm_topk_prob": True}),
     ("FlintSparseMoeBlock", "flint", {"norm_topk_prob": False}),
     ("HYV3MoE", "hy_v3", {}),
@@ -162,6 +171,9 @@ def test_every_adapter_is_tested():
 def test_an_unsupported_block_is_named_with_the_supported_ones():
     with pytest.raises(ValueError, match="unsupported MoE block Linear; supported: AXK2MoE, "):
         from_hf(torch.nn.Linear(2, 2))
+    block = build("AXK1MoE", "axk1", {})
+    with pytest.raises(Unsupported, match="AXK1MoE cannot be expressed: an RMSNorm applied to"):
+        from_hf(block)
 
 
 def test_moe_layer_rejects_bad_descriptions():

@@ -11,7 +11,7 @@ import torch
 
 from .moe_layer import Expert, MoELayer
 
-__all__ = ["Unsupported", "adapter", "from_hf", "supported"]
+__all__ = ["NOT_EXPRESSIBLE", "Unsupported", "adapter", "from_hf", "supported"]
 
 _ADAPTERS: dict[str, Callable] = {}
 
@@ -35,9 +35,17 @@ def supported() -> list[str]:
     return sorted(_ADAPTERS)
 
 
+#: Block classes examined and found inexpressible, with what :class:`MoELayer` lacks.
+NOT_EXPRESSIBLE = {
+    "AXK1MoE": "an RMSNorm applied to the block's output",
+}
+
+
 def from_hf(block) -> MoELayer:
     """The :class:`MoELayer` of a Hugging Face MoE block (weights shared, not copied)."""
     name = type(block).__name__
+    if name in NOT_EXPRESSIBLE:
+        raise Unsupported(f"MoE block {name} cannot be expressed: {NOT_EXPRESSIBLE[name]}")
     if name not in _ADAPTERS:
         raise ValueError(f"unsupported MoE block {name}; supported: {', '.join(supported())}")
     return _ADAPTERS[name](block)
@@ -292,17 +300,18 @@ def _deepseek_v2(block) -> MoELayer:
     "GlmMoeDsaMoE",
     "KimiLinearMoE",
     "SolarOpenMoE",
+    "MiMoV2FlashMoE",
 )
 def _deepseek_v3(block) -> MoELayer:
     """Sigmoid scores, a selection-only bias, group-limited top-k (a group scored by the sum of
     its best two), renormalization with DeepSeek's epsilon, a routed scaling factor, and the
-    shared experts."""
+    shared experts where the block has them."""
     gate = block.gate
     return _routed(
         block,
         gate,
         normalize_top_k=bool(gate.norm_topk_prob),
-        shared=(_mlp_expert(block.shared_experts),),
+        shared=_shared_experts(block),
         scoring="sigmoid",
         choice_bias=gate.e_score_correction_bias.detach(),
         group_score="top2_sum",
@@ -344,6 +353,43 @@ def _dbrx(block) -> MoELayer:
         ),
         name=type(block).__name__,
     )
+
+
+@adapter("Ernie4_5_MoeSparseMoeBlock")
+def _ernie4_5_moe(block) -> MoELayer:
+    """Softmax scores, a selection-only bias, renormalized by the sum floored at ``norm_min``,
+    and the shared experts where configured."""
+    gate = block.gate
+    return _routed(
+        block,
+        gate,
+        choice_bias=gate.moe_statics.e_score_correction_bias.detach().reshape(-1),
+        normalize_top_k=True,
+        normalize_floor=float(gate.norm_min),
+        shared=_shared_experts(block),
+    )
+
+
+@adapter("Kolibri1SparseMoeBlock")
+def _kolibri1(block) -> MoELayer:
+    """Experts chosen on the logits plus a bias, weighted by the sigmoid of their logits,
+    renormalized when ``norm_topk_prob``, and the shared experts."""
+    gate = block.gate
+    return _routed(
+        block,
+        gate,
+        scoring="sigmoid",
+        choose_on_logits=True,
+        choice_bias=gate.e_score_correction_bias.detach(),
+        normalize_top_k=bool(gate.norm_topk_prob),
+        shared=_shared_experts(block),
+    )
+
+
+def _shared_experts(block) -> tuple[Expert, ...]:
+    """The block's ``shared_experts`` MLP, if it has one."""
+    mlp = getattr(block, "shared_experts", None)
+    return () if mlp is None else (_mlp_expert(mlp),)
 
 
 def _activation_of(act, where: str) -> str:

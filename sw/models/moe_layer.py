@@ -68,10 +68,11 @@ class MoELayer:
     Routing (``routing = "top_k"``): ``logits = x @ gate.T + gate_bias`` (soft-capped to
     ``c * tanh(logits / c)`` when ``logit_softcap = c > 0``); ``scores =
     softmax(logits)`` or ``sigmoid(logits)`` (``scoring``); experts are chosen by ``scores +
-    choice_bias`` (ties to the lower index), among the ``topk_groups`` best of ``groups`` equal
+    choice_bias`` (``logits + choice_bias`` when ``choose_on_logits``; ties to the lower index),
+    among the ``topk_groups`` best of ``groups`` equal
     groups when ``groups > 1`` (a group scored by ``group_score``); the chosen get weights
-    ``scores[top]``, divided by their ``normalize_p``-norm plus ``normalize_epsilon`` when
-    ``normalize_top_k``, then multiplied by ``routed_scale``.
+    ``scores[top]``, divided by ``max(norm, normalize_floor) + normalize_epsilon`` (``norm``
+    their ``normalize_p``-norm) when ``normalize_top_k``, then multiplied by ``routed_scale``.
 
     Output: ``y = sum_top weight * expert(x) + g(x) * sum_shared expert(x)``, ``g(x) =
     sigmoid(x @ shared_gate.T)`` when there is a shared gate, else 1.
@@ -92,7 +93,9 @@ class MoELayer:
     gate_bias, choice_bias : torch.Tensor or None
         ``(experts,)``: added to the logits; added to the scores for choosing only.
     groups, topk_groups : int
-    normalize_p, normalize_epsilon, routed_scale, jitter_eps, logit_softcap : float
+    normalize_p, normalize_epsilon, normalize_floor, routed_scale, jitter_eps, logit_softcap
+        : float
+    choose_on_logits : bool
     shared_gate : torch.Tensor or None
         ``(1, hidden)``.
     """
@@ -116,6 +119,8 @@ class MoELayer:
     jitter_eps: float = 0.0
     shared_gate: torch.Tensor | None = None
     logit_softcap: float = 0.0
+    normalize_floor: float = 0.0
+    choose_on_logits: bool = False
 
     def __post_init__(self):
         experts = len(self.experts)
@@ -164,7 +169,9 @@ class MoELayer:
             weights, indices = _sparsemixer(logits.float(), self.jitter_eps)
             return logits, weights.to(x.dtype), indices
         scores = self.scores(logits)
-        choice = scores if self.choice_bias is None else scores + self.choice_bias.float()
+        choice = logits.float() if self.choose_on_logits else scores
+        if self.choice_bias is not None:
+            choice = choice + self.choice_bias.float()
         if self.groups > 1:
             choice = self._within_best_groups(choice)
         # Stable descending sort: equal scores keep the lower index first.
@@ -175,6 +182,8 @@ class MoELayer:
                 norm = weights.sum(dim=-1, keepdim=True)
             else:
                 norm = torch.norm(weights, p=self.normalize_p, dim=-1, keepdim=True)
+            if self.normalize_floor:
+                norm = norm.clamp(min=self.normalize_floor)
             weights = weights / (norm + self.normalize_epsilon)
         return logits, (weights * self.routed_scale).to(x.dtype), indices
 
