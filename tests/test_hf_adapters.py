@@ -15,7 +15,7 @@ import pytest
 import torch
 import transformers
 
-from moetile.sw.models.hf_adapters import Unsupported, from_hf, supported
+from moetile.sw.models.hf_adapters import NOT_EXPRESSIBLE, Unsupported, from_hf, supported
 from moetile.sw.models.moe_layer import Expert, MoELayer
 
 RELATIVE_BOUND = 1e-5
@@ -224,4 +224,13 @@ def moe_block_classes() -> list[str]:
 
 
 def test_the_supported_blocks_are_moe_blocks_of_the_installed_transformers():
-    assert set(supported()) <= set(moe_block_classes())
+    classes = set(moe_block_classes())
+    assert set(supported()) <= classes
+    assert set(NOT_EXPRESSIBLE) <= classes and not set(NOT_EXPRESSIBLE) & set(supported())
+
+
+@pytest.mark.parametrize("name", sorted(NOT_EXPRESSIBLE))
+def test_an_inexpressible_block_names_what_is_missing(name):
+    block = type(name, (torch.nn.Module,), {})()
+    with pytest.raises(Unsupported, match=f"{name} cannot be expressed: "):
+        from_hf(block)

@@ -38,6 +38,12 @@ def supported() -> list[str]:
 #: Block classes examined and found inexpressible, with what :class:`MoELayer` lacks.
 NOT_EXPRESSIBLE = {
     "AXK1MoE": "an RMSNorm applied to the block's output",
+    "GptOssMLP": "gpt-oss's clamped SwiGLU (gate * sigmoid(alpha * gate) * (up + 1), both "
+    "clamped at swiglu_limit) on interleaved gate and up rows",
+    "Llama4TextMoe": "the routing weight scales the expert's input, not its output",
+    "NemotronHMoE": "squared-ReLU experts, run in a latent space between two projections when "
+    "moe_latent_size is set",
+    "JetMoeAttention": "a mixture of attention experts, not of feed-forward experts",
 }
 
 
