@@ -8,6 +8,7 @@ and far below any routing difference (a different expert choice changes the outp
 percent)."""
 
 import importlib
+import inspect
 import re
 from pathlib import Path
 
@@ -61,6 +62,10 @@ CASES = [
     ("Mistral4MoE", "mistral4", {"norm_topk_prob": False}),
     ("MistralLarge4TextMoE", "mistral_large4", {}),
     ("BeamMoE", "beam", {"norm_topk_prob": True}),
+    ("AfmoeSparseMoeBlock", "afmoe", {"route_scale": 1.7}),
+    ("AriaTextMoELayer", "aria", {"moe_num_experts": 8, "moe_topk": 2}),
+    ("HunYuanMoEV1Moe", "hunyuan_v1_moe", {"moe_topk": 2}),
+    ("LongcatFlashMoE", "longcat_flash", {"zero_expert_num": 0, "expert_ffn_hidden_size": 24}),
     ("MiMoV2FlashMoE", "mimo_v2_flash", {"norm_topk_prob": True, "routed_scaling_factor": 1.5}),
     (
         "Ernie4_5_MoeSparseMoeBlock",
@@ -136,7 +141,11 @@ def small_config(folder: str, block_name: str, overrides: dict):
 
 def build(block_name: str, folder: str, overrides: dict):
     module = importlib.import_module(f"transformers.models.{folder}.modeling_{folder}")
-    return getattr(module, block_name)(small_config(folder, block_name, overrides)).eval()
+    block_class = getattr(module, block_name)
+    config = small_config(folder, block_name, overrides)
+    if "layer_idx" in inspect.signature(block_class).parameters:
+        return block_class(config, layer_idx=0).eval()
+    return block_class(config).eval()
 
 
 def randomize(block, generator) -> None:
@@ -173,6 +182,9 @@ def test_an_unsupported_block_is_named_with_the_supported_ones():
         from_hf(torch.nn.Linear(2, 2))
     block = build("AXK1MoE", "axk1", {})
     with pytest.raises(Unsupported, match="AXK1MoE cannot be expressed: an RMSNorm applied to"):
+        from_hf(block)
+    block = build("LongcatFlashMoE", "longcat_flash", {"zero_expert_num": 2})
+    with pytest.raises(Unsupported, match="2 zero-computation \\(identity\\) experts"):
         from_hf(block)
 
 

@@ -61,16 +61,18 @@ class Unsupported(ValueError):
     """A block of a supported class whose settings :class:`MoELayer` cannot express."""
 
 
-def _fused_experts(experts) -> tuple[Expert, ...]:
+def _fused_experts(experts, transposed: bool = False) -> tuple[Expert, ...]:
     """transformers 5 stores experts fused: ``gate_up_proj`` ``(E, 2*ff, d)``, ``down_proj``
-    ``(E, d, ff)``; the first half of ``gate_up_proj`` is the gate."""
+    ``(E, d, ff)`` (or both transposed, for blocks that multiply ``x @ W``); the first half of
+    the gate-up rows is the gate."""
     activation = _activation_of(experts.act_fn, type(experts).__name__)
     out = []
     for e in range(experts.num_experts):
-        gate, up = experts.gate_up_proj[e].detach().chunk(2, dim=0)
-        out.append(
-            Expert(up=up, down=experts.down_proj[e].detach(), gate=gate, activation=activation)
-        )
+        gate_up, down = experts.gate_up_proj[e].detach(), experts.down_proj[e].detach()
+        if transposed:
+            gate_up, down = gate_up.T, down.T
+        gate, up = gate_up.chunk(2, dim=0)
+        out.append(Expert(up=up, down=down, gate=gate, activation=activation))
     return tuple(out)
 
 
@@ -88,13 +90,13 @@ def _mlp_expert(mlp) -> Expert:
     )
 
 
-def _routed(block, router, **description) -> MoELayer:
-    """An :class:`MoELayer` from ``router``'s weight and top-k, the block's fused experts and
-    ``description`` (routing settings, shared experts)."""
+def _routed(block, router, weight=None, experts=None, **description) -> MoELayer:
+    """An :class:`MoELayer` from ``router``'s top-k and weight (or ``weight``), the block's
+    fused experts (or ``experts``) and ``description`` (routing settings, shared experts)."""
     return MoELayer(
-        gate=router.weight.detach(),
+        gate=(router.weight if weight is None else weight).detach(),
         top_k=router.top_k,
-        experts=_fused_experts(block.experts),
+        experts=_fused_experts(block.experts) if experts is None else experts,
         name=type(block).__name__,
         **description,
     )
@@ -389,6 +391,79 @@ def _kolibri1(block) -> MoELayer:
         choice_bias=gate.e_score_correction_bias.detach(),
         normalize_top_k=bool(gate.norm_topk_prob),
         shared=_shared_experts(block),
+    )
+
+
+@adapter("AfmoeSparseMoeBlock")
+def _afmoe(block) -> MoELayer:
+    """Sigmoid scores, a selection-only bias kept on the block, renormalization with 1e-20, a
+    route scale, and the shared experts."""
+    router = block.router
+    return _routed(
+        block,
+        router,
+        weight=router.gate.weight,
+        scoring="sigmoid",
+        choice_bias=block.expert_bias.detach(),
+        normalize_top_k=True,
+        normalize_epsilon=DEEPSEEK_NORMALIZE_EPSILON,
+        routed_scale=float(router.route_scale),
+        shared=_shared_experts(block),
+    )
+
+
+@adapter("AriaTextMoELayer")
+def _aria(block) -> MoELayer:
+    """Softmax over the top-k logits (the renormalized top-k), experts stored for ``x @ W``,
+    and the shared experts."""
+    return _routed(
+        block,
+        block.router,
+        experts=_fused_experts(block.experts, transposed=True),
+        normalize_top_k=True,
+        shared=_shared_experts(block),
+    )
+
+
+@adapter("HunYuanMoEV1Moe")
+def _hunyuan_v1(block) -> MoELayer:
+    """Softmax, top-k, renormalized, plus an ungated shared MLP."""
+    gate = block.gate
+    return _routed(
+        block,
+        gate,
+        weight=gate.wg.weight,
+        normalize_top_k=True,
+        shared=(_mlp_expert(block.shared_mlp),),
+    )
+
+
+@adapter("LongcatFlashMoE")
+def _longcat_flash(block) -> MoELayer:
+    """Softmax scores, a selection-only bias, no renormalization, a routed scaling factor;
+    the zero-computation (identity) experts are refused."""
+    router, experts = block.router, block.experts
+    if experts.zero_expert_num:
+        raise Unsupported(
+            f"LongcatFlashMoE: {experts.zero_expert_num} zero-computation (identity) experts"
+        )
+    if router.router_bias:
+        raise Unsupported("LongcatFlashMoE: a router bias")
+    activation = _activation_of(experts.act_fn, "LongcatFlashExperts")
+    routed = []
+    for e in range(experts.num_routed_experts):
+        gate, up = experts.gate_up_proj[e].detach().chunk(2, dim=0)
+        routed.append(
+            Expert(up=up, down=experts.down_proj[e].detach(), gate=gate, activation=activation)
+        )
+    return _routed(
+        block,
+        router,
+        weight=router.classifier.weight,
+        experts=tuple(routed),
+        choice_bias=router.e_score_correction_bias.detach(),
+        normalize_top_k=False,
+        routed_scale=float(router.routed_scaling_factor),
     )
 
 
