@@ -61,23 +61,26 @@ class Unsupported(ValueError):
     """A block of a supported class whose settings :class:`MoELayer` cannot express."""
 
 
-def _fused_experts(experts, transposed: bool = False) -> tuple[Expert, ...]:
+def _fused_experts(experts, transposed: bool = False, **options) -> tuple[Expert, ...]:
     """transformers 5 stores experts fused: ``gate_up_proj`` ``(E, 2*ff, d)``, ``down_proj``
     ``(E, d, ff)`` (or both transposed, for blocks that multiply ``x @ W``); the first half of
-    the gate-up rows is the gate."""
-    activation = _activation_of(experts.act_fn, type(experts).__name__)
+    the gate-up rows is the gate. ``options`` go to every :class:`Expert` (the activation is
+    read from the experts' ``act_fn`` unless given)."""
+    if "activation" not in options:
+        options["activation"] = _activation_of(experts.act_fn, type(experts).__name__)
     out = []
     for e in range(experts.num_experts):
         gate_up, down = experts.gate_up_proj[e].detach(), experts.down_proj[e].detach()
         if transposed:
             gate_up, down = gate_up.T, down.T
         gate, up = gate_up.chunk(2, dim=0)
-        out.append(Expert(up=up, down=down, gate=gate, activation=activation))
+        out.append(Expert(up=up, down=down, gate=gate, **options))
     return tuple(out)
 
 
 def _mlp_expert(mlp) -> Expert:
-    """A gated MLP with ``gate_proj``, ``up_proj``, ``down_proj`` linears (biases kept)."""
+    """A gated MLP with ``gate_proj``, ``up_proj``, ``down_proj`` linears (biases kept, and its
+    ``swiglu_limit`` clamp where it has one)."""
     if mlp.gate_proj.bias is not None:
         raise Unsupported(f"{type(mlp).__name__}: a bias on the gate projection")
     return Expert(
@@ -87,6 +90,7 @@ def _mlp_expert(mlp) -> Expert:
         up_bias=None if mlp.up_proj.bias is None else mlp.up_proj.bias.detach(),
         down_bias=None if mlp.down_proj.bias is None else mlp.down_proj.bias.detach(),
         activation=_activation_of(mlp.act_fn, type(mlp).__name__),
+        swiglu_limit=getattr(mlp, "swiglu_limit", None),
     )
 
 
@@ -310,7 +314,7 @@ def _deepseek_v2(block) -> MoELayer:
     "SolarOpenMoE",
     "MiMoV2FlashMoE",
 )
-def _deepseek_v3(block) -> MoELayer:
+def _deepseek_v3(block, experts=None) -> MoELayer:
     """Sigmoid scores, a selection-only bias, group-limited top-k (a group scored by the sum of
     its best two), renormalization with DeepSeek's epsilon, a routed scaling factor, and the
     shared experts where the block has them."""
@@ -318,6 +322,7 @@ def _deepseek_v3(block) -> MoELayer:
     return _routed(
         block,
         gate,
+        experts=experts,
         normalize_top_k=bool(gate.norm_topk_prob),
         shared=_shared_experts(block),
         scoring="sigmoid",
@@ -361,6 +366,15 @@ def _dbrx(block) -> MoELayer:
         ),
         name=type(block).__name__,
     )
+
+
+@adapter("Glm5NextTextMoE")
+def _glm5_next(block) -> MoELayer:
+    """DeepSeek-V3's routing with SiLU experts whose gate and up are clamped at
+    ``swiglu_limit``."""
+    experts = block.experts
+    limited = _fused_experts(experts, activation="silu", swiglu_limit=float(experts.swiglu_limit))
+    return _deepseek_v3(block, limited)
 
 
 @adapter("Ernie4_5_MoeSparseMoeBlock")

@@ -19,7 +19,9 @@ ACTIVATIONS = {
 @dataclass(frozen=True)
 class Expert:
     """One feed-forward expert: ``down(act(gate(x)) * up(x))`` when gated (SwiGLU style),
-    ``down(act(up(x)))`` otherwise. Weights are ``(out_features, in_features)``."""
+    ``down(act(up(x)))`` otherwise. Weights are ``(out_features, in_features)``. With
+    ``swiglu_limit`` the gate pre-activation is clamped to at most it and the up projection to
+    ``[-limit, limit]`` (GLM-5 style)."""
 
     up: torch.Tensor
     down: torch.Tensor
@@ -27,8 +29,11 @@ class Expert:
     up_bias: torch.Tensor | None = None
     down_bias: torch.Tensor | None = None
     activation: str = "silu"
+    swiglu_limit: float | None = None
 
     def __post_init__(self):
+        if self.swiglu_limit is not None and self.gate is None:
+            raise ValueError("swiglu_limit needs a gated expert")
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}"
@@ -46,8 +51,13 @@ class Expert:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         act = ACTIVATIONS[self.activation]
         up = F.linear(x, self.up, self.up_bias)
-        hidden = act(F.linear(x, self.gate)) * up if self.gate is not None else act(up)
-        return F.linear(hidden, self.down, self.down_bias)
+        if self.gate is None:
+            return F.linear(act(up), self.down, self.down_bias)
+        gate = F.linear(x, self.gate)
+        if self.swiglu_limit is not None:
+            gate = gate.clamp(max=self.swiglu_limit)
+            up = up.clamp(min=-self.swiglu_limit, max=self.swiglu_limit)
+        return F.linear(act(gate) * up, self.down, self.down_bias)
 
 
 #: How router logits become expert scores.
