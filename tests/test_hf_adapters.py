@@ -64,6 +64,7 @@ CASES = [
     ("BeamMoE", "beam", {"norm_topk_prob": True}),
     ("AfmoeSparseMoeBlock", "afmoe", {"route_scale": 1.7}),
     ("Glm5NextTextMoE", "glm5_next", {"swiglu_limit": 0.3}),
+    ("HYV4MoE", "hy_v4", {"swiglu_limit": 0.3}),
     ("AriaTextMoELayer", "aria", {"moe_num_experts": 8, "moe_topk": 2}),
     ("HunYuanMoEV1Moe", "hunyuan_v1_moe", {"moe_topk": 2}),
     ("LongcatFlashMoE", "longcat_flash", {"zero_expert_num": 0, "expert_ffn_hidden_size": 24}),

@@ -368,7 +368,7 @@ def _dbrx(block) -> MoELayer:
     )
 
 
-@adapter("Glm5NextTextMoE")
+@adapter("Glm5NextTextMoE", "HYV4MoE")
 def _glm5_next(block) -> MoELayer:
     """DeepSeek-V3's routing with SiLU experts whose gate and up are clamped at
     ``swiglu_limit``."""
