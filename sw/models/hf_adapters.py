@@ -44,6 +44,15 @@ NOT_EXPRESSIBLE = {
     "NemotronHMoE": "squared-ReLU experts, run in a latent space between two projections when "
     "moe_latent_size is set",
     "JetMoeAttention": "a mixture of attention experts, not of feed-forward experts",
+    "OpenAIPrivacyFilterMLP": "gpt-oss's clamped SwiGLU (gate * sigmoid(alpha * gate) * "
+    "(up + 1), both clamped at swiglu_limit)",
+    "MiniMaxM3VLSparseMoeBlock": "gpt-oss's clamped SwiGLU (gate * sigmoid(alpha * gate) * "
+    "(up + 1), both clamped at swiglu_limit)",
+    "InklingMoE": "shared experts weighted by the router, normalized together with the chosen "
+    "experts",
+    "Inkling2SparseMoeBlock": "a soft-capped SwiGLU activation",
+    "MuseSparkMoE": "experts that run between a projection with an RMSNorm and a projection back",
+    "ZayaSparseMoeBlock": "a router that takes the previous layer's router state",
 }
 
 
