@@ -55,6 +55,11 @@ CASES = [
     ("Qwen3NextSparseMoeBlock", "qwen3_next", {}),
     ("Qwen3_5MoeSparseMoeBlock", "qwen3_5_moe", {}),
     ("Qwen3OmniMoeThinkerTextSparseMoeBlock", "qwen3_omni_moe", {}),
+    (
+        "Qwen3OmniMoeTalkerTextSparseMoeBlock",
+        "qwen3_omni_moe",
+        {"shared_expert_intermediate_size": 40, "norm_topk_prob": False},
+    ),
     ("Lfm2MoeSparseMoeBlock", "lfm2_moe", {"use_expert_bias": True, "norm_topk_prob": True}),
     ("Lfm2MoeSparseMoeBlock", "lfm2_moe", {"use_expert_bias": False, "norm_topk_prob": False}),
     ("MiniMaxM2SparseMoeBlock", "minimax_m2", {}),
@@ -135,9 +140,11 @@ def small_config(folder: str, block_name: str, overrides: dict):
     config = max(classes, key=shared_prefix)()
     # Multimodal models keep their language model's settings in a text config.
     config = getattr(config, "text_config", None) or config
-    for key, value in {**SMALL, **overrides}.items():
+    for key, value in SMALL.items():
         if hasattr(config, key):
             setattr(config, key, value)
+    for key, value in overrides.items():
+        setattr(config, key, value)
     return config
 
 
@@ -235,6 +242,15 @@ def moe_block_classes() -> list[str]:
             if re.search(r"self\.experts\s*=", match.group(2)) and "def forward" in match.group(2):
                 found.add(match.group(1))
     return sorted(found)
+
+
+#: Found by the scan, not yet adapted nor refused: their per-layer configs need a builder here.
+NOT_YET_EXAMINED = ("Dots3NoteTextMoE", "Dots3NoteVisionMoE")
+
+
+def test_every_moe_block_of_the_installed_transformers_is_supported_or_refused():
+    examined = set(supported()) | set(NOT_EXPRESSIBLE) | set(NOT_YET_EXAMINED)
+    assert sorted(set(moe_block_classes()) - examined) == []
 
 
 def test_the_supported_blocks_are_moe_blocks_of_the_installed_transformers():

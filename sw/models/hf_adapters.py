@@ -53,6 +53,19 @@ NOT_EXPRESSIBLE = {
     "Inkling2SparseMoeBlock": "a soft-capped SwiGLU activation",
     "MuseSparkMoE": "experts that run between a projection with an RMSNorm and a projection back",
     "ZayaSparseMoeBlock": "a router that takes the previous layer's router state",
+    "DeepseekV4SparseMoeBlock": "sqrt-softplus scoring, and in hash_moe layers experts chosen "
+    "from the token id",
+    "Step3p7SparseMoeBlock": "a SwiGLU clamped after its activation",
+    "Ernie4_5_VLMoeSparseMoeBlock": "one half (text or vision) of Ernie4_5_VLMoeMoeBlock, which "
+    "sends each token to the half of its modality",
+    "NllbMoeSparseMLP": "expert capacity with token dropping and a second-expert policy",
+    "VitPoseBackboneMoeMLP": "experts chosen by a given dataset index, not by a router",
+    "Gemma4TextDecoderLayer": "a decoder layer with its router and experts inline beside a "
+    "dense MLP, not a separate MoE block",
+    "DiffusionGemmaEncoderTextLayer": "a decoder layer with its router and experts inline "
+    "beside a dense MLP, not a separate MoE block",
+    "DiffusionGemmaDecoderTextLayer": "a decoder layer with its router and experts inline "
+    "beside a dense MLP, not a separate MoE block",
 }
 
 
@@ -266,7 +279,12 @@ def _olmoe(block) -> MoELayer:
     return _routed(block, block.gate, normalize_top_k=bool(block.gate.norm_topk_prob))
 
 
-@adapter("Qwen2MoeSparseMoeBlock", "Qwen3NextSparseMoeBlock", "Qwen4ExpTextSparseMoeBlock")
+@adapter(
+    "Qwen2MoeSparseMoeBlock",
+    "Qwen3NextSparseMoeBlock",
+    "Qwen4ExpTextSparseMoeBlock",
+    "Qwen3OmniMoeTalkerTextSparseMoeBlock",
+)
 def _qwen2_moe(block) -> MoELayer:
     """Qwen's routing plus one shared expert behind its own sigmoid gate."""
     return _gated_shared(block, normalize_top_k=bool(block.gate.norm_topk_prob))
