@@ -221,10 +221,10 @@ def _flint(block) -> MoELayer:
     )
 
 
-@adapter("HYV3MoE")
+@adapter("HYV3MoE", "Dots3NoteVisionMoE")
 def _hy_v3(block) -> MoELayer:
     """Sigmoid scores, a selection-only bias kept on the block, renormalization with 1e-20, a
-    router scaling factor, and the shared experts."""
+    router scaling factor, and the shared experts where the block has them."""
     return _routed(
         block,
         block.gate,
@@ -233,7 +233,7 @@ def _hy_v3(block) -> MoELayer:
         normalize_top_k=True,
         normalize_epsilon=DEEPSEEK_NORMALIZE_EPSILON,
         routed_scale=float(block.gate.router_scaling_factor),
-        shared=(_mlp_expert(block.shared_experts),),
+        shared=_shared_experts(block),
     )
 
 
@@ -332,6 +332,7 @@ def _deepseek_v2(block) -> MoELayer:
     "AXK2MoE",
     "BailingHybridMoE",
     "Dots1MoE",
+    "Dots3NoteTextMoE",
     "ExaoneMoeSparseMoEBlock",
     "Glm4MoeMoE",
     "Glm4MoeLiteMoE",
