@@ -79,6 +79,17 @@ def test_ternary_experts_train_reload_and_recover_exactly(tiny_model, tmp_path):
         load_tiny_moe(out, "float")
 
 
+def test_trace_refuses_a_model_of_the_other_kind(tiny_model, tmp_path, capsys):
+    from moetile.sw.cli import main
+
+    out = tmp_path / "t.safetensors"
+    args = ["model", "trace", "tiny-moe-ternary", "--model-dir", str(tiny_model[0])]
+    assert main([*args, "--out", str(out), "--tokens", "8"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("moetile: error: ") and "holds a tiny MoE with float experts" in error
+    assert not out.exists()
+
+
 def test_a_ternary_model_with_non_ternary_weights_is_refused(tmp_path):
     out = tmp_path / "ternary"
     train_tiny_moe(replace(TINY, expert_weights="ternary", steps=1), out)
