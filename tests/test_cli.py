@@ -25,7 +25,7 @@ def rtl(tmp_path_factory):
 def test_generate_writes_every_default_design(rtl):
     manifest = json.loads((rtl / "manifest.json").read_text())
     tops = sorted(d["top"] for d in manifest["designs"])
-    assert tops == ["fat_fat", "fat_parapim", "topk_network", "topk_sequential"]
+    assert tops == ["fat_fat", "fat_parapim", "gemv", "topk_network", "topk_sequential"]
     for record in manifest["designs"]:
         text = (rtl / record["verilog"]).read_text()
         assert f"module {record['top']}(" in text
@@ -33,8 +33,10 @@ def test_generate_writes_every_default_design(rtl):
         assert ports["o__payload"]["direction"] == "out"
         if record["block"] == "topk":
             assert ports["i__payload"]["width"] == 16 * 8
-        else:
+        elif record["block"] == "fat":
             assert ports["i_w__payload"]["width"] == 2 * record["params"]["n_inputs"]
+        else:
+            assert ports["i_x__payload"]["width"] == 8 * record["params"]["macs"]
     assert manifest["tools"]["amaranth"] == "0.5.10"
 
 
@@ -74,11 +76,11 @@ def test_generate_with_params_and_config(tmp_path):
 
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "4 clean, 0 with warnings" in capsys.readouterr().out
+    assert "5 clean, 0 with warnings" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     cells = {d["top"]: d["cells"] for d in json.loads(capsys.readouterr().out)["designs"]}
     assert cells["topk_network"] > cells["topk_sequential"] > 0
-    assert cells["fat_fat"] > 0 and cells["fat_parapim"] > 0
+    assert cells["fat_fat"] > 0 and cells["fat_parapim"] > 0 and cells["gemv"] > 0
 
 
 def test_lint_fails_on_a_real_warning(tmp_path, capsys):

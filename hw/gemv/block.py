@@ -1,0 +1,8 @@
+"""Registers the int8 GEMV block with the block registry."""
+
+from ..registry import register
+from .params import GemvParams
+
+__all__ = ["GEMV"]
+
+GEMV = register("gemv", GemvParams, "moetile.hw.gemv.gemv:Gemv", defaults=[GemvParams()])
