@@ -2,7 +2,8 @@
 
 The README's code blocks are the source: each ``$ moetile ...`` line of a ``console`` block is run
 through the installed ``moetile`` entry point, in README order, in one fresh working directory
-(as a new user would, from nothing), and must exit as shown (2 when the README shows an error,
+(as a new user would; only the build cache of generated designs is shared with the rest of the
+suite), and must exit as shown (2 when the README shows an error,
 else 0) and print every line the README shows under it (see :func:`assert_promised`). Each
 ``python`` block runs as a script and must print the ``text`` block after it. The ``sh`` block's
 commands must be exactly what CI runs. Commands that take minutes run with small settings
@@ -119,7 +120,10 @@ class Workspace:
     def __init__(self, path: Path):
         self.path = path
         self.done: dict[str, subprocess.CompletedProcess] = {}
-        self.env = {k: v for k, v in os.environ.items() if k != BUILD_DIR_ENV}
+        # The suite's build cache is shared (conftest sets it): only Verilator builds and
+        # synthesis results come from it; every file a command writes lands in this directory.
+        self.env = dict(os.environ)
+        assert BUILD_DIR_ENV in self.env
 
     def run_through(self, example: Example) -> subprocess.CompletedProcess:
         for earlier in EXAMPLES:

@@ -1,5 +1,5 @@
 """The fast harness: every registered design at millions of cycles per second from Python,
-driven cycle for cycle as the cocotb benches drive it (ARCHITECTURE.md §5)."""
+driven cycle for cycle as the cocotb benches drive it (docs/architecture.md)."""
 
 from .harness import DeadlineError, FastSim, RunResult, Traffic
 

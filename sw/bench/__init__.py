@@ -1,5 +1,6 @@
 """Benchmarks: each measures a block against its baseline in one run and states its claims in
-the format of ARCHITECTURE.md §2. A benchmark is a module with ``run(progress) -> BenchReport``."""
+the format of docs/architecture.md (Benchmarks). A benchmark is a module with
+``run(progress) -> BenchReport``."""
 
 import importlib
 from dataclasses import dataclass, field

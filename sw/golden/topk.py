@@ -1,4 +1,5 @@
-"""Golden top-k: the ordering rule of ARCHITECTURE.md §2, stated explicitly."""
+"""Golden top-k: the ordering rule every top-k in moetile follows (docs/architecture.md),
+stated explicitly."""
 
 import torch
 

@@ -1,0 +1,30 @@
+"""The scripts in scripts/ run as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from moetile.sw.bench import BENCHES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmarks_script_writes_every_benchmark(tmp_path):
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = tmp_path / "results"
+    run = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "benchmarks.sh"), str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == f"{out}: {len(BENCHES)} benchmarks"
+    for name in BENCHES:
+        report = json.loads((out / f"{name}.json").read_text())
+        assert report["bench"] == name and report["rows"]
+        assert all({"name", "paper", "measured", "holds"} <= set(c) for c in report["claims"])
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]  # nothing left behind
