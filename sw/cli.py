@@ -211,6 +211,7 @@ def _synth(args) -> int:
                 {
                     "verilog": r["verilog"],
                     "cells": r["cells"],
+                    "memory_bits": r["memory_bits"],
                     "largest cell types": _top_cells(r["cells_by_type"]),
                 }
                 for r in rows

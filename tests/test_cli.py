@@ -78,7 +78,11 @@ def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
     assert "5 clean, 0 with warnings" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
-    cells = {d["top"]: d["cells"] for d in json.loads(capsys.readouterr().out)["designs"]}
+    designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
+    cells = {top: d["cells"] for top, d in designs.items()}
+    assert designs["gemv"]["memory_bits"] == (8 * 4 + 4) * 8 * 8  # weights and one vector
+    assert designs["fat_fat"]["memory_bits"] == 40 * 8 * 8  # inputs: n_inputs x lanes x 8 bits
+    assert designs["topk_network"]["memory_bits"] == 0
     assert cells["topk_network"] > cells["topk_sequential"] > 0
     assert cells["fat_fat"] > 0 and cells["fat_parapim"] > 0 and cells["gemv"] > 0
 
