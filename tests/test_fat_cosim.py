@@ -19,4 +19,4 @@ SHAPE = dict(lanes=4, in_width=8, n_inputs=20, n_outputs=6, zero_skip=4)
 def test_cocotb_bench(fields, seed):
     design = Design(block("fat"), FatParams(**SHAPE, **fields))
     result = run_bench(design, "moetile.sim.benches.bench_fat", seed=seed)
-    assert result.total == 14
+    assert result.total == 16

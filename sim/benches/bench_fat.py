@@ -12,7 +12,7 @@ from moetile.sim.benches.fat_cases import pass_payloads, random_inputs, sparse_w
 from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset
 from moetile.sw.golden.fat import fat_cycles
 
-__all__ = ["extremes", "sparsity_sweep"]
+__all__ = ["back_to_back", "extremes", "sparsity_sweep"]
 
 TRAFFIC = {"steady": (0.0, 0.0), "both": (0.3, 0.5)}
 
@@ -78,3 +78,38 @@ async def extremes(dut, sign, inputs):
     rng = random.Random(bench_seed())
     weights = sparse_weights(params, rng, 0.0).abs() * sign
     await _run(dut, [(weights, random_inputs(params, rng, inputs))], "steady")
+
+
+@cocotb.test()
+@cocotb.parametrize(traffic=list(TRAFFIC))
+async def back_to_back(dut, traffic):
+    """Every pass's inputs and weight rows queued at once: the array must take a pass's rows
+    only after its inputs are loaded, however early they arrive."""
+    params = bench_design().params
+    rng = random.Random(f"{bench_seed()}-back-to-back-{traffic}")
+    idle, backpressure = TRAFFIC[traffic]
+    layout = output_layout(params)
+    await reset(dut)
+    board = Scoreboard("fat.o", lambda raw: tuple(layout.from_bits(raw).y))
+    xs = StreamSource(dut, "i_x", rng=rng, idle=idle)
+    ws = StreamSource(dut, "i_w", rng=rng, idle=idle)
+    out = StreamSink(dut, "o", rng=rng, backpressure=backpressure, on_item=board.check)
+    budget = 0
+    for sparsity in (0.0, 0.5, 0.9, 0.5):
+        weights = sparse_weights(params, rng, sparsity)
+        columns, rows, expected = pass_payloads(params, weights, random_inputs(params, rng))
+        for column in columns:
+            xs.send(column.as_bits())
+        for row, y in zip(rows, expected, strict=True):
+            ws.send(row.as_bits())
+            board.expect(y)
+        budget += 4 * fat_cycles(params, weights).cycles + 8 * params.n_inputs + 100
+    for task in (xs.run(dut.clk), ws.run(dut.clk), out.run(dut.clk)):
+        cocotb.start_soon(task)
+    while board.expected:
+        await RisingEdge(dut.clk)
+        budget -= 1
+        assert budget > 0, f"deadline: {board.matched} rows matched"
+    await ClockCycles(dut.clk, 32)
+    board.drain()
+    assert out.received == 4 * params.n_outputs
