@@ -13,7 +13,15 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
-__all__ = ["PERIOD_NS", "Scoreboard", "StreamSink", "StreamSource", "reset", "run_stream_bench"]
+__all__ = [
+    "PERIOD_NS",
+    "Scoreboard",
+    "StreamSink",
+    "StreamSource",
+    "reset",
+    "run_stream_bench",
+    "until_drained",
+]
 
 #: Clock period of every bench; transfer times are recorded in cycles of it.
 PERIOD_NS = 10
@@ -137,6 +145,21 @@ class Scoreboard:
             )
 
 
+async def until_drained(dut, board: Scoreboard, cycle_budget: int) -> int:
+    """Wait until every item ``board`` expects has arrived; fail after ``cycle_budget`` cycles.
+    Returns the cycles waited."""
+    cycles = 0
+    while board.expected:
+        await RisingEdge(dut.clk)
+        cycles += 1
+        if cycles > cycle_budget:
+            raise AssertionError(
+                f"deadline: {cycles} cycles, {board.matched} of "
+                f"{board.matched + len(board.expected)} outputs seen"
+            )
+    return cycles
+
+
 async def reset(dut, cycles: int = 2):
     """Start ``dut.clk`` and hold ``dut.rst`` high for ``cycles`` rising edges."""
     cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
@@ -174,15 +197,7 @@ async def run_stream_bench(
         board.expect(expected)
     cocotb.start_soon(src.run(dut.clk))
     cocotb.start_soon(snk.run(dut.clk))
-    cycles = 0
-    while board.expected:
-        await RisingEdge(dut.clk)
-        cycles += 1
-        if cycles > cycle_budget:
-            raise AssertionError(
-                f"deadline: {cycles} cycles, {board.matched} of "
-                f"{board.matched + len(board.expected)} outputs seen"
-            )
+    cycles = await until_drained(dut, board, cycle_budget)
     await ClockCycles(dut.clk, settle)
     board.drain()
     assert src.sent == len(items) and snk.received == len(items), (src.sent, snk.received)

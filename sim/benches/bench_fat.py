@@ -9,7 +9,13 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from moetile.hw.fat.interface import output_layout
 from moetile.sim.bench_context import bench_design, bench_seed
 from moetile.sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
-from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset
+from moetile.sim.cocotb_streams import (
+    Scoreboard,
+    StreamSink,
+    StreamSource,
+    reset,
+    until_drained,
+)
 from moetile.sw.golden.fat import fat_cycles
 
 __all__ = ["back_to_back", "extremes", "sparsity_sweep"]
@@ -17,11 +23,8 @@ __all__ = ["back_to_back", "extremes", "sparsity_sweep"]
 TRAFFIC = {"steady": (0.0, 0.0), "both": (0.3, 0.5)}
 
 
-async def _run(dut, passes, traffic):
-    """Run ``(weights, x)`` passes; check every output row, and with steady traffic check each
-    pass's cycles (first weight-row transfer to last output transfer) against the model."""
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{traffic}-{len(passes)}")
+async def _streams(dut, params, rng, traffic):
+    """Reset, then start the input and weight sources and the checked output sink."""
     idle, backpressure = TRAFFIC[traffic]
     layout = output_layout(params)
     await reset(dut)
@@ -31,7 +34,20 @@ async def _run(dut, passes, traffic):
     out = StreamSink(dut, "o", rng=rng, backpressure=backpressure, on_item=board.check)
     for task in (xs.run(dut.clk), ws.run(dut.clk), out.run(dut.clk)):
         cocotb.start_soon(task)
-    budget = 0
+    return board, xs, ws, out
+
+
+def _budget(params, weights) -> int:
+    """A generous cycle deadline for one pass under any traffic."""
+    return 4 * fat_cycles(params, weights).cycles + 8 * params.n_inputs + 100
+
+
+async def _run(dut, passes, traffic):
+    """Run ``(weights, x)`` passes; check every output row, and with steady traffic check each
+    pass's cycles (first weight-row transfer to last output transfer) against the model."""
+    params = bench_design().params
+    rng = random.Random(f"{bench_seed()}-{traffic}-{len(passes)}")
+    board, xs, ws, out = await _streams(dut, params, rng, traffic)
     for weights, x in passes:
         columns, rows, expected = pass_payloads(params, weights, x)
         for column in columns:
@@ -44,11 +60,7 @@ async def _run(dut, passes, traffic):
         for row, y in zip(rows, expected, strict=True):
             ws.send(row.as_bits())
             board.expect(y)
-        budget += 4 * fat_cycles(params, weights).cycles + 8 * params.n_inputs + 100
-        while board.expected:
-            await RisingEdge(dut.clk)
-            budget -= 1
-            assert budget > 0, f"deadline: {board.matched} rows matched"
+        await until_drained(dut, board, _budget(params, weights))
         if traffic == "steady":
             measured = out.transfer_cycles[-1] - ws.transfer_cycles[first_row] + 1
             assert measured == fat_cycles(params, weights).cycles, (
@@ -87,13 +99,7 @@ async def back_to_back(dut, traffic):
     only after its inputs are loaded, however early they arrive."""
     params = bench_design().params
     rng = random.Random(f"{bench_seed()}-back-to-back-{traffic}")
-    idle, backpressure = TRAFFIC[traffic]
-    layout = output_layout(params)
-    await reset(dut)
-    board = Scoreboard("fat.o", lambda raw: tuple(layout.from_bits(raw).y))
-    xs = StreamSource(dut, "i_x", rng=rng, idle=idle)
-    ws = StreamSource(dut, "i_w", rng=rng, idle=idle)
-    out = StreamSink(dut, "o", rng=rng, backpressure=backpressure, on_item=board.check)
+    board, xs, ws, out = await _streams(dut, params, rng, traffic)
     budget = 0
     for sparsity in (0.0, 0.5, 0.9, 0.5):
         weights = sparse_weights(params, rng, sparsity)
@@ -103,13 +109,8 @@ async def back_to_back(dut, traffic):
         for row, y in zip(rows, expected, strict=True):
             ws.send(row.as_bits())
             board.expect(y)
-        budget += 4 * fat_cycles(params, weights).cycles + 8 * params.n_inputs + 100
-    for task in (xs.run(dut.clk), ws.run(dut.clk), out.run(dut.clk)):
-        cocotb.start_soon(task)
-    while board.expected:
-        await RisingEdge(dut.clk)
-        budget -= 1
-        assert budget > 0, f"deadline: {board.matched} rows matched"
+        budget += _budget(params, weights)
+    await until_drained(dut, board, budget)
     await ClockCycles(dut.clk, 32)
     board.drain()
     assert out.received == 4 * params.n_outputs

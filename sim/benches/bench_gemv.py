@@ -10,7 +10,13 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from moetile.hw.gemv.interface import chunk_layout, result_layout
 from moetile.sim.bench_context import bench_design, bench_seed
 from moetile.sim.benches.gemv_cases import chunked, edge_vectors, gemv_job, random_matrix
-from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset
+from moetile.sim.cocotb_streams import (
+    Scoreboard,
+    StreamSink,
+    StreamSource,
+    reset,
+    until_drained,
+)
 
 __all__ = ["extreme_weights", "random_weights"]
 
@@ -38,11 +44,7 @@ async def _run(dut, weights, vectors, traffic):
         xs.send(chunk.const({"v": values}).as_bits())
     for y in expected.tolist():
         board.expect(tuple(y))
-    budget = 8 * len(vectors) * params.vector_cycles + 200
-    while board.expected:
-        await RisingEdge(dut.clk)
-        budget -= 1
-        assert budget > 0, f"deadline: {board.matched} results matched"
+    await until_drained(dut, board, 8 * len(vectors) * params.vector_cycles + 200)
     await ClockCycles(dut.clk, 32)
     board.drain()
     assert out.received == len(vectors)
