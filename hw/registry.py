@@ -133,4 +133,9 @@ def _load_builtin_blocks() -> None:
 
 
 #: Modules whose import registers the built-in blocks.
-_BUILTIN = ("moetile.hw.topk.block", "moetile.hw.fat.block", "moetile.hw.gemv.block")
+_BUILTIN = (
+    "moetile.hw.topk.block",
+    "moetile.hw.fat.block",
+    "moetile.hw.gemv.block",
+    "moetile.hw.moe.block",
+)

@@ -1,0 +1,10 @@
+"""Registers the MoE layer accelerator with the block registry."""
+
+from ..registry import register
+from .params import MoELayerParams
+
+__all__ = ["MOE_LAYER"]
+
+MOE_LAYER = register(
+    "moe-layer", MoELayerParams, "moetile.hw.moe.layer:MoELayer", defaults=[MoELayerParams()]
+)

@@ -1,0 +1,175 @@
+"""The FAT expert engine: ``arrays`` FAT arrays sharing the lanes' input columns, each with
+its own bank of resident ternary weight rows."""
+
+from amaranth import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from ..fat.array import FatArray
+from ..fat.interface import weight_layout
+from .interface import column_layout, row_layout
+from .params import MoELayerParams
+
+__all__ = ["FatEngine", "PHASES", "job_layout"]
+
+#: A job runs one phase of one expert: ``gate_up`` (gate and up rows of every hidden unit,
+#: interleaved) or ``down``.
+PHASES = ("gate_up", "down")
+
+
+def job_layout(params: MoELayerParams) -> data.StructLayout:
+    return data.StructLayout({"expert": unsigned(params.expert_width), "phase": 1})
+
+
+class FatEngine(wiring.Component):
+    """Exact ternary matrix-vector products of one expert phase for ``lanes`` tokens at once.
+
+    A job: ``inputs`` columns on ``i_x`` (input ``k`` of every lane), then a job on ``i_job``.
+    Every array replays the columns once per pass of ``pass_rows`` rows and streams its share
+    of the phase's rows from its bank (array ``a`` holds the rows of units or outputs
+    ``j ≡ a (mod arrays)``; layout in :class:`~moetile.hw.moe.params.MoELayerParams`). Each
+    finished row leaves on ``o`` tagged with its array and its position in that array's phase;
+    when several arrays have one, the lowest-numbered goes first. ``idle`` is high when no job
+    runs; columns for the next job are taken only then.
+
+    Members
+    -------
+    i_x : In(stream.Signature(column_layout(params)))
+    i_job : In(stream.Signature(job_layout(params)))
+    o : Out(stream.Signature(row_layout(params)))
+    bank_select, bank_addr, bank_data, bank_en : In
+        Weight-row writes into array ``bank_select``'s bank.
+    idle : Out(1)
+    """
+
+    def __init__(self, params: MoELayerParams):
+        self.params = params
+        super().__init__(
+            {
+                "i_x": In(stream.Signature(column_layout(params))),
+                "i_job": In(stream.Signature(job_layout(params))),
+                "o": Out(stream.Signature(row_layout(params))),
+                "bank_select": In(range(params.arrays)),
+                "bank_addr": In(range(params.bank_rows)),
+                "bank_data": In(2 * params.inputs),
+                "bank_en": In(1),
+                "idle": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        columns = Memory(shape=column_layout(p)["x"].shape, depth=p.inputs, init=[])
+        m.submodules.columns = columns
+
+        # Columns for the next job, written in order while no job runs.
+        loaded = Signal(range(p.inputs + 1))
+        column_write = columns.write_port()
+        m.d.comb += [
+            self.i_x.ready.eq(self.idle & (loaded < p.inputs)),
+            column_write.addr.eq(loaded),
+            column_write.data.eq(self.i_x.payload.x),
+            column_write.en.eq(self.i_x.valid & self.i_x.ready),
+        ]
+        with m.If(column_write.en):
+            m.d.sync += loaded.eq(loaded + 1)
+
+        # A job starts every array at once.
+        job = Signal(job_layout(p))
+        start = Signal()
+        m.d.comb += [
+            self.i_job.ready.eq(self.idle & (loaded == p.inputs)),
+            start.eq(self.i_job.valid & self.i_job.ready),
+        ]
+        with m.If(start):
+            m.d.sync += [job.eq(self.i_job.payload), loaded.eq(0)]
+        rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
+        base = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
+
+        running = []
+        outputs = []
+        for a in range(p.arrays):
+            busy, out = self._array(m, a, columns, start, rows, base)
+            running.append(busy)
+            outputs.append(out)
+        m.d.comb += self.idle.eq(~_any(running))
+        self._merge(m, outputs)
+        return m
+
+    def _array(self, m, a, columns, start, rows, base):
+        """Array ``a``: its bank, its feeder (columns replayed per pass, rows in order) and
+        its output count. Returns (busy, (array output, rows out))."""
+        p = self.params
+        array = FatArray(p.fat)
+        m.submodules[f"array{a}"] = array
+        bank = Memory(shape=weight_layout(p.fat)["w"].shape, depth=p.bank_rows, init=[])
+        m.submodules[f"bank{a}"] = bank
+        bank_write = bank.write_port()
+        bank_read = bank.read_port(domain="comb")
+        column_read = columns.read_port(domain="comb")
+        m.d.comb += [
+            bank_write.addr.eq(self.bank_addr),
+            bank_write.data.eq(self.bank_data),
+            bank_write.en.eq(self.bank_en & (self.bank_select == a)),
+        ]
+        busy = Signal(name=f"busy{a}")
+        sent = Signal(counter_range(max(p.gate_up_rows, p.down_rows) + 1), name=f"rows_sent{a}")
+        done = Signal.like(sent, name=f"rows_done{a}")
+        column = Signal(counter_range(p.inputs), name=f"column{a}")
+        passes = Signal.like(sent, name=f"passes_fed{a}")
+        with m.If(start):
+            m.d.sync += [busy.eq(1), sent.eq(0), done.eq(0), column.eq(0), passes.eq(0)]
+
+        # Weight rows, in order.
+        m.d.comb += [
+            bank_read.addr.eq(base + sent),
+            array.i_w.payload.w.eq(bank_read.data),
+            array.i_w.valid.eq(busy & (sent < rows)),
+        ]
+        with m.If(array.i_w.valid & array.i_w.ready):
+            m.d.sync += sent.eq(sent + 1)
+
+        # Input columns, once per pass.
+        m.d.comb += [
+            column_read.addr.eq(column),
+            array.i_x.payload.x.eq(column_read.data),
+            array.i_x.valid.eq(busy & (passes * p.pass_rows < rows)),
+        ]
+        with m.If(array.i_x.valid & array.i_x.ready):
+            m.d.sync += column.eq(Mux(column == p.inputs - 1, 0, column + 1))
+            with m.If(column == p.inputs - 1):
+                m.d.sync += passes.eq(passes + 1)
+
+        # The job ends for this array when its last row has been taken.
+        with m.If(array.o.valid & array.o.ready):
+            m.d.sync += done.eq(done + 1)
+            with m.If(done == rows - 1):
+                m.d.sync += busy.eq(0)
+        return busy, (array.o, done)
+
+    def _merge(self, m, outputs):
+        """One output stream: the lowest-numbered array with a finished row."""
+        p = self.params
+        chosen = Signal(range(p.arrays))
+        for a in reversed(range(p.arrays)):
+            with m.If(outputs[a][0].valid):
+                m.d.comb += chosen.eq(a)
+        m.d.comb += self.o.valid.eq(_any([out.valid for out, _ in outputs]))
+        for a, (out, done) in enumerate(outputs):
+            with m.If(chosen == a):
+                m.d.comb += [
+                    self.o.payload.y.eq(out.payload.y),
+                    self.o.payload.array.eq(a),
+                    self.o.payload.row.eq(done),
+                ]
+            m.d.comb += out.ready.eq(self.o.ready & (chosen == a))
+
+
+def _any(signals):
+    total = 0
+    for s in signals:
+        total = total | s
+    return total

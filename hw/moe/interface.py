@@ -1,0 +1,81 @@
+"""Stream payloads of the MoE layer accelerator and of the streams between its units."""
+
+from amaranth import signed, unsigned
+from amaranth.lib import data
+
+from .params import ACTIVATION_WIDTH, MoELayerParams
+
+__all__ = [
+    "STATS",
+    "choice_layout",
+    "column_layout",
+    "load_layout",
+    "result_layout",
+    "row_layout",
+    "stats_layout",
+    "token_layout",
+]
+
+#: Cycle counters the accelerator reports after each batch's results: routing (first token in
+#: to the last token routed), gathering tokens into the lanes, the gate/up and down phases of
+#: the experts, and streaming the results out.
+STATS = ("route", "gather", "gate_up", "down", "output")
+
+
+def load_layout(params: MoELayerParams) -> data.StructLayout:
+    """One write of the weight-load stream: ``data`` (low bits used) at ``addr`` of the
+    memory ``target`` (a code of ``params.load_targets``)."""
+    return data.StructLayout(
+        {
+            "target": unsigned(params.load_target_width),
+            "addr": unsigned(params.load_addr_width),
+            "data": unsigned(params.load_data_width),
+        }
+    )
+
+
+def token_layout(params: MoELayerParams) -> data.StructLayout:
+    """One token: its int8 vector, its scale code, and whether it closes the batch."""
+    return data.StructLayout(
+        {
+            "x": data.ArrayLayout(signed(ACTIVATION_WIDTH), params.hidden),
+            "scale": unsigned(params.token_scale_width),
+            "last": 1,
+        }
+    )
+
+
+def result_layout(params: MoELayerParams) -> data.StructLayout:
+    """One token's result, in the layer's output scale."""
+    return data.StructLayout({"y": data.ArrayLayout(signed(params.out_width), params.hidden)})
+
+
+def stats_layout(params: MoELayerParams) -> data.StructLayout:
+    return data.StructLayout({name: unsigned(32) for name in STATS})
+
+
+def choice_layout(params: MoELayerParams) -> data.StructLayout:
+    """A token's routed experts, best first, with their gating weights."""
+    return data.StructLayout(
+        {
+            "expert": data.ArrayLayout(unsigned(params.topk.index_width), params.top_k),
+            "gate": data.ArrayLayout(unsigned(params.gate_width), params.top_k),
+        }
+    )
+
+
+def column_layout(params: MoELayerParams) -> data.StructLayout:
+    """One input column of the engine: input ``k`` of every lane."""
+    return data.StructLayout({"x": data.ArrayLayout(signed(ACTIVATION_WIDTH), params.lanes)})
+
+
+def row_layout(params: MoELayerParams) -> data.StructLayout:
+    """One row of exact sums from the engine: every lane's sum, which array made it and the
+    row's position in that array's phase."""
+    return data.StructLayout(
+        {
+            "y": data.ArrayLayout(signed(params.sum_width), params.lanes),
+            "array": unsigned(max(1, (params.arrays - 1).bit_length())),
+            "row": unsigned(max(params.gate_up_rows, params.down_rows).bit_length()),
+        }
+    )

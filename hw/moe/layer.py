@@ -1,0 +1,333 @@
+"""The MoE layer accelerator: router, FAT expert engine, activation unit and combine."""
+
+from types import SimpleNamespace
+
+from amaranth import Array, Module, Mux, Signal, signed
+from amaranth.lib import enum, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from .activation import ActivationUnit, lane_context_layout
+from .combine import CombineUnit
+from .engine import FatEngine
+from .interface import STATS, column_layout, load_layout, result_layout, stats_layout, token_layout
+from .params import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
+from .router import Router, scale_pair_layout
+
+__all__ = ["MoELayer"]
+
+
+class Step(enum.Enum, shape=4):
+    ROUTE = 0
+    NEXT_GROUP = 1
+    LOAD_LANES = 2
+    GATHER = 3
+    GATE_UP = 4
+    HIDDEN = 5
+    DOWN = 6
+    OUTPUT = 7
+    STATS = 8
+
+
+class MoELayer(wiring.Component):
+    """The MoE feed-forward block of one layer, for a batch of tokens.
+
+    Weights first: ``i_load`` writes the gate, tables, scales and expert rows into resident
+    memories (``params.load_targets``); it is taken only between batches. Then tokens on
+    ``i_token`` (the one with ``last`` set, or the ``max_tokens``-th, closes the batch): each
+    is stored and routed as it arrives, and appended to the token lists of its experts. Then
+    expert by expert, in groups of ``lanes`` tokens: the group's tokens are gathered into the
+    lanes' columns, the engine runs the gate/up rows, the activation unit writes the hidden
+    columns, the engine runs the down rows on them, and the combine unit accumulates the
+    weighted results (shared experts take every token with weight 1). Last, one result per
+    token on ``o``, in arrival order, then one transfer on ``o_stats`` with the cycles of each
+    step (:data:`~moetile.hw.moe.interface.STATS`). Exact arithmetic:
+    :mod:`moetile.sw.golden.moe_layer`.
+
+    Parameters
+    ----------
+    params : MoELayerParams
+
+    Members
+    -------
+    i_load : In(stream.Signature(load_layout(params)))
+    i_token : In(stream.Signature(token_layout(params)))
+    o : Out(stream.Signature(result_layout(params)))
+    o_stats : Out(stream.Signature(stats_layout(params)))
+    """
+
+    def __init__(self, params: MoELayerParams):
+        self.params = params
+        super().__init__(
+            {
+                "i_load": In(stream.Signature(load_layout(params))),
+                "i_token": In(stream.Signature(token_layout(params))),
+                "o": Out(stream.Signature(result_layout(params))),
+                "o_stats": Out(stream.Signature(stats_layout(params))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        m.submodules.router = router = Router(p)
+        m.submodules.engine = engine = FatEngine(p)
+        m.submodules.activation = activation = ActivationUnit(p)
+        m.submodules.combine = combine = CombineUnit(p)
+        m.submodules.scales = scales = Memory(
+            shape=scale_pair_layout(p), depth=p.total_experts * p.scale_rows, init=[]
+        )
+        m.submodules.tokens = tokens = Memory(
+            shape=token_layout(p)["x"].shape, depth=p.max_tokens, init=[]
+        )
+        m.submodules.token_scales = token_scales = Memory(
+            shape=p.token_scale_width, depth=p.max_tokens, init=[]
+        )
+        m.submodules.lists = lists = Memory(
+            shape=p.token_width + p.gate_width, depth=p.experts * p.max_tokens, init=[]
+        )
+        m.submodules.hidden = hidden = Memory(
+            shape=column_layout(p)["x"].shape, depth=p.padded_units, init=[]
+        )
+        s = SimpleNamespace(
+            step=Signal(Step),
+            lanes=Signal(lane_context_layout(p)),
+            received=Signal(range(p.max_tokens + 1)),
+            routed=Signal(range(p.max_tokens + 1)),
+            closed=Signal(),
+            counts=Array(Signal(range(p.max_tokens + 1), name=f"count{e}") for e in range(p.experts)),
+            units_busy=Signal(),
+        )
+        m.d.comb += [activation.lanes.eq(s.lanes), combine.lanes.eq(s.lanes)]
+
+        self._load(m, s, scales, router, engine, activation)
+        self._route(m, s, router, tokens, token_scales, lists)
+        self._experts(m, s, engine, tokens, token_scales, lists, hidden)
+        self._units(m, s, scales, hidden, engine, activation, combine)
+        wiring.connect(m, combine.o, wiring.flipped(self.o))
+        self._stats(m, s)
+        return m
+
+    def _load(self, m, s, scales, router, engine, activation):
+        """Weight-load writes, decoded by target; taken only between batches."""
+        p = self.params
+        target = {name: code for name, (code, *_rest) in p.load_targets.items()}
+        load = self.i_load.payload
+        between_batches = (s.step == Step.ROUTE) & (s.received == 0)
+        is_router = load.target == target["router"]
+        m.d.comb += [
+            router.i_w.valid.eq(self.i_load.valid & between_batches & is_router),
+            router.i_w.payload.eq(load.data),
+            self.i_load.ready.eq(between_batches & (~is_router | router.i_w.ready)),
+        ]
+        write = self.i_load.valid & self.i_load.ready
+        scale_write = scales.write_port()
+        m.d.comb += [
+            scale_write.addr.eq(load.addr),
+            scale_write.data.eq(load.data),
+            scale_write.en.eq(write & (load.target == target["scales"])),
+            router.exp_write_addr.eq(load.addr),
+            router.exp_write_data.eq(load.data),
+            router.exp_write_en.eq(write & (load.target == target["exp_table"])),
+            activation.act_write_addr.eq(load.addr),
+            activation.act_write_data.eq(load.data),
+            activation.act_write_en.eq(write & (load.target == target["act_table"])),
+            engine.bank_select.eq(load.target - target["bank0"]),
+            engine.bank_addr.eq(load.addr),
+            engine.bank_data.eq(load.data),
+            engine.bank_en.eq(write & (load.target >= target["bank0"])),
+        ]
+        for name, port in (("router", router.scale), ("product", activation.product)):
+            word = Signal(scale_pair_layout(p), name=f"config_{name}")
+            is_word = (load.target == target["config"]) & (load.addr == CONFIG_WORDS.index(name))
+            with m.If(write & is_word):
+                m.d.sync += word.eq(load.data)
+            m.d.comb += port.eq(word)
+
+    def _route(self, m, s, router, tokens, token_scales, lists):
+        """Store and route tokens; append each token to its experts' lists."""
+        p = self.params
+        token_write, scale_write = tokens.write_port(), token_scales.write_port()
+        accept = Signal()
+        m.d.comb += [
+            self.i_token.ready.eq((s.step == Step.ROUTE) & ~s.closed & router.i.ready),
+            accept.eq(self.i_token.valid & self.i_token.ready),
+            router.i.valid.eq(accept),
+            router.i.payload.eq(self.i_token.payload),
+            token_write.addr.eq(s.received),
+            token_write.data.eq(self.i_token.payload.x),
+            token_write.en.eq(accept),
+            scale_write.addr.eq(s.received),
+            scale_write.data.eq(self.i_token.payload.scale),
+            scale_write.en.eq(accept),
+        ]
+        with m.If(accept):
+            m.d.sync += s.received.eq(s.received + 1)
+            with m.If(self.i_token.payload.last | (s.received == p.max_tokens - 1)):
+                m.d.sync += s.closed.eq(1)
+
+        # Each choice appends (token, gate) to its expert's list, one choice a cycle.
+        list_write = lists.write_port()
+        choice = Signal(counter_range(p.top_k))
+        expert = router.o.payload.expert[choice]
+        m.d.comb += [
+            list_write.addr.eq(expert * p.max_tokens + s.counts[expert]),
+            list_write.data.eq(s.routed | (router.o.payload.gate[choice] << p.token_width)),
+            list_write.en.eq(router.o.valid),
+            router.o.ready.eq(choice == p.top_k - 1),
+        ]
+        with m.If(router.o.valid):
+            m.d.sync += [s.counts[expert].eq(s.counts[expert] + 1), choice.eq(choice + 1)]
+            with m.If(router.o.ready):
+                m.d.sync += [choice.eq(0), s.routed.eq(s.routed + 1)]
+        with m.If((s.step == Step.ROUTE) & s.closed & (s.routed == s.received)):
+            m.d.sync += [s.step.eq(Step.NEXT_GROUP), s.lanes.expert.eq(0)]
+
+    def _experts(self, m, s, engine, tokens, token_scales, lists, hidden):
+        """Expert by expert, group by group: fill the lanes, gather, gate/up, hidden, down."""
+        p = self.params
+        token_read = tokens.read_port(domain="comb")
+        scale_read = token_scales.read_port(domain="comb")
+        list_read = lists.read_port(domain="comb")
+        hidden_read = hidden.read_port(domain="comb")
+        lanes = s.lanes
+        expert = lanes.expert
+        s.first = first = Signal(range(p.max_tokens + p.lanes + 1))
+        lane = Signal(counter_range(p.lanes + 1))
+        column = Signal(counter_range(p.inputs))
+        job_sent = Signal()
+        count = Signal(range(p.max_tokens + 1))
+        shared = expert >= p.experts
+        routed_count = s.counts[expert[: p.topk.index_width]]
+        m.d.comb += count.eq(Mux(shared, s.received, routed_count))
+        gathered = Array(Signal(signed(ACTIVATION_WIDTH), name=f"gathered{i}") for i in range(p.lanes))
+
+        with m.Switch(s.step):
+            with m.Case(Step.NEXT_GROUP):
+                # The expert's next group of tokens, or the next expert, or the results.
+                with m.If(first < count):
+                    m.d.sync += [s.step.eq(Step.LOAD_LANES), lane.eq(0)]
+                with m.Elif(expert == p.total_experts - 1):
+                    m.d.sync += s.step.eq(Step.OUTPUT)
+                with m.Else():
+                    m.d.sync += [expert.eq(expert + 1), first.eq(0)]
+            with m.Case(Step.LOAD_LANES):
+                index = first + lane
+                entry = list_read.data
+                token = Mux(shared, index, entry[: p.token_width])
+                m.d.comb += [
+                    list_read.addr.eq(expert * p.max_tokens + index),
+                    scale_read.addr.eq(token),
+                ]
+                m.d.sync += [
+                    lanes.token[lane].eq(token),
+                    lanes.gate[lane].eq(Mux(shared, 1 << p.gate_frac, entry[p.token_width :])),
+                    lanes.valid[lane].eq(index < count),
+                    lanes.scale[lane].eq(scale_read.data),
+                    lane.eq(lane + 1),
+                ]
+                with m.If(lane == p.lanes - 1):
+                    m.d.sync += [s.step.eq(Step.GATHER), lane.eq(0), column.eq(0)]
+            with m.Case(Step.GATHER):
+                # Column ``k``: input ``k`` of each lane's token, one lane a cycle.
+                m.d.comb += token_read.addr.eq(Array(lanes.token)[lane])
+                byte = Array(token_read.data[k] for k in range(p.hidden))[column]
+                with m.If(lane < p.lanes):
+                    valid = Array(lanes.valid)[lane] & (column < p.hidden)
+                    m.d.sync += [gathered[lane].eq(Mux(valid, byte, 0)), lane.eq(lane + 1)]
+                m.d.comb += engine.i_x.valid.eq(lane == p.lanes)
+                for i in range(p.lanes):
+                    m.d.comb += engine.i_x.payload.x[i].eq(gathered[i])
+                with m.If(engine.i_x.valid & engine.i_x.ready):
+                    m.d.sync += [column.eq(column + 1), lane.eq(0)]
+                    with m.If(column == p.inputs - 1):
+                        m.d.sync += [s.step.eq(Step.GATE_UP), job_sent.eq(0), column.eq(0)]
+            with m.Case(Step.GATE_UP, Step.DOWN):
+                m.d.comb += [
+                    engine.i_job.valid.eq(~job_sent),
+                    engine.i_job.payload.expert.eq(expert),
+                    engine.i_job.payload.phase.eq(s.step == Step.DOWN),
+                ]
+                with m.If(engine.i_job.valid & engine.i_job.ready):
+                    m.d.sync += job_sent.eq(1)
+                with m.If(job_sent & engine.idle & ~s.units_busy):
+                    with m.If(s.step == Step.GATE_UP):
+                        m.d.sync += [s.step.eq(Step.HIDDEN), column.eq(0)]
+                    with m.Else():
+                        m.d.sync += [s.step.eq(Step.NEXT_GROUP), first.eq(first + p.lanes)]
+            with m.Case(Step.HIDDEN):
+                # The hidden columns, zero past the padded units, into the engine.
+                m.d.comb += [
+                    hidden_read.addr.eq(column),
+                    engine.i_x.valid.eq(1),
+                    engine.i_x.payload.x.eq(Mux(column < p.padded_units, hidden_read.data, 0)),
+                ]
+                with m.If(engine.i_x.ready):
+                    m.d.sync += column.eq(column + 1)
+                    with m.If(column == p.inputs - 1):
+                        m.d.sync += [s.step.eq(Step.DOWN), job_sent.eq(0), column.eq(0)]
+
+    def _units(self, m, s, scales, hidden, engine, activation, combine):
+        """Engine rows to the activation unit (gate/up) or the combine unit (down)."""
+        down = Signal()
+        with m.If(engine.i_job.valid & engine.i_job.ready):
+            m.d.sync += down.eq(engine.i_job.payload.phase)
+        for unit, selected in ((activation, ~down), (combine, down)):
+            m.d.comb += [
+                unit.i.valid.eq(engine.o.valid & selected),
+                unit.i.payload.eq(engine.o.payload),
+            ]
+        m.d.comb += engine.o.ready.eq(Mux(down, combine.i.ready, activation.i.ready))
+        hidden_write = hidden.write_port()
+        m.d.comb += [
+            hidden_write.addr.eq(activation.hidden_addr),
+            hidden_write.data.eq(activation.hidden_data.x),
+            hidden_write.en.eq(activation.hidden_en),
+            s.units_busy.eq(activation.busy | combine.busy | engine.o.valid),
+        ]
+        for unit in (activation, combine):
+            read = scales.read_port(domain="comb")
+            m.d.comb += [read.addr.eq(unit.scale_addr), unit.scale_data.eq(read.data)]
+
+        # Results: the combine unit drains once every expert is done.
+        draining = Signal()
+        m.d.comb += [combine.tokens.eq(s.received), combine.drain.eq((s.step == Step.OUTPUT) & ~draining)]
+        with m.If(s.step == Step.OUTPUT):
+            m.d.sync += draining.eq(1)
+            with m.If(draining & ~combine.busy):
+                m.d.sync += [s.step.eq(Step.STATS), draining.eq(0)]
+
+    def _stats(self, m, s):
+        """Cycles spent in each step, sent after the results; then ready for the next batch."""
+        counters = {name: Signal(32, name=f"cycles_{name}") for name in STATS}
+        for name, steps in (
+            ("gather", (Step.LOAD_LANES, Step.GATHER)),
+            ("gate_up", (Step.GATE_UP, Step.HIDDEN)),
+            ("down", (Step.DOWN,)),
+            ("output", (Step.OUTPUT,)),
+        ):
+            with m.If(_any(s.step == step for step in steps)):
+                m.d.sync += counters[name].eq(counters[name] + 1)
+        with m.If((s.step == Step.ROUTE) & (s.received != 0)):
+            m.d.sync += counters["route"].eq(counters["route"] + 1)
+        m.d.comb += self.o_stats.valid.eq(s.step == Step.STATS)
+        for name, counter in counters.items():
+            m.d.comb += getattr(self.o_stats.payload, name).eq(counter)
+        with m.If(self.o_stats.valid & self.o_stats.ready):
+            m.d.sync += [counter.eq(0) for counter in counters.values()]
+            m.d.sync += [count.eq(0) for count in s.counts]
+            m.d.sync += [
+                s.step.eq(Step.ROUTE),
+                s.received.eq(0),
+                s.routed.eq(0),
+                s.closed.eq(0),
+                s.first.eq(0),
+            ]
+
+
+def _any(terms):
+    total = 0
+    for term in terms:
+        total = total | term
+    return total

@@ -1,0 +1,271 @@
+"""Parameters of the MoE layer accelerator; every width is derived here."""
+
+from dataclasses import dataclass
+
+from ..checks import check_bool, check_choice, check_int, signed_range
+from ..fat.params import FatParams
+from ..gemv.params import GemvParams
+from ..topk.params import TopKParams
+
+__all__ = ["ACTIVATION_WIDTH", "CONFIG_WORDS", "ENGINES", "MoELayerParams"]
+
+#: Expert engines a build can hold; ``fat``: ternary experts on FAT arrays.
+ENGINES = ("fat",)
+
+#: Width of every int8 activation: token vectors, requantized sums, lookup-table entries.
+ACTIVATION_WIDTH = 8
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _round_up(a: int, b: int) -> int:
+    return _ceil_div(a, b) * b
+
+
+@dataclass(frozen=True)
+class MoELayerParams:
+    """MoE layer accelerator parameters.
+
+    One *batch* of up to ``max_tokens`` int8 tokens (each ``hidden`` values and a token scale)
+    is routed, every expert runs on the batch's tokens that chose it, and one fixed-point
+    result per token comes back. Gated (SwiGLU) experts: ``down(act(gate x) * up x)``.
+
+    Parameters
+    ----------
+    hidden : int
+        ``d``: token width, ``>= 1``.
+    expert_hidden : int
+        ``f``: hidden units per expert, ``>= 1``.
+    experts : int
+        Routed experts ``E``, ``>= 1``.
+    shared_experts : int
+        Experts every token uses with weight 1, ``>= 0``.
+    top_k : int
+        Routed experts per token, ``1 ..= experts``.
+    renormalize : bool
+        Softmax over the ``top_k`` selected logits (Mixtral, Qwen3) when True, over all
+        ``experts`` logits otherwise.
+    max_tokens : int
+        Tokens per batch, ``>= 1``.
+    lanes : int
+        FAT lanes: tokens of one expert computed at once, ``>= 1``.
+    arrays : int
+        FAT arrays, each computing every ``arrays``-th row of an expert, ``>= 1``.
+    router_macs : int
+        MACs of the gate GEMV, ``1 ..= hidden``.
+    zero_skip : int
+        Weight positions a FAT SACU scans per cycle, ``>= 1``.
+    exp_entries : int
+        Entries of the exp lookup table (``exp(-i * step)`` for ``i < exp_entries``), ``2 ..= 4096``.
+    gate_frac : int
+        Fraction bits of a gating weight and of an exp table entry (1.0 = ``2**gate_frac``),
+        ``1 ..= 16``.
+    token_scale_width : int
+        Width of a token's unsigned scale code (its scale = code * the layer's scale unit),
+        ``1 ..= 16``.
+    combine_multiplier_width : int
+        Width of a combine multiplier (per expert output row), ``1 ..= 16``.
+    out_shift : int
+        Right shift (rounding half up) from the combine accumulator to a result, ``>= 0``.
+    engine : str
+        One of :data:`ENGINES`.
+    """
+
+    hidden: int = 32
+    expert_hidden: int = 64
+    experts: int = 4
+    shared_experts: int = 0
+    top_k: int = 2
+    renormalize: bool = True
+    max_tokens: int = 16
+    lanes: int = 4
+    arrays: int = 2
+    router_macs: int = 8
+    zero_skip: int = 16
+    exp_entries: int = 256
+    gate_frac: int = 15
+    token_scale_width: int = 16
+    combine_multiplier_width: int = 16
+    out_shift: int = 16
+    engine: str = "fat"
+
+    def __post_init__(self):
+        for name in ("hidden", "expert_hidden", "experts", "max_tokens", "lanes", "arrays"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("shared_experts", self.shared_experts, minimum=0)
+        check_int("top_k", self.top_k, minimum=1, maximum=self.experts)
+        check_bool("renormalize", self.renormalize)
+        check_int("router_macs", self.router_macs, minimum=1, maximum=self.hidden)
+        check_int("zero_skip", self.zero_skip, minimum=1)
+        check_int("exp_entries", self.exp_entries, minimum=2, maximum=4096)
+        check_int("gate_frac", self.gate_frac, minimum=1, maximum=16)
+        check_int("token_scale_width", self.token_scale_width, minimum=1, maximum=16)
+        check_int("combine_multiplier_width", self.combine_multiplier_width, minimum=1, maximum=16)
+        check_int("out_shift", self.out_shift, minimum=0)
+        check_choice("engine", self.engine, ENGINES)
+
+    # Blocks inside.
+
+    @property
+    def gemv(self) -> GemvParams:
+        """The router's gate GEMV: ``experts`` logits from one token."""
+        return GemvParams(inputs=self.hidden, outputs=self.experts, macs=self.router_macs)
+
+    @property
+    def topk(self) -> TopKParams:
+        return TopKParams(n=self.experts, k=self.top_k, score_width=self.gemv.acc_width)
+
+    @property
+    def fat(self) -> FatParams:
+        """One FAT array: a pass loads ``inputs`` columns and runs ``pass_rows`` rows."""
+        return FatParams(
+            lanes=self.lanes,
+            in_width=ACTIVATION_WIDTH,
+            n_inputs=self.inputs,
+            n_outputs=self.pass_rows,
+            zero_skip=self.zero_skip,
+        )
+
+    # Expert geometry.
+
+    @property
+    def total_experts(self) -> int:
+        """Routed experts, then the shared ones (expert ``experts + s`` is shared expert ``s``)."""
+        return self.experts + self.shared_experts
+
+    @property
+    def inputs(self) -> int:
+        """Row length on the arrays: a gate/up row reads ``hidden`` inputs, a down row
+        ``expert_hidden``; the shorter is padded with zero weights, which FAT skips."""
+        return max(self.hidden, self.expert_hidden)
+
+    @property
+    def pass_rows(self) -> int:
+        """Rows per array per pass: an array's share of the down projection."""
+        return _ceil_div(self.hidden, self.arrays)
+
+    @property
+    def units_per_array(self) -> int:
+        """Hidden units an array computes: unit ``j`` runs on array ``j % arrays``."""
+        return _ceil_div(self.expert_hidden, self.arrays)
+
+    @property
+    def gate_up_rows(self) -> int:
+        """Rows an array runs in the gate/up phase: gate and up of each of its units,
+        interleaved, padded with empty rows to whole passes."""
+        return _round_up(2 * self.units_per_array, self.pass_rows)
+
+    @property
+    def down_rows(self) -> int:
+        """Rows an array runs in the down phase: output ``j`` runs on array ``j % arrays``."""
+        return self.pass_rows
+
+    @property
+    def bank_rows(self) -> int:
+        """Weight rows each array's bank holds: every expert's gate/up rows, then down rows."""
+        return self.total_experts * (self.gate_up_rows + self.down_rows)
+
+    @property
+    def padded_units(self) -> int:
+        return self.units_per_array * self.arrays
+
+    @property
+    def padded_outputs(self) -> int:
+        return self.pass_rows * self.arrays
+
+    @property
+    def scale_rows(self) -> int:
+        """Per-expert scale words: gate and up requantization of each unit, then the combine
+        multiplier of each output."""
+        return 2 * self.padded_units + self.padded_outputs
+
+    # Widths.
+
+    @property
+    def token_width(self) -> int:
+        return max(1, (self.max_tokens - 1).bit_length())
+
+    @property
+    def expert_width(self) -> int:
+        return max(1, (self.total_experts - 1).bit_length())
+
+    @property
+    def gate_width(self) -> int:
+        """Unsigned gating weight, ``0 ..= 2**gate_frac``."""
+        return self.gate_frac + 1
+
+    @property
+    def sum_width(self) -> int:
+        """Signed width of an exact expert sum (the FAT accumulator)."""
+        return self.fat.acc_width
+
+    @property
+    def multiplier_width(self) -> int:
+        """Requantization multiplier: unsigned 31 bits, as a positive int32 in gemmlowp."""
+        return 31
+
+    @property
+    def shift_width(self) -> int:
+        return 6
+
+    @property
+    def exp_index_width(self) -> int:
+        return max(1, (self.exp_entries - 1).bit_length())
+
+    @property
+    def exp_sum_width(self) -> int:
+        """Unsigned sum of up to ``experts`` exp entries of at most ``2**gate_frac``."""
+        return (self.experts << self.gate_frac).bit_length()
+
+    @property
+    def combine_width(self) -> int:
+        """Signed combine accumulator: ``(top_k + shared) * 2**gate_frac * (2**cm - 1) *
+        2**(sum_width - 1)`` at most."""
+        terms = self.top_k + self.shared_experts
+        bound = terms << (self.gate_frac + self.combine_multiplier_width + self.sum_width - 1)
+        return bound.bit_length() + 1
+
+    @property
+    def out_width(self) -> int:
+        """Signed result: the combine accumulator after the rounding shift, exactly."""
+        return max(2, self.combine_width - self.out_shift + 1)
+
+    @property
+    def out_range(self) -> tuple[int, int]:
+        return signed_range(self.out_width)
+
+    # Load map: the weight-load stream writes ``data`` at ``addr`` of memory ``target``.
+
+    @property
+    def load_targets(self) -> dict:
+        """``{target name: (code, depth, data bits)}`` of every memory the load stream writes."""
+        g = self.gemv
+        targets = {
+            "router": (g.weight_transfers, g.macs * g.width),
+            "exp_table": (self.exp_entries, self.gate_width),
+            "act_table": (1 << ACTIVATION_WIDTH, ACTIVATION_WIDTH),
+            "config": (len(CONFIG_WORDS), self.multiplier_width + self.shift_width),
+            "scales": (self.total_experts * self.scale_rows, self.multiplier_width + self.shift_width),
+        }
+        for a in range(self.arrays):
+            targets[f"bank{a}"] = (self.bank_rows, 2 * self.inputs)
+        return {name: (code, *entry) for code, (name, entry) in enumerate(targets.items())}
+
+    @property
+    def load_target_width(self) -> int:
+        return max(1, (len(self.load_targets) - 1).bit_length())
+
+    @property
+    def load_addr_width(self) -> int:
+        return max(1, max(depth for _, depth, _ in self.load_targets.values()).bit_length())
+
+    @property
+    def load_data_width(self) -> int:
+        return max(bits for *_, bits in self.load_targets.values())
+
+
+#: Words of the ``config`` target, each a multiplier and a shift: the router's
+#: logit-difference-to-exp-index requantization, and the gated product's requantization.
+CONFIG_WORDS = ("router", "product")

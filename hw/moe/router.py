@@ -1,0 +1,186 @@
+"""The router: gate GEMV, top-k selection and fixed-point softmax gating weights."""
+
+from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from ..gemv.gemv import Gemv
+from ..gemv.interface import chunk_layout
+from ..topk.rtl import topk_component
+from .divider import Divider
+from .fixed import requantize, token_multiplier
+from .interface import choice_layout, token_layout
+from .params import MoELayerParams
+
+__all__ = ["Router", "scale_pair_layout"]
+
+
+def scale_pair_layout(params: MoELayerParams) -> data.StructLayout:
+    """A requantization multiplier and shift, as the ``config`` and ``scales`` words hold them."""
+    return data.StructLayout(
+        {"multiplier": unsigned(params.multiplier_width), "shift": unsigned(params.shift_width)}
+    )
+
+
+class Router(wiring.Component):
+    """Chooses each token's experts and their gating weights.
+
+    The token's int8 vector goes chunk by chunk through the gate GEMV (int32 logits), the top-k
+    selector picks the best ``top_k`` (ties to the lower index), and the gating weights are a
+    fixed-point softmax: each candidate's ``l_max - l_i`` is requantized (with the token's
+    scale) to an exp table index, the table entries are summed, and one divider forms
+    ``(e_i << gate_frac) // sum`` for each selected expert. Candidates are the selected experts
+    with ``renormalize``, else all experts (one per cycle). Exact rule:
+    :mod:`moetile.sw.golden.moe_layer`.
+
+    Members
+    -------
+    i : In(stream.Signature(token_layout(params)))
+    i_w : In(stream.Signature(chunk_layout(params.gemv)))
+        Gate weights, as the GEMV block takes them.
+    o : Out(stream.Signature(choice_layout(params)))
+    exp_write_addr, exp_write_data, exp_write_en : In
+        Exp table writes.
+    scale : In(scale_pair_layout(params))
+        The logit-difference requantization.
+    """
+
+    def __init__(self, params: MoELayerParams):
+        self.params = params
+        super().__init__(
+            {
+                "i": In(stream.Signature(token_layout(params))),
+                "i_w": In(stream.Signature(chunk_layout(params.gemv))),
+                "o": Out(stream.Signature(choice_layout(params))),
+                "exp_write_addr": In(range(params.exp_entries)),
+                "exp_write_data": In(params.gate_width),
+                "exp_write_en": In(1),
+                "scale": In(scale_pair_layout(params)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        m.submodules.gemv = gemv = Gemv(p.gemv)
+        m.submodules.topk = topk = topk_component(p.topk)
+        wiring.connect(m, wiring.flipped(self.i_w), gemv.i_w)
+        scale = self._feed_gemv(m, gemv)
+
+        # Logits into the top-k selector; all of them kept for softmax over every expert.
+        logits = Signal(data.ArrayLayout(signed(p.gemv.acc_width), p.experts))
+        m.d.comb += [
+            topk.i.valid.eq(gemv.o.valid),
+            gemv.o.ready.eq(topk.i.ready),
+            topk.i.payload.scores.eq(gemv.o.payload.y),
+        ]
+        with m.If(gemv.o.valid & gemv.o.ready):
+            m.d.sync += logits.eq(gemv.o.payload.y)
+        self._gate(m, topk, logits, scale)
+        return m
+
+    def _feed_gemv(self, m, gemv):
+        """Hold one token; send its chunks to the GEMV; free it when its choice is taken."""
+        p = self.params
+        g = p.gemv
+        held = Signal()
+        x = Signal.like(self.i.payload.x)
+        scale = Signal.like(self.i.payload.scale)
+        chunk = Signal(counter_range(g.chunks))
+        sending = Signal()
+        m.d.comb += self.i.ready.eq(~held)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [
+                x.eq(self.i.payload.x),
+                scale.eq(self.i.payload.scale),
+                held.eq(1),
+                sending.eq(1),
+                chunk.eq(0),
+            ]
+        padded = [x[i] if i < p.hidden else 0 for i in range(g.chunks * g.macs)]
+        chunks = Array(
+            Array(padded[c * g.macs : (c + 1) * g.macs]) for c in range(g.chunks)
+        )
+        m.d.comb += gemv.i_x.valid.eq(sending)
+        for lane in range(g.macs):
+            m.d.comb += gemv.i_x.payload.v[lane].eq(chunks[chunk][lane])
+        with m.If(gemv.i_x.valid & gemv.i_x.ready):
+            m.d.sync += chunk.eq(chunk + 1)
+            with m.If(chunk == g.chunks - 1):
+                m.d.sync += sending.eq(0)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += held.eq(0)
+        return scale
+
+    def _gate(self, m, topk, logits, scale):
+        """Exp table lookups over the candidates, then one division per selected expert."""
+        p = self.params
+        m.submodules.exp_table = table = Memory(shape=p.gate_width, depth=p.exp_entries, init=[])
+        write = table.write_port()
+        read = table.read_port(domain="comb")
+        m.d.comb += [
+            write.addr.eq(self.exp_write_addr),
+            write.data.eq(self.exp_write_data),
+            write.en.eq(self.exp_write_en),
+        ]
+        m.submodules.divider = divider = Divider(p.gate_frac + p.exp_sum_width, p.exp_sum_width)
+
+        top = Signal.like(topk.o.payload)
+        exps = Array(Signal(p.gate_width, name=f"exp{i}") for i in range(p.top_k))
+        total = Signal(p.exp_sum_width)
+        candidates = p.top_k if p.renormalize else p.experts
+        step = Signal(counter_range(candidates + 1))
+        looking = Signal()
+        dividing = Signal()
+        sent = Signal(counter_range(p.top_k + 1))
+        received = Signal(counter_range(p.top_k + 1))
+
+        m.d.comb += topk.o.ready.eq(~looking & ~dividing & ~self.o.valid)
+        with m.If(topk.o.valid & topk.o.ready):
+            m.d.sync += [top.eq(topk.o.payload), looking.eq(1), step.eq(0), total.eq(0)]
+
+        # Look up one candidate's exp a cycle.
+        multiplier = token_multiplier(
+            m, "router_multiplier", scale, self.scale.multiplier, p.token_scale_width
+        )
+        if p.renormalize:
+            logit = Array(c.score for c in top.top)[step]
+        else:
+            logit = Array(logits)[step]
+        delta = Signal(p.gemv.acc_width + 1)
+        m.d.comb += delta.eq(top.top[0].score - logit)
+        index = requantize(m, "exp_index", delta, multiplier, self.scale.shift, 63)
+        last_entry = p.exp_entries - 1
+        m.d.comb += read.addr.eq(Mux(index > last_entry, last_entry, index))
+        with m.If(looking):
+            m.d.sync += [total.eq(total + read.data), step.eq(step + 1)]
+            if p.renormalize:
+                m.d.sync += exps[step].eq(read.data)
+            else:
+                for i in range(p.top_k):
+                    with m.If(top.top[i].index == step):
+                        m.d.sync += exps[i].eq(read.data)
+            with m.If(step == candidates - 1):
+                m.d.sync += [looking.eq(0), dividing.eq(1), sent.eq(0), received.eq(0)]
+
+        # Divide each selected expert's exp by the sum.
+        m.d.comb += [
+            divider.i.valid.eq(dividing & (sent == received)),
+            divider.i.payload.numerator.eq(exps[sent] << p.gate_frac),
+            divider.i.payload.denominator.eq(total),
+            divider.o.ready.eq(1),
+        ]
+        with m.If(divider.i.valid & divider.i.ready):
+            m.d.sync += sent.eq(sent + 1)
+        with m.If(divider.o.valid):
+            m.d.sync += self.o.payload.gate[received].eq(divider.o.payload.quotient)
+            m.d.sync += received.eq(received + 1)
+            with m.If(received == p.top_k - 1):
+                m.d.sync += [dividing.eq(0), self.o.valid.eq(1)]
+        for i in range(p.top_k):
+            m.d.comb += self.o.payload.expert[i].eq(top.top[i].index)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m

@@ -1,0 +1,83 @@
+"""MoE layer stimulus: random integer layers (with chosen scales, so that values spread over
+int8 and also saturate), random and extreme tokens."""
+
+import math
+import random
+
+import torch
+
+from moetile.hw.moe import MoELayerParams
+from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer
+
+__all__ = ["edge_tokens", "random_layer", "random_tokens"]
+
+
+def _shift_for(params: MoELayerParams, typical: float, wanted: float) -> int:
+    """The shift taking ``typical * 2**30`` (a mid multiplier) to about ``wanted``."""
+    return max(1, min(63, round(math.log2(max(typical, 1)) + 30 - math.log2(wanted))))
+
+
+def _pairs(rng: random.Random, rows: int, shift: int) -> torch.Tensor:
+    return torch.tensor(
+        [[rng.randrange(1 << 30, 1 << 31), shift + rng.randint(-1, 1)] for _ in range(rows)]
+    )
+
+
+def _ternary(rng: random.Random, shape, sparsity: float) -> torch.Tensor:
+    g = torch.Generator().manual_seed(rng.randrange(1 << 31))
+    signs = torch.randint(0, 2, shape, generator=g) * 2 - 1
+    return signs * (torch.rand(shape, generator=g) >= sparsity)
+
+
+def random_layer(params: MoELayerParams, seed: int, sparsity: float = 0.4) -> IntegerMoELayer:
+    """A random layer; requantization shifts sized so that typical sums land mid-int8 with
+    tokens of scale code about ``2**(w-1)``."""
+    p = params
+    rng = random.Random(seed)
+    d, f = p.hidden, p.expert_hidden
+    token_sum = math.sqrt(d * (1 - sparsity)) * 74 / 2  # token multiplier about M / 2
+    expert_shift = _shift_for(p, token_sum, 60)
+    experts = []
+    for _ in range(p.total_experts):
+        experts.append(
+            IntegerExpert(
+                gate=_ternary(rng, (f, d), sparsity),
+                up=_ternary(rng, (f, d), sparsity),
+                down=_ternary(rng, (d, f), sparsity),
+                gate_scale=_pairs(rng, f, expert_shift),
+                up_scale=_pairs(rng, f, expert_shift),
+                combine=torch.tensor(
+                    [rng.randrange(1, 1 << p.combine_multiplier_width) for _ in range(d)]
+                ),
+            )
+        )
+    g = torch.Generator().manual_seed(seed)
+    router = torch.randint(-128, 128, (p.experts, d), generator=g)
+    logit_spread = math.sqrt(d) * 74 * 74 / 2
+    exp_table = [max(1, round((1 << p.gate_frac) * math.exp(-i / 16))) for i in range(p.exp_entries)]
+    return IntegerMoELayer(
+        params=p,
+        router=router,
+        exp_table=torch.tensor(exp_table),
+        act_table=torch.tensor([rng.randint(-128, 127) for _ in range(256)]),
+        router_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, logit_spread, 32)),
+        product_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, 64 * 64, 60)),
+        experts=tuple(experts),
+    )
+
+
+def random_tokens(params: MoELayerParams, n: int, seed: int):
+    """``(x, scale codes)``: ``n`` random int8 tokens and codes around ``2**(w-1)``."""
+    g = torch.Generator().manual_seed(seed)
+    w = params.token_scale_width
+    x = torch.randint(-128, 128, (n, params.hidden), generator=g)
+    codes = torch.randint(1 << (w - 2), 1 << w, (n,), generator=g)
+    return x, codes
+
+
+def edge_tokens(params: MoELayerParams):
+    """All -128, all 127, zeros and alternating extremes, with the extreme scale codes."""
+    d = params.hidden
+    top = (1 << params.token_scale_width) - 1
+    x = torch.tensor([[-128] * d, [127] * d, [0] * d, [127 if k % 2 else -128 for k in range(d)]])
+    return x, torch.tensor([top, top, 0, 1])

@@ -1,0 +1,212 @@
+"""Golden MoE layer: the integer and fixed-point arithmetic of the accelerator, stage by stage.
+
+Every stage is stated here from the arithmetic (integer-only inference, Jacob et al., CVPR 2018),
+not from the RTL; the accelerator must equal it bit for bit.
+
+- **requantize** ``(x, m, s)``: ``(x * m + 2**(s-1)) >> s`` (``>>`` floors; no rounding term
+  when ``s = 0``): rounding half up.
+- **token multiplier** ``(q, M)``: ``(q * M + 2**(w-1)) >> w`` with ``w = token_scale_width``:
+  a requantization multiplier ``M`` scaled by the token's scale code ``q`` (a token's scale is
+  ``q`` times the layer's scale unit, so every multiplier that meets the token's sums carries it).
+- **router**: ``logits = W_g x`` exactly; the ``top_k`` best logits, ties to the lower index;
+  for each candidate (the selected experts when ``renormalize``, else every expert) the exp
+  table index ``min(requantize(l_max - l_i, token multiplier(q, M_r), S_r), exp_entries - 1)``
+  and ``e_i = exp_table[index]``; gating weight ``(e_i << gate_frac) // sum(e)``.
+- **expert** ``e`` on token ``x``: ``g = G_e x``, ``u = U_e x`` exactly (ternary rows);
+  per unit ``j``: ``a = act_table[sat8(requantize(g_j, token multiplier(q, Mg_ej), Sg_ej))]``,
+  ``v = sat8(requantize(u_j, token multiplier(q, Mu_ej), Su_ej))``,
+  ``h_j = sat8(requantize(a * v, M_p, S_p))``; then ``z = D_e h`` exactly.
+- **combine**: ``acc = sum over the token's experts of gate * C_e * z`` (shared experts with
+  gate ``2**gate_frac``), exactly; ``result = requantize(acc, 1, out_shift)``.
+
+``sat8`` clamps to ``[-128, 127]``; the act table is indexed by the int8 value's two's
+complement bits (``v & 255``).
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from moetile.hw.moe import ACTIVATION_WIDTH, MoELayerParams
+from moetile.hw.topk import TopKParams
+
+from .fixed import check_integer_tensor, signed_range, unsigned_range
+from .topk import top_k
+
+__all__ = [
+    "IntegerExpert",
+    "IntegerMoELayer",
+    "LayerTrace",
+    "moe_layer",
+    "requantize",
+    "token_multiplier",
+]
+
+INT8 = signed_range(ACTIVATION_WIDTH)
+
+
+def requantize(x: torch.Tensor, multiplier, shift) -> torch.Tensor:
+    """``(x * multiplier + 2**(shift-1)) >> shift``, elementwise, in ``int64``."""
+    x, m, s = (torch.as_tensor(v, dtype=torch.int64) for v in (x, multiplier, shift))
+    rounding = torch.where(s > 0, torch.ones_like(s) << (s - 1).clamp(min=0), 0)
+    return (x * m + rounding) >> s
+
+
+def token_multiplier(params: MoELayerParams, scale_code, multiplier) -> torch.Tensor:
+    w = params.token_scale_width
+    q, m = (torch.as_tensor(v, dtype=torch.int64) for v in (scale_code, multiplier))
+    return (q * m + (1 << (w - 1))) >> w
+
+
+def _sat8(x: torch.Tensor) -> torch.Tensor:
+    return x.clamp(*INT8)
+
+
+@dataclass(frozen=True)
+class IntegerExpert:
+    """One expert as the engine holds it: ternary codes and per-row requantization.
+
+    ``gate``, ``up``: ``(f, d)`` in {-1, 0, 1}; ``down``: ``(d, f)``;
+    ``gate_scale``, ``up_scale``: ``(f, 2)`` rows of (multiplier, shift);
+    ``combine``: ``(d,)`` combine multipliers.
+    """
+
+    gate: torch.Tensor
+    up: torch.Tensor
+    down: torch.Tensor
+    gate_scale: torch.Tensor
+    up_scale: torch.Tensor
+    combine: torch.Tensor
+
+    def check(self, params: MoELayerParams, name: str) -> None:
+        d, f = params.hidden, params.expert_hidden
+        for part, shape in (("gate", (f, d)), ("up", (f, d)), ("down", (d, f))):
+            tensor = check_integer_tensor(f"{name}.{part}", getattr(self, part), lo=-1, hi=1)
+            if tuple(tensor.shape) != shape:
+                raise ValueError(f"{name}.{part} must have shape {shape}, not {tuple(tensor.shape)}")
+        for part in ("gate_scale", "up_scale"):
+            _check_scale_pairs(params, f"{name}.{part}", getattr(self, part), f)
+        combine = check_integer_tensor(
+            f"{name}.combine",
+            self.combine,
+            lo=0,
+            hi=unsigned_range(params.combine_multiplier_width)[1],
+        )
+        if tuple(combine.shape) != (d,):
+            raise ValueError(f"{name}.combine must have shape {(d,)}, not {tuple(combine.shape)}")
+
+
+def _check_scale_pairs(params: MoELayerParams, name: str, pairs, rows: int) -> None:
+    t = torch.as_tensor(pairs)
+    if tuple(t.shape) != (rows, 2):
+        raise ValueError(f"{name} must have shape {(rows, 2)}, not {tuple(t.shape)}")
+    check_integer_tensor(f"{name} multipliers", t[:, 0], lo=0, hi=(1 << params.multiplier_width) - 1)
+    check_integer_tensor(f"{name} shifts", t[:, 1], lo=0, hi=(1 << params.shift_width) - 1)
+
+
+@dataclass(frozen=True)
+class IntegerMoELayer:
+    """Everything the accelerator holds for one layer, as integers.
+
+    ``router``: ``(E, d)`` int8 gate weights; ``exp_table``: ``(exp_entries,)`` in
+    ``[0, 2**gate_frac]`` with entry 0 positive; ``act_table``: ``(256,)`` int8, entry ``i`` the
+    activation of the int8 value with bits ``i``; ``router_scale``, ``product_scale``:
+    (multiplier, shift); ``experts``: routed experts then shared ones.
+    """
+
+    params: MoELayerParams
+    router: torch.Tensor
+    exp_table: torch.Tensor
+    act_table: torch.Tensor
+    router_scale: tuple[int, int]
+    product_scale: tuple[int, int]
+    experts: tuple[IntegerExpert, ...]
+
+    def check(self) -> None:
+        p = self.params
+        router = check_integer_tensor("router", self.router, lo=INT8[0], hi=INT8[1])
+        if tuple(router.shape) != (p.experts, p.hidden):
+            raise ValueError(
+                f"router must have shape {(p.experts, p.hidden)}, not {tuple(router.shape)}"
+            )
+        table = check_integer_tensor("exp_table", self.exp_table, lo=0, hi=1 << p.gate_frac)
+        if tuple(table.shape) != (p.exp_entries,) or table[0] < 1:
+            raise ValueError(f"exp_table must hold {p.exp_entries} entries, the first positive")
+        act = check_integer_tensor("act_table", self.act_table, lo=INT8[0], hi=INT8[1])
+        if tuple(act.shape) != (1 << ACTIVATION_WIDTH,):
+            raise ValueError(f"act_table must hold {1 << ACTIVATION_WIDTH} entries")
+        for name in ("router_scale", "product_scale"):
+            _check_scale_pairs(p, name, [getattr(self, name)], 1)
+        if len(self.experts) != p.total_experts:
+            raise ValueError(
+                f"the layer needs {p.total_experts} experts ({p.experts} routed, "
+                f"{p.shared_experts} shared), not {len(self.experts)}"
+            )
+        for e, expert in enumerate(self.experts):
+            expert.check(p, f"expert {e}")
+
+
+@dataclass(frozen=True)
+class LayerTrace:
+    """The golden's intermediate results: ``choices`` ``(n, top_k)`` expert indices,
+    ``gates`` ``(n, top_k)`` gating weights, ``result`` ``(n, d)``."""
+
+    choices: torch.Tensor
+    gates: torch.Tensor
+    result: torch.Tensor
+
+
+def moe_layer(layer: IntegerMoELayer, x, scale_codes) -> LayerTrace:
+    """The accelerator's result for tokens ``x`` ``(n, d)`` int8 with scale codes ``(n,)``."""
+    p = layer.params
+    layer.check()
+    xs = check_integer_tensor("x", x, lo=INT8[0], hi=INT8[1])
+    if xs.ndim != 2 or xs.shape[1] != p.hidden:
+        raise ValueError(f"x must have shape (tokens, {p.hidden}), not {tuple(xs.shape)}")
+    q = check_integer_tensor(
+        "scale_codes", scale_codes, lo=0, hi=unsigned_range(p.token_scale_width)[1]
+    )
+    if tuple(q.shape) != (xs.shape[0],):
+        raise ValueError(f"scale_codes must have shape {(xs.shape[0],)}, not {tuple(q.shape)}")
+    choices, gates = _route(layer, xs, q)
+    acc = torch.zeros(xs.shape[0], p.hidden, dtype=torch.int64)
+    full = 1 << p.gate_frac
+    for e, expert in enumerate(layer.experts):
+        if e < p.experts:
+            tokens, slot = torch.nonzero(choices == e, as_tuple=True)
+            gate = gates[tokens, slot]
+        else:
+            tokens = torch.arange(xs.shape[0])
+            gate = torch.full_like(tokens, full)
+        if len(tokens):
+            z = _expert(layer, expert, xs[tokens], q[tokens])
+            acc[tokens] += gate[:, None] * torch.as_tensor(expert.combine)[None, :] * z
+    return LayerTrace(choices, gates, requantize(acc, 1, p.out_shift))
+
+
+def _route(layer: IntegerMoELayer, xs, q):
+    p = layer.params
+    logits = xs @ torch.as_tensor(layer.router, dtype=torch.int64).T
+    topk = p.topk
+    choices, chosen = top_k(TopKParams(topk.n, topk.k, topk.score_width), logits)
+    candidates = chosen if p.renormalize else logits
+    m = token_multiplier(p, q, layer.router_scale[0])[:, None]
+    delta = chosen[:, :1] - candidates
+    index = requantize(delta, m, layer.router_scale[1]).clamp(max=p.exp_entries - 1)
+    exps = torch.as_tensor(layer.exp_table, dtype=torch.int64)[index]
+    total = exps.sum(dim=1, keepdim=True)
+    selected = exps if p.renormalize else torch.gather(exps, 1, choices)
+    return choices, (selected << p.gate_frac) // total
+
+
+def _expert(layer: IntegerMoELayer, expert: IntegerExpert, xs, q) -> torch.Tensor:
+    """``z = D h`` for tokens ``xs`` with scale codes ``q``."""
+    p = layer.params
+    g = xs @ torch.as_tensor(expert.gate, dtype=torch.int64).T
+    u = xs @ torch.as_tensor(expert.up, dtype=torch.int64).T
+    gs, us = (torch.as_tensor(s, dtype=torch.int64) for s in (expert.gate_scale, expert.up_scale))
+    g8 = _sat8(requantize(g, token_multiplier(p, q[:, None], gs[None, :, 0]), gs[None, :, 1]))
+    u8 = _sat8(requantize(u, token_multiplier(p, q[:, None], us[None, :, 0]), us[None, :, 1]))
+    a = torch.as_tensor(layer.act_table, dtype=torch.int64)[g8 & 0xFF]
+    h = _sat8(requantize(a * u8, *layer.product_scale))
+    return h @ torch.as_tensor(expert.down, dtype=torch.int64).T

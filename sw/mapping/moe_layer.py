@@ -1,0 +1,116 @@
+"""Memory images of the MoE layer accelerator: an integer layer as weight-load writes.
+
+Every write is ``(target, addr, data)`` on the ``i_load`` stream (targets and depths in
+:attr:`MoELayerParams.load_targets`). Expert rows go to the banks of the FAT arrays: array
+``a`` holds, per expert, the gate and up rows of hidden units ``j ≡ a (mod arrays)``
+interleaved (gate first), padded with zero rows to whole passes, then the down rows of outputs
+``j ≡ a (mod arrays)``. Row ``j`` of a projection shorter than the arrays' rows is padded with
+zero weights, which FAT skips.
+"""
+
+import numpy as np
+import torch
+
+from moetile.hw.fat import WEIGHT_CODES
+from moetile.hw.moe import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
+from moetile.sw.golden.moe_layer import IntegerMoELayer
+
+__all__ = ["load_words", "pack_bits", "ternary_row_bits", "token_payloads"]
+
+WORD_BITS = 32
+
+
+def _bits(values, width: int) -> np.ndarray:
+    """``(n, width)`` little-endian two's complement bits of integers ``values``."""
+    v = np.asarray(values, dtype=np.int64).reshape(-1, 1)
+    return ((v >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8)
+
+
+def ternary_row_bits(rows: np.ndarray, length: int) -> np.ndarray:
+    """``(n, 2 * length)`` bits of ternary rows in the FAT 2-bit code, zero-padded."""
+    codes = np.zeros((rows.shape[0], length), dtype=np.int64)
+    for value, code in WEIGHT_CODES.items():
+        codes[:, : rows.shape[1]][rows == value] = code
+    return _bits(codes.reshape(-1), 2).reshape(rows.shape[0], 2 * length)
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """``(n, bits)`` → ``(n, words)`` ``uint32``, bit 0 first."""
+    n, width = bits.shape
+    words = -(-width // WORD_BITS)
+    padded = np.zeros((n, words * WORD_BITS), dtype=np.uint8)
+    padded[:, :width] = bits
+    packed = np.packbits(padded, axis=1, bitorder="little")
+    return packed.view("<u4").astype(np.uint32).reshape(n, words)
+
+
+def _scale_bits(params: MoELayerParams, pairs) -> np.ndarray:
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    return np.concatenate(
+        [_bits(pairs[:, 0], params.multiplier_width), _bits(pairs[:, 1], params.shift_width)],
+        axis=1,
+    )
+
+
+def _writes(layer: IntegerMoELayer):
+    """``(target name, addresses, data bits)`` of every memory image."""
+    p = layer.params
+    g = p.gemv
+    router = np.zeros((p.experts, g.chunks * g.macs), dtype=np.int64)
+    router[:, : p.hidden] = np.asarray(layer.router)
+    yield "router", np.arange(g.weight_transfers), _bits(router.reshape(-1), g.width).reshape(
+        g.weight_transfers, g.macs * g.width
+    )
+    yield "exp_table", np.arange(p.exp_entries), _bits(layer.exp_table, p.gate_width)
+    yield "act_table", np.arange(1 << ACTIVATION_WIDTH), _bits(layer.act_table, ACTIVATION_WIDTH)
+    config = [layer.router_scale, layer.product_scale]
+    yield "config", np.arange(len(CONFIG_WORDS)), _scale_bits(p, config)
+    scales = np.zeros((p.total_experts, p.scale_rows, 2), dtype=np.int64)
+    for e, expert in enumerate(layer.experts):
+        f = p.expert_hidden
+        scales[e, 0 : 2 * f : 2] = np.asarray(expert.gate_scale)
+        scales[e, 1 : 2 * f : 2] = np.asarray(expert.up_scale)
+        scales[e, 2 * p.padded_units : 2 * p.padded_units + p.hidden, 0] = np.asarray(
+            expert.combine
+        )
+    yield "scales", np.arange(p.total_experts * p.scale_rows), _scale_bits(p, scales)
+    for a in range(p.arrays):
+        rows = np.concatenate([_bank_rows(p, expert, a) for expert in layer.experts])
+        yield f"bank{a}", np.arange(p.bank_rows), ternary_row_bits(rows, p.inputs)
+
+
+def _bank_rows(p: MoELayerParams, expert, a: int) -> np.ndarray:
+    """Array ``a``'s rows of one expert: gate/up then down, ``(gate_up_rows + down_rows,
+    inputs)`` ternary."""
+    rows = np.zeros((p.gate_up_rows + p.down_rows, p.inputs), dtype=np.int64)
+    gate, up, down = (np.asarray(t, dtype=np.int64) for t in (expert.gate, expert.up, expert.down))
+    units = np.arange(a, p.expert_hidden, p.arrays)
+    rows[0 : 2 * len(units) : 2, : p.hidden] = gate[units]
+    rows[1 : 2 * len(units) : 2, : p.hidden] = up[units]
+    outputs = np.arange(a, p.hidden, p.arrays)
+    rows[p.gate_up_rows : p.gate_up_rows + len(outputs), : p.expert_hidden] = down[outputs]
+    return rows
+
+
+def load_words(layer: IntegerMoELayer) -> np.ndarray:
+    """The whole layer as ``i_load`` payloads, ``(writes, words)`` ``uint32``."""
+    p = layer.params
+    layer.check()
+    codes = {name: code for name, (code, *_rest) in p.load_targets.items()}
+    parts = []
+    for name, addresses, data in _writes(layer):
+        padded = np.zeros((len(addresses), p.load_data_width), dtype=np.uint8)
+        padded[:, : data.shape[1]] = data
+        target = _bits(np.full(len(addresses), codes[name]), p.load_target_width)
+        parts.append(
+            np.concatenate([target, _bits(addresses, p.load_addr_width), padded], axis=1)
+        )
+    return pack_bits(np.concatenate(parts))
+
+
+def token_payloads(params: MoELayerParams, x, scale_codes) -> dict:
+    """One batch of tokens as ``i_token`` payloads, the last one closing the batch."""
+    x = torch.as_tensor(x).numpy().astype(np.int64)
+    last = np.zeros(len(x), dtype=np.int64)
+    last[-1:] = 1
+    return {"x": x, "scale": torch.as_tensor(scale_codes).numpy().astype(np.int64), "last": last}
