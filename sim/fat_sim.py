@@ -92,22 +92,19 @@ def fast_passes(params: FatParams, passes) -> PassRun:
     loaded in one run, its weight rows streamed in the next, on one model."""
     import numpy as np
 
-    from moetile.hw.fat import WEIGHT_CODES
     from moetile.hw.registry import Design, block
+    from moetile.sw.golden.fat import weight_planes
 
     from .fast import FastSim
 
     sim = FastSim(Design(block("fat"), params))
-    codes = np.zeros(max(WEIGHT_CODES) + 2, dtype=np.int64)
-    for value, code in WEIGHT_CODES.items():
-        codes[value] = code  # index -1 is the last entry
     outputs, cycles = [], []
     with sim.open() as session:
         for weights, x in passes:
             w, xs = np.asarray(weights), np.asarray(x)
             session.run({"i_x": {"x": xs.T}}, budget=4 * params.n_inputs + 16)
             run = session.run(
-                {"i_w": {"w": codes[w]}},
+                {"i_w": {k: v.numpy() for k, v in weight_planes(w).items()}},
                 expect={"o": params.n_outputs},
                 budget=_budget(params, params.n_outputs),
             )

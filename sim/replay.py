@@ -50,10 +50,18 @@ def replay_on_fast(sim: FastSim, inputs: dict, expect: dict, patterns: dict, *, 
 
 
 def replay_on_cocotb(
-    design: Design, inputs: dict, expect: dict, patterns: dict, *, budget: int, seed: int = 0
+    design: Design,
+    inputs: dict,
+    expect: dict,
+    patterns: dict,
+    *,
+    budget: int,
+    seed: int = 0,
+    after: dict | None = None,
 ):
     """The same on the cocotb bench; returns the :class:`Replay` and the bench's raw result
-    (with its cycles and wall-clock seconds)."""
+    (with its cycles and wall-clock seconds). ``after``: input stream → the input stream
+    whose transactions must all be sent before it starts (e.g. weights before tokens)."""
     streams = FastSim.ports_of(design)
     spec = {
         "streams": {
@@ -62,6 +70,7 @@ def replay_on_cocotb(
                 "payloads": [int(v) for v in inputs.get(name, [])],
                 "count": expect.get(name, 0),
                 "pattern": patterns.get(name, [1]),
+                "after": (after or {}).get(name),
             }
             for name, port in streams.items()
         },

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from moetile.hw.registry import Design, block, blocks, design_from_config, parse_param
 
+from .cli_cosim import add_cosim_command
 from .cli_models import add_model_commands
 from .console import UserError, print_table, progress
 from .paths import write_atomically
@@ -41,6 +42,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="moetile", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    add_cosim_command(commands)
 
     gen = commands.add_parser("generate", help="write Verilog and manifest.json")
     gen.add_argument("block", nargs="?", help="block name (default: every block, its defaults)")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from moetile.hw.fat import WEIGHT_CODES, FatParams
+from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
 from moetile.hw.topk import TOPK_ARCHS, TopKParams
 from moetile.sim.fast import FastSim, Traffic
@@ -53,11 +53,13 @@ def test_fat_random_regression(fields, seed):
     density = rng.random((passes, 1, 1))
     w = rng.choice([-1, 1], size=(passes, params.n_outputs, params.n_inputs))
     w = w * (rng.random(w.shape) < density)
-    codes = np.vectorize(WEIGHT_CODES.get)(w)
     run = FastSim(Design(block("fat"), params)).run(
         {
             "i_x": {"x": x.transpose(0, 2, 1).reshape(-1, params.lanes)},
-            "i_w": {"w": codes.reshape(-1, params.n_inputs)},
+            "i_w": {
+                "nonzero": (w != 0).reshape(-1, params.n_inputs).astype(np.int64),
+                "negative": (w < 0).reshape(-1, params.n_inputs).astype(np.int64),
+            },
         },
         expect={"o": passes * params.n_outputs},
         traffic=traffic(("i_x", "i_w", "o"), seed),

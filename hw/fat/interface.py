@@ -15,8 +15,11 @@ def input_layout(params: FatParams) -> data.StructLayout:
 
 
 def weight_layout(params: FatParams) -> data.StructLayout:
-    """One weight row in the 2-bit code of :data:`moetile.hw.fat.WEIGHT_CODES`."""
-    return data.StructLayout({"w": data.ArrayLayout(unsigned(2), params.n_inputs)})
+    """One weight row in the 2-bit code of :data:`moetile.hw.fat.WEIGHT_CODES`, stored as two
+    bit planes (as a computational memory holds it): ``nonzero[k]`` is code bit 0 of weight
+    ``k``, ``negative[k]`` its bit 1. The SACU's masks are these planes as they are."""
+    plane = data.ArrayLayout(unsigned(1), params.n_inputs)
+    return data.StructLayout({"nonzero": plane, "negative": plane})
 
 
 def output_layout(params: FatParams) -> data.StructLayout:

@@ -1,6 +1,6 @@
 """Sparse Addition Control Unit: turns weight rows into a stream of add operations."""
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,9 +50,8 @@ class Sacu(wiring.Component):
 
         # Accept a row whenever the previous one has been fully issued.
         m.d.comb += self.i.ready.eq(~have_row)
-        codes = self.i.payload.w
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [negative.eq(_code_bits(codes, 1)), have_row.eq(1)]
+            m.d.sync += [negative.eq(self.i.payload.negative.as_value()), have_row.eq(1)]
 
         # The op register refills when empty or being taken.
         advance = Signal()
@@ -64,22 +63,25 @@ class Sacu(wiring.Component):
         return m
 
 
-def _code_bits(codes, bit):
-    """Bit ``bit`` of every 2-bit weight code of a row, as one vector."""
-    return Cat(code[bit] for code in codes)
-
-
 def _fat_issue(m, p, i, o, negative, have_row, advance):
     remaining = Signal(p.n_inputs)
     pointer = Signal(range(p.n_inputs + p.zero_skip + 1))
     with m.If(i.valid & i.ready):
-        m.d.sync += [remaining.eq(_code_bits(i.payload.w, 0)), pointer.eq(0)]
+        m.d.sync += [remaining.eq(i.payload.nonzero.as_value()), pointer.eq(0)]
 
-    # Lowest set bit of the mask; clearing it is ``remaining & (remaining - 1)``.
-    first = Signal(counter_range(p.n_inputs))
-    for position in reversed(range(p.n_inputs)):
-        with m.If(remaining[position]):
-            m.d.comb += first.eq(position)
+    # No non-zero weight lies below the scan pointer, so the next op is the lowest set bit of
+    # the ``zero_skip`` positions from it (isolated as a one-hot ``w & -w``, then encoded: bit
+    # ``b`` of the offset is set where the one-hot lies on a position with bit ``b`` set); an
+    # empty window is a skip. Clearing the issued bit is ``remaining & (remaining - 1)``.
+    window = Signal(p.zero_skip)
+    m.d.comb += window.eq(remaining >> pointer)
+    lowest = Signal(p.zero_skip)
+    m.d.comb += lowest.eq(window & (~window + 1))
+    offset = Signal(range(p.zero_skip))
+    bits = range(len(offset))
+    m.d.comb += offset.eq(Cat((lowest & _positions_with_bit(p.zero_skip, b)).any() for b in bits))
+    first = Signal(range(p.n_inputs + p.zero_skip))
+    m.d.comb += first.eq(pointer + offset)
     rest = Signal(p.n_inputs)
     m.d.comb += rest.eq(remaining & (remaining - 1))
 
@@ -92,7 +94,7 @@ def _fat_issue(m, p, i, o, negative, have_row, advance):
                 o.payload.last.eq(1),
                 have_row.eq(0),
             ]
-        with m.Elif(first < pointer + p.zero_skip):
+        with m.Elif(window != 0):
             m.d.sync += [
                 o.valid.eq(1),
                 o.payload.eq(0),
@@ -108,11 +110,16 @@ def _fat_issue(m, p, i, o, negative, have_row, advance):
             m.d.sync += pointer.eq(pointer + p.zero_skip)
 
 
+def _positions_with_bit(n: int, bit: int) -> Const:
+    """An ``n``-bit mask of the positions whose index has bit ``bit`` set."""
+    return Const(sum(1 << i for i in range(n) if i >> bit & 1), n)
+
+
 def _dense_issue(m, p, i, o, negative, have_row, advance):
     nonzero = Signal(p.n_inputs)
     position = Signal(counter_range(p.n_inputs))
     with m.If(i.valid & i.ready):
-        m.d.sync += [nonzero.eq(_code_bits(i.payload.w, 0)), position.eq(0)]
+        m.d.sync += [nonzero.eq(i.payload.nonzero.as_value()), position.eq(0)]
     with m.If(have_row & advance):
         last = position == p.n_inputs - 1
         m.d.sync += [

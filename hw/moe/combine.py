@@ -22,7 +22,7 @@ class CombineUnit(wiring.Component):
     A down row of array ``a``, position ``r``, is output ``j = r * arrays + a``; outputs past
     ``hidden`` (padding) and lanes without a token are skipped. On ``drain`` (with ``tokens``),
     each token's accumulators are read (and cleared), shifted by ``out_shift`` rounding half up
-    and sent on ``o``, token after token.
+    and sent on ``o`` in chunks of ``io_chunk``, token after token.
 
     Members
     -------
@@ -61,6 +61,7 @@ class CombineUnit(wiring.Component):
         return m
 
     def _accumulate(self, m, write, read):
+        """One lane a cycle: ``acc[token][j] += gate * C_e[j] * z``."""
         p = self.params
         row = Signal.like(self.i.payload)
         lane = Signal(counter_range(p.lanes))
@@ -95,11 +96,16 @@ class CombineUnit(wiring.Component):
         p = self.params
         draining = Signal()
         token = Signal(range(p.max_tokens + 1))
-        output = Signal(counter_range(p.hidden + 1))
+        output = Signal(counter_range(p.hidden))
+        offset = Signal(counter_range(p.io_chunk))
         m.d.comb += self.busy.eq(accumulating | draining)
         with m.If(self.drain & ~draining):
-            m.d.sync += [draining.eq(1), token.eq(0), output.eq(0)]
+            m.d.sync += [draining.eq(1), token.eq(0), output.eq(0), offset.eq(0)]
+
+        # One accumulator a cycle into the chunk register (cleared as it is read), which is
+        # offered when full or at the token's last output.
         filling = draining & ~self.o.valid & (token < self.tokens)
+        rounded = requantize(m, "result", read.data, 1, p.out_shift, p.out_shift)
         with m.If(filling):
             m.d.comb += [
                 read.addr.eq(token * p.hidden + output),
@@ -107,13 +113,17 @@ class CombineUnit(wiring.Component):
                 write.data.eq(0),
                 write.en.eq(1),
             ]
-            rounded = requantize(m, "result", read.data, 1, p.out_shift, p.out_shift)
-            m.d.sync += self.o.payload.y[output].eq(rounded)
-            m.d.sync += output.eq(output + 1)
-            with m.If(output == p.hidden - 1):
-                m.d.sync += [self.o.valid.eq(1), output.eq(0), token.eq(token + 1)]
+            m.d.sync += [
+                self.o.payload.y[offset].eq(rounded),
+                output.eq(output + 1),
+                offset.eq(offset + 1),
+            ]
+            last_output = output == p.hidden - 1
+            with m.If((offset == p.io_chunk - 1) | last_output):
+                m.d.sync += [self.o.valid.eq(1), offset.eq(0)]
+            with m.If(last_output):
+                m.d.sync += [output.eq(0), token.eq(token + 1)]
         with m.If(draining & ~self.o.valid & (token == self.tokens)):
             m.d.sync += draining.eq(0)
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        return m
+            m.d.sync += [self.o.valid.eq(0), self.o.payload.eq(0)]

@@ -105,7 +105,7 @@ class FatEngine(wiring.Component):
         p = self.params
         array = FatArray(p.fat)
         m.submodules[f"array{a}"] = array
-        bank = Memory(shape=weight_layout(p.fat)["w"].shape, depth=p.bank_rows, init=[])
+        bank = Memory(shape=weight_layout(p.fat), depth=p.bank_rows, init=[])
         m.submodules[f"bank{a}"] = bank
         bank_write = bank.write_port()
         bank_read = bank.read_port(domain="comb")
@@ -126,7 +126,7 @@ class FatEngine(wiring.Component):
         # Weight rows, in order.
         m.d.comb += [
             bank_read.addr.eq(base + sent),
-            array.i_w.payload.w.eq(bank_read.data),
+            array.i_w.payload.eq(bank_read.data),
             array.i_w.valid.eq(busy & (sent < rows)),
         ]
         with m.If(array.i_w.valid & array.i_w.ready):

@@ -35,10 +35,12 @@ def load_layout(params: MoELayerParams) -> data.StructLayout:
 
 
 def token_layout(params: MoELayerParams) -> data.StructLayout:
-    """One token: its int8 vector, its scale code, and whether it closes the batch."""
+    """One chunk of a token: ``io_chunk`` int8 values (a token is ``io_chunks`` transfers, the
+    last zero-padded), the token's scale code, and whether the token closes the batch; scale
+    and ``last`` are read from the token's final chunk."""
     return data.StructLayout(
         {
-            "x": data.ArrayLayout(signed(ACTIVATION_WIDTH), params.hidden),
+            "x": data.ArrayLayout(signed(ACTIVATION_WIDTH), params.io_chunk),
             "scale": unsigned(params.token_scale_width),
             "last": 1,
         }
@@ -46,8 +48,9 @@ def token_layout(params: MoELayerParams) -> data.StructLayout:
 
 
 def result_layout(params: MoELayerParams) -> data.StructLayout:
-    """One token's result, in the layer's output scale."""
-    return data.StructLayout({"y": data.ArrayLayout(signed(params.out_width), params.hidden)})
+    """One chunk of a token's result (``io_chunk`` values in the layer's output scale, the
+    last chunk zero-padded), ``io_chunks`` transfers per token."""
+    return data.StructLayout({"y": data.ArrayLayout(signed(params.out_width), params.io_chunk)})
 
 
 def stats_layout(params: MoELayerParams) -> data.StructLayout:

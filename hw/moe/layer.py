@@ -79,7 +79,7 @@ class MoELayer(wiring.Component):
             shape=scale_pair_layout(p), depth=p.total_experts * p.scale_rows, init=[]
         )
         m.submodules.tokens = tokens = Memory(
-            shape=token_layout(p)["x"].shape, depth=p.max_tokens, init=[]
+            shape=token_layout(p)["x"].shape, depth=p.max_tokens * p.io_chunks, init=[]
         )
         m.submodules.token_scales = token_scales = Memory(
             shape=p.token_scale_width, depth=p.max_tokens, init=[]
@@ -150,20 +150,24 @@ class MoELayer(wiring.Component):
         p = self.params
         token_write, scale_write = tokens.write_port(), token_scales.write_port()
         accept = Signal()
+        chunk = Signal(counter_range(p.io_chunks))
+        final_chunk = accept & (chunk == p.io_chunks - 1)
         m.d.comb += [
             self.i_token.ready.eq((s.step == Step.ROUTE) & ~s.closed & router.i.ready),
             accept.eq(self.i_token.valid & self.i_token.ready),
             router.i.valid.eq(accept),
             router.i.payload.eq(self.i_token.payload),
-            token_write.addr.eq(s.received),
+            token_write.addr.eq(s.received * p.io_chunks + chunk),
             token_write.data.eq(self.i_token.payload.x),
             token_write.en.eq(accept),
             scale_write.addr.eq(s.received),
             scale_write.data.eq(self.i_token.payload.scale),
-            scale_write.en.eq(accept),
+            scale_write.en.eq(final_chunk),
         ]
         with m.If(accept):
-            m.d.sync += s.received.eq(s.received + 1)
+            m.d.sync += chunk.eq(chunk + 1)
+        with m.If(final_chunk):
+            m.d.sync += [chunk.eq(0), s.received.eq(s.received + 1)]
             with m.If(self.i_token.payload.last | (s.received == p.max_tokens - 1)):
                 m.d.sync += s.closed.eq(1)
 
@@ -196,6 +200,8 @@ class MoELayer(wiring.Component):
         s.first = first = Signal(range(p.max_tokens + p.lanes + 1))
         lane = Signal(counter_range(p.lanes + 1))
         column = Signal(counter_range(p.inputs))
+        part = Signal(counter_range(p.io_chunks + 1))
+        offset = Signal(counter_range(p.io_chunk))
         job_sent = Signal()
         count = Signal(range(p.max_tokens + 1))
         shared = expert >= p.experts
@@ -228,11 +234,19 @@ class MoELayer(wiring.Component):
                     lane.eq(lane + 1),
                 ]
                 with m.If(lane == p.lanes - 1):
-                    m.d.sync += [s.step.eq(Step.GATHER), lane.eq(0), column.eq(0)]
+                    m.d.sync += [
+                        s.step.eq(Step.GATHER),
+                        lane.eq(0),
+                        column.eq(0),
+                        part.eq(0),
+                        offset.eq(0),
+                    ]
             with m.Case(Step.GATHER):
-                # Column ``k``: input ``k`` of each lane's token, one lane a cycle.
-                m.d.comb += token_read.addr.eq(Array(lanes.token)[lane])
-                byte = Array(token_read.data[k] for k in range(p.hidden))[column]
+                # Column ``k`` (chunk ``part``, position ``offset``): input ``k`` of each lane's
+                # token, one lane a cycle.
+                token_address = Array(lanes.token)[lane] * p.io_chunks + part
+                m.d.comb += token_read.addr.eq(token_address)
+                byte = Array(token_read.data)[offset]
                 with m.If(lane < p.lanes):
                     valid = Array(lanes.valid)[lane] & (column < p.hidden)
                     m.d.sync += [gathered[lane].eq(Mux(valid, byte, 0)), lane.eq(lane + 1)]
@@ -240,7 +254,9 @@ class MoELayer(wiring.Component):
                 for i in range(p.lanes):
                     m.d.comb += engine.i_x.payload.x[i].eq(gathered[i])
                 with m.If(engine.i_x.valid & engine.i_x.ready):
-                    m.d.sync += [column.eq(column + 1), lane.eq(0)]
+                    m.d.sync += [column.eq(column + 1), lane.eq(0), offset.eq(offset + 1)]
+                    with m.If(offset == p.io_chunk - 1):
+                        m.d.sync += [offset.eq(0), part.eq(part + 1)]
                     with m.If(column == p.inputs - 1):
                         m.d.sync += [s.step.eq(Step.GATE_UP), job_sent.eq(0), column.eq(0)]
             with m.Case(Step.GATE_UP, Step.DOWN):

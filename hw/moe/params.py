@@ -128,6 +128,18 @@ class MoELayerParams:
             zero_skip=self.zero_skip,
         )
 
+    # Streams.
+
+    @property
+    def io_chunk(self) -> int:
+        """Values per token or result transfer: a chunk of the router's GEMV."""
+        return self.router_macs
+
+    @property
+    def io_chunks(self) -> int:
+        """Transfers per token and per result."""
+        return self.gemv.chunks
+
     # Expert geometry.
 
     @property

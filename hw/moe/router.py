@@ -38,6 +38,7 @@ class Router(wiring.Component):
     Members
     -------
     i : In(stream.Signature(token_layout(params)))
+        Token chunks.
     i_w : In(stream.Signature(chunk_layout(params.gemv)))
         Gate weights, as the GEMV block takes them.
     o : Out(stream.Signature(choice_layout(params)))
@@ -82,36 +83,23 @@ class Router(wiring.Component):
         return m
 
     def _feed_gemv(self, m, gemv):
-        """Hold one token; send its chunks to the GEMV; free it when its choice is taken."""
+        """One token at a time: its chunks go straight to the GEMV, its scale is kept from its
+        final chunk, and the next token waits until this one's choice is taken."""
         p = self.params
-        g = p.gemv
-        held = Signal()
-        x = Signal.like(self.i.payload.x)
+        chunk = Signal(counter_range(p.io_chunks))
+        loaded = Signal()
         scale = Signal.like(self.i.payload.scale)
-        chunk = Signal(counter_range(g.chunks))
-        sending = Signal()
-        m.d.comb += self.i.ready.eq(~held)
+        m.d.comb += [
+            gemv.i_x.valid.eq(self.i.valid & ~loaded),
+            gemv.i_x.payload.v.eq(self.i.payload.x),
+            self.i.ready.eq(gemv.i_x.ready & ~loaded),
+        ]
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [
-                x.eq(self.i.payload.x),
-                scale.eq(self.i.payload.scale),
-                held.eq(1),
-                sending.eq(1),
-                chunk.eq(0),
-            ]
-        padded = [x[i] if i < p.hidden else 0 for i in range(g.chunks * g.macs)]
-        chunks = Array(
-            Array(padded[c * g.macs : (c + 1) * g.macs]) for c in range(g.chunks)
-        )
-        m.d.comb += gemv.i_x.valid.eq(sending)
-        for lane in range(g.macs):
-            m.d.comb += gemv.i_x.payload.v[lane].eq(chunks[chunk][lane])
-        with m.If(gemv.i_x.valid & gemv.i_x.ready):
             m.d.sync += chunk.eq(chunk + 1)
-            with m.If(chunk == g.chunks - 1):
-                m.d.sync += sending.eq(0)
+            with m.If(chunk == p.io_chunks - 1):
+                m.d.sync += [chunk.eq(0), loaded.eq(1), scale.eq(self.i.payload.scale)]
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += held.eq(0)
+            m.d.sync += loaded.eq(0)
         return scale
 
     def _gate(self, m, topk, logits, scale):

@@ -34,7 +34,13 @@ async def replay(dut):
             sinks[name] = StreamSink(
                 dut, name, pattern=stream["pattern"], on_item=received[name].append
             )
-    for driver in [*sources.values(), *sinks.values()]:
+    for name, driver in sources.items():
+        first = spec["streams"][name].get("after")
+        if first:
+            cocotb.start_soon(_after(dut, sources[first], spec["streams"][first], driver))
+        else:
+            cocotb.start_soon(driver.run(dut.clk))
+    for driver in sinks.values():
         cocotb.start_soon(driver.run(dut.clk))
 
     def complete() -> bool:
@@ -55,3 +61,10 @@ async def replay(dut):
         "seconds": seconds,
     }
     spec_path.with_suffix(".result.json").write_text(json.dumps(result))
+
+
+async def _after(dut, first: StreamSource, first_spec: dict, driver: StreamSource) -> None:
+    """Start ``driver`` once ``first`` has sent all its transactions."""
+    while first.sent < len(first_spec["payloads"]):
+        await RisingEdge(dut.clk)
+    await driver.run(dut.clk)

@@ -6,7 +6,7 @@ import torch
 
 from moetile.hw.fat import FatParams
 from moetile.hw.fat.interface import input_layout, weight_layout
-from moetile.sw.golden.fat import encode_weights, fat_matvec
+from moetile.sw.golden.fat import fat_matvec, weight_planes
 
 __all__ = ["pass_payloads", "random_inputs", "sparse_weights"]
 
@@ -49,5 +49,9 @@ def pass_payloads(params: FatParams, weights, x):
     y = fat_matvec(params, weights, x)
     x_layout, w_layout = input_layout(params), weight_layout(params)
     columns = [x_layout.const({"x": x[:, k].tolist()}) for k in range(params.n_inputs)]
-    rows = [w_layout.const({"w": codes}) for codes in encode_weights(weights)]
+    planes = weight_planes(weights)
+    rows = [
+        w_layout.const({"nonzero": nonzero, "negative": negative})
+        for nonzero, negative in zip(planes["nonzero"].tolist(), planes["negative"].tolist())
+    ]
     return columns, rows, [tuple(row) for row in y.T.tolist()]

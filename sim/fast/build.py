@@ -21,6 +21,10 @@ WAVES = {None: 0, "vcd": 1, "fst": 2}
 
 LIBRARY = "libfastsim.so"
 
+#: Compiler and Verilator options of every fast-harness build (part of the library's key).
+COMPILER_FLAGS = "-fPIC -fvisibility=hidden -O2"
+VERILATOR_FLAGS = ()
+
 
 def library_path(design: Design, waves: str | None = None) -> Path:
     """Where the shared library of ``design`` lives (whether or not it is built): keyed by a
@@ -28,7 +32,8 @@ def library_path(design: Design, waves: str | None = None) -> Path:
     if waves not in WAVES:
         raise ValueError(f"waves must be one of None, 'vcd', 'fst', not {waves!r}")
     source = driver_source(*design_ports(design.component()))
-    digest = hashlib.sha256(f"{source}{waves}".encode()).hexdigest()[:10]
+    key = f"{source}{waves}{COMPILER_FLAGS}{VERILATOR_FLAGS}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return design_dir(design) / f"fastsim-{digest}" / LIBRARY
 
 
@@ -68,9 +73,9 @@ def _verilate(design: Design, verilog: Path, build: Path, waves: str | None) -> 
     partial = f".{LIBRARY}.{os.getpid()}.tmp"
     # Everything is position-independent and hidden but the driver's entry points, so several
     # designs' models (each with its own copy of the Verilator runtime) load into one process.
-    flags = "-fPIC -fvisibility=hidden -O2"
     command = [
         "verilator",
+        *VERILATOR_FLAGS,
         "--cc",
         "--exe",
         "--build",
@@ -85,7 +90,7 @@ def _verilate(design: Design, verilog: Path, build: Path, waves: str | None) -> 
         "-o",
         str(build / partial),
         "-CFLAGS",
-        f"{flags} -DFS_TRACE={WAVES[waves]}",
+        f"{COMPILER_FLAGS} -DFS_TRACE={WAVES[waves]}",
         "-LDFLAGS",
         "-shared -Wl,-Bsymbolic",
         *(f"-Wno-{w}" for w in BUILD_WAIVERS),

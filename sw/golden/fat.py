@@ -8,7 +8,14 @@ from moetile.hw.fat import WEIGHT_CODES, FatParams
 
 from .fixed import check_integer_tensor
 
-__all__ = ["PassTiming", "check_ternary", "encode_weights", "fat_cycles", "fat_matvec"]
+__all__ = [
+    "PassTiming",
+    "check_ternary",
+    "encode_weights",
+    "fat_cycles",
+    "fat_matvec",
+    "weight_planes",
+]
 
 
 def check_ternary(name: str, weights, shape: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -40,6 +47,14 @@ def encode_weights(weights) -> list[list[int]]:
     """Ternary weights as rows of the 2-bit codes of :data:`moetile.hw.fat.WEIGHT_CODES`."""
     w = check_ternary("weights", weights)
     return [[WEIGHT_CODES[v] for v in row] for row in w.tolist()]
+
+
+def weight_planes(weights) -> dict:
+    """Ternary weight rows as the two bit planes of a weight-row payload (see
+    :func:`moetile.hw.fat.interface.weight_layout`): ``{"nonzero": rows, "negative": rows}``,
+    each ``(rows, n_inputs)`` ``int64`` of 0 and 1 (code bit 0, code bit 1)."""
+    codes = torch.tensor(encode_weights(weights), dtype=torch.int64).reshape(len(weights), -1)
+    return {"nonzero": codes & 1, "negative": codes >> 1}
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ zero weights, which FAT skips.
 import numpy as np
 import torch
 
-from moetile.hw.fat import WEIGHT_CODES
 from moetile.hw.moe import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
 from moetile.sw.golden.moe_layer import IntegerMoELayer
 
-__all__ = ["load_words", "pack_bits", "ternary_row_bits", "token_payloads"]
+__all__ = ["load_words", "pack_bits", "results_of", "ternary_row_bits", "token_payloads"]
 
 WORD_BITS = 32
 
@@ -27,11 +26,12 @@ def _bits(values, width: int) -> np.ndarray:
 
 
 def ternary_row_bits(rows: np.ndarray, length: int) -> np.ndarray:
-    """``(n, 2 * length)`` bits of ternary rows in the FAT 2-bit code, zero-padded."""
-    codes = np.zeros((rows.shape[0], length), dtype=np.int64)
-    for value, code in WEIGHT_CODES.items():
-        codes[:, : rows.shape[1]][rows == value] = code
-    return _bits(codes.reshape(-1), 2).reshape(rows.shape[0], 2 * length)
+    """``(n, 2 * length)`` bits of ternary rows as a FAT weight-row payload (the non-zero
+    plane, then the negative plane), zero-padded to ``length`` weights."""
+    planes = np.zeros((rows.shape[0], 2, length), dtype=np.uint8)
+    planes[:, 0, : rows.shape[1]] = rows != 0
+    planes[:, 1, : rows.shape[1]] = rows < 0
+    return planes.reshape(rows.shape[0], 2 * length)
 
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:
@@ -109,8 +109,26 @@ def load_words(layer: IntegerMoELayer) -> np.ndarray:
 
 
 def token_payloads(params: MoELayerParams, x, scale_codes) -> dict:
-    """One batch of tokens as ``i_token`` payloads, the last one closing the batch."""
+    """One batch of tokens as ``i_token`` payloads: each token in ``io_chunks`` chunks (the
+    last zero-padded), every chunk with the token's scale code, the batch's last token
+    closing it."""
+    p = params
     x = torch.as_tensor(x).numpy().astype(np.int64)
-    last = np.zeros(len(x), dtype=np.int64)
-    last[-1:] = 1
-    return {"x": x, "scale": torch.as_tensor(scale_codes).numpy().astype(np.int64), "last": last}
+    n = len(x)
+    padded = np.zeros((n, p.io_chunks * p.io_chunk), dtype=np.int64)
+    padded[:, : p.hidden] = x
+    last = np.zeros((n, p.io_chunks), dtype=np.int64)
+    last[-1:, :] = 1
+    codes = torch.as_tensor(scale_codes).numpy().astype(np.int64)
+    return {
+        "x": padded.reshape(n * p.io_chunks, p.io_chunk),
+        "scale": np.repeat(codes, p.io_chunks),
+        "last": last.reshape(-1),
+    }
+
+
+def results_of(params: MoELayerParams, y: np.ndarray) -> np.ndarray:
+    """``(tokens, hidden)`` results from the ``o`` stream's ``(tokens * io_chunks, io_chunk)``
+    chunk values."""
+    p = params
+    return y.reshape(-1, p.io_chunks * p.io_chunk)[:, : p.hidden]

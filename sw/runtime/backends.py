@@ -1,0 +1,154 @@
+"""Where a quantized MoE layer runs: the golden model, the fast harness or the cocotb bench.
+
+Every backend takes a layer's integer tokens and returns its integer results; the fast and
+cocotb backends also return the accelerator's own cycle counters. The caller checks every
+result against the golden.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from moetile.hw.moe import MoELayerParams
+from moetile.hw.moe.interface import STATS
+from moetile.sw.golden.moe_layer import moe_layer
+from moetile.sw.mapping.moe_layer import load_words, results_of, token_payloads
+
+from .quantize import QuantizedLayer
+
+__all__ = ["BACKENDS", "Backend", "LayerRun", "cycle_bound", "make_backend"]
+
+#: Backend names, in the order ``moetile cosim --backend`` lists them.
+BACKENDS = ("fast", "cocotb", "golden")
+
+
+@dataclass
+class LayerRun:
+    """One batch of one layer: ``result`` ``(n, d)``; ``stats``: cycles per step
+    (:data:`~moetile.hw.moe.interface.STATS`) and ``load`` (the weight load), ``None`` from
+    the golden; ``seconds``: wall time of the simulation."""
+
+    result: torch.Tensor
+    stats: dict | None = None
+    seconds: float = 0.0
+    cycles: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def cycle_bound(params: MoELayerParams, tokens: int) -> int:
+    """A deadline no batch of ``tokens`` can need: every row dense, every group separate."""
+    p = params
+    groups = p.total_experts + tokens * (p.top_k + p.shared_experts) // p.lanes + 1
+    rows = p.gate_up_rows + p.down_rows
+    per_group = rows * (p.inputs * p.sum_width + 4) + 4 * p.inputs * (p.lanes + 2) + 1000
+    router = tokens * (p.gemv.vector_cycles + p.experts + p.top_k * 64 + 100)
+    return 2 * (groups * per_group + router + tokens * p.hidden * 4) + 100_000
+
+
+class Backend:
+    """Runs batches of one design's layers; ``key`` names the layer whose weights are loaded."""
+
+    name = ""
+
+    def run(self, key, layer: QuantizedLayer, x: torch.Tensor, codes: torch.Tensor) -> LayerRun:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class GoldenBackend(Backend):
+    name = "golden"
+
+    def run(self, key, layer, x, codes):
+        started = time.perf_counter()
+        result = moe_layer(layer.integer, x, codes).result
+        return LayerRun(result, seconds=time.perf_counter() - started)
+
+
+class FastBackend(Backend):
+    """One fast-harness model kept across batches; weights reloaded when the layer changes."""
+
+    name = "fast"
+
+    def __init__(self, params: MoELayerParams):
+        from moetile.hw.registry import Design, block
+        from moetile.sim.fast import FastSim
+
+        self.params = params
+        self.sim = FastSim(Design(block("moe-layer"), params))
+        self.session = self.sim.open()
+        self.loaded = None
+
+    def run(self, key, layer, x, codes):
+        started = time.perf_counter()
+        load_cycles = 0
+        if key != self.loaded:
+            words = load_words(layer.integer)
+            load_cycles = self.session.run({"i_load": words}, budget=2 * len(words) + 1000).cycles
+            self.loaded = key
+        run = self.session.run(
+            {"i_token": token_payloads(self.params, x, codes)},
+            expect={"o": len(x) * self.params.io_chunks, "o_stats": 1},
+            budget=cycle_bound(self.params, len(x)),
+        )
+        stats = {name: int(v[0]) for name, v in run.payloads("o_stats").items()}
+        stats["load"] = load_cycles
+        result = torch.from_numpy(results_of(self.params, run.payloads("o")["y"]))
+        seconds = time.perf_counter() - started
+        return LayerRun(result, stats, seconds, run.cycles + load_cycles)
+
+    def close(self):
+        self.session.close()
+
+
+class CocotbBackend(Backend):
+    """Each batch replayed on the cocotb bench under Verilator: the weights, then the tokens."""
+
+    name = "cocotb"
+
+    def __init__(self, params: MoELayerParams):
+        from moetile.hw.registry import Design, block
+        from moetile.sim.fast import FastSim
+
+        self.params = params
+        self.design = Design(block("moe-layer"), params)
+        self.ports = FastSim.ports_of(self.design)
+
+    def run(self, key, layer, x, codes):
+        from moetile.sim.replay import replay_on_cocotb
+
+        p = self.params
+        words = load_words(layer.integer)
+        inputs = {
+            "i_load": self.ports["i_load"].integers(words),
+            "i_token": self.ports["i_token"].integers(
+                self.ports["i_token"].pack(token_payloads(p, x, codes))
+            ),
+        }
+        started = time.perf_counter()
+        replay, raw = replay_on_cocotb(
+            self.design,
+            inputs,
+            {"o": len(x) * p.io_chunks, "o_stats": 1},
+            {},
+            budget=cycle_bound(p, len(x)) + 2 * len(words),
+            after={"i_token": "i_load"},
+        )
+        out = self.ports["o"].unpack(self.ports["o"].pack(replay.outputs["o"]))
+        stats_port = self.ports["o_stats"]
+        stats = stats_port.unpack(stats_port.pack(replay.outputs["o_stats"]))
+        stats = {name: int(stats[name][0]) for name in STATS}
+        stats["load"] = replay.stamps["i_load"][-1] + 1
+        return LayerRun(
+            torch.from_numpy(results_of(p, out["y"])), stats, time.perf_counter() - started, raw["cycles"]
+        )
+
+
+def make_backend(name: str, params: MoELayerParams) -> Backend:
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {name!r}")
+    return {"fast": FastBackend, "cocotb": CocotbBackend, "golden": GoldenBackend}[name](
+        *(() if name == "golden" else (params,))
+    )

@@ -1,0 +1,191 @@
+"""``moetile cosim``: a model's MoE layers co-simulated on the generated accelerator, every
+batch checked bit for bit against the golden, with the model's quality, the cycles of every
+step and the engine's utilization."""
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from moetile.hw.checks import check_choice, check_int
+from moetile.hw.moe import ENGINES
+
+from ..paths import build_root
+from .backends import BACKENDS, GoldenBackend, make_backend
+from .model import AcceleratedModel, perplexity, summarize
+from .plots import write_plots
+
+__all__ = ["COSIM_TRAIN_STEPS", "CosimSettings", "cosim", "resolve_model"]
+
+#: Training steps of the ternary tiny MoE when ``moetile cosim`` has to make it (the full
+#: schedule of ``moetile model train-tiny`` is 800 steps).
+COSIM_TRAIN_STEPS = 300
+
+MODELS = ("tiny-moe", "cmoe-minilm")
+
+
+@dataclass(frozen=True)
+class CosimSettings:
+    """What to co-simulate and on what hardware.
+
+    ``model``: ``tiny-moe`` (the ternary-expert tiny MoE, trained on first use), ``cmoe-minilm``
+    or a directory holding a tiny MoE; ``tokens``: held-out tokens run through the model on the
+    accelerator; ``max_tokens``: the accelerator's batch; ``lanes``, ``arrays``: the FAT
+    engine's size; ``calibration``: training-split tokens that set the activation scales;
+    ``quality_tokens``: held-out tokens on which the float model and the quantized golden are
+    compared besides the co-simulated ones."""
+
+    model: str = "tiny-moe"
+    tokens: int = 64
+    backend: str = "fast"
+    engine: str = "fat"
+    max_tokens: int = 128
+    lanes: int = 16
+    arrays: int = 8
+    calibration: int = 512
+    quality_tokens: int = 1024
+    train_steps: int = COSIM_TRAIN_STEPS
+
+    def __post_init__(self):
+        for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("quality_tokens", self.quality_tokens, minimum=0)
+        check_choice("backend", self.backend, BACKENDS)
+        check_choice("engine", self.engine, ENGINES)
+
+
+def resolve_model(settings: CosimSettings, progress):
+    """The ``transformers`` model to run, making the default one when it is missing."""
+    from moetile.sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
+
+    if settings.model == "cmoe-minilm":
+        raise ValueError(
+            "model cmoe-minilm: its experts are float GELU experts with biases; the fat engine "
+            "runs gated experts with ternary weights (use --model tiny-moe)"
+        )
+    if settings.model == "tiny-moe":
+        path = build_root() / "models" / "tiny-moe-ternary"
+        if not (path / "model.safetensors").is_file():
+            steps = settings.train_steps
+            progress(f"training the ternary tiny MoE once ({steps} steps) into {path}")
+
+            def on_step(step, total, loss):
+                if step == 1 or step % 25 == 0 or step == total:
+                    progress(f"  step {step}/{total}: training loss {loss:.3f}")
+
+            train_tiny_moe(TinyMoESettings(expert_weights="ternary", steps=steps), path, on_step)
+        return load_tiny_moe(path, "ternary"), "tiny-moe"
+    path = Path(settings.model)
+    if not path.is_dir():
+        raise ValueError(
+            f"--model must be one of {', '.join(MODELS)} or a model directory, not {path}"
+        )
+    return load_tiny_moe(path), str(path)
+
+
+def _passages(data: torch.Tensor, tokens: int, context: int, what: str) -> list[torch.Tensor]:
+    if tokens > len(data):
+        raise ValueError(f"{what} holds {len(data)} tokens, fewer than {tokens}")
+    return [data[s : min(s + context, tokens)] for s in range(0, tokens, context)]
+
+
+def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record: None) -> dict:
+    """Run the co-simulation; return the report (also what ``report.json`` holds)."""
+    from moetile.sw.models.corpus import stdlib_corpus
+
+    started = time.perf_counter()
+    model, name = resolve_model(settings, progress)
+    context = model.config.max_position_embeddings
+    train, validation = stdlib_corpus().split_bytes()
+    hardware = {"lanes": settings.lanes, "arrays": settings.arrays}
+    accelerated = AcceleratedModel(model, hardware, settings.max_tokens)
+    progress(f"calibrating activation scales on {settings.calibration} training tokens")
+    accelerated.calibrate(_passages(train, settings.calibration, context, "the training text"))
+    params = accelerated.params
+    passages = _passages(validation, settings.tokens, context, "the held-out text")
+
+    progress(f"building the accelerator ({params.experts} experts, {params.lanes} lanes x "
+             f"{params.arrays} FAT arrays) for the {settings.backend} backend")
+    backend = make_backend(settings.backend, params)
+    layers = len(accelerated.layers)
+    total = layers * sum(math.ceil(len(p) / params.max_tokens) for p in passages)
+    done = 0
+
+    def count(record):
+        nonlocal done
+        done += 1
+        on_batch(done, total, record)
+
+    try:
+        logits = [accelerated.forward(p, backend, count) for p in passages]
+    finally:
+        backend.close()
+    records = accelerated.records
+    accelerated.records = []
+    golden = GoldenBackend()
+    float_logits = [accelerated.forward(p, None) for p in passages]
+    golden_logits = [accelerated.forward(p, golden) for p in passages]
+    accelerated.records = []
+
+    quality = {
+        "tokens": settings.tokens,
+        "float_perplexity": perplexity(float_logits, passages),
+        "golden_perplexity": perplexity(golden_logits, passages),
+        f"{settings.backend}_perplexity": perplexity(logits, passages),
+    }
+    if settings.quality_tokens:
+        held_out = _passages(validation, settings.quality_tokens, context, "the held-out text")
+        progress(f"float and quantized golden on {settings.quality_tokens} held-out tokens")
+        quality["held_out"] = {
+            "tokens": settings.quality_tokens,
+            "float_perplexity": perplexity([accelerated.forward(p, None) for p in held_out], held_out),
+            "golden_perplexity": perplexity(
+                [accelerated.forward(p, golden) for p in held_out], held_out
+            ),
+        }
+        accelerated.records = []
+    rows = summarize(records, params)
+    simulated = [r for r in records if r.stats is not None]
+    cycles = sum(r.cycles for r in simulated)
+    seconds = sum(r.seconds for r in simulated)
+    return {
+        "model": name,
+        "backend": settings.backend,
+        "engine": settings.engine,
+        "settings": asdict(settings),
+        "params": asdict(params),
+        "bit_exact": all(r.exact for r in records),
+        "layers": rows,
+        "quality": quality,
+        "simulation": {
+            "cycles": cycles,
+            "seconds": seconds,
+            "cycles_per_second": cycles / seconds if seconds else 0.0,
+        },
+        "wall_seconds": time.perf_counter() - started,
+    }
+
+
+def write_report(report: dict, out: Path) -> list[str]:
+    """``report.json`` and the plots in ``out``, which appears whole or not at all."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        files = ["report.json", *write_plots(report, tmp)]
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if out.exists():
+            out.replace(old)
+        tmp.replace(out)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return files

@@ -1,0 +1,203 @@
+"""Runs a model with its MoE layers on the accelerator: the host (torch) runs embeddings,
+attention and norms; each MoE layer's tokens are quantized, run on a backend in batches of at
+most ``max_tokens``, checked bit for bit against the golden, and handed back in float."""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from moetile.hw.moe import MoELayerParams
+from moetile.sw.golden.moe_layer import moe_layer
+from moetile.sw.models.hf_adapters import from_hf
+from moetile.sw.models.moe_layer import MoELayer
+
+from .backends import Backend, GoldenBackend
+from .quantize import QuantizedLayer, layer_params, quantize_layer
+
+__all__ = ["AcceleratedModel", "BatchRecord", "expert_work"]
+
+
+@dataclass
+class BatchRecord:
+    """What one batch of one layer did."""
+
+    layer: int
+    tokens: int
+    exact: bool
+    stats: dict | None
+    seconds: float
+    cycles: int
+    expert_tokens: list[int]
+    work: int
+    error_sq: float
+    reference_sq: float
+
+
+def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
+    """Lane-add cycles the batch needs: for each expert, its tokens times the bit-serial add
+    cycles of its rows (``nnz * acc_width`` each, an empty row 1)."""
+    p = layer.params
+    total = 0
+    for e, expert in enumerate(layer.integer.experts):
+        if not expert_tokens[e]:
+            continue
+        cycles = 0
+        for part in (expert.gate, expert.up, expert.down):
+            nnz = (torch.as_tensor(part) != 0).sum(dim=1)
+            cycles += int(torch.where(nnz > 0, nnz * p.sum_width, 1).sum())
+        total += expert_tokens[e] * cycles
+    return total
+
+
+@dataclass
+class AcceleratedModel:
+    """A ``transformers`` MoE decoder (Mixtral-style: ``model.model.layers[i].mlp``) whose MoE
+    blocks run on a backend. Call :meth:`calibrate` once, then :meth:`forward`."""
+
+    model: torch.nn.Module
+    hardware: dict
+    max_tokens: int
+    layers: list[MoELayer] = field(default_factory=list)
+    quantized: list[QuantizedLayer] = field(default_factory=list)
+    records: list[BatchRecord] = field(default_factory=list)
+
+    def __post_init__(self):
+        blocks = [layer.mlp for layer in self.model.model.layers]
+        self.layers = [from_hf(block) for block in blocks]
+        if not self.layers:
+            raise ValueError("the model has no MoE layer")
+
+    @property
+    def params(self) -> MoELayerParams:
+        return self.quantized[0].params
+
+    @torch.no_grad()
+    def calibrate(self, passages: list[torch.Tensor]) -> None:
+        """Quantize every MoE layer with scales from its float inputs on ``passages``."""
+        inputs = [[] for _ in self.layers]
+        hooks = [
+            layer.mlp.register_forward_hook(_capture_input(inputs[n]))
+            for n, layer in enumerate(self.model.model.layers)
+        ]
+        try:
+            for tokens in passages:
+                self.model(input_ids=tokens[None], output_router_logits=False)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        self.quantized = []
+        for n, layer in enumerate(self.layers):
+            params = layer_params(layer, self.max_tokens, **self.hardware)
+            calibration = torch.cat(inputs[n]).reshape(-1, layer.hidden).float()
+            self.quantized.append(quantize_layer(layer, params, calibration, f"layer {n}"))
+
+    @torch.no_grad()
+    def forward(self, tokens: torch.Tensor, backend: Backend | None, on_batch=lambda r: None):
+        """Logits of ``tokens`` ``(T,)``: float when ``backend`` is None, else with every MoE
+        layer on ``backend``."""
+        if backend is None:
+            return self.model(input_ids=tokens[None], output_router_logits=False).logits[0]
+        originals = [layer.mlp for layer in self.model.model.layers]
+        try:
+            for n, layer in enumerate(self.model.model.layers):
+                layer.mlp = _OnBackend(self, n, backend, on_batch)
+            return self.model(input_ids=tokens[None], output_router_logits=False).logits[0]
+        finally:
+            for layer, mlp in zip(self.model.model.layers, originals, strict=True):
+                layer.mlp = mlp
+
+    def run_layer(self, n: int, x: torch.Tensor, backend: Backend, on_batch) -> torch.Tensor:
+        """Layer ``n`` on ``x`` ``(tokens, d)``, batch by batch, each checked against the
+        golden; float results."""
+        q = self.quantized[n]
+        out = []
+        for start in range(0, len(x), self.max_tokens):
+            batch = x[start : start + self.max_tokens].float()
+            xq, codes = q.encode(batch, f"layer {n}")
+            golden = moe_layer(q.integer, xq, codes)
+            run = backend.run(n, q, xq, codes)
+            y = q.decode(run.result)
+            reference = self.layers[n].forward(batch).to(torch.float64)
+            counts = torch.bincount(golden.choices.reshape(-1), minlength=q.params.experts)
+            counts = counts.tolist() + [len(batch)] * q.params.shared_experts
+            record = BatchRecord(
+                layer=n,
+                tokens=len(batch),
+                exact=isinstance(backend, GoldenBackend) or torch.equal(run.result, golden.result),
+                stats=run.stats,
+                seconds=run.seconds,
+                cycles=run.cycles,
+                expert_tokens=counts,
+                work=expert_work(q, counts),
+                error_sq=float(((y - reference) ** 2).sum()),
+                reference_sq=float((reference**2).sum()),
+            )
+            self.records.append(record)
+            on_batch(record)
+            out.append(y)
+        return torch.cat(out)
+
+
+class _OnBackend(torch.nn.Module):
+    def __init__(self, owner: AcceleratedModel, n: int, backend: Backend, on_batch):
+        super().__init__()
+        self.owner, self.n, self.backend, self.on_batch = owner, n, backend, on_batch
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = hidden.reshape(-1, hidden.shape[-1])
+        y = self.owner.run_layer(self.n, x, self.backend, self.on_batch)
+        return y.to(hidden.dtype).reshape(hidden.shape)
+
+
+def _capture_input(store: list):
+    def hook(module, inputs, output):
+        store.append(inputs[0].detach())
+
+    return hook
+
+
+def perplexity(logits: list[torch.Tensor], passages: list[torch.Tensor]) -> float:
+    """Per-byte perplexity of next-token predictions over every passage."""
+    losses, count = 0.0, 0
+    for lg, tokens in zip(logits, passages, strict=True):
+        if len(tokens) < 2:
+            continue
+        losses += float(
+            torch.nn.functional.cross_entropy(lg[:-1].float(), tokens[1:], reduction="sum")
+        )
+        count += len(tokens) - 1
+    return math.exp(losses / max(count, 1))
+
+
+def summarize(records: list[BatchRecord], params: MoELayerParams) -> list[dict]:
+    """One row per layer: tokens, cycles per step, utilization, exactness, error."""
+    rows = []
+    for n in sorted({r.layer for r in records}):
+        mine = [r for r in records if r.layer == n]
+        tokens = sum(r.tokens for r in mine)
+        row = {"layer": n, "tokens": tokens, "batches": len(mine)}
+        if mine[0].stats is not None:
+            steps = {k: sum(r.stats[k] for r in mine) for k in mine[0].stats}
+            compute = steps["gate_up"] + steps["down"]
+            bound = sum(r.work for r in mine) / (params.lanes * params.arrays)
+            total = sum(v for k, v in steps.items() if k != "load")
+            row.update(
+                cycles=steps,
+                cycles_per_token=total / tokens,
+                compute_bound=bound,
+                utilization=bound / compute if compute else 0.0,
+                sim_cycles=sum(r.cycles for r in mine),
+                sim_seconds=sum(r.seconds for r in mine),
+            )
+        loads = np.sum([r.expert_tokens for r in mine], axis=0).tolist()
+        row.update(
+            expert_tokens=loads,
+            bit_exact=all(r.exact for r in mine),
+            error=math.sqrt(
+                sum(r.error_sq for r in mine) / max(sum(r.reference_sq for r in mine), 1e-30)
+            ),
+        )
+        rows.append(row)
+    return rows

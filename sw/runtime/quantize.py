@@ -1,0 +1,235 @@
+"""Quantization of an :class:`~moetile.sw.models.moe_layer.MoELayer` for the MoE layer
+accelerator with the FAT engine, and the host's side of the integer interface.
+
+What the accelerator holds (every scale a float on the host, a multiplier and shift on chip):
+
+- **Tokens**: int8 with a per-token scale ``q * unit``, ``q`` an unsigned code chosen so the
+  token's largest magnitude maps to at most 127 (never saturated); ``unit`` is fixed per layer
+  from calibration so the calibration maximum has code ``2**(w-3)`` (8× headroom).
+- **Router**: int8 gate weights with one per-tensor scale (so integer logits order like float
+  ones); the exp table covers ``exp(-t)`` for ``t`` in ``[0, (gate_frac + 1) ln 2)``.
+- **Experts**: ternary codes with per-row scales (exactly the model's weights, or refused).
+  The gate and up sums are requantized to int8 at per-layer activation scales calibrated as the
+  largest magnitude seen on calibration tokens (larger values saturate, as the hardware does);
+  the activation table maps the gate's int8 code to ``act`` at its own scale; the gated product
+  is requantized at a calibrated per-layer hidden scale.
+- **Combine**: per output row ``C = alpha * s_h * 2**out_shift / (s_out * 2**gate_frac)``, with
+  ``s_out`` chosen so the largest ``C`` fills ``combine_multiplier_width`` bits.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from moetile.hw.moe import MoELayerParams
+from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer
+from moetile.sw.models.moe_layer import ACTIVATIONS, Expert, MoELayer
+
+__all__ = ["QuantizedLayer", "check_supported", "layer_params", "quantize_layer"]
+
+#: Activations whose lookup table the accelerator can hold.
+TABLE_ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "relu")
+
+
+def check_supported(layer: MoELayer, where: str) -> None:
+    """Refuse, naming the feature, a layer the FAT engine's accelerator cannot run exactly."""
+    unsupported = {
+        "scoring": layer.scoring != "softmax",
+        "routing": layer.routing != "top_k",
+        "gate_bias": layer.gate_bias is not None,
+        "choice_bias": layer.choice_bias is not None,
+        "groups": layer.groups != 1,
+        "routed_scale": layer.routed_scale != 1.0,
+        "shared_gate": layer.shared_gate is not None,
+        "logit_softcap": layer.logit_softcap != 0.0,
+        "normalize_p": layer.normalize_top_k and layer.normalize_p != 1.0,
+    }
+    found = [name for name, bad in unsupported.items() if bad]
+    if found:
+        raise ValueError(
+            f"{where}: the accelerator routes by softmax top-k only; this layer uses "
+            f"{', '.join(found)}"
+        )
+    for n, expert in enumerate((*layer.experts, *layer.shared)):
+        if expert.gate is None or expert.up_bias is not None or expert.down_bias is not None:
+            raise ValueError(
+                f"{where}: expert {n} must be a gated expert without biases for the fat engine"
+            )
+        if expert.swiglu_limit is not None or expert.activation not in TABLE_ACTIVATIONS:
+            raise ValueError(f"{where}: expert {n}'s activation is not a table activation")
+        for name in ("gate", "up", "down"):
+            ternary_rows(getattr(expert, name), f"{where}: expert {n} {name}")
+
+
+def ternary_rows(weight: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(codes, row scales)`` with ``weight == scales[:, None] * codes`` exactly, or a
+    ``ValueError`` saying the engine needs ternary weights."""
+    w = weight.detach().to(torch.float32)
+    if not torch.isfinite(w).all():
+        raise ValueError(f"{where}: weights hold NaN or inf")
+    scale = w.abs().amax(dim=1)
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    codes = (w / safe[:, None]).round().clamp(-1, 1)
+    if not torch.equal(codes * safe[:, None], w):
+        raise ValueError(
+            f"{where}: the fat engine runs ternary experts (each row one scale times -1/0/+1); "
+            "these weights are not (use a ternary model, e.g. --model tiny-moe)"
+        )
+    return codes.to(torch.int64), scale
+
+
+def layer_params(layer: MoELayer, max_tokens: int, **hardware) -> MoELayerParams:
+    """Params that fit ``layer``; ``hardware`` sets lanes, arrays and the other knobs."""
+    expert = layer.experts[0]
+    return MoELayerParams(
+        hidden=layer.hidden,
+        expert_hidden=expert.up.shape[0],
+        experts=len(layer.experts),
+        shared_experts=len(layer.shared),
+        top_k=layer.top_k,
+        renormalize=layer.normalize_top_k,
+        max_tokens=max_tokens,
+        **hardware,
+    )
+
+
+def _pair(real: float, where: str) -> tuple[int, int]:
+    """``(M, S)`` with ``M / 2**S`` = ``real``, ``M`` in ``[2**30, 2**31)``."""
+    if not real > 0 or not math.isfinite(real):
+        raise ValueError(f"{where}: scale factor {real} is not a positive number")
+    shift = 30 - math.floor(math.log2(real))
+    multiplier = round(real * 2.0**shift)
+    if multiplier == 1 << 31:
+        multiplier, shift = 1 << 30, shift - 1
+    if not 0 <= shift < 64:
+        raise ValueError(f"{where}: scale factor {real:.3g} is out of the shifter's range")
+    return multiplier, shift
+
+
+@dataclass(frozen=True)
+class QuantizedLayer:
+    """An integer layer and the host's scales around it."""
+
+    integer: IntegerMoELayer
+    token_unit: float
+    out_scale: float
+
+    @property
+    def params(self) -> MoELayerParams:
+        return self.integer.params
+
+    def encode(self, x: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(int8 tokens, scale codes)`` of float tokens ``(n, d)``."""
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{where}: hidden states hold NaN or inf")
+        top = (1 << self.params.token_scale_width) - 1
+        amax = x.abs().amax(dim=1).to(torch.float64)
+        codes = torch.ceil(amax / 127 / self.token_unit).clamp(min=1).to(torch.int64)
+        if codes.max() > top:
+            token = int(codes.argmax())
+            raise ValueError(
+                f"{where}: token {token}'s largest value {float(amax[token]):.4g} is beyond the "
+                f"layer's calibrated range ({top * 127 * self.token_unit:.4g})"
+            )
+        scale = codes.to(torch.float64) * self.token_unit
+        q = (x.to(torch.float64) / scale[:, None]).round().clamp(-127, 127).to(torch.int64)
+        return q, codes
+
+    def decode(self, result: torch.Tensor) -> torch.Tensor:
+        return result.to(torch.float64) * self.out_scale
+
+
+def quantize_layer(
+    layer: MoELayer, params: MoELayerParams, calibration: torch.Tensor, where: str
+) -> QuantizedLayer:
+    """Quantize ``layer`` for ``params`` with scales calibrated on float tokens ``(n, d)``."""
+    check_supported(layer, where)
+    p = params
+    w = p.token_scale_width
+    experts = (*layer.experts, *layer.shared)
+    amax = float(calibration.abs().max())
+    token_unit = (amax if amax > 0 else 1.0) / 127 / (1 << (w - 3))
+
+    # Router: one scale for the gate; exp table steps.
+    gate_scale = float(layer.gate.abs().max()) / 127 or 1.0
+    router = (layer.gate / gate_scale).round().clamp(-127, 127).to(torch.int64)
+    step = (p.gate_frac + 1) * math.log(2) / p.exp_entries
+    exp_table = torch.tensor(
+        [round((1 << p.gate_frac) * math.exp(-i * step)) for i in range(p.exp_entries)]
+    )
+    router_pair = _pair(gate_scale * token_unit * (1 << w) / step, f"{where} router")
+
+    # Activation scales from the calibration tokens' routed experts.
+    gate_max, up_max, hidden_max = _activation_ranges(layer, calibration)
+    act = ACTIVATIONS[experts[0].activation]
+    s_gate, s_up = gate_max / 127, up_max / 127
+    codes = torch.arange(256)
+    values = torch.where(codes < 128, codes, codes - 256).to(torch.float64) * s_gate
+    activated = act(values)
+    s_act = float(activated.abs().max()) / 127 or 1.0
+    act_table = (activated / s_act).round().clamp(-128, 127).to(torch.int64)
+    s_hidden = hidden_max / 127
+    product_pair = _pair(s_act * s_up / s_hidden, f"{where} gated product")
+
+    alphas = []
+    integer_experts = []
+    for n, expert in enumerate(experts):
+        parts = {
+            name: ternary_rows(getattr(expert, name), f"{where}: expert {n} {name}")
+            for name in ("gate", "up", "down")
+        }
+        alphas.append(parts["down"][1])
+        integer_experts.append(
+            {
+                "gate": parts["gate"][0],
+                "up": parts["up"][0],
+                "down": parts["down"][0],
+                "gate_scale": _row_pairs(parts["gate"][1], token_unit * (1 << w) / s_gate, where),
+                "up_scale": _row_pairs(parts["up"][1], token_unit * (1 << w) / s_up, where),
+            }
+        )
+    top = (1 << p.combine_multiplier_width) - 1
+    ratio = (1 << p.out_shift) / (1 << p.gate_frac) * s_hidden
+    largest = max(float(a.max()) for a in alphas) or 1.0
+    out_scale = largest * ratio / top
+    for fields, alpha in zip(integer_experts, alphas, strict=True):
+        fields["combine"] = (alpha.to(torch.float64) * ratio / out_scale).round().to(torch.int64)
+    integer = IntegerMoELayer(
+        params=p,
+        router=router,
+        exp_table=exp_table,
+        act_table=act_table,
+        router_scale=router_pair,
+        product_scale=product_pair,
+        experts=tuple(IntegerExpert(**fields) for fields in integer_experts),
+    )
+    integer.check()
+    return QuantizedLayer(integer, token_unit, out_scale)
+
+
+def _row_pairs(alpha: torch.Tensor, factor: float, where: str) -> torch.Tensor:
+    pairs = [_pair(float(a) * factor, where) if a > 0 else (0, 0) for a in alpha.tolist()]
+    return torch.tensor(pairs, dtype=torch.int64)
+
+
+@torch.no_grad()
+def _activation_ranges(layer: MoELayer, x: torch.Tensor) -> tuple[float, float, float]:
+    """Largest |gate|, |up| and |act(gate) * up| over the experts each calibration token uses."""
+    _, _, chosen = layer.route(x)
+    gate_max = up_max = hidden_max = 1e-12
+    for e, expert in enumerate((*layer.experts, *layer.shared)):
+        rows = (chosen == e).any(dim=1) if e < len(layer.experts) else torch.ones(len(x), dtype=bool)
+        if not rows.any():
+            continue
+        gate, up, hidden = _expert_parts(expert, x[rows])
+        gate_max = max(gate_max, float(gate.abs().max()))
+        up_max = max(up_max, float(up.abs().max()))
+        hidden_max = max(hidden_max, float(hidden.abs().max()))
+    return gate_max, up_max, hidden_max
+
+
+def _expert_parts(expert: Expert, x: torch.Tensor):
+    gate = x @ expert.gate.T
+    up = x @ expert.up.T
+    return gate, up, ACTIVATIONS[expert.activation](gate) * up
