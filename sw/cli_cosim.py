@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from .console import print_table, progress
+from .console import print_table, progress, quiet_transformers
 
 __all__ = ["add_cosim_command"]
 
@@ -61,7 +61,7 @@ def _cosim(args) -> int:
         quality_tokens=args.quality_tokens,
         train_steps=args.train_steps,
     )
-    _quiet_transformers()
+    quiet_transformers()
     report = cosim(settings, progress, _bar)
     files = write_report(report, args.out)
     print(_headline(report))
@@ -118,9 +118,3 @@ def _bar(done: int, total: int, record) -> None:
         print(line, end="\n" if done == total else "", file=sys.stderr, flush=True)
     elif done == total or done % max(1, total // 8) == 0:
         print(line.lstrip("\r"), file=sys.stderr, flush=True)
-
-
-def _quiet_transformers() -> None:
-    import transformers
-
-    transformers.logging.set_verbosity_error()

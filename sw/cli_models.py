@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from .console import UserError, print_table, progress
+from .console import UserError, print_table, progress, quiet_transformers
 
 __all__ = ["add_model_commands"]
 
@@ -71,7 +71,7 @@ def _model_train_tiny(args) -> int:
     out = args.out or TINY_MODELS[name][1]
     steps = {} if args.steps is None else {"steps": args.steps}
     settings = TinyMoESettings(seed=args.seed, expert_weights=args.experts, **steps)
-    _quiet_transformers()
+    quiet_transformers()
 
     def on_step(step, total, loss):
         if step == 1 or step % 50 == 0 or step == total:
@@ -135,7 +135,7 @@ def _model_trace(args) -> int:
         raise UserError(f"unknown model {args.model!r}; allowed: {', '.join(TRACEABLE)}")
     if args.tokens < 1:
         raise UserError(f"--tokens must be >= 1, not {args.tokens}")
-    _quiet_transformers()
+    quiet_transformers()
     progress(f"tracing {args.tokens} tokens of {args.split} text through {args.model}")
     if args.model == "cmoe-minilm":
         trace = _cmoe_trace(args)
@@ -178,10 +178,3 @@ def _cmoe_trace(args):
     texts = texts_for_tokens(args.tokens, args.split)
     k = routed_k(converted.settings, 0.25)
     return record_cmoe_trace(converted, texts, k, args.tokens, args.split)
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()

@@ -2,7 +2,7 @@
 
 import sys
 
-__all__ = ["UserError", "print_table", "progress"]
+__all__ = ["UserError", "print_table", "progress", "quiet_transformers"]
 
 
 class UserError(Exception):
@@ -34,3 +34,11 @@ def print_table(rows: list[dict]) -> None:
 
 def _cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def quiet_transformers() -> None:
+    """No progress bars or warnings from ``transformers``: moetile reports its own progress."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()

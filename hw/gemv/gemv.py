@@ -51,8 +51,12 @@ class Gemv(wiring.Component):
         m = Module()
         p = self.params
         shape = chunk_layout(p)["v"].shape
-        m.submodules.weights = weights = Memory(shape=shape, depth=p.weight_transfers, init=[])
-        m.submodules.vector = vector = Memory(shape=shape, depth=p.chunks, init=[])
+        # At least two words: a one-word memory has a zero-width address, which Verilog cannot
+        # declare.
+        m.submodules.weights = weights = Memory(
+            shape=shape, depth=max(2, p.weight_transfers), init=[]
+        )
+        m.submodules.vector = vector = Memory(shape=shape, depth=max(2, p.chunks), init=[])
         m.submodules.dot = dot = DotUnit(p)
         w_write, x_write = weights.write_port(), vector.write_port()
         w_read, x_read = weights.read_port(domain="comb"), vector.read_port(domain="comb")

@@ -22,8 +22,8 @@ def lane_context_layout(params: MoELayerParams) -> data.StructLayout:
     lanes = params.lanes
     return data.StructLayout(
         {
-            "expert": range(params.total_experts),
-            "token": data.ArrayLayout(range(params.max_tokens), lanes),
+            "expert": counter_range(params.total_experts),
+            "token": data.ArrayLayout(counter_range(params.max_tokens), lanes),
             "gate": data.ArrayLayout(params.gate_width, lanes),
             "scale": data.ArrayLayout(params.token_scale_width, lanes),
             "valid": data.ArrayLayout(1, lanes),
@@ -61,12 +61,12 @@ class ActivationUnit(wiring.Component):
                 "i": In(stream.Signature(row_layout(params))),
                 "lanes": In(lane_context_layout(params)),
                 "product": In(scale_pair_layout(params)),
-                "scale_addr": Out(range(params.total_experts * params.scale_rows)),
+                "scale_addr": Out(counter_range(params.total_experts * params.scale_rows)),
                 "scale_data": In(scale_pair_layout(params)),
                 "act_write_addr": In(ACTIVATION_WIDTH),
                 "act_write_data": In(signed(ACTIVATION_WIDTH)),
                 "act_write_en": In(1),
-                "hidden_addr": Out(range(params.padded_units)),
+                "hidden_addr": Out(counter_range(params.padded_units)),
                 "hidden_data": Out(column_layout(params)),
                 "hidden_en": Out(1),
                 "busy": Out(1),

@@ -6,5 +6,5 @@ from .params import MoELayerParams
 __all__ = ["MOE_LAYER"]
 
 MOE_LAYER = register(
-    "moe-layer", MoELayerParams, "moetile.hw.moe.layer:MoELayer", defaults=[MoELayerParams()]
+    "moe_layer", MoELayerParams, "moetile.hw.moe.layer:MoELayer", defaults=[MoELayerParams()]
 )

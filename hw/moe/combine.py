@@ -40,7 +40,7 @@ class CombineUnit(wiring.Component):
             {
                 "i": In(stream.Signature(row_layout(params))),
                 "lanes": In(lane_context_layout(params)),
-                "scale_addr": Out(range(params.total_experts * params.scale_rows)),
+                "scale_addr": Out(counter_range(params.total_experts * params.scale_rows)),
                 "scale_data": In(scale_pair_layout(params)),
                 "drain": In(1),
                 "tokens": In(range(params.max_tokens + 1)),

@@ -51,8 +51,8 @@ class FatEngine(wiring.Component):
                 "i_x": In(stream.Signature(column_layout(params))),
                 "i_job": In(stream.Signature(job_layout(params))),
                 "o": Out(stream.Signature(row_layout(params))),
-                "bank_select": In(range(params.arrays)),
-                "bank_addr": In(range(params.bank_rows)),
+                "bank_select": In(counter_range(params.arrays)),
+                "bank_addr": In(counter_range(params.bank_rows)),
                 "bank_data": In(2 * params.inputs),
                 "bank_en": In(1),
                 "idle": Out(1),
@@ -153,7 +153,7 @@ class FatEngine(wiring.Component):
     def _merge(self, m, outputs):
         """One output stream: the lowest-numbered array with a finished row."""
         p = self.params
-        chosen = Signal(range(p.arrays))
+        chosen = Signal(counter_range(p.arrays))
         for a in reversed(range(p.arrays)):
             with m.If(outputs[a][0].valid):
                 m.d.comb += chosen.eq(a)

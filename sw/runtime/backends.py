@@ -77,7 +77,7 @@ class FastBackend(Backend):
         from moetile.sim.fast import FastSim
 
         self.params = params
-        self.sim = FastSim(Design(block("moe-layer"), params))
+        self.sim = FastSim(Design(block("moe_layer"), params))
         self.session = self.sim.open()
         self.loaded = None
 
@@ -113,7 +113,7 @@ class CocotbBackend(Backend):
         from moetile.sim.fast import FastSim
 
         self.params = params
-        self.design = Design(block("moe-layer"), params)
+        self.design = Design(block("moe_layer"), params)
         self.ports = FastSim.ports_of(self.design)
 
     def run(self, key, layer, x, codes):

@@ -1,0 +1,130 @@
+"""End-to-end co-simulation: a small ternary tiny MoE run through the accelerator on the fast
+harness and on cocotb, bit-exact against the golden, with its report; and the runtime's and the
+CLI's answers to bad input."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from moetile.sw.cli import main
+from moetile.sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
+from moetile.sw.runtime.cosim import CosimSettings, cosim
+from moetile.sw.runtime.model import AcceleratedModel
+from moetile.sw.runtime.quantize import check_supported, quantize_layer
+
+SMALL_MODEL = dict(hidden=32, layers=2, heads=2, experts=4, top_k=2, expert_hidden=48,
+                   context=32, batch=8, steps=30, eval_windows=2)
+HARDWARE = dict(lanes=4, arrays=2, max_tokens=16, quality_tokens=64)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "small-ternary"
+    train_tiny_moe(TinyMoESettings(expert_weights="ternary", **SMALL_MODEL), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def float_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "small-float"
+    train_tiny_moe(TinyMoESettings(**{**SMALL_MODEL, "steps": 2}), path)
+    return path
+
+
+@pytest.mark.cosim
+def test_fast_cosim_is_bit_exact_with_cycles_and_quality(small_model):
+    report = cosim(CosimSettings(model=str(small_model), tokens=40, **HARDWARE), lambda m: None)
+    assert report["bit_exact"]
+    rows = report["layers"]
+    assert [row["layer"] for row in rows] == [0, 1]
+    for row in rows:
+        assert row["tokens"] == 40 and row["batches"] == 3  # passages of 32 and 8, in 16s
+        assert sum(row["expert_tokens"]) == 40 * 2
+        cycles = row["cycles"]
+        assert cycles["gate_up"] > cycles["down"] > 0 and cycles["route"] > 0 and cycles["load"] > 0
+        assert 0 < row["utilization"] <= 1 and row["compute_bound"] > 0
+        assert 0 < row["error"] < 0.5
+    quality = report["quality"]
+    assert quality["fast_perplexity"] == quality["golden_perplexity"]
+    assert quality["held_out"]["tokens"] == 64
+    assert report["simulation"]["cycles"] > 0
+
+
+@pytest.mark.cosim
+def test_cocotb_cosim_agrees_on_a_short_run(small_model):
+    settings = CosimSettings(model=str(small_model), tokens=6, backend="cocotb", **HARDWARE)
+    report = cosim(settings, lambda m: None)
+    assert report["bit_exact"] and report["quality"]["cocotb_perplexity"] == pytest.approx(
+        report["quality"]["golden_perplexity"], abs=0
+    )
+    fast = cosim(CosimSettings(model=str(small_model), tokens=6, **HARDWARE), lambda m: None)
+    for a, b in zip(report["layers"], fast["layers"], strict=True):
+        assert {k: v for k, v in a["cycles"].items() if k != "load"} == {
+            k: v for k, v in b["cycles"].items() if k != "load"
+        }
+
+
+@pytest.mark.cosim
+def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
+    out = tmp_path / "run"
+    status = main(
+        ["cosim", "--model", str(small_model), "--tokens", "20", "--lanes", "4", "--arrays", "2",
+         "--max-tokens", "16", "--quality-tokens", "0", "--out", str(out)]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "every layer bit-exact" in printed and "utilization" in printed
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["cycles.png", "error.png", "expert_load.png", "report.json", "utilization.png"]
+    assert json.loads((out / "report.json").read_text())["bit_exact"] is True
+    assert not list(tmp_path.glob(".run*"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--model", "cmoe-minilm"], "model cmoe-minilm: its experts are float GELU experts"),
+        (["--model", "no/such/dir"], "--model must be one of tiny-moe, cmoe-minilm or a model"),
+        (["--backend", "verilog"], "backend must be one of 'fast', 'cocotb', 'golden'"),
+        (["--tokens", "0"], "tokens must be an integer >= 1, not 0"),
+        (["--engine", "mixpe"], "engine must be one of 'fat', not 'mixpe'"),
+    ],
+)
+def test_cli_refuses_bad_input_and_writes_nothing(arguments, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["cosim", *arguments, "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("moetile: error: ") and message in error
+    assert not out.exists()
+
+
+def test_cli_refuses_float_and_corrupt_models(float_model, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["cosim", "--model", str(float_model), "--out", str(out)]) == 2
+    assert "the fat engine runs ternary experts" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "config.json").write_text("{not json")
+    (corrupt / "model.safetensors").write_bytes(b"garbage")
+    assert main(["cosim", "--model", str(corrupt), "--out", str(out)]) == 2
+    assert f"cannot load the tiny MoE in {corrupt}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_runtime_refuses_unsupported_layers_and_bad_tokens(small_model):
+    model = load_tiny_moe(small_model, "ternary")
+    accelerated = AcceleratedModel(model, {"lanes": 2, "arrays": 2}, 16)
+    layer = accelerated.layers[0]
+    sigmoid = type(layer)(**{**layer.__dict__, "scoring": "sigmoid"})
+    with pytest.raises(ValueError, match="routes by softmax top-k only; this layer uses scoring"):
+        check_supported(sigmoid, "layer 0")
+    calibration = torch.randn(64, layer.hidden)
+    from moetile.sw.runtime.quantize import layer_params
+
+    quantized = quantize_layer(layer, layer_params(layer, 16, lanes=2, arrays=2), calibration, "l0")
+    with pytest.raises(ValueError, match="l0: hidden states hold NaN or inf"):
+        quantized.encode(torch.full((2, layer.hidden), float("nan")), "l0")
+    with pytest.raises(ValueError, match="token 1's largest value 1e\\+04 is beyond the layer's"):
+        quantized.encode(torch.tensor([[0.5] * layer.hidden, [1e4] * layer.hidden]), "l0")

@@ -1,0 +1,209 @@
+"""The MoE layer accelerator: Params, the golden's arithmetic, the divider in the Amaranth
+simulator, the whole layer against the golden on the fast harness (random and extreme layers and
+tokens, several shapes, random idle and back-pressure, batches back to back), a 100,000-transfer
+regression, and the cocotb bench under Verilator."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from moetile.hw.moe import MoELayerParams
+from moetile.hw.moe.divider import Divider
+from moetile.hw.registry import Design, block
+from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
+from moetile.sim.benches.moe_cases import edge_tokens, random_layer, random_tokens
+from moetile.sim.fast import FastSim, Traffic
+from moetile.sim.replay import random_patterns, replay_on_cocotb
+from moetile.sw.golden.moe_layer import moe_layer, requantize, token_multiplier
+from moetile.sw.mapping.moe_layer import load_words, results_of, token_payloads
+
+SMALL = dict(hidden=12, expert_hidden=10, experts=4, lanes=3, arrays=2, max_tokens=8, router_macs=5)
+SHAPES = {
+    "routed": SMALL,
+    "shared": {**SMALL, "shared_experts": 1},
+    "softmax-over-all": {**SMALL, "renormalize": False, "top_k": 1},
+    "one-lane-three-arrays": {**SMALL, "top_k": 3, "lanes": 1, "arrays": 3, "expert_hidden": 7},
+    "one-expert": dict(hidden=4, expert_hidden=3, experts=1, top_k=1, lanes=2, arrays=1,
+                       max_tokens=3, router_macs=4),
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"hidden": 0}, "hidden must be an integer >= 1, not 0"),
+        ({"experts": 2, "top_k": 3}, r"top_k must be an integer in \[1, 2\], not 3"),
+        ({"router_macs": 40}, r"router_macs must be an integer in \[1, 32\], not 40"),
+        ({"engine": "mixpe"}, "engine must be one of 'fat', not 'mixpe'"),
+        ({"renormalize": 1}, "renormalize must be True or False, not 1"),
+        ({"exp_entries": 1}, r"exp_entries must be an integer in \[2, 4096\], not 1"),
+    ],
+)
+def test_params_reject_bad_values(values, message):
+    with pytest.raises(ValueError, match=message):
+        MoELayerParams(**values)
+
+
+def test_geometry_pads_rows_to_whole_passes():
+    p = MoELayerParams(hidden=12, expert_hidden=10, arrays=2, experts=4)
+    assert p.pass_rows == 6 and p.units_per_array == 5
+    assert p.gate_up_rows == 12 and p.down_rows == 6  # 10 rows padded to 2 passes of 6
+    assert p.bank_rows == 4 * 18 and p.inputs == 12
+    bound = (p.top_k << p.gate_frac) * ((1 << p.combine_multiplier_width) - 1)
+    assert bound * (p.inputs << 7) < 1 << (p.combine_width - 1)
+
+
+def test_requantize_rounds_half_up_and_token_multiplier_carries_the_scale():
+    x = torch.tensor([5, -5, 6, -6, 7, -7])
+    assert requantize(x, 1, 2).tolist() == [1, -1, 2, -1, 2, -2]  # 1.25, 1.5 -> 2, -1.5 -> -1
+    assert requantize(x, 3, 0).tolist() == (x * 3).tolist()
+    p = MoELayerParams()
+    assert token_multiplier(p, 1 << 15, 1000).item() == 500
+    assert token_multiplier(p, 3, 1 << 16).item() == 3
+
+
+def test_golden_gating_follows_the_rule(seed):
+    """Two experts with equal logits share the weight; the lower index is chosen first."""
+    p = MoELayerParams(**SMALL)
+    layer = random_layer(p, seed)
+    router = torch.zeros_like(layer.router)
+    router[1] = router[2] = 1
+    x = torch.ones(1, p.hidden, dtype=torch.int64)
+    tie = moe_layer(type(layer)(**{**layer.__dict__, "router": router}), x, torch.tensor([1000]))
+    assert tie.choices.tolist() == [[1, 2]]
+    assert tie.gates.tolist() == [[1 << (p.gate_frac - 1)] * 2]
+
+
+def test_golden_refuses_bad_layers(seed):
+    p = MoELayerParams(**SMALL)
+    layer = random_layer(p, seed)
+    fields = layer.__dict__
+    with pytest.raises(ValueError, match="exp_table must hold 256 entries, the first positive"):
+        moe_layer(type(layer)(**{**fields, "exp_table": torch.zeros(256)}), *random_tokens(p, 1, 0))
+    expert = layer.experts[0]
+    bad = type(expert)(**{**expert.__dict__, "gate": expert.gate * 2})
+    with pytest.raises(ValueError, match=r"expert 0.gate must lie in \[-1, 1\]"):
+        moe_layer(type(layer)(**{**fields, "experts": (bad, *layer.experts[1:])}), *random_tokens(p, 1, 0))
+    with pytest.raises(ValueError, match=r"x must have shape \(tokens, 12\)"):
+        moe_layer(layer, torch.zeros(2, 11, dtype=torch.int64), torch.ones(2, dtype=torch.int64))
+
+
+def test_divider_in_the_amaranth_simulator(seed):
+    rng = random.Random(seed)
+    dut = Divider(10, 5)
+    cases = [(0, 1), (1023, 1), (1023, 31), (5, 0), (31, 31)]
+    cases += [(rng.randrange(1024), rng.randrange(1, 32)) for _ in range(20)]
+    got = []
+
+    async def feed(ctx):
+        payloads = [{"numerator": n, "denominator": d} for n, d in cases]
+        await stream_send(ctx, dut.i, payloads, rng=rng, idle=0.3)
+
+    async def drain(ctx):
+        got.extend(item.quotient for item in await stream_recv(ctx, dut.o, len(cases), rng=rng, backpressure=0.5))
+
+    simulate(dut, feed, drain, deadline_cycles=40 * len(cases) + 100)
+    assert got == [n // d if d else 1023 for n, d in cases]
+
+
+def _run_batches(session, p, layer, batches, rng):
+    """Each batch under random idle on the tokens and back-pressure on the results."""
+    for n, (x, codes) in enumerate(batches):
+        traffic = {
+            "i_token": Traffic.random(rng.choice([0.0, 0.3, 0.7]), seed=n),
+            "o": Traffic.random(rng.choice([0.0, 0.5, 0.8]), seed=n + 1),
+            "o_stats": Traffic.random(0.5, seed=n + 2),
+        }
+        run = session.run(
+            {"i_token": token_payloads(p, x, codes)},
+            expect={"o": len(x) * p.io_chunks, "o_stats": 1},
+            traffic=traffic,
+            budget=2_000_000,
+        )
+        expected = moe_layer(layer, x, codes).result.numpy()
+        np.testing.assert_array_equal(results_of(p, run.payloads("o")["y"]), expected)
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_layer_equals_the_golden_on_the_fast_harness(shape, seed):
+    """Random layers; batches of every size up to ``max_tokens`` (one closed by the limit,
+    without ``last``), extreme tokens and scale codes; a second layer loaded over the first."""
+    p = MoELayerParams(**SHAPES[shape])
+    rng = random.Random(seed)
+    sim = FastSim(Design(block("moe_layer"), p))
+    with sim.open() as session:
+        for version in range(2):
+            layer = random_layer(p, seed + version, sparsity=rng.choice([0.0, 0.4, 0.9]))
+            session.run({"i_load": load_words(layer)}, budget=100_000)
+            sizes = [1, p.max_tokens, *(rng.randint(1, p.max_tokens) for _ in range(3))]
+            batches = [random_tokens(p, size, seed + size) for size in sizes]
+            edge_x, edge_codes = edge_tokens(p)
+            batches.append((edge_x[: p.max_tokens], edge_codes[: p.max_tokens]))
+            _run_batches(session, p, layer, batches, rng)
+
+
+@pytest.mark.cosim
+def test_intermediate_values_span_int8_and_saturate(seed):
+    """The random layers exercise the requantizers: activations spread over int8 and some
+    saturate, so a wrong shift or clamp shows."""
+    p = MoELayerParams(**SMALL)
+    layer = random_layer(p, seed)
+    x, codes = random_tokens(p, 64, seed)
+    g = x @ torch.as_tensor(layer.experts[0].gate).T
+    scale = torch.as_tensor(layer.experts[0].gate_scale)
+    values = requantize(g, token_multiplier(p, codes[:, None], scale[:, 0]), scale[:, 1])
+    assert values.abs().max() > 127 and (values.abs() < 64).float().mean() > 0.2
+
+
+@pytest.mark.cosim
+def test_fast_random_regression():
+    """At least 100,000 stream transfers (weight writes, token chunks, result chunks) of random
+    layers and batches, every result equal to the golden."""
+    p = MoELayerParams(hidden=6, expert_hidden=5, experts=3, shared_experts=1, top_k=2, lanes=2,
+                       arrays=2, max_tokens=16, router_macs=3)
+    rng = random.Random(7)
+    sim = FastSim(Design(block("moe_layer"), p))
+    transfers = 0
+    with sim.open() as session:
+        while transfers < 100_000:
+            layer = random_layer(p, rng.randrange(1 << 30), sparsity=rng.random())
+            words = load_words(layer)
+            session.run({"i_load": words}, budget=10 * len(words))
+            transfers += len(words)
+            batches = [random_tokens(p, rng.randint(1, p.max_tokens), rng.randrange(1 << 30))
+                       for _ in range(40)]
+            _run_batches(session, p, layer, batches, rng)
+            transfers += sum(2 * len(x) * p.io_chunks + 1 for x, _ in batches)
+    assert transfers >= 100_000
+
+
+@pytest.mark.cosim
+def test_cocotb_bench_equals_the_golden(seed):
+    """The same layer on the cocotb path under random idle and back-pressure: weights first,
+    then the tokens; results equal to the golden."""
+    p = MoELayerParams(**SHAPES["shared"])
+    design = Design(block("moe_layer"), p)
+    layer = random_layer(p, seed)
+    x, codes = random_tokens(p, p.max_tokens, seed)
+    ports = FastSim.ports_of(design)
+    inputs = {
+        "i_load": ports["i_load"].integers(load_words(layer)),
+        "i_token": ports["i_token"].integers(ports["i_token"].pack(token_payloads(p, x, codes))),
+    }
+    patterns = random_patterns(FastSim(design), random.Random(seed), 64, 0.4)
+    patterns["i_load"] = [1]
+    replay, raw = replay_on_cocotb(
+        design,
+        inputs,
+        {"o": len(x) * p.io_chunks, "o_stats": 1},
+        patterns,
+        budget=2_000_000,
+        seed=seed,
+        after={"i_token": "i_load"},
+    )
+    assert raw["complete"]
+    y = ports["o"].unpack(ports["o"].pack(replay.outputs["o"]))["y"]
+    np.testing.assert_array_equal(results_of(p, y), moe_layer(layer, x, codes).result.numpy())
