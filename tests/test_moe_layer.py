@@ -136,7 +136,8 @@ def test_layer_equals_the_golden_on_the_fast_harness(shape, seed):
     sim = FastSim(Design(block("moe_layer"), p))
     with sim.open() as session:
         for version in range(2):
-            layer = random_layer(p, seed + version, sparsity=rng.choice([0.0, 0.4, 0.9]))
+            sparsity = rng.choice([0.0, 0.4, 0.9])
+            layer = random_layer(p, seed + version, sparsity, fine_router=version == 1)
             session.run({"i_load": load_words(layer)}, budget=100_000)
             sizes = [1, p.max_tokens, *(rng.randint(1, p.max_tokens) for _ in range(3))]
             batches = [random_tokens(p, size, seed + size) for size in sizes]
@@ -169,7 +170,9 @@ def test_fast_random_regression():
     transfers = 0
     with sim.open() as session:
         while transfers < 100_000:
-            layer = random_layer(p, rng.randrange(1 << 30), sparsity=rng.random())
+            layer = random_layer(
+                p, rng.randrange(1 << 30), rng.random(), fine_router=rng.random() < 0.5
+            )
             words = load_words(layer)
             session.run({"i_load": words}, budget=10 * len(words))
             transfers += len(words)

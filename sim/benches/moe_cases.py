@@ -29,9 +29,13 @@ def _ternary(rng: random.Random, shape, sparsity: float) -> torch.Tensor:
     return signs * (torch.rand(shape, generator=g) >= sparsity)
 
 
-def random_layer(params: MoELayerParams, seed: int, sparsity: float = 0.4) -> IntegerMoELayer:
+def random_layer(
+    params: MoELayerParams, seed: int, sparsity: float = 0.4, fine_router: bool = False
+) -> IntegerMoELayer:
     """A random layer; requantization shifts sized so that typical sums land mid-int8 with
-    tokens of scale code about ``2**(w-1)``."""
+    tokens of scale code about ``2**(w-1)``. ``fine_router``: small gate weights and an exp
+    index of about one step per logit unit, so that near-ties, and any error of one in a logit
+    difference, change the gating weights."""
     p = params
     rng = random.Random(seed)
     d, f = p.hidden, p.expert_hidden
@@ -52,15 +56,16 @@ def random_layer(params: MoELayerParams, seed: int, sparsity: float = 0.4) -> In
             )
         )
     g = torch.Generator().manual_seed(seed)
-    router = torch.randint(-128, 128, (p.experts, d), generator=g)
-    logit_spread = math.sqrt(d) * 74 * 74 / 2
+    spread = 3 if fine_router else 128
+    router = torch.randint(-spread, spread, (p.experts, d), generator=g)
+    logit_spread = 1 if fine_router else math.sqrt(d) * 74 * 74 / 2
     exp_table = [max(1, round((1 << p.gate_frac) * math.exp(-i / 16))) for i in range(p.exp_entries)]
     return IntegerMoELayer(
         params=p,
         router=router,
         exp_table=torch.tensor(exp_table),
         act_table=torch.tensor([rng.randint(-128, 127) for _ in range(256)]),
-        router_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, logit_spread, 32)),
+        router_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, logit_spread, 1 if fine_router else 32)),
         product_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, 64 * 64, 60)),
         experts=tuple(experts),
     )

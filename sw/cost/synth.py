@@ -1,5 +1,5 @@
-"""Area from Yosys: ``synth -flatten; stat`` on generated Verilog, cached beside the design,
-and the bits of the design's memories counted before synthesis maps them to flip-flops."""
+"""Area from Yosys: ``synth -flatten; stat`` on generated Verilog, cached beside the design.
+Memories stay memories: they are counted as memory bits, not mapped to flip-flops and gates."""
 
 import json
 import subprocess
@@ -12,23 +12,27 @@ __all__ = ["SynthResult", "synthesize"]
 
 @dataclass(frozen=True)
 class SynthResult:
-    """Generic-gate cell counts of one design after ``synth -flatten``, and its memory bits.
+    """Generic-gate cell counts of one design's logic after ``synth -flatten``, and the bits of
+    its memories.
 
-    ``memory_bits`` counts the bits of the RTL's memories (inputs, weights, vectors). Without a
-    memory library Yosys maps them to flip-flops, which ``cells`` includes; an SRAM macro or a
-    computational memory would hold them instead.
+    The RTL's memories (inputs, weights, token buffers, accumulators) are left as memories, as
+    an SRAM macro or a computational memory would hold them: ``memory_bits`` counts their bits
+    and ``memories`` their number; ``cells`` and ``cells_by_type`` are the logic around them
+    (flip-flops, muxes, gates), memory cells excluded.
     """
 
     top: str
     cells: int
     cells_by_type: dict
     memory_bits: int
+    memories: int = 0
 
     def to_json(self) -> dict:
         return {
             "top": self.top,
             "cells": self.cells,
             "memory_bits": self.memory_bits,
+            "memories": self.memories,
             "cells_by_type": self.cells_by_type,
         }
 
@@ -44,17 +48,21 @@ def synthesize(
     """
     if cache is not None and cache.exists() and cache.stat().st_mtime >= verilog.stat().st_mtime:
         data = json.loads(cache.read_text())
-        if "memory_bits" in data:
-            return SynthResult(
-                data["top"], data["cells"], data["cells_by_type"], data["memory_bits"]
-            )
+        if "memories" in data:
+            return SynthResult(**data)
     # WebAssembly Yosys sees only its working directory: run it beside the file.
+    # Yosys's ``synth`` script without its ``memory_map`` step: the memories stay ``$mem``
+    # cells (collected by ``memory -nomap`` in the coarse step).
+    # The memories' bits are counted before that, while they are still RTL memories.
     stat_file = verilog.with_name(f".{top}.stat.json")
     memory_file = verilog.with_name(f".{top}.memory.json")
+    fine = "opt -fast -full; opt -full; techmap; opt -fast"
+    if abc:
+        fine += "; abc; opt -fast"
     script = (
         f"read_verilog -sv {verilog.name}; hierarchy -top {top}; proc; flatten; "
         f"tee -q -o {memory_file.name} stat -json; "
-        f"synth -flatten -top {top}{'' if abc else ' -noabc'}; "
+        f"synth -flatten -top {top} -run begin:fine; {fine}; "
         f"tee -q -o {stat_file.name} stat -json"
     )
     run = subprocess.run(
@@ -66,11 +74,11 @@ def synthesize(
     memory = json.loads(memory_file.read_text())["design"]
     stat_file.unlink()
     memory_file.unlink()
+    by_type = {t: int(n) for t, n in stat["num_cells_by_type"].items()}
+    memories = sum(n for t, n in by_type.items() if t.startswith("$mem"))
+    logic = {t: n for t, n in by_type.items() if not t.startswith("$mem")}
     result = SynthResult(
-        top,
-        int(stat["num_cells"]),
-        dict(stat["num_cells_by_type"]),
-        int(memory.get("num_memory_bits", 0)),
+        top, sum(logic.values()), logic, int(memory.get("num_memory_bits", 0)), memories
     )
     if cache is not None:
         cache.write_text(json.dumps(result.to_json(), indent=2) + "\n")
