@@ -99,7 +99,12 @@ def _row(row: dict) -> dict:
     out = {"layer": row["layer"], "tokens": row["tokens"]}
     if "cycles" in row:
         cycles = row["cycles"]
-        out.update({step: cycles[step] for step in ("load", "route", "gather", "gate_up", "down", "output")})
+        out.update(
+            {
+                step: cycles[step]
+                for step in ("load", "route", "gather", "gate_up", "down", "output")
+            }
+        )
         out["cycles/token"] = round(row["cycles_per_token"])
         out["utilization"] = f"{100 * row['utilization']:.0f}%"
     out["bit-exact"] = "yes" if row["bit_exact"] else "NO"

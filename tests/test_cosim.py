@@ -14,8 +14,18 @@ from moetile.sw.runtime.cosim import CosimSettings, cosim
 from moetile.sw.runtime.model import AcceleratedModel
 from moetile.sw.runtime.quantize import check_supported, quantize_layer
 
-SMALL_MODEL = dict(hidden=32, layers=2, heads=2, experts=4, top_k=2, expert_hidden=48,
-                   context=32, batch=8, steps=30, eval_windows=2)
+SMALL_MODEL = dict(
+    hidden=32,
+    layers=2,
+    heads=2,
+    experts=4,
+    top_k=2,
+    expert_hidden=48,
+    context=32,
+    batch=8,
+    steps=30,
+    eval_windows=2,
+)
 HARDWARE = dict(lanes=4, arrays=2, max_tokens=16, quality_tokens=64)
 
 
@@ -70,8 +80,23 @@ def test_cocotb_cosim_agrees_on_a_short_run(small_model):
 def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
     out = tmp_path / "run"
     status = main(
-        ["cosim", "--model", str(small_model), "--tokens", "20", "--lanes", "4", "--arrays", "2",
-         "--max-tokens", "16", "--quality-tokens", "0", "--out", str(out)]
+        [
+            "cosim",
+            "--model",
+            str(small_model),
+            "--tokens",
+            "20",
+            "--lanes",
+            "4",
+            "--arrays",
+            "2",
+            "--max-tokens",
+            "16",
+            "--quality-tokens",
+            "0",
+            "--out",
+            str(out),
+        ]
     )
     printed = capsys.readouterr().out
     assert status == 0, printed

@@ -25,8 +25,16 @@ SHAPES = {
     "shared": {**SMALL, "shared_experts": 1},
     "softmax-over-all": {**SMALL, "renormalize": False, "top_k": 1},
     "one-lane-three-arrays": {**SMALL, "top_k": 3, "lanes": 1, "arrays": 3, "expert_hidden": 7},
-    "one-expert": dict(hidden=4, expert_hidden=3, experts=1, top_k=1, lanes=2, arrays=1,
-                       max_tokens=3, router_macs=4),
+    "one-expert": dict(
+        hidden=4,
+        expert_hidden=3,
+        experts=1,
+        top_k=1,
+        lanes=2,
+        arrays=1,
+        max_tokens=3,
+        router_macs=4,
+    ),
 }
 
 
@@ -85,7 +93,9 @@ def test_golden_refuses_bad_layers(seed):
     expert = layer.experts[0]
     bad = type(expert)(**{**expert.__dict__, "gate": expert.gate * 2})
     with pytest.raises(ValueError, match=r"expert 0.gate must lie in \[-1, 1\]"):
-        moe_layer(type(layer)(**{**fields, "experts": (bad, *layer.experts[1:])}), *random_tokens(p, 1, 0))
+        moe_layer(
+            type(layer)(**{**fields, "experts": (bad, *layer.experts[1:])}), *random_tokens(p, 1, 0)
+        )
     with pytest.raises(ValueError, match=r"x must have shape \(tokens, 12\)"):
         moe_layer(layer, torch.zeros(2, 11, dtype=torch.int64), torch.ones(2, dtype=torch.int64))
 
@@ -102,7 +112,10 @@ def test_divider_in_the_amaranth_simulator(seed):
         await stream_send(ctx, dut.i, payloads, rng=rng, idle=0.3)
 
     async def drain(ctx):
-        got.extend(item.quotient for item in await stream_recv(ctx, dut.o, len(cases), rng=rng, backpressure=0.5))
+        got.extend(
+            item.quotient
+            for item in await stream_recv(ctx, dut.o, len(cases), rng=rng, backpressure=0.5)
+        )
 
     simulate(dut, feed, drain, deadline_cycles=40 * len(cases) + 100)
     assert got == [n // d if d else 1023 for n, d in cases]
@@ -163,8 +176,17 @@ def test_intermediate_values_span_int8_and_saturate(seed):
 def test_fast_random_regression():
     """At least 100,000 stream transfers (weight writes, token chunks, result chunks) of random
     layers and batches, every result equal to the golden."""
-    p = MoELayerParams(hidden=6, expert_hidden=5, experts=3, shared_experts=1, top_k=2, lanes=2,
-                       arrays=2, max_tokens=16, router_macs=3)
+    p = MoELayerParams(
+        hidden=6,
+        expert_hidden=5,
+        experts=3,
+        shared_experts=1,
+        top_k=2,
+        lanes=2,
+        arrays=2,
+        max_tokens=16,
+        router_macs=3,
+    )
     rng = random.Random(7)
     sim = FastSim(Design(block("moe_layer"), p))
     transfers = 0
@@ -176,8 +198,10 @@ def test_fast_random_regression():
             words = load_words(layer)
             session.run({"i_load": words}, budget=10 * len(words))
             transfers += len(words)
-            batches = [random_tokens(p, rng.randint(1, p.max_tokens), rng.randrange(1 << 30))
-                       for _ in range(40)]
+            batches = [
+                random_tokens(p, rng.randint(1, p.max_tokens), rng.randrange(1 << 30))
+                for _ in range(40)
+            ]
             _run_batches(session, p, layer, batches, rng)
             transfers += sum(2 * len(x) * p.io_chunks + 1 for x, _ in batches)
     assert transfers >= 100_000

@@ -27,6 +27,7 @@ MOETILE = Path(sys.executable).parent / "moetile"
 
 #: Extra arguments for README commands whose real run is long: the same command, smaller.
 SMALL_SETTINGS = {
+    "moetile cosim": ["--train-steps", "2", "--tokens", "16", "--quality-tokens", "128"],
     "moetile model train-tiny": ["--steps", "2"],
     "moetile model convert-cmoe": ["--calibration", "8", "--held-out", "4"],
 }

@@ -107,8 +107,11 @@ class ActivationUnit(wiring.Component):
         # One lane a cycle: requantize this lane's sum with its token's multiplier.
         y = Array(row.y)[lane]
         multiplier = token_multiplier(
-            m, "lane_multiplier", Array(self.lanes.scale)[lane],
-            self.scale_data.multiplier, p.token_scale_width,
+            m,
+            "lane_multiplier",
+            Array(self.lanes.scale)[lane],
+            self.scale_data.multiplier,
+            p.token_scale_width,
         )
         wide = requantize(m, "sum", y, multiplier, self.scale_data.shift, 63)
         value = clamp(m, "value", wide, *INT8, signed(ACTIVATION_WIDTH))

@@ -72,9 +72,7 @@ class CombineUnit(wiring.Component):
         output = Signal(range(p.pass_rows * p.arrays))
         m.d.comb += [
             output.eq(row.row * p.arrays + row.array),
-            self.scale_addr.eq(
-                self.lanes.expert * p.scale_rows + 2 * p.padded_units + output
-            ),
+            self.scale_addr.eq(self.lanes.expert * p.scale_rows + 2 * p.padded_units + output),
         ]
         token = Array(self.lanes.token)[lane]
         gate = Array(self.lanes.gate)[lane]

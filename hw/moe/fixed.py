@@ -13,10 +13,8 @@ def requantize(m, name: str, value, multiplier, shift, max_shift: int):
         multiplier = Const(multiplier)
     product = Signal(signed(len(value) + len(multiplier) + 2), name=f"{name}_product")
     m.d.comb += product.eq(value * multiplier)
-    if isinstance(shift, int):
-        rounding = (1 << shift) >> 1
-    else:
-        rounding = (Const(1, max_shift + 1) << shift) >> 1
+    one = 1 if isinstance(shift, int) else Const(1, max_shift + 1)
+    rounding = (one << shift) >> 1
     shifted = Signal(signed(len(product) + 1), name=f"{name}_shifted")
     m.d.comb += shifted.eq((product + rounding) >> shift)
     return shifted

@@ -96,7 +96,9 @@ class MoELayer(wiring.Component):
             received=Signal(range(p.max_tokens + 1)),
             routed=Signal(range(p.max_tokens + 1)),
             closed=Signal(),
-            counts=Array(Signal(range(p.max_tokens + 1), name=f"count{e}") for e in range(p.experts)),
+            counts=Array(
+                Signal(range(p.max_tokens + 1), name=f"count{e}") for e in range(p.experts)
+            ),
             units_busy=Signal(),
         )
         m.d.comb += [activation.lanes.eq(s.lanes), combine.lanes.eq(s.lanes)]
@@ -207,7 +209,9 @@ class MoELayer(wiring.Component):
         shared = expert >= p.experts
         routed_count = s.counts[expert[: p.topk.index_width]]
         m.d.comb += count.eq(Mux(shared, s.received, routed_count))
-        gathered = Array(Signal(signed(ACTIVATION_WIDTH), name=f"gathered{i}") for i in range(p.lanes))
+        gathered = Array(
+            Signal(signed(ACTIVATION_WIDTH), name=f"gathered{i}") for i in range(p.lanes)
+        )
 
         with m.Switch(s.step):
             with m.Case(Step.NEXT_GROUP):
@@ -308,7 +312,10 @@ class MoELayer(wiring.Component):
 
         # Results: the combine unit drains once every expert is done.
         draining = Signal()
-        m.d.comb += [combine.tokens.eq(s.received), combine.drain.eq((s.step == Step.OUTPUT) & ~draining)]
+        m.d.comb += [
+            combine.tokens.eq(s.received),
+            combine.drain.eq((s.step == Step.OUTPUT) & ~draining),
+        ]
         with m.If(s.step == Step.OUTPUT):
             m.d.sync += draining.eq(1)
             with m.If(draining & ~combine.busy):

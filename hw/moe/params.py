@@ -58,7 +58,7 @@ class MoELayerParams:
     zero_skip : int
         Weight positions a FAT SACU scans per cycle, ``>= 1``.
     exp_entries : int
-        Entries of the exp lookup table (``exp(-i * step)`` for ``i < exp_entries``), ``2 ..= 4096``.
+        Entries of the exp lookup table (``exp(-i * step)``, ``i < exp_entries``), ``2 ..= 4096``.
     gate_frac : int
         Fraction bits of a gating weight and of an exp table entry (1.0 = ``2**gate_frac``),
         ``1 ..= 16``.
@@ -259,7 +259,10 @@ class MoELayerParams:
             "exp_table": (self.exp_entries, self.gate_width),
             "act_table": (1 << ACTIVATION_WIDTH, ACTIVATION_WIDTH),
             "config": (len(CONFIG_WORDS), self.multiplier_width + self.shift_width),
-            "scales": (self.total_experts * self.scale_rows, self.multiplier_width + self.shift_width),
+            "scales": (
+                self.total_experts * self.scale_rows,
+                self.multiplier_width + self.shift_width,
+            ),
         }
         for a in range(self.arrays):
             targets[f"bank{a}"] = (self.bank_rows, 2 * self.inputs)

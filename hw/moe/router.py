@@ -133,10 +133,8 @@ class Router(wiring.Component):
         multiplier = token_multiplier(
             m, "router_multiplier", scale, self.scale.multiplier, p.token_scale_width
         )
-        if p.renormalize:
-            logit = Array(c.score for c in top.top)[step]
-        else:
-            logit = Array(logits)[step]
+        candidates_logits = [c.score for c in top.top] if p.renormalize else list(logits)
+        logit = Array(candidates_logits)[step]
         delta = Signal(p.gemv.acc_width + 1)
         m.d.comb += delta.eq(top.top[0].score - logit)
         index = requantize(m, "exp_index", delta, multiplier, self.scale.shift, 63)
@@ -171,4 +169,3 @@ class Router(wiring.Component):
             m.d.comb += self.o.payload.expert[i].eq(top.top[i].index)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        return m

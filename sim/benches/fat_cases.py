@@ -52,6 +52,6 @@ def pass_payloads(params: FatParams, weights, x):
     planes = weight_planes(weights)
     rows = [
         w_layout.const({"nonzero": nonzero, "negative": negative})
-        for nonzero, negative in zip(planes["nonzero"].tolist(), planes["negative"].tolist())
+        for nonzero, negative in zip(*(planes[k].tolist() for k in planes), strict=True)
     ]
     return columns, rows, [tuple(row) for row in y.T.tolist()]

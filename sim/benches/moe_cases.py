@@ -59,13 +59,18 @@ def random_layer(
     spread = 3 if fine_router else 128
     router = torch.randint(-spread, spread, (p.experts, d), generator=g)
     logit_spread = 1 if fine_router else math.sqrt(d) * 74 * 74 / 2
-    exp_table = [max(1, round((1 << p.gate_frac) * math.exp(-i / 16))) for i in range(p.exp_entries)]
+    exp_table = [
+        max(1, round((1 << p.gate_frac) * math.exp(-i / 16))) for i in range(p.exp_entries)
+    ]
     return IntegerMoELayer(
         params=p,
         router=router,
         exp_table=torch.tensor(exp_table),
         act_table=torch.tensor([rng.randint(-128, 127) for _ in range(256)]),
-        router_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, logit_spread, 1 if fine_router else 32)),
+        router_scale=(
+            rng.randrange(1 << 30, 1 << 31),
+            _shift_for(p, logit_spread, 1 if fine_router else 32),
+        ),
         product_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, 64 * 64, 60)),
         experts=tuple(experts),
     )

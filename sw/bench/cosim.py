@@ -16,8 +16,17 @@ __all__ = ["BENCH_MODEL", "run"]
 
 #: The bench's model: small enough to train in seconds and to build in seconds.
 BENCH_MODEL = TinyMoESettings(
-    hidden=64, layers=2, heads=4, experts=8, top_k=2, expert_hidden=128, context=128,
-    batch=16, steps=150, eval_windows=4, expert_weights="ternary",
+    hidden=64,
+    layers=2,
+    heads=4,
+    experts=8,
+    top_k=2,
+    expert_hidden=128,
+    context=128,
+    batch=16,
+    steps=150,
+    eval_windows=4,
+    expert_weights="ternary",
 )
 HARDWARE = {"lanes": 8, "arrays": 4}
 PREFILL, DECODE, COCOTB_TOKENS = 128, 16, 4

@@ -83,7 +83,9 @@ class IntegerExpert:
         for part, shape in (("gate", (f, d)), ("up", (f, d)), ("down", (d, f))):
             tensor = check_integer_tensor(f"{name}.{part}", getattr(self, part), lo=-1, hi=1)
             if tuple(tensor.shape) != shape:
-                raise ValueError(f"{name}.{part} must have shape {shape}, not {tuple(tensor.shape)}")
+                raise ValueError(
+                    f"{name}.{part} must have shape {shape}, not {tuple(tensor.shape)}"
+                )
         for part in ("gate_scale", "up_scale"):
             _check_scale_pairs(params, f"{name}.{part}", getattr(self, part), f)
         combine = check_integer_tensor(
@@ -100,7 +102,9 @@ def _check_scale_pairs(params: MoELayerParams, name: str, pairs, rows: int) -> N
     t = torch.as_tensor(pairs)
     if tuple(t.shape) != (rows, 2):
         raise ValueError(f"{name} must have shape {(rows, 2)}, not {tuple(t.shape)}")
-    check_integer_tensor(f"{name} multipliers", t[:, 0], lo=0, hi=(1 << params.multiplier_width) - 1)
+    check_integer_tensor(
+        f"{name} multipliers", t[:, 0], lo=0, hi=(1 << params.multiplier_width) - 1
+    )
     check_integer_tensor(f"{name} shifts", t[:, 1], lo=0, hi=(1 << params.shift_width) - 1)
 
 

@@ -58,8 +58,10 @@ def _writes(layer: IntegerMoELayer):
     g = p.gemv
     router = np.zeros((p.experts, g.chunks * g.macs), dtype=np.int64)
     router[:, : p.hidden] = np.asarray(layer.router)
-    yield "router", np.arange(g.weight_transfers), _bits(router.reshape(-1), g.width).reshape(
-        g.weight_transfers, g.macs * g.width
+    yield (
+        "router",
+        np.arange(g.weight_transfers),
+        _bits(router.reshape(-1), g.width).reshape(g.weight_transfers, g.macs * g.width),
     )
     yield "exp_table", np.arange(p.exp_entries), _bits(layer.exp_table, p.gate_width)
     yield "act_table", np.arange(1 << ACTIVATION_WIDTH), _bits(layer.act_table, ACTIVATION_WIDTH)
@@ -102,9 +104,7 @@ def load_words(layer: IntegerMoELayer) -> np.ndarray:
         padded = np.zeros((len(addresses), p.load_data_width), dtype=np.uint8)
         padded[:, : data.shape[1]] = data
         target = _bits(np.full(len(addresses), codes[name]), p.load_target_width)
-        parts.append(
-            np.concatenate([target, _bits(addresses, p.load_addr_width), padded], axis=1)
-        )
+        parts.append(np.concatenate([target, _bits(addresses, p.load_addr_width), padded], axis=1))
     return pack_bits(np.concatenate(parts))
 
 

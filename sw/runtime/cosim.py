@@ -68,7 +68,11 @@ def resolve_model(settings: CosimSettings, progress):
             "runs gated experts with ternary weights (use --model tiny-moe)"
         )
     if settings.model == "tiny-moe":
+        # The model `moetile model train-tiny --experts ternary` makes, when there is one; a
+        # shorter run of it otherwise (its own folder when the steps are not the default).
         path = build_root() / "models" / "tiny-moe-ternary"
+        if settings.train_steps != COSIM_TRAIN_STEPS and not (path / "model.safetensors").is_file():
+            path = path.with_name(f"tiny-moe-ternary-{settings.train_steps}-steps")
         if not (path / "model.safetensors").is_file():
             steps = settings.train_steps
             progress(f"training the ternary tiny MoE once ({steps} steps) into {path}")
@@ -108,8 +112,10 @@ def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record
     params = accelerated.params
     passages = _passages(validation, settings.tokens, context, "the held-out text")
 
-    progress(f"building the accelerator ({params.experts} experts, {params.lanes} lanes x "
-             f"{params.arrays} FAT arrays) for the {settings.backend} backend")
+    progress(
+        f"building the accelerator ({params.experts} experts, {params.lanes} lanes x "
+        f"{params.arrays} FAT arrays) for the {settings.backend} backend"
+    )
     backend = make_backend(settings.backend, params)
     layers = len(accelerated.layers)
     total = layers * sum(math.ceil(len(p) / params.max_tokens) for p in passages)
@@ -142,7 +148,9 @@ def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record
         progress(f"float and quantized golden on {settings.quality_tokens} held-out tokens")
         quality["held_out"] = {
             "tokens": settings.quality_tokens,
-            "float_perplexity": perplexity([accelerated.forward(p, None) for p in held_out], held_out),
+            "float_perplexity": perplexity(
+                [accelerated.forward(p, None) for p in held_out], held_out
+            ),
             "golden_perplexity": perplexity(
                 [accelerated.forward(p, golden) for p in held_out], held_out
             ),

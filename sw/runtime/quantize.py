@@ -219,7 +219,9 @@ def _activation_ranges(layer: MoELayer, x: torch.Tensor) -> tuple[float, float, 
     _, _, chosen = layer.route(x)
     gate_max = up_max = hidden_max = 1e-12
     for e, expert in enumerate((*layer.experts, *layer.shared)):
-        rows = (chosen == e).any(dim=1) if e < len(layer.experts) else torch.ones(len(x), dtype=bool)
+        rows = (
+            (chosen == e).any(dim=1) if e < len(layer.experts) else torch.ones(len(x), dtype=bool)
+        )
         if not rows.any():
             continue
         gate, up, hidden = _expert_parts(expert, x[rows])
