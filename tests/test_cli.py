@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from moetile.hw.moe import MoELayerParams
 from moetile.sw.cli import main
 
 
@@ -25,7 +26,14 @@ def rtl(tmp_path_factory):
 def test_generate_writes_every_default_design(rtl):
     manifest = json.loads((rtl / "manifest.json").read_text())
     tops = sorted(d["top"] for d in manifest["designs"])
-    assert tops == ["fat_fat", "fat_parapim", "gemv", "topk_network", "topk_sequential"]
+    assert tops == [
+        "fat_fat",
+        "fat_parapim",
+        "gemv",
+        "moe_layer",
+        "topk_network",
+        "topk_sequential",
+    ]
     for record in manifest["designs"]:
         text = (rtl / record["verilog"]).read_text()
         assert f"module {record['top']}(" in text
@@ -35,6 +43,8 @@ def test_generate_writes_every_default_design(rtl):
             assert ports["i__payload"]["width"] == 16 * 8
         elif record["block"] == "fat":
             assert ports["i_w__payload"]["width"] == 2 * record["params"]["n_inputs"]
+        elif record["block"] == "moe_layer":  # a chunk of int8 values, the scale code, last
+            assert ports["i_token__payload"]["width"] == 8 * record["params"]["router_macs"] + 17
         else:
             assert ports["i_x__payload"]["width"] == 8 * record["params"]["macs"]
     assert manifest["tools"]["amaranth"] == "0.5.10"
@@ -76,13 +86,14 @@ def test_generate_with_params_and_config(tmp_path):
 
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "5 clean, 0 with warnings" in capsys.readouterr().out
+    assert "6 clean, 0 with warnings" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     cells = {top: d["cells"] for top, d in designs.items()}
     assert designs["gemv"]["memory_bits"] == (8 * 4 + 4) * 8 * 8  # weights and one vector
     assert designs["fat_fat"]["memory_bits"] == 40 * 8 * 8  # inputs: n_inputs x lanes x 8 bits
     assert designs["topk_network"]["memory_bits"] == 0
+    assert designs["moe_layer"]["memory_bits"] == moe_layer_memory_bits(MoELayerParams())
     assert cells["topk_network"] > cells["topk_sequential"] > 0
     assert cells["fat_fat"] > 0 and cells["fat_parapim"] > 0 and cells["gemv"] > 0
 
@@ -172,3 +183,23 @@ def test_report_gathers_claims(monkeypatch, capsys):
     monkeypatch.setattr(bench, "BENCHES", {"topk": bench.BENCHES["topk"]})
     assert main(["report", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"claims": []}
+
+
+def moe_layer_memory_bits(p: MoELayerParams) -> int:
+    """Every memory of the MoE layer accelerator, counted from its Params."""
+    g = p.gemv
+    top = (
+        p.max_tokens * p.io_chunks * p.io_chunk * 8  # token buffer
+        + p.max_tokens * p.token_scale_width  # token scale codes
+        + p.experts * p.max_tokens * (p.token_width + p.gate_width)  # token lists
+        + p.padded_units * p.lanes * 8  # hidden columns
+        + p.total_experts * p.scale_rows * (p.multiplier_width + p.shift_width)  # scales
+    )
+    router = (
+        max(2, g.weight_transfers) + max(2, g.chunks)
+    ) * g.macs * 8 + p.exp_entries * p.gate_width
+    engine = p.inputs * p.lanes * 8 + p.arrays * (
+        p.bank_rows * 2 * p.inputs + p.inputs * p.lanes * 8
+    )
+    units = 256 * 8 + p.arrays * p.lanes * 8 + p.max_tokens * p.hidden * p.combine_width
+    return top + router + engine + units

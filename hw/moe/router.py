@@ -156,7 +156,7 @@ class Router(wiring.Component):
             divider.i.valid.eq(dividing & (sent == received)),
             divider.i.payload.numerator.eq(exps[sent] << p.gate_frac),
             divider.i.payload.denominator.eq(total),
-            divider.o.ready.eq(1),
+            divider.o.ready.eq(dividing),
         ]
         with m.If(divider.i.valid & divider.i.ready):
             m.d.sync += sent.eq(sent + 1)
