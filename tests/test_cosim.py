@@ -135,6 +135,11 @@ def test_cli_refuses_float_and_corrupt_models(float_model, tmp_path, capsys):
     (corrupt / "model.safetensors").write_bytes(b"garbage")
     assert main(["cosim", "--model", str(corrupt), "--out", str(out)]) == 2
     assert f"cannot load the tiny MoE in {corrupt}" in capsys.readouterr().err
+    dense = tmp_path / "dense"
+    dense.mkdir()
+    (dense / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
+    assert main(["cosim", "--model", str(dense), "--out", str(out)]) == 2
+    assert "a bert model without MoE layers the accelerator can run" in capsys.readouterr().err
     assert not out.exists()
 
 

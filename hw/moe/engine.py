@@ -1,7 +1,7 @@
 """The FAT expert engine: ``arrays`` FAT arrays sharing the lanes' input columns, each with
 its own bank of resident ternary weight rows."""
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -95,7 +95,7 @@ class FatEngine(wiring.Component):
             busy, out = self._array(m, a, columns, start, rows, base)
             running.append(busy)
             outputs.append(out)
-        m.d.comb += self.idle.eq(~_any(running))
+        m.d.comb += self.idle.eq(~Cat(running).any())
         self._merge(m, outputs)
         return m
 
@@ -157,7 +157,7 @@ class FatEngine(wiring.Component):
         for a in reversed(range(p.arrays)):
             with m.If(outputs[a][0].valid):
                 m.d.comb += chosen.eq(a)
-        m.d.comb += self.o.valid.eq(_any([out.valid for out, _ in outputs]))
+        m.d.comb += self.o.valid.eq(Cat(out.valid for out, _ in outputs).any())
         for a, (out, done) in enumerate(outputs):
             with m.If(chosen == a):
                 m.d.comb += [
@@ -166,10 +166,3 @@ class FatEngine(wiring.Component):
                     self.o.payload.row.eq(done),
                 ]
             m.d.comb += out.ready.eq(self.o.ready & (chosen == a))
-
-
-def _any(signals):
-    total = 0
-    for s in signals:
-        total = total | s
-    return total

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from amaranth import Array, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -330,7 +330,7 @@ class MoELayer(wiring.Component):
             ("down", (Step.DOWN,)),
             ("output", (Step.OUTPUT,)),
         ):
-            with m.If(_any(s.step == step for step in steps)):
+            with m.If(Cat(s.step == step for step in steps).any()):
                 m.d.sync += counters[name].eq(counters[name] + 1)
         with m.If((s.step == Step.ROUTE) & (s.received != 0)):
             m.d.sync += counters["route"].eq(counters["route"] + 1)
@@ -347,10 +347,3 @@ class MoELayer(wiring.Component):
                 s.closed.eq(0),
                 s.first.eq(0),
             ]
-
-
-def _any(terms):
-    total = 0
-    for term in terms:
-        total = total | term
-    return total

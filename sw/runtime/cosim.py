@@ -19,7 +19,7 @@ from .backends import BACKENDS, GoldenBackend, make_backend
 from .model import AcceleratedModel, perplexity, summarize
 from .plots import write_plots
 
-__all__ = ["COSIM_TRAIN_STEPS", "CosimSettings", "cosim", "resolve_model"]
+__all__ = ["COSIM_TRAIN_STEPS", "CosimSettings", "cosim", "resolve_model", "write_report"]
 
 #: Training steps of the ternary tiny MoE when ``moetile cosim`` has to make it (the full
 #: schedule of ``moetile model train-tiny`` is 800 steps).
@@ -88,7 +88,22 @@ def resolve_model(settings: CosimSettings, progress):
         raise ValueError(
             f"--model must be one of {', '.join(MODELS)} or a model directory, not {path}"
         )
+    _check_moe_config(path)
     return load_tiny_moe(path), str(path)
+
+
+def _check_moe_config(path: Path) -> None:
+    """Refuse a saved model that is not a Mixtral-style MoE before loading it as one."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return  # load_tiny_moe names what is missing or corrupt
+    kind = config.get("model_type") if isinstance(config, dict) else None
+    if kind != "mixtral" or not config.get("num_local_experts"):
+        raise ValueError(
+            f"{path}: a {kind or 'unknown'} model without MoE layers the accelerator can run "
+            "(it runs Mixtral-style tiny MoEs made by `moetile model train-tiny`)"
+        )
 
 
 def _passages(data: torch.Tensor, tokens: int, context: int, what: str) -> list[torch.Tensor]:

@@ -16,7 +16,7 @@ from moetile.sw.models.moe_layer import MoELayer
 from .backends import Backend, GoldenBackend
 from .quantize import QuantizedLayer, layer_params, quantize_layer
 
-__all__ = ["AcceleratedModel", "BatchRecord", "expert_work"]
+__all__ = ["AcceleratedModel", "BatchRecord", "expert_work", "perplexity", "summarize"]
 
 
 @dataclass
