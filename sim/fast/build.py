@@ -13,6 +13,7 @@ from ..build import design_dir, generate_verilog, locked
 from ..env import BUILD_WAIVERS, prepare_environment
 from .driver import driver_source
 from .ports import design_ports
+from .wrapper import WRAPPER_TOP, wrapper_source
 
 __all__ = ["LIBRARY", "WAVES", "fast_library", "library_path"]
 
@@ -31,7 +32,8 @@ def library_path(design: Design, waves: str | None = None) -> Path:
     digest of its generated driver, so a changed driver never reuses a stale library."""
     if waves not in WAVES:
         raise ValueError(f"waves must be one of None, 'vcd', 'fst', not {waves!r}")
-    source = driver_source(*design_ports(design.component()))
+    ports = design_ports(design.component())
+    source = driver_source(*ports) + wrapper_source(design.top, *ports)
     key = f"{source}{waves}{COMPILER_FLAGS}{VERILATOR_FLAGS}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return design_dir(design) / f"fastsim-{digest}" / LIBRARY
@@ -47,8 +49,9 @@ def fast_library(design: Design, waves: str | None = None) -> Path:
     with locked(design_dir(design)):
         if not library.exists():
             build.mkdir(exist_ok=True)
-            source = driver_source(*design_ports(design.component()))
-            write_atomically(build / "driver.cpp", source)
+            ports = design_ports(design.component())
+            write_atomically(build / "driver.cpp", driver_source(*ports))
+            write_atomically(build / f"{WRAPPER_TOP}.v", wrapper_source(design.top, *ports))
             _verilate(design, verilog, build, waves)
     return library
 
@@ -82,7 +85,7 @@ def _verilate(design: Design, verilog: Path, build: Path, waves: str | None) -> 
         "-j",
         str(os.cpu_count() or 1),
         "--top-module",
-        design.top,
+        WRAPPER_TOP,
         "--prefix",
         "Vtop",
         "--Mdir",
@@ -96,6 +99,7 @@ def _verilate(design: Design, verilog: Path, build: Path, waves: str | None) -> 
         *(f"-Wno-{w}" for w in BUILD_WAIVERS),
         *({"vcd": ["--trace-vcd"], "fst": ["--trace-fst"]}.get(waves, [])),
         str(verilog),
+        str(build / f"{WRAPPER_TOP}.v"),
         str(build / "driver.cpp"),
     ]
     log = build / "build.log"

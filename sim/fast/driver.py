@@ -100,10 +100,11 @@ FS_EXPORT void* fs_open(const char* wave_path) {
         h->trace->open(wave_path);
     }
 #endif
-    // Two cycles in reset, then one idle cycle (valid and ready low), as the cocotb benches.
+    // Two cycles in reset, then one idle cycle (valid and ready low), as the cocotb benches. The
+    // design's reset is `rst` a cycle late, from a register that starts set (see wrapper.py).
     h->top->clk = 0;
     for (int n = 0; n < 3; n++) {
-        h->top->rst = n < 2;
+        h->top->rst = n < 1;
         half_cycle(h);
         rise(h);
     }
