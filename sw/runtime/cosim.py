@@ -40,7 +40,7 @@ class CosimSettings:
     compared besides the co-simulated ones."""
 
     model: str = "tiny-moe"
-    tokens: int = 64
+    tokens: int = 128
     backend: str = "fast"
     engine: str = "fat"
     max_tokens: int = 128
