@@ -12,14 +12,12 @@ from ..fat.interface import weight_layout
 from .interface import column_layout, row_layout
 from .params import MoELayerParams
 
-__all__ = ["FatEngine", "PHASES", "job_layout"]
-
-#: A job runs one phase of one expert: ``gate_up`` (gate and up rows of every hidden unit,
-#: interleaved) or ``down``.
-PHASES = ("gate_up", "down")
+__all__ = ["FatEngine", "job_layout"]
 
 
 def job_layout(params: MoELayerParams) -> data.StructLayout:
+    """One job: an expert and a phase, 0 for its gate and up rows (interleaved per hidden
+    unit), 1 for its down rows."""
     return data.StructLayout({"expert": unsigned(params.expert_width), "phase": 1})
 
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..checks import check_bool, check_choice, check_int, signed_range
+from ..checks import check_bool, check_choice, check_int
 from ..fat.params import FatParams
 from ..gemv.params import GemvParams
 from ..topk.params import TopKParams
@@ -223,10 +223,6 @@ class MoELayerParams:
         return 6
 
     @property
-    def exp_index_width(self) -> int:
-        return max(1, (self.exp_entries - 1).bit_length())
-
-    @property
     def exp_sum_width(self) -> int:
         """Unsigned sum of up to ``experts`` exp entries of at most ``2**gate_frac``."""
         return (self.experts << self.gate_frac).bit_length()
@@ -243,10 +239,6 @@ class MoELayerParams:
     def out_width(self) -> int:
         """Signed result: the combine accumulator after the rounding shift, exactly."""
         return max(2, self.combine_width - self.out_shift + 1)
-
-    @property
-    def out_range(self) -> tuple[int, int]:
-        return signed_range(self.out_width)
 
     # Load map: the weight-load stream writes ``data`` at ``addr`` of memory ``target``.
 

@@ -43,24 +43,6 @@ def _model(progress):
     return load_tiny_moe(path, "ternary")
 
 
-def _layer_inputs(accelerated, tokens):
-    """Each MoE layer's float input on ``tokens``, from the float model."""
-    import torch
-
-    inputs = []
-    hooks = [
-        layer.mlp.register_forward_hook(lambda m, i, o: inputs.append(i[0][0].detach()))
-        for layer in accelerated.model.model.layers
-    ]
-    try:
-        with torch.no_grad():
-            accelerated.model(input_ids=tokens[None], output_router_logits=False)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return inputs
-
-
 def _measure(accelerated, backend, inputs, batch: int, phase: str) -> list[dict]:
     """One row per layer: ``inputs[n]`` through layer ``n`` in batches of ``batch``."""
     from moetile.sw.runtime.model import summarize
@@ -101,7 +83,7 @@ def run(progress) -> BenchReport:
     train, validation = stdlib_corpus().split_bytes()
     accelerated = AcceleratedModel(model, HARDWARE, PREFILL)
     accelerated.calibrate([train[:PREFILL], train[PREFILL : 2 * PREFILL]])
-    inputs = _layer_inputs(accelerated, validation[:PREFILL])
+    inputs = accelerated.layer_inputs([validation[:PREFILL]])
 
     progress("prefill and decode on the fast harness")
     fast = make_backend("fast", accelerated.params)

@@ -74,8 +74,8 @@ class AcceleratedModel:
         return self.quantized[0].params
 
     @torch.no_grad()
-    def calibrate(self, passages: list[torch.Tensor]) -> None:
-        """Quantize every MoE layer with scales from its float inputs on ``passages``."""
+    def layer_inputs(self, passages: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each MoE layer's float input ``(tokens, d)`` over ``passages`` in the float model."""
         inputs = [[] for _ in self.layers]
         hooks = [
             layer.mlp.register_forward_hook(_capture_input(inputs[n]))
@@ -87,11 +87,18 @@ class AcceleratedModel:
         finally:
             for hook in hooks:
                 hook.remove()
+        return [
+            torch.cat(x).reshape(-1, layer.hidden).float()
+            for x, layer in zip(inputs, self.layers, strict=True)
+        ]
+
+    @torch.no_grad()
+    def calibrate(self, passages: list[torch.Tensor]) -> None:
+        """Quantize every MoE layer with scales from its float inputs on ``passages``."""
         self.quantized = []
-        for n, layer in enumerate(self.layers):
+        for n, (layer, x) in enumerate(zip(self.layers, self.layer_inputs(passages), strict=True)):
             params = layer_params(layer, self.max_tokens, **self.hardware)
-            calibration = torch.cat(inputs[n]).reshape(-1, layer.hidden).float()
-            self.quantized.append(quantize_layer(layer, params, calibration, f"layer {n}"))
+            self.quantized.append(quantize_layer(layer, params, x, f"layer {n}"))
 
     @torch.no_grad()
     def forward(self, tokens: torch.Tensor, backend: Backend | None, on_batch=lambda r: None):

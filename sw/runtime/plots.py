@@ -2,15 +2,7 @@
 
 from pathlib import Path
 
-__all__ = ["PLOTS", "write_plots"]
-
-#: File name → what it shows.
-PLOTS = {
-    "cycles.png": "cycles per layer by step",
-    "expert_load.png": "tokens per expert per layer",
-    "utilization.png": "expert-engine utilization per layer against its compute bound",
-    "error.png": "relative error of each layer against the float layer",
-}
+__all__ = ["write_plots"]
 
 
 def write_plots(report: dict, out: Path) -> list[str]:
