@@ -5,6 +5,7 @@ __all__ = [
     "check_choice",
     "check_int",
     "counter_range",
+    "signed_width",
     "signed_range",
     "unsigned_range",
 ]
@@ -31,6 +32,11 @@ def check_choice(name: str, value, choices) -> None:
 def signed_range(width: int) -> tuple[int, int]:
     """Inclusive range of a two's complement integer of ``width`` bits."""
     return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of the narrowest two's complement integer holding every value in ``[lo, hi]``."""
+    return max(v.bit_length() if v >= 0 else (-v - 1).bit_length() for v in (lo, hi)) + 1
 
 
 def unsigned_range(width: int) -> tuple[int, int]:

@@ -137,5 +137,6 @@ _BUILTIN = (
     "moetile.hw.topk.block",
     "moetile.hw.fat.block",
     "moetile.hw.gemv.block",
+    "moetile.hw.mixpe.block",
     "moetile.hw.moe.block",
 )

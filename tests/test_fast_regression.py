@@ -1,16 +1,22 @@
 """Random regression on the fast harness: at least 100,000 random transactions per block per
 run, under random idle and back-pressure, every result equal to the golden model."""
 
+import random
+
 import numpy as np
 import pytest
 import torch
 
 from moetile.hw.fat import FatParams
+from moetile.hw.mixpe import MIXPE_ARCHS, MixPEParams
 from moetile.hw.registry import Design, block
 from moetile.hw.topk import TOPK_ARCHS, TopKParams
+from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sim.fast import FastSim, Traffic
+from moetile.sim.mixpe_sim import run_passes
 from moetile.sw.golden.fat import fat_matvec
 from moetile.sw.golden.topk import top_k
+from moetile.sw.mapping.mixpe import golden_backend, plan_gemm
 
 pytestmark = pytest.mark.cosim
 
@@ -68,3 +74,22 @@ def test_fat_random_regression(fields, seed):
     y = run.payloads("o")["y"].reshape(passes, params.n_outputs, params.lanes)
     for p in range(passes):
         assert torch.equal(torch.from_numpy(y[p].T), fat_matvec(params, w[p], x[p])), p
+
+
+@pytest.mark.parametrize("arch", MIXPE_ARCHS)
+def test_mixpe_random_regression(arch, seed):
+    """``TRANSACTIONS`` reduction steps in passes of random, extreme and corner operands."""
+    params = MixPEParams(rows=4, cols=4, n_inputs=64, group=32, scale_width=8, arch=arch)
+    rng = random.Random(seed)
+    passes = []
+    while len(passes) * params.n_inputs < TRANSACTIONS:
+        kind = KINDS[len(passes) % len(KINDS)] if len(passes) % 5 == 0 else "random"
+        operands = gemm_operands(params, rng, kind, params.rows, params.cols)
+        passes += plan_gemm(params, *operands).passes
+    names = ("i_x", "i_w", "i_group", "o")
+    run = run_passes(params, passes, traffic(names, seed))
+    assert run.run.stamps["i_x"].size >= TRANSACTIONS
+    for n, (got, expected) in enumerate(
+        zip(run.outputs, golden_backend(params, passes), strict=True)
+    ):
+        assert torch.equal(got, expected), n

@@ -1,0 +1,215 @@
+"""The MixPE array and its multiplier baseline: an output-stationary W4A8 GEMM tile."""
+
+from amaranth import Array, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from .arith import round_shift
+from .dequant import GroupDequantizer, WeightDequantizer
+from .interface import activation_layout, group_layout, output_layout, weight_layout
+from .params import WEIGHT_WIDTH, MixPEParams
+from .pe import GroupSumPE, MultiplierPE
+
+__all__ = ["MixPEArray"]
+
+
+class MixPEArray(wiring.Component):
+    """A ``rows × cols`` tile of a W4A8 GEMM, ``params.n_inputs`` reduction steps per pass.
+
+    **Output-stationary, with broadcast operands.** PE ``(r, c)`` owns output ``(r, c)`` for a
+    whole pass; each step broadcasts one activation per row and one weight code per column.
+    The choice follows from MixPE's arithmetic: the integer group sum ``P`` of an output must
+    stay in one place for ``g`` steps and then meet that output's scale and zero point once,
+    which an output-stationary PE gives for free; a weight-stationary systolic array would
+    move partial sums through ``rows`` PEs and dequantize them at its edge every step. Inputs
+    are broadcast rather than skewed through neighbours because a tile is small (a few
+    tokens by a few outputs) and the broadcast adds no pipeline fill.
+
+    ``arch == "mixpe"``: each PE forms ``q * x`` by shift-and-add and sums a group; a row of
+    the same PEs with the code tied to 1 sums the activations (``S``, shared by the row's
+    outputs). On a group's last step the sums move to hold registers, and each column's
+    :class:`GroupDequantizer` applies ``acc += s * (P - z * S)`` one row per cycle while the
+    next group accumulates. ``arch == "multiplier"``: each column dequantizes its weight
+    (``s * (q - z)``) every step, and every PE multiplies and accumulates it.
+
+    Streams. A step takes one ``i_x`` and one ``i_w`` transfer together. The group's scales
+    and zero points on ``i_group`` go with a group's last step (``mixpe``: the dequantizer
+    needs them only then) or its first step (``multiplier``: every step needs them). After a
+    pass the ``cols`` columns of results leave on ``o`` in order, ``y[r]`` for every row; the
+    next pass's steps go on meanwhile, except that ``mixpe`` holds the capture of its first
+    group, and ``multiplier`` its first step, until the last column has left. Cycles with
+    steady traffic: :func:`moetile.sw.golden.mixpe.mixpe_cycles`.
+
+    Members
+    -------
+    i_x : In(stream.Signature(activation_layout(params)))
+    i_w : In(stream.Signature(weight_layout(params)))
+    i_group : In(stream.Signature(group_layout(params)))
+    o : Out(stream.Signature(output_layout(params)))
+    """
+
+    def __init__(self, params: MixPEParams):
+        self.params = params
+        super().__init__(
+            {
+                "i_x": In(stream.Signature(activation_layout(params))),
+                "i_w": In(stream.Signature(weight_layout(params))),
+                "i_group": In(stream.Signature(group_layout(params))),
+                "o": Out(stream.Signature(output_layout(params))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+
+        # Position in the pass.
+        in_group = Signal(counter_range(p.group))
+        group_index = Signal(counter_range(p.groups))
+        group_first, group_last = in_group == 0, in_group == p.group - 1
+        pass_first = group_first & (group_index == 0)
+        pass_last = group_last & (group_index == p.groups - 1)
+
+        # A step fires when both operands (and, on the group's hand-over step, its scales)
+        # are there and the datapath can take it.
+        fire = Signal()
+        blocked = Signal()
+        takes_group = group_last if p.arch == "mixpe" else group_first
+        m.d.comb += [
+            fire.eq(
+                self.i_x.valid & self.i_w.valid & (~takes_group | self.i_group.valid) & ~blocked
+            ),
+            self.i_x.ready.eq(fire),
+            self.i_w.ready.eq(fire),
+            self.i_group.ready.eq(fire & takes_group),
+        ]
+        with m.If(fire):
+            m.d.sync += in_group.eq(in_group + 1)
+            with m.If(group_last):
+                m.d.sync += [in_group.eq(0), group_index.eq(group_index + 1)]
+                with m.If(group_index == p.groups - 1):
+                    m.d.sync += group_index.eq(0)
+
+        # The datapath, and the results it leaves for the output.
+        pending = Signal()
+        control = dict(fire=fire, blocked=blocked, pending=pending)
+        if p.arch == "mixpe":
+            results = self._mixpe(m, group_first, group_last, group_index, **control)
+        else:
+            results = self._multiplier(m, group_first, pass_first, pass_last, **control)
+
+        # Output: one column per transfer, rounded to the output format.
+        column = Signal(counter_range(p.cols))
+        m.d.comb += self.o.valid.eq(pending)
+        for r in range(p.rows):
+            chosen = Array(results[c][r] for c in range(p.cols))[column]
+            m.d.comb += self.o.payload.y[r].eq(round_shift(chosen, p.out_shift))
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += column.eq(column + 1)
+            with m.If(column == p.cols - 1):
+                m.d.sync += [column.eq(0), pending.eq(0)]
+        return m
+
+    def _mixpe(self, m, group_first, group_last, group_index, *, fire, blocked, pending):
+        """Shift-and-add PEs, the activation-sum row and the per-column dequantizers."""
+        p = self.params
+        capture = fire & group_last
+        busy = Signal()
+        row = Signal(counter_range(p.rows))
+        first, last = Signal(), Signal()
+        scale = [Signal(p.scale_width, name=f"scale{c}") for c in range(p.cols)]
+        zero = [Signal(WEIGHT_WIDTH, name=f"zero{c}") for c in range(p.cols)]
+        m.d.comb += blocked.eq(group_last & (busy | ((group_index == 0) & pending)))
+
+        # The dequantizer takes a group's sums, scales and zero points as it ends.
+        with m.If(capture):
+            m.d.sync += [busy.eq(1), row.eq(0)]
+            m.d.sync += [first.eq(group_index == 0), last.eq(group_index == p.groups - 1)]
+            for c in range(p.cols):
+                m.d.sync += [
+                    scale[c].eq(self.i_group.payload.scale[c]),
+                    zero[c].eq(self.i_group.payload.zero[c]),
+                ]
+        with m.If(busy):
+            m.d.sync += row.eq(row + 1)
+            with m.If(row == p.rows - 1):
+                m.d.sync += busy.eq(0)
+                with m.If(last):
+                    m.d.sync += pending.eq(1)
+
+        # One column of group-sum PEs per output, one more (code 1) for the activation sums.
+        def pe_column(name, code, sum_width, code_width):
+            column = []
+            for r in range(p.rows):
+                pe = GroupSumPE(code_width, sum_width)
+                m.submodules[f"{name}_{r}"] = pe
+                m.d.comb += [
+                    pe.x.eq(self.i_x.payload.x[r]),
+                    pe.code.eq(code),
+                    pe.step.eq(fire),
+                    pe.group_first.eq(group_first),
+                    pe.capture.eq(capture),
+                    pe.shift.eq(busy),
+                ]
+                if column:
+                    m.d.comb += column[-1].chain_in.eq(pe.held)
+                column.append(pe)
+            return column
+
+        sums = pe_column("act_sum", 1, p.act_sum_width, 1)
+        results = []
+        for c in range(p.cols):
+            pes = pe_column(f"pe_{c}", self.i_w.payload.q[c], p.group_sum_width, WEIGHT_WIDTH)
+            unit = GroupDequantizer(p)
+            m.submodules[f"dequant_{c}"] = unit
+            m.d.comb += [
+                unit.p_head.eq(pes[0].held),
+                unit.s_head.eq(sums[0].held),
+                unit.scale.eq(scale[c]),
+                unit.zero.eq(zero[c]),
+                unit.shift.eq(busy),
+                unit.first.eq(first),
+            ]
+            results.append(list(unit.acc))
+        return results
+
+    def _multiplier(self, m, group_first, pass_first, pass_last, *, fire, blocked, pending):
+        """Per-column weight dequantizers and multiplier PEs."""
+        p = self.params
+        m.d.comb += blocked.eq(pass_first & pending)
+        with m.If(fire & pass_last):
+            m.d.sync += pending.eq(1)
+
+        # The group's scales arrive with its first step and are held for the rest.
+        group = self.i_group.payload
+        held = Signal(group_layout(p))
+        with m.If(fire & group_first):
+            m.d.sync += held.eq(group)
+        current = Signal(group_layout(p))
+        m.d.comb += current.eq(group)
+        with m.If(~group_first):
+            m.d.comb += current.eq(held)
+
+        results = []
+        for c in range(p.cols):
+            unit = WeightDequantizer(p)
+            m.submodules[f"dequant_{c}"] = unit
+            m.d.comb += [
+                unit.code.eq(self.i_w.payload.q[c]),
+                unit.scale.eq(current.scale[c]),
+                unit.zero.eq(current.zero[c]),
+            ]
+            column = []
+            for r in range(p.rows):
+                pe = MultiplierPE(p.weight_width, p.acc_width)
+                m.submodules[f"pe_{c}_{r}"] = pe
+                m.d.comb += [
+                    pe.x.eq(self.i_x.payload.x[r]),
+                    pe.weight.eq(unit.weight),
+                    pe.step.eq(fire),
+                    pe.clear.eq(pass_first),
+                ]
+                column.append(pe.acc)
+            results.append(column)
+        return results

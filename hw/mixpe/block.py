@@ -1,0 +1,13 @@
+"""Registers the MixPE array and its multiplier baseline with the block registry."""
+
+from ..registry import register
+from .params import MIXPE_ARCHS, MixPEParams
+
+__all__ = ["MIXPE"]
+
+MIXPE = register(
+    "mixpe",
+    MixPEParams,
+    "moetile.hw.mixpe.array:MixPEArray",
+    defaults=[MixPEParams(arch=arch) for arch in MIXPE_ARCHS],
+)

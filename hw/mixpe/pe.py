@@ -1,0 +1,99 @@
+"""Processing elements: MixPE's shift-and-add group-sum PE and the baseline's multiplier PE."""
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .arith import shift_add
+from .params import ACT_WIDTH
+
+__all__ = ["GroupSumPE", "MultiplierPE"]
+
+
+class GroupSumPE(wiring.Component):
+    """``P = sum_{j in G} code[j] * x[j]`` over one group, by shift-and-add.
+
+    On ``step`` the product joins the running sum, which restarts on a group's first step
+    (``group_first``). On the group's last step (``capture``) the complete sum moves to
+    ``held``, where it waits for the dequantizer while the next group accumulates; ``shift``
+    moves ``chain_in`` (the next row's held sum) into ``held``, so a column of PEs hands its
+    sums to the dequantizer one row per cycle. With ``code`` tied to 1 the same PE sums the
+    activations (``S``).
+
+    Parameters
+    ----------
+    code_width : int
+        Bits of the unsigned weight code.
+    sum_width : int
+        Signed width of the group sum.
+
+    Members
+    -------
+    x : In(signed(8))
+    code : In(unsigned(code_width))
+    step, group_first, capture, shift : In(1)
+    chain_in : In(signed(sum_width))
+    held : Out(signed(sum_width))
+    """
+
+    def __init__(self, code_width: int, sum_width: int):
+        super().__init__(
+            {
+                "x": In(signed(ACT_WIDTH)),
+                "code": In(unsigned(code_width)),
+                "step": In(1),
+                "group_first": In(1),
+                "capture": In(1),
+                "shift": In(1),
+                "chain_in": In(signed(sum_width)),
+                "held": Out(signed(sum_width)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        partial = Signal.like(self.held)
+        total = Signal.like(self.held)
+        m.d.comb += total.eq(Mux(self.group_first, 0, partial) + shift_add(self.code, self.x))
+        with m.If(self.step):
+            m.d.sync += partial.eq(total)
+        with m.If(self.step & self.capture):
+            m.d.sync += self.held.eq(total)
+        with m.Elif(self.shift):
+            m.d.sync += self.held.eq(self.chain_in)
+        return m
+
+
+class MultiplierPE(wiring.Component):
+    """``acc += weight * x`` with a hardware multiplier, on every ``step``; ``clear`` (a pass's
+    first step) starts the sum afresh.
+
+    Parameters
+    ----------
+    weight_width, acc_width : int
+        Signed widths of the dequantized weight and of the exact accumulator.
+
+    Members
+    -------
+    x : In(signed(8))
+    weight : In(signed(weight_width))
+    step, clear : In(1)
+    acc : Out(signed(acc_width))
+    """
+
+    def __init__(self, weight_width: int, acc_width: int):
+        super().__init__(
+            {
+                "x": In(signed(ACT_WIDTH)),
+                "weight": In(signed(weight_width)),
+                "step": In(1),
+                "clear": In(1),
+                "acc": Out(signed(acc_width)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.step):
+            m.d.sync += self.acc.eq(Mux(self.clear, 0, self.acc) + self.weight * self.x)
+        return m
