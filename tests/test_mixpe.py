@@ -20,8 +20,8 @@ from moetile.sw.quant.w4a8 import gemm_error_bound, quantize_activations, quanti
     ("values", "message"),
     [
         ({"group": 16}, "group must be one of 32, 64, 128, not 16"),
-        ({"rows": 33}, r"rows must be an integer in \[1, 32\], not 33"),
-        ({"cols": 0}, "cols must be an integer >= 1, not 0"),
+        ({"cols": 33}, r"cols must be an integer in \[1, 32\], not 33"),
+        ({"rows": 0}, "rows must be an integer >= 1, not 0"),
         ({"n_inputs": 48}, r"n_inputs must be a multiple of group \(32\), not 48"),
         ({"n_inputs": 16}, "n_inputs must be an integer >= 32, not 16"),
         ({"scale_width": 25}, r"scale_width must be an integer in \[1, 24\]"),
@@ -148,14 +148,14 @@ def test_gemm_driver_tiles_any_shape(seed):
 def test_cycle_model_closed_forms():
     mixpe = MixPEParams(rows=4, cols=8, n_inputs=64, group=32)
     base = MixPEParams(rows=4, cols=8, n_inputs=64, group=32, arch="multiplier")
-    assert mixpe_cycles(mixpe, 1) == 64 + 4 + 8  # steps, last dequantization, outputs
+    assert mixpe_cycles(mixpe, 1) == 64 + 8 + 8  # steps, last dequantization, outputs
     assert mixpe_cycles(base, 1) == 64 + 8
     # Back to back: the baseline waits for its outputs, MixPE overlaps them with the next pass.
     assert mixpe_cycles(base, 5) == 5 * (64 + 8)
-    assert mixpe_cycles(mixpe, 5) == 5 * 64 + 4 + 8
-    # Outputs longer than a group hold the next pass's first capture.
-    wide = MixPEParams(rows=16, cols=40, n_inputs=64, group=32)
-    assert mixpe_cycles(wide, 2) == mixpe_cycles(wide, 1) + 64 + (16 + 40 + 1 - 32)
+    assert mixpe_cycles(mixpe, 5) == 5 * 64 + 8 + 8
+    # Dequantization and outputs longer than a group hold the next pass's first capture.
+    wide = MixPEParams(rows=40, cols=20, n_inputs=64, group=32)
+    assert mixpe_cycles(wide, 2) == mixpe_cycles(wide, 1) + 64 + (20 + 20 + 1 - 32)
 
 
 @pytest.mark.parametrize("arch", ["mixpe", "multiplier"])

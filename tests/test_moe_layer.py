@@ -16,7 +16,7 @@ from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
 from moetile.sim.benches.moe_cases import edge_tokens, random_layer, random_tokens
 from moetile.sim.fast import FastSim, Traffic
 from moetile.sim.replay import random_patterns, replay_on_cocotb
-from moetile.sw.golden.moe_layer import moe_layer, requantize, token_multiplier
+from moetile.sw.golden.moe_layer import W4A8Rows, moe_layer, requantize, token_multiplier
 from moetile.sw.mapping.moe_layer import load_words, results_of, token_payloads
 
 SMALL = dict(hidden=12, expert_hidden=10, experts=4, lanes=3, arrays=2, max_tokens=8, router_macs=5)
@@ -25,6 +25,17 @@ SHAPES = {
     "shared": {**SMALL, "shared_experts": 1},
     "softmax-over-all": {**SMALL, "renormalize": False, "top_k": 1},
     "one-lane-three-arrays": {**SMALL, "top_k": 3, "lanes": 1, "arrays": 3, "expert_hidden": 7},
+    "mixpe": dict(
+        hidden=40,
+        expert_hidden=36,
+        experts=4,
+        shared_experts=1,
+        lanes=3,
+        arrays=2,
+        max_tokens=8,
+        router_macs=5,
+        engine="mixpe",
+    ),
     "one-expert": dict(
         hidden=4,
         expert_hidden=3,
@@ -44,7 +55,16 @@ SHAPES = {
         ({"hidden": 0}, "hidden must be an integer >= 1, not 0"),
         ({"experts": 2, "top_k": 3}, r"top_k must be an integer in \[1, 2\], not 3"),
         ({"router_macs": 40}, r"router_macs must be an integer in \[1, 32\], not 40"),
-        ({"engine": "mixpe"}, "engine must be one of 'fat', not 'mixpe'"),
+        ({"engine": "xbar"}, "engine must be one of 'fat', 'mixpe', not 'xbar'"),
+        (
+            {"engine": "mixpe", "lanes": 33},
+            r"lanes must be at most group \(32\) for engine 'mixpe'",
+        ),
+        ({"group": 16}, "group must be one of 32, 64, 128, not 16"),
+        (
+            {"engine": "mixpe", "weight_scale_width": 24, "hidden": 512},
+            "expert sums need 45 bits, more than 32: lower weight_scale_width",
+        ),
         ({"renormalize": 1}, "renormalize must be True or False, not 1"),
         ({"exp_entries": 1}, r"exp_entries must be an integer in \[2, 4096\], not 1"),
     ],
@@ -61,6 +81,14 @@ def test_geometry_pads_rows_to_whole_passes():
     assert p.bank_rows == 4 * 18 and p.inputs == 12
     bound = (p.top_k << p.gate_frac) * ((1 << p.combine_multiplier_width) - 1)
     assert bound * (p.inputs << 7) < 1 << (p.combine_width - 1)
+
+
+def test_mixpe_geometry_pads_rows_to_whole_groups():
+    p = MoELayerParams(hidden=40, expert_hidden=36, arrays=2, experts=4, engine="mixpe")
+    assert p.inputs == 64 and p.gate_up_rows == 36 and p.down_rows == 20
+    assert p.bank_words == 4 * 56 * 2 and p.bank_word_bits == 4 * 33 + 8
+    assert p.mixpe.rows == p.lanes and p.mixpe.cols == p.arrays
+    assert p.sum_width == p.mixpe.acc_width <= 32
 
 
 def test_requantize_rounds_half_up_and_token_multiplier_carries_the_scale():
@@ -160,13 +188,16 @@ def test_layer_equals_the_golden_on_the_fast_harness(shape, seed):
 
 
 @pytest.mark.cosim
-def test_intermediate_values_span_int8_and_saturate(seed):
+@pytest.mark.parametrize("shape", ["routed", "mixpe"])
+def test_intermediate_values_span_int8_and_saturate(shape, seed):
     """The random layers exercise the requantizers: activations spread over int8 and some
     saturate, so a wrong shift or clamp shows."""
-    p = MoELayerParams(**SMALL)
+    p = MoELayerParams(**SHAPES[shape])
     layer = random_layer(p, seed)
     x, codes = random_tokens(p, 64, seed)
-    g = x @ torch.as_tensor(layer.experts[0].gate).T
+    gate = layer.experts[0].gate
+    weights = gate.integer_weights()[:, : p.hidden] if isinstance(gate, W4A8Rows) else gate
+    g = x @ torch.as_tensor(weights).T
     scale = torch.as_tensor(layer.experts[0].gate_scale)
     values = requantize(g, token_multiplier(p, codes[:, None], scale[:, 0]), scale[:, 1])
     assert values.abs().max() > 127 and (values.abs() < 64).float().mean() > 0.2

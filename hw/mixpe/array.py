@@ -1,6 +1,6 @@
 """The MixPE array and its multiplier baseline: an output-stationary W4A8 GEMM tile."""
 
-from amaranth import Array, Module, Signal
+from amaranth import Array, C, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,11 +26,12 @@ class MixPEArray(wiring.Component):
     are broadcast rather than skewed through neighbours because a tile is small (a few
     tokens by a few outputs) and the broadcast adds no pipeline fill.
 
-    ``arch == "mixpe"``: each PE forms ``q * x`` by shift-and-add and sums a group; a row of
-    the same PEs with the code tied to 1 sums the activations (``S``, shared by the row's
-    outputs). On a group's last step the sums move to hold registers, and each column's
-    :class:`GroupDequantizer` applies ``acc += s * (P - z * S)`` one row per cycle while the
-    next group accumulates. ``arch == "multiplier"``: each column dequantizes its weight
+    ``arch == "mixpe"``: each PE forms ``q * x`` by shift-and-add and sums a group; a column
+    of the same PEs with the code tied to 1 sums the activations (``S``, shared by the row's
+    outputs). On a group's last step the sums move to hold registers, and each row's
+    :class:`GroupDequantizer` applies ``acc += s * (P - z * S)`` one column per cycle while
+    the next group accumulates (so ``cols <= group``). The accumulators are written once per
+    group and never shifted. ``arch == "multiplier"``: each column dequantizes its weight
     (``s * (q - z)``) every step, and every PE multiplies and accumulates it.
 
     Streams. A step takes one ``i_x`` and one ``i_w`` transfer together. The group's scales
@@ -91,40 +92,39 @@ class MixPEArray(wiring.Component):
                 with m.If(group_index == p.groups - 1):
                     m.d.sync += group_index.eq(0)
 
-        # The datapath, and the results it leaves for the output.
+        # The datapath, and each row's result in the output column.
         pending = Signal()
-        control = dict(fire=fire, blocked=blocked, pending=pending)
+        column = Signal(counter_range(p.cols))
+        control = dict(fire=fire, blocked=blocked, pending=pending, column=column)
         if p.arch == "mixpe":
             results = self._mixpe(m, group_first, group_last, group_index, **control)
         else:
             results = self._multiplier(m, group_first, pass_first, pass_last, **control)
 
         # Output: one column per transfer, rounded to the output format.
-        column = Signal(counter_range(p.cols))
         m.d.comb += self.o.valid.eq(pending)
         for r in range(p.rows):
-            chosen = Array(results[c][r] for c in range(p.cols))[column]
-            m.d.comb += self.o.payload.y[r].eq(round_shift(chosen, p.out_shift))
+            m.d.comb += self.o.payload.y[r].eq(round_shift(results[r], p.out_shift))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += column.eq(column + 1)
             with m.If(column == p.cols - 1):
                 m.d.sync += [column.eq(0), pending.eq(0)]
         return m
 
-    def _mixpe(self, m, group_first, group_last, group_index, *, fire, blocked, pending):
-        """Shift-and-add PEs, the activation-sum row and the per-column dequantizers."""
+    def _mixpe(self, m, group_first, group_last, group_index, *, fire, blocked, pending, column):
+        """Shift-and-add PEs, the activation-sum column and the per-row dequantizers."""
         p = self.params
         capture = fire & group_last
         busy = Signal()
-        row = Signal(counter_range(p.rows))
+        updating = Signal(counter_range(p.cols))
         first, last = Signal(), Signal()
-        scale = [Signal(p.scale_width, name=f"scale{c}") for c in range(p.cols)]
-        zero = [Signal(WEIGHT_WIDTH, name=f"zero{c}") for c in range(p.cols)]
+        scale = Array(Signal(p.scale_width, name=f"scale{c}") for c in range(p.cols))
+        zero = Array(Signal(WEIGHT_WIDTH, name=f"zero{c}") for c in range(p.cols))
         m.d.comb += blocked.eq(group_last & (busy | ((group_index == 0) & pending)))
 
-        # The dequantizer takes a group's sums, scales and zero points as it ends.
+        # The dequantizers take a group's sums, scales and zero points as it ends.
         with m.If(capture):
-            m.d.sync += [busy.eq(1), row.eq(0)]
+            m.d.sync += [busy.eq(1), updating.eq(0)]
             m.d.sync += [first.eq(group_index == 0), last.eq(group_index == p.groups - 1)]
             for c in range(p.cols):
                 m.d.sync += [
@@ -132,49 +132,43 @@ class MixPEArray(wiring.Component):
                     zero[c].eq(self.i_group.payload.zero[c]),
                 ]
         with m.If(busy):
-            m.d.sync += row.eq(row + 1)
-            with m.If(row == p.rows - 1):
+            m.d.sync += updating.eq(updating + 1)
+            with m.If(updating == p.cols - 1):
                 m.d.sync += busy.eq(0)
                 with m.If(last):
                     m.d.sync += pending.eq(1)
 
-        # One column of group-sum PEs per output, one more (code 1) for the activation sums.
-        def pe_column(name, code, sum_width, code_width):
-            column = []
-            for r in range(p.rows):
-                pe = GroupSumPE(code_width, sum_width)
-                m.submodules[f"{name}_{r}"] = pe
+        # Per row: a group-sum PE per output, one more (code 1) for the activation sum, and
+        # the dequantizer, which the output also reads through.
+        results = []
+        for r in range(p.rows):
+            unit = GroupDequantizer(p)
+            m.submodules[f"dequant_{r}"] = unit
+            sums = [
+                (f"pe_{r}_{c}", code, unit.held[c]) for c, code in enumerate(self.i_w.payload.q)
+            ]
+            for name, code, target in [*sums, (f"act_sum_{r}", C(1, 1), unit.act_sum)]:
+                pe = GroupSumPE(len(code), len(target))
+                m.submodules[name] = pe
                 m.d.comb += [
                     pe.x.eq(self.i_x.payload.x[r]),
                     pe.code.eq(code),
                     pe.step.eq(fire),
                     pe.group_first.eq(group_first),
                     pe.capture.eq(capture),
-                    pe.shift.eq(busy),
+                    target.eq(pe.held),
                 ]
-                if column:
-                    m.d.comb += column[-1].chain_in.eq(pe.held)
-                column.append(pe)
-            return column
-
-        sums = pe_column("act_sum", 1, p.act_sum_width, 1)
-        results = []
-        for c in range(p.cols):
-            pes = pe_column(f"pe_{c}", self.i_w.payload.q[c], p.group_sum_width, WEIGHT_WIDTH)
-            unit = GroupDequantizer(p)
-            m.submodules[f"dequant_{c}"] = unit
             m.d.comb += [
-                unit.p_head.eq(pes[0].held),
-                unit.s_head.eq(sums[0].held),
-                unit.scale.eq(scale[c]),
-                unit.zero.eq(zero[c]),
-                unit.shift.eq(busy),
+                unit.scale.eq(scale[updating]),
+                unit.zero.eq(zero[updating]),
+                unit.column.eq(Mux(busy, updating, column)),
+                unit.update.eq(busy),
                 unit.first.eq(first),
             ]
-            results.append(list(unit.acc))
+            results.append(unit.selected)
         return results
 
-    def _multiplier(self, m, group_first, pass_first, pass_last, *, fire, blocked, pending):
+    def _multiplier(self, m, group_first, pass_first, pass_last, *, fire, blocked, pending, column):
         """Per-column weight dequantizers and multiplier PEs."""
         p = self.params
         m.d.comb += blocked.eq(pass_first & pending)
@@ -191,7 +185,7 @@ class MixPEArray(wiring.Component):
         with m.If(~group_first):
             m.d.comb += current.eq(held)
 
-        results = []
+        accumulators = []
         for c in range(p.cols):
             unit = WeightDequantizer(p)
             m.submodules[f"dequant_{c}"] = unit
@@ -200,7 +194,7 @@ class MixPEArray(wiring.Component):
                 unit.scale.eq(current.scale[c]),
                 unit.zero.eq(current.zero[c]),
             ]
-            column = []
+            in_column = []
             for r in range(p.rows):
                 pe = MultiplierPE(p.weight_width, p.acc_width)
                 m.submodules[f"pe_{c}_{r}"] = pe
@@ -210,6 +204,6 @@ class MixPEArray(wiring.Component):
                     pe.step.eq(fire),
                     pe.clear.eq(pass_first),
                 ]
-                column.append(pe.acc)
-            results.append(column)
-        return results
+                in_column.append(pe.acc)
+            accumulators.append(in_column)
+        return [Array(acc[r] for acc in accumulators)[column] for r in range(p.rows)]

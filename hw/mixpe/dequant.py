@@ -1,9 +1,10 @@
 """Dequantization: MixPE's once-per-group unit, and the baseline's per-weight dequantizer."""
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..checks import counter_range
 from .arith import shift_add
 from .params import WEIGHT_WIDTH, MixPEParams
 
@@ -11,36 +12,39 @@ __all__ = ["GroupDequantizer", "WeightDequantizer"]
 
 
 class GroupDequantizer(wiring.Component):
-    """One column's ``acc[r] += s * (P[r] - z * S[r])``, one row per ``shift`` cycle.
+    """One row's accumulators and ``acc[c] += s * (P[c] - z * S)``, one column per ``update``.
 
-    The column's accumulators form a ring of ``rows`` registers: on each ``shift`` the head
-    (row ``r``'s accumulator, ``r`` counting up from 0) takes the head group sum ``p_head`` and
-    activation sum ``s_head``, and the updated value goes to the tail, so after ``rows``
-    shifts every row is updated and back in place without an addressed read. ``first`` (the
-    pass's first group) starts every accumulator afresh. ``z * S`` is a shift-and-add of the
-    4-bit zero point; ``s * (...)`` is the one multiplier, used once per group and output.
+    ``held`` are the row's group sums ``P`` and ``act_sum`` its activation sum ``S``; ``scale``
+    and ``zero`` belong to ``column``, the column being updated. ``first`` (the pass's first
+    group) starts the accumulator afresh. ``z * S`` is a shift-and-add of the 4-bit zero
+    point; ``s * (...)`` is the one multiplier, used once per group and output. ``selected``
+    is ``acc[column]``, which the array also reads its results through.
 
     Members
     -------
-    p_head : In(signed(params.group_sum_width))
-    s_head : In(signed(params.act_sum_width))
+    held : In(ArrayLayout(signed(params.group_sum_width), params.cols))
+    act_sum : In(signed(params.act_sum_width))
     scale : In(unsigned(params.scale_width))
     zero : In(unsigned(4))
-    shift, first : In(1)
-    acc : Out(ArrayLayout(signed(params.acc_width), params.rows))
+    column : In(range(params.cols))
+    update, first : In(1)
+    acc : Out(ArrayLayout(signed(params.acc_width), params.cols))
+    selected : Out(signed(params.acc_width))
     """
 
     def __init__(self, params: MixPEParams):
         self.params = params
         super().__init__(
             {
-                "p_head": In(signed(params.group_sum_width)),
-                "s_head": In(signed(params.act_sum_width)),
+                "held": In(data.ArrayLayout(signed(params.group_sum_width), params.cols)),
+                "act_sum": In(signed(params.act_sum_width)),
                 "scale": In(unsigned(params.scale_width)),
                 "zero": In(unsigned(WEIGHT_WIDTH)),
-                "shift": In(1),
+                "column": In(counter_range(params.cols)),
+                "update": In(1),
                 "first": In(1),
-                "acc": Out(data.ArrayLayout(signed(params.acc_width), params.rows)),
+                "acc": Out(data.ArrayLayout(signed(params.acc_width), params.cols)),
+                "selected": Out(signed(params.acc_width)),
             }
         )
 
@@ -51,13 +55,13 @@ class GroupDequantizer(wiring.Component):
         diff = Signal(signed(p.diff_width))
         term = Signal(signed(p.acc_width))
         m.d.comb += [
-            diff.eq(self.p_head - shift_add(self.zero, self.s_head)),
+            self.selected.eq(Array(self.acc)[self.column]),
+            diff.eq(Array(self.held)[self.column] - shift_add(self.zero, self.act_sum)),
             term.eq(self.scale * diff),
         ]
-        with m.If(self.shift):
-            for r in range(p.rows - 1):
-                m.d.sync += self.acc[r].eq(self.acc[r + 1])
-            m.d.sync += self.acc[p.rows - 1].eq(Mux(self.first, 0, self.acc[0]) + term)
+        for c in range(p.cols):
+            with m.If(self.update & (self.column == c)):
+                m.d.sync += self.acc[c].eq(Mux(self.first, 0, self.selected) + term)
         return m
 
 

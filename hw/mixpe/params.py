@@ -37,10 +37,10 @@ class MixPEParams:
     Parameters
     ----------
     rows : int
-        Tokens per pass (PE rows), ``1 ..= group`` (the dequantization unit serves one row a
-        cycle and must finish a group before the next one ends).
+        Tokens per pass (PE rows), ``>= 1``.
     cols : int
-        Outputs per pass (PE columns), ``>= 1``.
+        Outputs per pass (PE columns), ``1 ..= group`` (``mixpe`` dequantizes one column a
+        cycle and must finish a group before the next one ends).
     n_inputs : int
         ``K``: reduction steps per pass, a positive multiple of ``group``.
     group : int
@@ -66,8 +66,8 @@ class MixPEParams:
 
     def __post_init__(self):
         check_choice("group", self.group, GROUP_SIZES)
-        check_int("rows", self.rows, minimum=1, maximum=self.group)
-        check_int("cols", self.cols, minimum=1)
+        check_int("rows", self.rows, minimum=1)
+        check_int("cols", self.cols, minimum=1, maximum=self.group)
         check_int("n_inputs", self.n_inputs, minimum=self.group)
         if self.n_inputs % self.group:
             raise ValueError(

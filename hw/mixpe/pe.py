@@ -15,10 +15,8 @@ class GroupSumPE(wiring.Component):
 
     On ``step`` the product joins the running sum, which restarts on a group's first step
     (``group_first``). On the group's last step (``capture``) the complete sum moves to
-    ``held``, where it waits for the dequantizer while the next group accumulates; ``shift``
-    moves ``chain_in`` (the next row's held sum) into ``held``, so a column of PEs hands its
-    sums to the dequantizer one row per cycle. With ``code`` tied to 1 the same PE sums the
-    activations (``S``).
+    ``held``, where it waits for the dequantizer while the next group accumulates. With
+    ``code`` tied to 1 the same PE sums the activations (``S``).
 
     Parameters
     ----------
@@ -31,8 +29,7 @@ class GroupSumPE(wiring.Component):
     -------
     x : In(signed(8))
     code : In(unsigned(code_width))
-    step, group_first, capture, shift : In(1)
-    chain_in : In(signed(sum_width))
+    step, group_first, capture : In(1)
     held : Out(signed(sum_width))
     """
 
@@ -44,8 +41,6 @@ class GroupSumPE(wiring.Component):
                 "step": In(1),
                 "group_first": In(1),
                 "capture": In(1),
-                "shift": In(1),
-                "chain_in": In(signed(sum_width)),
                 "held": Out(signed(sum_width)),
             }
         )
@@ -59,8 +54,6 @@ class GroupSumPE(wiring.Component):
             m.d.sync += partial.eq(total)
         with m.If(self.step & self.capture):
             m.d.sync += self.held.eq(total)
-        with m.Elif(self.shift):
-            m.d.sync += self.held.eq(self.chain_in)
         return m
 
 

@@ -1,5 +1,6 @@
-"""The FAT expert engine: ``arrays`` FAT arrays sharing the lanes' input columns, each with
-its own bank of resident ternary weight rows."""
+"""Expert engines: the interface every engine offers the layer, and the FAT engine (``arrays``
+FAT arrays sharing the lanes' input columns, each with its own bank of resident ternary
+weight rows)."""
 
 from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
@@ -12,13 +13,55 @@ from ..fat.interface import weight_layout
 from .interface import column_layout, row_layout
 from .params import MoELayerParams
 
-__all__ = ["FatEngine", "job_layout"]
+__all__ = ["FatEngine", "engine_members", "job_layout", "take_columns_and_job"]
 
 
 def job_layout(params: MoELayerParams) -> data.StructLayout:
     """One job: an expert and a phase, 0 for its gate and up rows (interleaved per hidden
     unit), 1 for its down rows."""
     return data.StructLayout({"expert": unsigned(params.expert_width), "phase": 1})
+
+
+def engine_members(params: MoELayerParams) -> dict:
+    """The ports of every engine (see :class:`FatEngine`)."""
+    return {
+        "i_x": In(stream.Signature(column_layout(params))),
+        "i_job": In(stream.Signature(job_layout(params))),
+        "o": Out(stream.Signature(row_layout(params))),
+        "bank_select": In(counter_range(params.arrays)),
+        "bank_addr": In(counter_range(params.bank_words)),
+        "bank_data": In(params.bank_word_bits),
+        "bank_en": In(1),
+        "idle": Out(1),
+    }
+
+
+def take_columns_and_job(m, engine) -> tuple[Memory, Signal, Signal]:
+    """An engine's input columns, written in order while no job runs, and the job that starts
+    once they are all there. Returns ``(columns, start, job)``."""
+    p = engine.params
+    columns = Memory(shape=column_layout(p)["x"].shape, depth=p.inputs, init=[])
+    m.submodules.columns = columns
+    loaded = Signal(range(p.inputs + 1))
+    column_write = columns.write_port()
+    m.d.comb += [
+        engine.i_x.ready.eq(engine.idle & (loaded < p.inputs)),
+        column_write.addr.eq(loaded),
+        column_write.data.eq(engine.i_x.payload.x),
+        column_write.en.eq(engine.i_x.valid & engine.i_x.ready),
+    ]
+    with m.If(column_write.en):
+        m.d.sync += loaded.eq(loaded + 1)
+
+    job = Signal(job_layout(p))
+    start = Signal()
+    m.d.comb += [
+        engine.i_job.ready.eq(engine.idle & (loaded == p.inputs)),
+        start.eq(engine.i_job.valid & engine.i_job.ready),
+    ]
+    with m.If(start):
+        m.d.sync += [job.eq(engine.i_job.payload), loaded.eq(0)]
+    return columns, start, job
 
 
 class FatEngine(wiring.Component):
@@ -44,46 +87,13 @@ class FatEngine(wiring.Component):
 
     def __init__(self, params: MoELayerParams):
         self.params = params
-        super().__init__(
-            {
-                "i_x": In(stream.Signature(column_layout(params))),
-                "i_job": In(stream.Signature(job_layout(params))),
-                "o": Out(stream.Signature(row_layout(params))),
-                "bank_select": In(counter_range(params.arrays)),
-                "bank_addr": In(counter_range(params.bank_rows)),
-                "bank_data": In(2 * params.inputs),
-                "bank_en": In(1),
-                "idle": Out(1),
-            }
-        )
+        super().__init__(engine_members(params))
 
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        columns = Memory(shape=column_layout(p)["x"].shape, depth=p.inputs, init=[])
-        m.submodules.columns = columns
-
-        # Columns for the next job, written in order while no job runs.
-        loaded = Signal(range(p.inputs + 1))
-        column_write = columns.write_port()
-        m.d.comb += [
-            self.i_x.ready.eq(self.idle & (loaded < p.inputs)),
-            column_write.addr.eq(loaded),
-            column_write.data.eq(self.i_x.payload.x),
-            column_write.en.eq(self.i_x.valid & self.i_x.ready),
-        ]
-        with m.If(column_write.en):
-            m.d.sync += loaded.eq(loaded + 1)
-
         # A job starts every array at once.
-        job = Signal(job_layout(p))
-        start = Signal()
-        m.d.comb += [
-            self.i_job.ready.eq(self.idle & (loaded == p.inputs)),
-            start.eq(self.i_job.valid & self.i_job.ready),
-        ]
-        with m.If(start):
-            m.d.sync += [job.eq(self.i_job.payload), loaded.eq(0)]
+        columns, start, job = take_columns_and_job(m, self)
         rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
         base = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
 

@@ -1,4 +1,4 @@
-"""The MoE layer accelerator: router, FAT expert engine, activation unit and combine."""
+"""The MoE layer accelerator: router, expert engine, activation unit and combine."""
 
 from types import SimpleNamespace
 
@@ -12,10 +12,14 @@ from .activation import ActivationUnit, lane_context_layout
 from .combine import CombineUnit
 from .engine import FatEngine
 from .interface import STATS, column_layout, load_layout, result_layout, stats_layout, token_layout
+from .mixpe_engine import MixPEEngine
 from .params import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
 from .router import Router, scale_pair_layout
 
-__all__ = ["MoELayer"]
+__all__ = ["ENGINE_COMPONENTS", "MoELayer"]
+
+#: The component of each engine kind.
+ENGINE_COMPONENTS = {"fat": FatEngine, "mixpe": MixPEEngine}
 
 
 class Step(enum.Enum, shape=4):
@@ -72,7 +76,7 @@ class MoELayer(wiring.Component):
         m = Module()
         p = self.params
         m.submodules.router = router = Router(p)
-        m.submodules.engine = engine = FatEngine(p)
+        m.submodules.engine = engine = ENGINE_COMPONENTS[p.engine](p)
         m.submodules.activation = activation = ActivationUnit(p)
         m.submodules.combine = combine = CombineUnit(p)
         m.submodules.scales = scales = Memory(

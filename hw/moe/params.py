@@ -5,12 +5,17 @@ from dataclasses import dataclass
 from ..checks import check_bool, check_choice, check_int
 from ..fat.params import FatParams
 from ..gemv.params import GemvParams
+from ..mixpe.params import GROUP_SIZES, WEIGHT_WIDTH, MixPEParams
 from ..topk.params import TopKParams
 
-__all__ = ["ACTIVATION_WIDTH", "CONFIG_WORDS", "ENGINES", "MoELayerParams"]
+__all__ = ["ACTIVATION_WIDTH", "CONFIG_WORDS", "ENGINES", "MAX_SUM_WIDTH", "MoELayerParams"]
 
-#: Expert engines a build can hold; ``fat``: ternary experts on FAT arrays.
-ENGINES = ("fat",)
+#: Expert engines a build can hold; ``fat``: ternary experts on FAT arrays; ``mixpe``: W4A8
+#: experts on a MixPE array.
+ENGINES = ("fat", "mixpe")
+
+#: Widest exact expert sum an engine may hand on (the spec's int32 sums).
+MAX_SUM_WIDTH = 32
 
 #: Width of every int8 activation: token vectors, requantized sums, lookup-table entries.
 ACTIVATION_WIDTH = 8
@@ -50,9 +55,10 @@ class MoELayerParams:
     max_tokens : int
         Tokens per batch, ``>= 1``.
     lanes : int
-        FAT lanes: tokens of one expert computed at once, ``>= 1``.
+        Tokens of one expert computed at once (FAT lanes, MixPE rows), ``>= 1``.
     arrays : int
-        FAT arrays, each computing every ``arrays``-th row of an expert, ``>= 1``.
+        FAT arrays or MixPE columns, each computing every ``arrays``-th row of an expert,
+        ``>= 1``; at most ``group`` for ``mixpe``.
     router_macs : int
         MACs of the gate GEMV, ``1 ..= hidden``.
     zero_skip : int
@@ -71,6 +77,11 @@ class MoELayerParams:
         Right shift (rounding half up) from the combine accumulator to a result, ``>= 0``.
     engine : str
         One of :data:`ENGINES`.
+    group : int
+        ``mixpe`` only: W4A8 group size, one of 32, 64, 128.
+    weight_scale_width : int
+        ``mixpe`` only: bits of a group's unsigned scale code, ``1 ..= 24``, so that an
+        expert sum fits ``MAX_SUM_WIDTH`` bits.
     """
 
     hidden: int = 32
@@ -90,6 +101,8 @@ class MoELayerParams:
     combine_multiplier_width: int = 16
     out_shift: int = 16
     engine: str = "fat"
+    group: int = 32
+    weight_scale_width: int = 8
 
     def __post_init__(self):
         for name in ("hidden", "expert_hidden", "experts", "max_tokens", "lanes", "arrays"):
@@ -105,6 +118,17 @@ class MoELayerParams:
         check_int("combine_multiplier_width", self.combine_multiplier_width, minimum=1, maximum=16)
         check_int("out_shift", self.out_shift, minimum=0)
         check_choice("engine", self.engine, ENGINES)
+        check_choice("group", self.group, GROUP_SIZES)
+        check_int("weight_scale_width", self.weight_scale_width, minimum=1, maximum=24)
+        if self.engine == "mixpe" and self.arrays > self.group:
+            raise ValueError(
+                f"arrays must be at most group ({self.group}) for engine 'mixpe', not {self.arrays}"
+            )
+        if self.sum_width > MAX_SUM_WIDTH:
+            raise ValueError(
+                f"expert sums need {self.sum_width} bits, more than {MAX_SUM_WIDTH}: lower "
+                "weight_scale_width or the layer's width"
+            )
 
     # Blocks inside.
 
@@ -128,6 +152,20 @@ class MoELayerParams:
             zero_skip=self.zero_skip,
         )
 
+    @property
+    def mixpe(self) -> MixPEParams:
+        """The MixPE array: ``lanes`` tokens by ``arrays`` outputs, a pass per row of each
+        column, exact sums out."""
+        return MixPEParams(
+            rows=self.lanes,
+            cols=self.arrays,
+            n_inputs=self.inputs,
+            group=self.group,
+            scale_width=self.weight_scale_width,
+            scale_frac=0,
+            out_shift=0,
+        )
+
     # Streams.
 
     @property
@@ -149,9 +187,11 @@ class MoELayerParams:
 
     @property
     def inputs(self) -> int:
-        """Row length on the arrays: a gate/up row reads ``hidden`` inputs, a down row
-        ``expert_hidden``; the shorter is padded with zero weights, which FAT skips."""
-        return max(self.hidden, self.expert_hidden)
+        """Row length on the engine: a gate/up row reads ``hidden`` inputs, a down row
+        ``expert_hidden``; the shorter is padded with zero weights, which FAT skips (MixPE
+        rows also pad to whole groups)."""
+        longest = max(self.hidden, self.expert_hidden)
+        return _round_up(longest, self.group) if self.engine == "mixpe" else longest
 
     @property
     def pass_rows(self) -> int:
@@ -166,8 +206,10 @@ class MoELayerParams:
     @property
     def gate_up_rows(self) -> int:
         """Rows an array runs in the gate/up phase: gate and up of each of its units,
-        interleaved, padded with empty rows to whole passes."""
-        return _round_up(2 * self.units_per_array, self.pass_rows)
+        interleaved; for FAT padded with empty rows to whole passes (a MixPE pass is one row
+        of every column)."""
+        rows = 2 * self.units_per_array
+        return rows if self.engine == "mixpe" else _round_up(rows, self.pass_rows)
 
     @property
     def down_rows(self) -> int:
@@ -178,6 +220,20 @@ class MoELayerParams:
     def bank_rows(self) -> int:
         """Weight rows each array's bank holds: every expert's gate/up rows, then down rows."""
         return self.total_experts * (self.gate_up_rows + self.down_rows)
+
+    @property
+    def bank_words(self) -> int:
+        """Words of each bank: a FAT row is one word, a MixPE row one word per group."""
+        groups = self.inputs // self.group if self.engine == "mixpe" else 1
+        return self.bank_rows * groups
+
+    @property
+    def bank_word_bits(self) -> int:
+        """FAT: a row's two bit planes. MixPE: a group's 4-bit codes, then its scale code and
+        zero point."""
+        if self.engine == "mixpe":
+            return WEIGHT_WIDTH * (self.group + 1) + self.weight_scale_width
+        return 2 * self.inputs
 
     @property
     def padded_units(self) -> int:
@@ -210,8 +266,8 @@ class MoELayerParams:
 
     @property
     def sum_width(self) -> int:
-        """Signed width of an exact expert sum (the FAT accumulator)."""
-        return self.fat.acc_width
+        """Signed width of an exact expert sum (the engine's accumulator)."""
+        return self.mixpe.acc_width if self.engine == "mixpe" else self.fat.acc_width
 
     @property
     def multiplier_width(self) -> int:
@@ -257,7 +313,7 @@ class MoELayerParams:
             ),
         }
         for a in range(self.arrays):
-            targets[f"bank{a}"] = (self.bank_rows, 2 * self.inputs)
+            targets[f"bank{a}"] = (self.bank_words, self.bank_word_bits)
         return {name: (code, *entry) for code, (name, entry) in enumerate(targets.items())}
 
     @property

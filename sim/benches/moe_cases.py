@@ -7,7 +7,7 @@ import random
 import torch
 
 from moetile.hw.moe import MoELayerParams
-from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer
+from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer, W4A8Rows
 
 __all__ = ["edge_tokens", "random_layer", "random_tokens"]
 
@@ -29,6 +29,39 @@ def _ternary(rng: random.Random, shape, sparsity: float) -> torch.Tensor:
     return signs * (torch.rand(shape, generator=g) >= sparsity)
 
 
+def _w4a8(rng: random.Random, params: MoELayerParams, shape, sparsity: float) -> W4A8Rows:
+    """Random W4A8 rows: uniform codes and zero points, scale codes over their whole range
+    (zero for about ``sparsity`` of the groups), every fourth row at the extremes (codes 15
+    against zero point 0, or 0 against 15, at the largest scale); padding past the row's
+    inputs has zero weights."""
+    g = torch.Generator().manual_seed(rng.randrange(1 << 31))
+    n, k = shape
+    group = params.group
+    groups = -(-k // group)
+    top = (1 << params.weight_scale_width) - 1
+    codes = torch.randint(0, 16, (n, groups * group), generator=g)
+    zeros = torch.randint(0, 16, (n, groups), generator=g)
+    scales = torch.randint(1, top + 1, (n, groups), generator=g)
+    scales[torch.rand(n, groups, generator=g) < sparsity] = 0
+    for row in range(0, n, 4):
+        high = rng.random() < 0.5
+        codes[row], zeros[row], scales[row] = 15 * high, 15 * (not high), top
+    codes[:, k:] = zeros.repeat_interleave(group, dim=1)[:, k:]
+    return W4A8Rows(codes, scales, zeros, group)
+
+
+def _rows(rng: random.Random, params: MoELayerParams, shape, sparsity: float):
+    """Random rows for the layer's engine."""
+    if params.engine == "mixpe":
+        return _w4a8(rng, params, shape, sparsity)
+    return _ternary(rng, shape, sparsity)
+
+
+def _rms(rows) -> float:
+    weights = rows.integer_weights() if isinstance(rows, W4A8Rows) else torch.as_tensor(rows)
+    return float(weights.double().pow(2).mean().sqrt())
+
+
 def random_layer(
     params: MoELayerParams, seed: int, sparsity: float = 0.4, fine_router: bool = False
 ) -> IntegerMoELayer:
@@ -39,15 +72,16 @@ def random_layer(
     p = params
     rng = random.Random(seed)
     d, f = p.hidden, p.expert_hidden
-    token_sum = math.sqrt(d * (1 - sparsity)) * 74 / 2  # token multiplier about M / 2
-    expert_shift = _shift_for(p, token_sum, 60)
     experts = []
     for _ in range(p.total_experts):
+        gate, up = _rows(rng, p, (f, d), sparsity), _rows(rng, p, (f, d), sparsity)
+        token_sum = math.sqrt(d) * _rms(gate) * 74 / 2  # token multiplier about M / 2
+        expert_shift = _shift_for(p, token_sum, 60)
         experts.append(
             IntegerExpert(
-                gate=_ternary(rng, (f, d), sparsity),
-                up=_ternary(rng, (f, d), sparsity),
-                down=_ternary(rng, (d, f), sparsity),
+                gate=gate,
+                up=up,
+                down=_rows(rng, p, (d, f), sparsity),
                 gate_scale=_pairs(rng, f, expert_shift),
                 up_scale=_pairs(rng, f, expert_shift),
                 combine=torch.tensor(

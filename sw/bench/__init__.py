@@ -12,6 +12,7 @@ BENCHES = {
     "topk": "moetile.sw.bench.topk",
     "fat": "moetile.sw.bench.fat",
     "sim": "moetile.sw.bench.sim",
+    "mixpe": "moetile.sw.bench.mixpe",
     "cosim": "moetile.sw.bench.cosim",
 }
 

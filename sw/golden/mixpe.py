@@ -61,13 +61,13 @@ def mixpe_cycles(params: MixPEParams, passes: int) -> int:
     """Cycles from the first step's transfer to the last output transfer, inclusive, for
     ``passes`` back-to-back passes with every input offered each cycle and ``o`` always ready.
 
-    ``mixpe``: a group's last step hands its sums to the dequantizer (``rows`` cycles); it
-    waits while the dequantizer is busy and, for a pass's first group, until the previous
-    pass's ``cols`` results have left, which start the cycle after the last dequantization.
+    ``mixpe``: a group's last step hands its sums to the dequantizers (``cols`` cycles); it
+    waits while they are busy and, for a pass's first group, until the previous pass's
+    ``cols`` results have left, which start the cycle after the last dequantization.
     ``multiplier``: results leave from the cycle after the last step; the next pass's first
     step waits until they have.
     """
-    g, rows, cols = params.group, params.rows, params.cols
+    g, cols = params.group, params.cols
     step, out_end = 0, -1
     if params.arch == "multiplier":
         for _ in range(passes):
@@ -81,7 +81,7 @@ def mixpe_cycles(params: MixPEParams, passes: int) -> int:
             capture = max(step + g - 1, free)
             if group == 0:
                 capture = max(capture, out_end + 1)
-            free = capture + rows + 1
+            free = capture + cols + 1
             step = capture + 1
-        out_end = capture + rows + cols
+        out_end = capture + 2 * cols
     return out_end + 1

@@ -12,7 +12,9 @@ not from the RTL; the accelerator must equal it bit for bit.
   for each candidate (the selected experts when ``renormalize``, else every expert) the exp
   table index ``min(requantize(l_max - l_i, token multiplier(q, M_r), S_r), exp_entries - 1)``
   and ``e_i = exp_table[index]``; gating weight ``(e_i << gate_frac) // sum(e)``.
-- **expert** ``e`` on token ``x``: ``g = G_e x``, ``u = U_e x`` exactly (ternary rows);
+- **expert** ``e`` on token ``x``: ``g = G_e x``, ``u = U_e x`` exactly (ternary rows for the
+  FAT engine; for the MixPE engine W4A8 rows, weight ``j`` of row ``n`` being
+  ``s[n, G] * (q[n, j] - z[n, G])`` for ``j`` in group ``G``);
   per unit ``j``: ``a = act_table[sat8(requantize(g_j, token multiplier(q, Mg_ej), Sg_ej))]``,
   ``v = sat8(requantize(u_j, token multiplier(q, Mu_ej), Su_ej))``,
   ``h_j = sat8(requantize(a * v, M_p, S_p))``; then ``z = D_e h`` exactly.
@@ -37,6 +39,7 @@ __all__ = [
     "IntegerExpert",
     "IntegerMoELayer",
     "LayerTrace",
+    "W4A8Rows",
     "moe_layer",
     "requantize",
     "token_multiplier",
@@ -63,10 +66,68 @@ def _sat8(x: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class IntegerExpert:
-    """One expert as the engine holds it: ternary codes and per-row requantization.
+class W4A8Rows:
+    """A projection's rows as the MixPE engine holds them: ``codes`` ``(N, K')`` in
+    ``[0, 15]``, ``scales`` and ``zeros`` ``(N, K' / group)`` (scale codes and zero points),
+    ``K'`` the projection's input count rounded up to whole groups (padding codes equal to
+    their zero point, weight 0)."""
 
-    ``gate``, ``up``: ``(f, d)`` in {-1, 0, 1}; ``down``: ``(d, f)``;
+    codes: torch.Tensor
+    scales: torch.Tensor
+    zeros: torch.Tensor
+    group: int
+
+    def integer_weights(self) -> torch.Tensor:
+        """``(N, K')`` ``int64``: ``scales * (codes - zeros)`` weight by weight."""
+        spread = {"repeats": self.group, "dim": 1}
+        zeros = torch.as_tensor(self.zeros).repeat_interleave(**spread)
+        scales = torch.as_tensor(self.scales).repeat_interleave(**spread)
+        return scales.to(torch.int64) * (torch.as_tensor(self.codes).to(torch.int64) - zeros)
+
+    def check(self, params: MoELayerParams, name: str, shape: tuple[int, int]) -> None:
+        n, k = shape
+        padded = -(-k // params.group) * params.group
+        if self.group != params.group:
+            raise ValueError(f"{name} has group {self.group}, the engine {params.group}")
+        for part, hi, cols in (
+            ("codes", 15, padded),
+            ("scales", (1 << params.weight_scale_width) - 1, padded // params.group),
+            ("zeros", 15, padded // params.group),
+        ):
+            t = check_integer_tensor(f"{name}.{part}", getattr(self, part), lo=0, hi=hi)
+            if tuple(t.shape) != (n, cols):
+                raise ValueError(f"{name}.{part} must have shape {(n, cols)}, not {tuple(t.shape)}")
+        weights = self.integer_weights()
+        if (weights[:, k:] != 0).any():
+            raise ValueError(f"{name}: padding past input {k} must be zero weights")
+
+
+def _check_rows(params: MoELayerParams, name: str, rows, shape: tuple[int, int]) -> None:
+    """Ternary rows for the FAT engine, :class:`W4A8Rows` for the MixPE engine."""
+    if params.engine == "mixpe":
+        if not isinstance(rows, W4A8Rows):
+            raise ValueError(f"{name} must be W4A8Rows for engine 'mixpe'")
+        rows.check(params, name, shape)
+        return
+    tensor = check_integer_tensor(name, rows, lo=-1, hi=1)
+    if tuple(tensor.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, not {tuple(tensor.shape)}")
+
+
+def _project(rows, xs: torch.Tensor) -> torch.Tensor:
+    """``xs @ rows.T`` exactly, for ternary or W4A8 rows."""
+    if isinstance(rows, W4A8Rows):
+        weights = rows.integer_weights()
+        return xs @ weights[:, : xs.shape[1]].T
+    return xs @ torch.as_tensor(rows, dtype=torch.int64).T
+
+
+@dataclass(frozen=True)
+class IntegerExpert:
+    """One expert as the engine holds it: weight rows and per-row requantization.
+
+    ``gate``, ``up``: ``(f, d)`` rows; ``down``: ``(d, f)``, ternary in {-1, 0, 1} for the FAT
+    engine or :class:`W4A8Rows` for the MixPE engine;
     ``gate_scale``, ``up_scale``: ``(f, 2)`` rows of (multiplier, shift);
     ``combine``: ``(d,)`` combine multipliers.
     """
@@ -81,11 +142,7 @@ class IntegerExpert:
     def check(self, params: MoELayerParams, name: str) -> None:
         d, f = params.hidden, params.expert_hidden
         for part, shape in (("gate", (f, d)), ("up", (f, d)), ("down", (d, f))):
-            tensor = check_integer_tensor(f"{name}.{part}", getattr(self, part), lo=-1, hi=1)
-            if tuple(tensor.shape) != shape:
-                raise ValueError(
-                    f"{name}.{part} must have shape {shape}, not {tuple(tensor.shape)}"
-                )
+            _check_rows(params, f"{name}.{part}", getattr(self, part), shape)
         for part in ("gate_scale", "up_scale"):
             _check_scale_pairs(params, f"{name}.{part}", getattr(self, part), f)
         combine = check_integer_tensor(
@@ -206,11 +263,10 @@ def _route(layer: IntegerMoELayer, xs, q):
 def _expert(layer: IntegerMoELayer, expert: IntegerExpert, xs, q) -> torch.Tensor:
     """``z = D h`` for tokens ``xs`` with scale codes ``q``."""
     p = layer.params
-    g = xs @ torch.as_tensor(expert.gate, dtype=torch.int64).T
-    u = xs @ torch.as_tensor(expert.up, dtype=torch.int64).T
+    g, u = _project(expert.gate, xs), _project(expert.up, xs)
     gs, us = (torch.as_tensor(s, dtype=torch.int64) for s in (expert.gate_scale, expert.up_scale))
     g8 = _sat8(requantize(g, token_multiplier(p, q[:, None], gs[None, :, 0]), gs[None, :, 1]))
     u8 = _sat8(requantize(u, token_multiplier(p, q[:, None], us[None, :, 0]), us[None, :, 1]))
     a = torch.as_tensor(layer.act_table, dtype=torch.int64)[g8 & 0xFF]
     h = _sat8(requantize(a * u8, *layer.product_scale))
-    return h @ torch.as_tensor(expert.down, dtype=torch.int64).T
+    return _project(expert.down, h)

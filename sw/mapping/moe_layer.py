@@ -1,18 +1,20 @@
 """Memory images of the MoE layer accelerator: an integer layer as weight-load writes.
 
 Every write is ``(target, addr, data)`` on the ``i_load`` stream (targets and depths in
-:attr:`MoELayerParams.load_targets`). Expert rows go to the banks of the FAT arrays: array
-``a`` holds, per expert, the gate and up rows of hidden units ``j ≡ a (mod arrays)``
-interleaved (gate first), padded with zero rows to whole passes, then the down rows of outputs
-``j ≡ a (mod arrays)``. Row ``j`` of a projection shorter than the arrays' rows is padded with
-zero weights, which FAT skips.
+:attr:`MoELayerParams.load_targets`). Expert rows go to the engine's banks (FAT arrays, or
+MixPE columns): bank ``a`` holds, per expert, the gate and up rows of hidden units
+``j ≡ a (mod arrays)`` interleaved (gate first), padded with zero rows to
+``gate_up_rows``, then the down rows of outputs ``j ≡ a (mod arrays)``. Row ``j`` of a
+projection shorter than the engine's rows is padded with zero weights, which FAT skips. A FAT
+row is one word (its two bit planes); a MixPE row is one word per group (the group's 4-bit
+codes, then its scale code and zero point).
 """
 
 import numpy as np
 import torch
 
 from moetile.hw.moe import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
-from moetile.sw.golden.moe_layer import IntegerMoELayer
+from moetile.sw.golden.moe_layer import IntegerMoELayer, W4A8Rows
 
 __all__ = ["load_words", "pack_bits", "results_of", "ternary_row_bits", "token_payloads"]
 
@@ -77,21 +79,67 @@ def _writes(layer: IntegerMoELayer):
         )
     yield "scales", np.arange(p.total_experts * p.scale_rows), _scale_bits(p, scales)
     for a in range(p.arrays):
-        rows = np.concatenate([_bank_rows(p, expert, a) for expert in layer.experts])
-        yield f"bank{a}", np.arange(p.bank_rows), ternary_row_bits(rows, p.inputs)
+        if p.engine == "mixpe":
+            parts = [_bank_rows(p, expert, a, _w4a8_planes) for expert in layer.experts]
+            codes, scales, zeros = (np.concatenate(planes) for planes in zip(*parts, strict=True))
+            yield f"bank{a}", np.arange(p.bank_words), _group_words(p, codes, scales, zeros)
+        else:
+            parts = [_bank_rows(p, expert, a, _ternary_planes) for expert in layer.experts]
+            rows = np.concatenate([planes[0] for planes in parts])
+            yield f"bank{a}", np.arange(p.bank_words), ternary_row_bits(rows, p.inputs)
 
 
-def _bank_rows(p: MoELayerParams, expert, a: int) -> np.ndarray:
-    """Array ``a``'s rows of one expert: gate/up then down, ``(gate_up_rows + down_rows,
-    inputs)`` ternary."""
-    rows = np.zeros((p.gate_up_rows + p.down_rows, p.inputs), dtype=np.int64)
-    gate, up, down = (np.asarray(t, dtype=np.int64) for t in (expert.gate, expert.up, expert.down))
+def _ternary_planes(p: MoELayerParams, rows) -> list[np.ndarray]:
+    """Ternary rows, zero-padded to ``inputs``."""
+    t = np.asarray(rows, dtype=np.int64)
+    padded = np.zeros((len(t), p.inputs), dtype=np.int64)
+    padded[:, : t.shape[1]] = t
+    return [padded]
+
+
+def _w4a8_planes(p: MoELayerParams, rows: W4A8Rows) -> list[np.ndarray]:
+    """Codes ``(n, inputs)``, scales and zero points ``(n, inputs / group)``, zero-padded."""
+    groups = p.inputs // p.group
+    planes = []
+    for part, width in (("codes", p.inputs), ("scales", groups), ("zeros", groups)):
+        t = np.asarray(getattr(rows, part), dtype=np.int64)
+        padded = np.zeros((len(t), width), dtype=np.int64)
+        padded[:, : t.shape[1]] = t
+        planes.append(padded)
+    return planes
+
+
+def _bank_rows(p: MoELayerParams, expert, a: int, planes) -> list[np.ndarray]:
+    """Bank ``a``'s rows of one expert, gate/up then down (``gate_up_rows + down_rows``
+    rows), as the planes ``planes(p, rows)`` gives, empty rows all zero."""
     units = np.arange(a, p.expert_hidden, p.arrays)
-    rows[0 : 2 * len(units) : 2, : p.hidden] = gate[units]
-    rows[1 : 2 * len(units) : 2, : p.hidden] = up[units]
     outputs = np.arange(a, p.hidden, p.arrays)
-    rows[p.gate_up_rows : p.gate_up_rows + len(outputs), : p.expert_hidden] = down[outputs]
-    return rows
+    gate, up, down = (planes(p, part) for part in (expert.gate, expert.up, expert.down))
+    slots = [
+        (slice(0, 2 * len(units), 2), gate, units),
+        (slice(1, 2 * len(units), 2), up, units),
+        (slice(p.gate_up_rows, p.gate_up_rows + len(outputs)), down, outputs),
+    ]
+    bank = [np.zeros((p.gate_up_rows + p.down_rows, plane.shape[1]), np.int64) for plane in gate]
+    for where, source, rows in slots:
+        for target, plane in zip(bank, source, strict=True):
+            target[where] = plane[rows]
+    return bank
+
+
+def _group_words(p: MoELayerParams, codes, scales, zeros) -> np.ndarray:
+    """``(rows * groups, bank_word_bits)``: each group's codes (code ``i`` at bits
+    ``4i .. 4i+3``), its scale code, its zero point."""
+    n, groups = scales.shape
+    code_bits = _bits(codes, 4).reshape(n * groups, 4 * p.group)
+    return np.concatenate(
+        [
+            code_bits,
+            _bits(scales.reshape(-1), p.weight_scale_width),
+            _bits(zeros.reshape(-1), 4),
+        ],
+        axis=1,
+    )
 
 
 def load_words(layer: IntegerMoELayer) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Quantization of an :class:`~moetile.sw.models.moe_layer.MoELayer` for the MoE layer
-accelerator with the FAT engine, and the host's side of the integer interface.
+accelerator with its expert engine, and the host's side of the integer interface.
 
 What the accelerator holds (every scale a float on the host, a multiplier and shift on chip):
 
@@ -8,8 +8,11 @@ What the accelerator holds (every scale a float on the host, a multiplier and sh
   from calibration so the calibration maximum has code ``2**(w-3)`` (8× headroom).
 - **Router**: int8 gate weights with one per-tensor scale (so integer logits order like float
   ones); the exp table covers ``exp(-t)`` for ``t`` in ``[0, (gate_frac + 1) ln 2)``.
-- **Experts**: ternary codes with per-row scales (exactly the model's weights, or refused).
-  The gate and up sums are requantized to int8 at per-layer activation scales calibrated as the
+- **Experts**: for the FAT engine, ternary codes with per-row scales (exactly the model's
+  weights, or refused); for the MixPE engine, W4A8 by
+  :func:`~moetile.sw.quant.w4a8.quantize_groups` (asymmetric int4 groups, each row's scale
+  codes in units of its own step, which plays the part of the ternary row scale). The gate
+  and up sums are requantized to int8 at per-layer activation scales calibrated as the
   largest magnitude seen on calibration tokens (larger values saturate, as the hardware does);
   the activation table maps the gate's int8 code to ``act`` at its own scale; the gated product
   is requantized at a calibrated per-layer hidden scale.
@@ -23,8 +26,10 @@ from dataclasses import dataclass
 import torch
 
 from moetile.hw.moe import MoELayerParams
-from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer
+from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer, W4A8Rows
 from moetile.sw.models.moe_layer import ACTIVATIONS, Expert, MoELayer
+from moetile.sw.quant.ternary import check_finite
+from moetile.sw.quant.w4a8 import quantize_groups
 
 __all__ = ["QuantizedLayer", "check_supported", "layer_params", "quantize_layer"]
 
@@ -32,8 +37,8 @@ __all__ = ["QuantizedLayer", "check_supported", "layer_params", "quantize_layer"
 TABLE_ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "relu")
 
 
-def check_supported(layer: MoELayer, where: str) -> None:
-    """Refuse, naming the feature, a layer the FAT engine's accelerator cannot run exactly."""
+def check_supported(layer: MoELayer, where: str, engine: str = "fat") -> None:
+    """Refuse, naming the feature, a layer the accelerator with ``engine`` cannot run."""
     unsupported = {
         "scoring": layer.scoring != "softmax",
         "routing": layer.routing != "top_k",
@@ -54,12 +59,16 @@ def check_supported(layer: MoELayer, where: str) -> None:
     for n, expert in enumerate((*layer.experts, *layer.shared)):
         if expert.gate is None or expert.up_bias is not None or expert.down_bias is not None:
             raise ValueError(
-                f"{where}: expert {n} must be a gated expert without biases for the fat engine"
+                f"{where}: expert {n} must be a gated expert without biases for the {engine} engine"
             )
         if expert.swiglu_limit is not None or expert.activation not in TABLE_ACTIVATIONS:
             raise ValueError(f"{where}: expert {n}'s activation is not a table activation")
         for name in ("gate", "up", "down"):
-            ternary_rows(getattr(expert, name), f"{where}: expert {n} {name}")
+            weight, named = getattr(expert, name), f"{where}: expert {n} {name}"
+            if engine == "mixpe":
+                check_finite(named, weight.detach())
+            else:
+                ternary_rows(weight, named)
 
 
 def ternary_rows(weight: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,6 +86,17 @@ def ternary_rows(weight: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.
             "these weights are not (use a ternary model, e.g. --model tiny-moe)"
         )
     return codes.to(torch.int64), scale
+
+
+def _expert_rows(engine: str, group: int, scale_width: int, weight, where: str):
+    """``(rows, row scales)``: ternary rows for the FAT engine, W4A8 rows for MixPE."""
+    if engine != "mixpe":
+        return ternary_rows(weight, where)
+    w = weight.detach().to(torch.float64)
+    padded = torch.zeros(w.shape[0], -(-w.shape[1] // group) * group, dtype=torch.float64)
+    padded[:, : w.shape[1]] = w
+    q = quantize_groups(padded, group, scale_width)
+    return W4A8Rows(q.codes, q.scales, q.zeros, group), q.step
 
 
 def layer_params(layer: MoELayer, max_tokens: int, **hardware) -> MoELayerParams:
@@ -144,8 +164,8 @@ def quantize_layer(
     layer: MoELayer, params: MoELayerParams, calibration: torch.Tensor, where: str
 ) -> QuantizedLayer:
     """Quantize ``layer`` for ``params`` with scales calibrated on float tokens ``(n, d)``."""
-    check_supported(layer, where)
     p = params
+    check_supported(layer, where, p.engine)
     w = p.token_scale_width
     experts = (*layer.experts, *layer.shared)
     amax = float(calibration.abs().max())
@@ -176,7 +196,13 @@ def quantize_layer(
     integer_experts = []
     for n, expert in enumerate(experts):
         parts = {
-            name: ternary_rows(getattr(expert, name), f"{where}: expert {n} {name}")
+            name: _expert_rows(
+                p.engine,
+                p.group,
+                p.weight_scale_width,
+                getattr(expert, name),
+                f"{where}: expert {n} {name}",
+            )
             for name in ("gate", "up", "down")
         }
         alphas.append(parts["down"][1])

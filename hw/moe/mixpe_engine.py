@@ -1,0 +1,103 @@
+"""The MixPE expert engine: one MixPE array of ``lanes`` rows by ``arrays`` columns, each
+column with its own bank of resident W4A8 weight rows."""
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+
+from ..checks import counter_range
+from ..mixpe.array import MixPEArray
+from ..mixpe.params import WEIGHT_WIDTH
+from .engine import engine_members, take_columns_and_job
+from .params import MoELayerParams
+
+__all__ = ["MixPEEngine"]
+
+
+class MixPEEngine(wiring.Component):
+    """Exact W4A8 products of one expert phase for ``lanes`` tokens at once.
+
+    The interface of :class:`~moetile.hw.moe.engine.FatEngine`, with the array's column ``c``
+    in the part of FAT array ``c``: its bank holds the rows of the units and outputs
+    ``j ≡ c (mod arrays)`` (layout in :class:`~moetile.hw.moe.params.MoELayerParams`), each
+    row as ``inputs / group`` words of a group's 4-bit codes, scale code and zero point. A job
+    of ``R`` rows runs ``R`` passes: pass ``t`` replays the ``inputs`` columns and streams row
+    ``t`` of every bank, and its ``arrays`` results leave as rows tagged (column ``c``, row
+    ``t``), column 0 first. Sums are exact, in units of one scale code step.
+
+    Members
+    -------
+    As :func:`~moetile.hw.moe.engine.engine_members`.
+    """
+
+    def __init__(self, params: MoELayerParams):
+        self.params = params
+        super().__init__(engine_members(params))
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        columns, start, job = take_columns_and_job(m, self)
+        m.submodules.array = array = MixPEArray(p.mixpe)
+        rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
+        base = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
+
+        # Feeding: pass after pass, every column of the job against row ``fed`` of each bank.
+        busy = Signal()
+        fed = Signal(counter_range(max(p.gate_up_rows, p.down_rows) + 1))
+        step = Signal(counter_range(p.inputs))
+        group_bits = (p.group - 1).bit_length()
+        word = (base + fed) * (p.inputs // p.group) + step[group_bits:]
+        feeding = busy & (fed < rows)
+        column_read = columns.read_port(domain="comb")
+        m.d.comb += [
+            column_read.addr.eq(step),
+            array.i_x.payload.x.eq(column_read.data),
+            array.i_x.valid.eq(feeding),
+            array.i_w.valid.eq(feeding),
+            array.i_group.valid.eq(feeding),
+        ]
+        for c in range(p.arrays):
+            self._bank(m, c, word, step[:group_bits], array)
+        with m.If(array.i_x.valid & array.i_x.ready):
+            m.d.sync += step.eq(step + 1)
+            with m.If(step == p.inputs - 1):
+                m.d.sync += [step.eq(0), fed.eq(fed + 1)]
+
+        # Results: each pass's columns in order; the job ends with its last row.
+        column = Signal(counter_range(p.arrays))
+        row = Signal.like(fed)
+        m.d.comb += [
+            self.o.valid.eq(array.o.valid),
+            self.o.payload.y.eq(array.o.payload.y),
+            self.o.payload.array.eq(column),
+            self.o.payload.row.eq(row),
+            array.o.ready.eq(self.o.ready),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += column.eq(column + 1)
+            with m.If(column == p.arrays - 1):
+                m.d.sync += [column.eq(0), row.eq(row + 1)]
+                with m.If(row == rows - 1):
+                    m.d.sync += busy.eq(0)
+        with m.If(start):
+            m.d.sync += [busy.eq(1), fed.eq(0), step.eq(0), column.eq(0), row.eq(0)]
+        m.d.comb += self.idle.eq(~busy)
+        return m
+
+    def _bank(self, m, c, word, position, array):
+        """Column ``c``'s bank: written by the load stream, read a group word at a time."""
+        p = self.params
+        bank = Memory(shape=p.bank_word_bits, depth=p.bank_words, init=[])
+        m.submodules[f"bank{c}"] = bank
+        write, read = bank.write_port(), bank.read_port(domain="comb")
+        codes = WEIGHT_WIDTH * p.group
+        m.d.comb += [
+            write.addr.eq(self.bank_addr),
+            write.data.eq(self.bank_data),
+            write.en.eq(self.bank_en & (self.bank_select == c)),
+            read.addr.eq(word),
+            array.i_w.payload.q[c].eq(read.data[:codes].word_select(position, WEIGHT_WIDTH)),
+            array.i_group.payload.scale[c].eq(read.data[codes : codes + p.weight_scale_width]),
+            array.i_group.payload.zero[c].eq(read.data[codes + p.weight_scale_width :]),
+        ]

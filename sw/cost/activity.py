@@ -1,0 +1,80 @@
+"""Activity of each block, from the events its simulation counted: which adds, multiplies,
+register writes and memory accesses one event causes follows from the datapath, stated here
+once per block. :mod:`moetile.sw.cost.energy` prices the result."""
+
+from moetile.hw.fat import FatParams
+from moetile.hw.mixpe import MixPEParams
+from moetile.hw.mixpe.params import ACT_WIDTH, WEIGHT_WIDTH
+
+from .energy import Activity
+
+__all__ = ["fat_activity", "mixpe_activity"]
+
+
+def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -> Activity:
+    """Actions of a MixPE array or its baseline that took ``steps`` reduction steps (``i_x``
+    transfers), ``groups`` group transfers and ``outputs`` output columns.
+
+    Both designs read each step's operands from buffers (``rows`` activations, ``cols`` codes)
+    and each group's scales and zero points; each output column rounds ``rows`` results.
+
+    - ``mixpe``, per step: every PE adds its code's shifted copies of ``x`` (3 adds) and the
+      product to its group sum (1 add, a register write); each row's activation-sum PE adds
+      ``x``. Per group: every PE's sum and each row's activation sum move to the hold
+      registers, and the group's scales and zero points to theirs; then for every output,
+      ``z * S`` (3 adds), ``P - z * S`` (1 add), one multiply by the scale and one
+      accumulator add and write.
+    - ``multiplier``, per step: each column dequantizes its weight (a subtract and a multiply
+      by the scale); every PE multiplies and adds into its accumulator (a register write).
+      Per group: the scales and zero points are held in registers.
+    """
+    p, a = params, Activity()
+    pes = p.rows * p.cols
+    a.add("sram", steps * (p.rows * ACT_WIDTH + p.cols * WEIGHT_WIDTH))
+    a.add("sram", groups * p.cols * (p.scale_width + WEIGHT_WIDTH))
+    a.add("add", p.out_width, outputs * p.rows)
+    if p.arch == "mixpe":
+        a.add("add", p.product_width, steps * pes * (WEIGHT_WIDTH - 1))
+        a.add("add", p.group_sum_width, steps * pes)
+        a.add("register", steps * pes * p.group_sum_width)
+        a.add("add", p.act_sum_width, steps * p.rows)
+        a.add("register", steps * p.rows * p.act_sum_width)
+        held = pes * p.group_sum_width + p.rows * p.act_sum_width
+        a.add("register", groups * (held + p.cols * (p.scale_width + WEIGHT_WIDTH)))
+        dequantizations = groups * pes
+        a.add("add", p.act_sum_width + WEIGHT_WIDTH, dequantizations * (WEIGHT_WIDTH - 1))
+        a.add("add", p.diff_width, dequantizations)
+        a.add("multiply", (p.scale_width, p.diff_width), dequantizations)
+        a.add("add", p.acc_width, dequantizations)
+        a.add("register", dequantizations * p.acc_width)
+    else:
+        a.add("add", WEIGHT_WIDTH + 1, steps * p.cols)
+        a.add("multiply", (p.scale_width, WEIGHT_WIDTH + 1), steps * p.cols)
+        a.add("multiply", (p.weight_width, ACT_WIDTH), steps * pes)
+        a.add("add", p.acc_width, steps * pes)
+        a.add("register", steps * pes * p.acc_width)
+        a.add("register", groups * p.cols * (p.scale_width + WEIGHT_WIDTH))
+    return a
+
+
+def fat_activity(params: FatParams, add_cycles: int, rows: int) -> Activity:
+    """Actions of a FAT array or its baseline that spent ``add_cycles`` cycles adding and took
+    ``rows`` weight rows (each one output row per lane).
+
+    One bit position of an add, in every lane: read the input bit and the accumulator bit
+    from the bit planes, a 1-bit full add, write the sum bit back. FAT keeps the carry in the
+    sense amplifier's latch (a register write); the baseline writes it to the array and reads
+    it back at the next bit (an extra memory write and read) and takes two cycles per bit.
+    Per row, both read the 2-bit codes of every weight (the SACU scans them all) and every
+    lane's sum once for the output.
+    """
+    p, a = params, Activity()
+    bit_ops = add_cycles // p.cycles_per_bit * p.lanes
+    a.add("add", 1, bit_ops)
+    if p.arch == "fat":
+        a.add("sram", bit_ops * 3)  # two reads and the sum's write
+        a.add("register", bit_ops)  # the carry latch
+    else:
+        a.add("sram", bit_ops * 5)  # three reads, the sum's and the carry's writes
+    a.add("sram", rows * (2 * p.n_inputs + p.lanes * p.acc_width))
+    return a
