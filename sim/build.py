@@ -7,6 +7,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from moetile.hw.registry import Design
@@ -14,7 +15,14 @@ from moetile.sw.paths import build_root, write_atomically
 
 from .env import BUILD_WAIVERS, prepare_environment
 
-__all__ = ["design_dir", "generate_verilog", "locked", "rtl_digest", "verilator_build"]
+__all__ = [
+    "design_dir",
+    "generate_verilog",
+    "locked",
+    "rtl_digest",
+    "verilator_build",
+    "without_zero_memory_init",
+]
 
 
 def design_dir(design: Design) -> Path:
@@ -25,7 +33,8 @@ def design_dir(design: Design) -> Path:
 
 @functools.cache
 def rtl_digest() -> str:
-    """Digest of every ``hw/`` source file: stale Verilog can never be reused after an edit."""
+    """Digest of every ``hw/`` source file and of this module (which writes the Verilog): stale
+    Verilog can never be reused after an edit."""
     from moetile import hw
 
     digest = hashlib.sha256()
@@ -33,6 +42,7 @@ def rtl_digest() -> str:
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
+    digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:8]
 
 
@@ -48,6 +58,21 @@ def locked(directory: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: An ``initial`` block that only sets memory words to zero, as Yosys writes a memory's
+#: (all-zero) initial contents word by word.
+_ZERO_MEMORY_INIT = re.compile(r"^  initial begin\n(?:    \S+\[\d+\] = \d+'h0+;\n)+  end\n", re.M)
+
+
+def without_zero_memory_init(text: str) -> str:
+    """``text`` without all-zero memory initial contents.
+
+    A memory macro has no reset contents, and every memory of the blocks is written before it
+    is read, so the initial blocks say nothing; Yosys spells them out word by word, which for
+    the weight banks of a large accelerator is megabytes of Verilog and minutes of Verilator's
+    C++ compile. Verilator starts memories at zero anyway."""
+    return _ZERO_MEMORY_INIT.sub("", text)
+
+
 def generate_verilog(design: Design) -> Path:
     """Write ``<top>.v`` (and ``params.json``) for ``design`` in its cache directory, once."""
     directory = design_dir(design)
@@ -57,7 +82,7 @@ def generate_verilog(design: Design) -> Path:
             from amaranth.back import verilog
 
             text = verilog.convert(design.component(), name=design.top, emit_src=False)
-            write_atomically(path, text)
+            write_atomically(path, without_zero_memory_init(text))
             write_atomically(
                 directory / "params.json",
                 json.dumps({"block": design.block.name, "params": design.params_dict}, indent=2)

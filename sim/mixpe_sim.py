@@ -31,7 +31,7 @@ def run_passes(
         pass_streams(params, passes),
         expect={"o": count},
         traffic=traffic or {},
-        budget=slack * mixpe_cycles(params, len(passes)) + 64,
+        budget=slack * mixpe_cycles(params, [p.scales.shape[1] for p in passes]) + 64,
     )
     y = run.payloads("o")["y"].reshape(len(passes), params.cols, params.rows)
     outputs = [torch.from_numpy(tile.T.copy()).to(torch.int64) for tile in y]

@@ -21,13 +21,22 @@ def add_cosim_command(commands) -> None:
     cosim.add_argument(
         "--model",
         default=defaults.model,
-        help="tiny-moe (ternary experts; trained on first use), cmoe-minilm, or a model DIR",
+        help="tiny-moe (trained on first use: ternary experts for fat, float for mixpe), "
+        "cmoe-minilm, or a model DIR",
     )
     cosim.add_argument("--tokens", type=int, default=defaults.tokens, help="held-out tokens")
     cosim.add_argument("--backend", default=defaults.backend, help=f"one of {', '.join(BACKENDS)}")
-    cosim.add_argument("--engine", default=defaults.engine, help="expert engine: fat")
-    cosim.add_argument("--lanes", type=int, default=defaults.lanes, help="FAT lanes")
-    cosim.add_argument("--arrays", type=int, default=defaults.arrays, help="FAT arrays")
+    cosim.add_argument(
+        "--engine",
+        default=defaults.engine,
+        help="expert engine: fat (ternary experts) or mixpe (W4A8 experts)",
+    )
+    cosim.add_argument(
+        "--lanes", type=int, default=defaults.lanes, help="tokens at once (FAT lanes, MixPE rows)"
+    )
+    cosim.add_argument(
+        "--arrays", type=int, default=defaults.arrays, help="FAT arrays or MixPE columns"
+    )
     cosim.add_argument(
         "--max-tokens", type=int, default=defaults.max_tokens, help="tokens per batch"
     )

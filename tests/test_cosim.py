@@ -76,6 +76,21 @@ def test_cocotb_cosim_agrees_on_a_short_run(small_model):
 
 
 @pytest.mark.cosim
+@pytest.mark.cosim
+def test_mixpe_engine_runs_float_experts_bit_exact(float_model):
+    """The float tiny MoE's experts quantized to W4A8 on the MixPE engine: every batch equal to
+    the golden, with cycles, and the quantized model close to the float one."""
+    settings = CosimSettings(model=str(float_model), tokens=24, engine="mixpe", **HARDWARE)
+    report = cosim(settings, lambda m: None)
+    assert report["bit_exact"] and report["params"]["engine"] == "mixpe"
+    for row in report["layers"]:
+        assert row["bit_exact"] and row["cycles"]["gate_up"] > 0 and 0 < row["utilization"] < 1
+        assert row["error"] < 0.25
+    quality = report["quality"]
+    assert quality["fast_perplexity"] == quality["golden_perplexity"]
+    assert abs(quality["golden_perplexity"] / quality["float_perplexity"] - 1) < 0.05
+
+
 def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
     out = tmp_path / "run"
     status = main(
@@ -109,11 +124,12 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--model", "cmoe-minilm"], "model cmoe-minilm: its experts are float GELU experts"),
+        (["--model", "cmoe-minilm"], "model cmoe-minilm: its experts are ungated GELU experts"),
         (["--model", "no/such/dir"], "--model must be one of tiny-moe, cmoe-minilm or a model"),
         (["--backend", "verilog"], "backend must be one of 'fast', 'cocotb', 'golden'"),
         (["--tokens", "0"], "tokens must be an integer >= 1, not 0"),
-        (["--engine", "mixpe"], "engine must be one of 'fat', not 'mixpe'"),
+        (["--engine", "xbar"], "engine must be one of 'fat', 'mixpe', not 'xbar'"),
+        (["--engine", "mixpe", "--arrays", "40"], "arrays must be at most group (32)"),
     ],
 )
 def test_cli_refuses_bad_input_and_writes_nothing(arguments, message, tmp_path, capsys):

@@ -2,6 +2,7 @@
 run, under random idle and back-pressure, every result equal to the golden model."""
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -82,10 +83,13 @@ def test_mixpe_random_regression(arch, seed):
     params = MixPEParams(rows=4, cols=4, n_inputs=64, group=32, scale_width=8, arch=arch)
     rng = random.Random(seed)
     passes = []
-    while len(passes) * params.n_inputs < TRANSACTIONS:
+    steps = 0
+    while steps < TRANSACTIONS:
         kind = KINDS[len(passes) % len(KINDS)] if len(passes) % 5 == 0 else "random"
-        operands = gemm_operands(params, rng, kind, params.rows, params.cols)
+        length = replace(params, n_inputs=rng.choice([params.group, params.n_inputs]))
+        operands = gemm_operands(length, rng, kind, params.rows, params.cols)
         passes += plan_gemm(params, *operands).passes
+        steps += length.n_inputs
     names = ("i_x", "i_w", "i_group", "o")
     run = run_passes(params, passes, traffic(names, seed))
     assert run.run.stamps["i_x"].size >= TRANSACTIONS

@@ -2,6 +2,7 @@
 arrays in the Amaranth simulator."""
 
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from moetile.hw.mixpe.interface import activation_layout, group_layout, weight_l
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
 from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sw.golden.mixpe import mixpe_cycles, mixpe_gemm
-from moetile.sw.mapping.mixpe import golden_backend, plan_gemm, run_gemm
+from moetile.sw.mapping.mixpe import golden_backend, group_last_flags, plan_gemm, run_gemm
 from moetile.sw.quant.w4a8 import gemm_error_bound, quantize_activations, quantize_groups
 
 
@@ -141,8 +142,13 @@ def test_gemm_driver_tiles_any_shape(seed):
     assert torch.equal(run_gemm(plan), mixpe_gemm(whole, x, q, s, z))
     with pytest.raises(ValueError, match="add up exactly only with out_shift = 0"):
         plan_gemm(MixPEParams(n_inputs=64, group=32, out_shift=2), x, q, s, z)
-    with pytest.raises(ValueError, match="K = 192 must be a multiple of n_inputs = 128"):
-        plan_gemm(MixPEParams(n_inputs=128, group=64, out_shift=0), x, q, s, z)
+    # A last chunk shorter than n_inputs: a pass of fewer groups.
+    short = MixPEParams(rows=3, cols=4, n_inputs=128, group=32, out_shift=0)
+    plan = plan_gemm(short, x, q, s, z)
+    assert [p.scales.shape[1] for p in plan.passes][:4] == [4, 4, 4, 2]
+    assert torch.equal(run_gemm(plan), mixpe_gemm(whole, x, q, s, z))
+    with pytest.raises(ValueError, match="K = 48 must be a positive multiple of group = 32"):
+        plan_gemm(short, x[:, :48], q[:, :48], s[:, :1], z[:, :1])
 
 
 def test_cycle_model_closed_forms():
@@ -156,21 +162,26 @@ def test_cycle_model_closed_forms():
     # Dequantization and outputs longer than a group hold the next pass's first capture.
     wide = MixPEParams(rows=40, cols=20, n_inputs=64, group=32)
     assert mixpe_cycles(wide, 2) == mixpe_cycles(wide, 1) + 64 + (20 + 20 + 1 - 32)
+    # A pass of one group where two fit.
+    assert mixpe_cycles(base, [1, 2]) == 32 + 8 + 64 + 8
+    assert mixpe_cycles(mixpe, [1]) == 32 + 8 + 8
 
 
 @pytest.mark.parametrize("arch", ["mixpe", "multiplier"])
 def test_rtl_in_the_amaranth_simulator(arch, seed):
-    """Two passes under idle and back-pressure, then a steady pass timed against the model."""
+    """Full passes and a one-group pass under idle and back-pressure."""
     params = MixPEParams(
         rows=2, cols=3, n_inputs=64, group=32, scale_width=6, out_shift=2, arch=arch
     )
     rng = random.Random(seed)
-    plan = plan_gemm(params, *gemm_operands(params, rng, "corners", 4, 3))
-    expected = golden_backend(params, plan.passes)
+    passes = plan_gemm(params, *gemm_operands(params, rng, "corners", 4, 3)).passes
+    one_group = replace(params, n_inputs=32)
+    passes += plan_gemm(params, *gemm_operands(one_group, rng, "random", 2, 3)).passes
+    expected = golden_backend(params, passes)
     dut = MixPEArray(params)
     xl, wl, gl = activation_layout(params), weight_layout(params), group_layout(params)
-    steps = [(p, j) for p in plan.passes for j in range(params.n_inputs)]
-    groups = [(p, g) for p in plan.passes for g in range(params.groups)]
+    steps = [(p, j) for p in passes for j in range(p.x.shape[1])]
+    groups = [(p, g, last) for p in passes for g, last in enumerate(group_last_flags(p))]
     received = []
 
     async def send_x(ctx):
@@ -189,15 +200,15 @@ def test_rtl_in_the_amaranth_simulator(arch, seed):
 
     async def send_group(ctx):
         payloads = [
-            gl.const({"scale": p.scales[:, g].tolist(), "zero": p.zeros[:, g].tolist()})
-            for p, g in groups
+            gl.const(
+                {"scale": p.scales[:, g].tolist(), "zero": p.zeros[:, g].tolist(), "last": last}
+            )
+            for p, g, last in groups
         ]
         await stream_send(ctx, dut.i_group, payloads, rng=rng, idle=0.3)
 
     async def receive(ctx):
-        items = await stream_recv(
-            ctx, dut.o, len(plan.passes) * params.cols, rng=rng, backpressure=0.4
-        )
+        items = await stream_recv(ctx, dut.o, len(passes) * params.cols, rng=rng, backpressure=0.4)
         received.extend(tuple(item.y) for item in items)
 
     simulate(dut, send_x, send_w, send_group, receive, deadline_cycles=4000)

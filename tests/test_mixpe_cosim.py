@@ -3,6 +3,7 @@ extreme operands, several group sizes, one token and more tokens than rows, unde
 back-pressure; cycle-exact against the cycle model with steady traffic."""
 
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -40,10 +41,13 @@ def test_fast_harness_exact(shape, arch, seed):
         for tokens in (1, 2 * params.rows + 1):
             plan = plan_gemm(params, *gemm_operands(params, rng, kind, tokens, params.cols + 1))
             passes += plan.passes
+    # A pass of one group, where the Params allow more.
+    one_group = replace(params, n_inputs=params.group)
+    passes += plan_gemm(params, *gemm_operands(one_group, rng, "random", 2, 2)).passes
     expected = golden_backend(params, passes)
     steady = run_passes(params, passes)
     assert all(torch.equal(a, b) for a, b in zip(steady.outputs, expected, strict=True))
-    assert steady.cycles == mixpe_cycles(params, len(passes))
+    assert steady.cycles == mixpe_cycles(params, [p.scales.shape[1] for p in passes])
     names = ("i_x", "i_w", "i_group", "o")
     traffic = {name: Traffic.random(0.4, seed + n) for n, name in enumerate(names)}
     busy = run_passes(params, passes, traffic)

@@ -27,7 +27,7 @@ SHAPES = {
     "one-lane-three-arrays": {**SMALL, "top_k": 3, "lanes": 1, "arrays": 3, "expert_hidden": 7},
     "mixpe": dict(
         hidden=40,
-        expert_hidden=36,
+        expert_hidden=70,
         experts=4,
         shared_experts=1,
         lanes=3,
@@ -57,8 +57,8 @@ SHAPES = {
         ({"router_macs": 40}, r"router_macs must be an integer in \[1, 32\], not 40"),
         ({"engine": "xbar"}, "engine must be one of 'fat', 'mixpe', not 'xbar'"),
         (
-            {"engine": "mixpe", "lanes": 33},
-            r"lanes must be at most group \(32\) for engine 'mixpe'",
+            {"engine": "mixpe", "arrays": 33},
+            r"arrays must be at most group \(32\) for engine 'mixpe'",
         ),
         ({"group": 16}, "group must be one of 32, 64, 128, not 16"),
         (
@@ -84,9 +84,10 @@ def test_geometry_pads_rows_to_whole_passes():
 
 
 def test_mixpe_geometry_pads_rows_to_whole_groups():
-    p = MoELayerParams(hidden=40, expert_hidden=36, arrays=2, experts=4, engine="mixpe")
-    assert p.inputs == 64 and p.gate_up_rows == 36 and p.down_rows == 20
-    assert p.bank_words == 4 * 56 * 2 and p.bank_word_bits == 4 * 33 + 8
+    p = MoELayerParams(hidden=40, expert_hidden=70, arrays=2, experts=4, engine="mixpe")
+    assert p.inputs == 96 and p.gate_up_rows == 70 and p.down_rows == 20
+    assert p.gate_up_groups == 2 and p.down_groups == 3  # gate/up passes skip the third
+    assert p.bank_words == 4 * 90 * 3 and p.bank_word_bits == 4 * 33 + 8
     assert p.mixpe.rows == p.lanes and p.mixpe.cols == p.arrays
     assert p.sum_width == p.mixpe.acc_width <= 32
 

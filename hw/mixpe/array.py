@@ -36,10 +36,12 @@ class MixPEArray(wiring.Component):
 
     Streams. A step takes one ``i_x`` and one ``i_w`` transfer together. The group's scales
     and zero points on ``i_group`` go with a group's last step (``mixpe``: the dequantizer
-    needs them only then) or its first step (``multiplier``: every step needs them). After a
-    pass the ``cols`` columns of results leave on ``o`` in order, ``y[r]`` for every row; the
-    next pass's steps go on meanwhile, except that ``mixpe`` holds the capture of its first
-    group, and ``multiplier`` its first step, until the last column has left. Cycles with
+    needs them only then) or its first step (``multiplier``: every step needs them); a
+    group with ``last`` set ends the pass early (a shorter reduction), and a pass ends after
+    ``groups`` groups in any case. After a pass the ``cols`` columns of results leave on
+    ``o`` in order, ``y[r]`` for every row; the next pass's steps go on meanwhile, except
+    that ``mixpe`` holds the capture of its first group, and ``multiplier`` its first step,
+    until the last column has left. Cycles with
     steady traffic: :func:`moetile.sw.golden.mixpe.mixpe_cycles`.
 
     Members
@@ -69,8 +71,10 @@ class MixPEArray(wiring.Component):
         in_group = Signal(counter_range(p.group))
         group_index = Signal(counter_range(p.groups))
         group_first, group_last = in_group == 0, in_group == p.group - 1
+        # A pass ends with the group whose ``last`` flag is set, or after ``groups`` groups.
+        closes = Signal()
         pass_first = group_first & (group_index == 0)
-        pass_last = group_last & (group_index == p.groups - 1)
+        pass_last = group_last & (closes | (group_index == p.groups - 1))
 
         # A step fires when both operands (and, on the group's hand-over step, its scales)
         # are there and the datapath can take it.
@@ -89,15 +93,15 @@ class MixPEArray(wiring.Component):
             m.d.sync += in_group.eq(in_group + 1)
             with m.If(group_last):
                 m.d.sync += [in_group.eq(0), group_index.eq(group_index + 1)]
-                with m.If(group_index == p.groups - 1):
+                with m.If(pass_last):
                     m.d.sync += group_index.eq(0)
 
         # The datapath, and each row's result in the output column.
         pending = Signal()
         column = Signal(counter_range(p.cols))
-        control = dict(fire=fire, blocked=blocked, pending=pending, column=column)
+        control = dict(fire=fire, blocked=blocked, pending=pending, column=column, closes=closes)
         if p.arch == "mixpe":
-            results = self._mixpe(m, group_first, group_last, group_index, **control)
+            results = self._mixpe(m, group_first, group_last, group_index, pass_last, **control)
         else:
             results = self._multiplier(m, group_first, pass_first, pass_last, **control)
 
@@ -111,9 +115,13 @@ class MixPEArray(wiring.Component):
                 m.d.sync += [column.eq(0), pending.eq(0)]
         return m
 
-    def _mixpe(self, m, group_first, group_last, group_index, *, fire, blocked, pending, column):
+    def _mixpe(self, m, group_first, group_last, group_index, pass_last, **control):
         """Shift-and-add PEs, the activation-sum column and the per-row dequantizers."""
         p = self.params
+        fire, blocked, pending, column = (
+            control[k] for k in ("fire", "blocked", "pending", "column")
+        )
+        m.d.comb += control["closes"].eq(self.i_group.payload.last)
         capture = fire & group_last
         busy = Signal()
         updating = Signal(counter_range(p.cols))
@@ -125,7 +133,7 @@ class MixPEArray(wiring.Component):
         # The dequantizers take a group's sums, scales and zero points as it ends.
         with m.If(capture):
             m.d.sync += [busy.eq(1), updating.eq(0)]
-            m.d.sync += [first.eq(group_index == 0), last.eq(group_index == p.groups - 1)]
+            m.d.sync += [first.eq(group_index == 0), last.eq(pass_last)]
             for c in range(p.cols):
                 m.d.sync += [
                     scale[c].eq(self.i_group.payload.scale[c]),
@@ -168,9 +176,12 @@ class MixPEArray(wiring.Component):
             results.append(unit.selected)
         return results
 
-    def _multiplier(self, m, group_first, pass_first, pass_last, *, fire, blocked, pending, column):
+    def _multiplier(self, m, group_first, pass_first, pass_last, **control):
         """Per-column weight dequantizers and multiplier PEs."""
         p = self.params
+        fire, blocked, pending, column = (
+            control[k] for k in ("fire", "blocked", "pending", "column")
+        )
         m.d.comb += blocked.eq(pass_first & pending)
         with m.If(fire & pass_last):
             m.d.sync += pending.eq(1)
@@ -184,6 +195,7 @@ class MixPEArray(wiring.Component):
         m.d.comb += current.eq(group)
         with m.If(~group_first):
             m.d.comb += current.eq(held)
+        m.d.comb += control["closes"].eq(held.last)
 
         accumulators = []
         for c in range(p.cols):

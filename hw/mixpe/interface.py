@@ -19,11 +19,13 @@ def weight_layout(params: MixPEParams) -> data.StructLayout:
 
 
 def group_layout(params: MixPEParams) -> data.StructLayout:
-    """One group's scale and zero point for every column."""
+    """One group's scale and zero point for every column; ``last`` ends the pass with this
+    group."""
     return data.StructLayout(
         {
             "scale": data.ArrayLayout(unsigned(params.scale_width), params.cols),
             "zero": data.ArrayLayout(unsigned(WEIGHT_WIDTH), params.cols),
+            "last": 1,
         }
     )
 

@@ -21,9 +21,10 @@ class MixPEEngine(wiring.Component):
     in the part of FAT array ``c``: its bank holds the rows of the units and outputs
     ``j ≡ c (mod arrays)`` (layout in :class:`~moetile.hw.moe.params.MoELayerParams`), each
     row as ``inputs / group`` words of a group's 4-bit codes, scale code and zero point. A job
-    of ``R`` rows runs ``R`` passes: pass ``t`` replays the ``inputs`` columns and streams row
-    ``t`` of every bank, and its ``arrays`` results leave as rows tagged (column ``c``, row
-    ``t``), column 0 first. Sums are exact, in units of one scale code step.
+    of ``R`` rows runs ``R`` passes: pass ``t`` replays the phase's columns (the groups that
+    cover ``hidden`` for gate/up rows, ``expert_hidden`` for down rows) and streams row ``t``
+    of every bank, and its ``arrays`` results leave as rows tagged (column ``c``, row ``t``),
+    column 0 first. Sums are exact, in units of one scale code step.
 
     Members
     -------
@@ -40,6 +41,7 @@ class MixPEEngine(wiring.Component):
         columns, start, job = take_columns_and_job(m, self)
         m.submodules.array = array = MixPEArray(p.mixpe)
         rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
+        groups = Mux(job.phase, p.down_groups, p.gate_up_groups)
         base = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
 
         # Feeding: pass after pass, every column of the job against row ``fed`` of each bank.
@@ -50,18 +52,21 @@ class MixPEEngine(wiring.Component):
         word = (base + fed) * (p.inputs // p.group) + step[group_bits:]
         feeding = busy & (fed < rows)
         column_read = columns.read_port(domain="comb")
+        group_index = step[group_bits:]
+        last_group = group_index == groups - 1
         m.d.comb += [
             column_read.addr.eq(step),
             array.i_x.payload.x.eq(column_read.data),
             array.i_x.valid.eq(feeding),
             array.i_w.valid.eq(feeding),
             array.i_group.valid.eq(feeding),
+            array.i_group.payload.last.eq(last_group),
         ]
         for c in range(p.arrays):
             self._bank(m, c, word, step[:group_bits], array)
         with m.If(array.i_x.valid & array.i_x.ready):
             m.d.sync += step.eq(step + 1)
-            with m.If(step == p.inputs - 1):
+            with m.If(last_group & (step[:group_bits] == p.group - 1)):
                 m.d.sync += [step.eq(0), fed.eq(fed + 1)]
 
         # Results: each pass's columns in order; the job ends with its last row.

@@ -222,6 +222,16 @@ class MoELayerParams:
         return self.total_experts * (self.gate_up_rows + self.down_rows)
 
     @property
+    def gate_up_groups(self) -> int:
+        """MixPE groups a gate/up pass runs: those that cover ``hidden``."""
+        return _ceil_div(self.hidden, self.group)
+
+    @property
+    def down_groups(self) -> int:
+        """MixPE groups a down pass runs: those that cover ``expert_hidden``."""
+        return _ceil_div(self.expert_hidden, self.group)
+
+    @property
     def bank_words(self) -> int:
         """Words of each bank: a FAT row is one word, a MixPE row one word per group."""
         groups = self.inputs // self.group if self.engine == "mixpe" else 1

@@ -15,8 +15,7 @@ from moetile.hw.mixpe.interface import (
 from moetile.sim.bench_context import bench_design, bench_seed
 from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset, until_drained
-from moetile.sw.golden.mixpe import mixpe_cycles
-from moetile.sw.mapping.mixpe import golden_backend, plan_gemm
+from moetile.sw.mapping.mixpe import golden_backend, group_last_flags, plan_gemm
 
 __all__ = ["extremes", "random_gemm"]
 
@@ -40,25 +39,25 @@ async def _run(dut, operands, traffic):
     }
     out = StreamSink(dut, "o", rng=rng, backpressure=backpressure, on_item=board.check)
     for job, tile in zip(plan.passes, golden_backend(params, plan.passes), strict=True):
-        for j in range(params.n_inputs):
+        for j in range(job.x.shape[1]):
             sources["i_x"].send(xl.const({"x": job.x[:, j].tolist()}).as_bits())
             sources["i_w"].send(wl.const({"q": job.codes[:, j].tolist()}).as_bits())
-        for g in range(params.groups):
+        for g, last in enumerate(group_last_flags(job).tolist()):
             group = {"scale": job.scales[:, g].tolist(), "zero": job.zeros[:, g].tolist()}
-            sources["i_group"].send(gl.const(group).as_bits())
+            sources["i_group"].send(gl.const({**group, "last": last}).as_bits())
         for c in range(params.cols):
             board.expect(tuple(tile[:, c].tolist()))
     for source in sources.values():
         cocotb.start_soon(source.run(dut.clk))
     cocotb.start_soon(out.run(dut.clk))
-    budget = 8 * mixpe_cycles(params, len(plan.passes)) + 200
+    budget = 8 * plan.cycles + 200
     await until_drained(dut, board, budget)
     await ClockCycles(dut.clk, 32)
     board.drain()
     assert out.received == len(plan.passes) * params.cols
     if traffic == "steady":
         measured = out.transfer_cycles[-1] - sources["i_x"].transfer_cycles[0] + 1
-        model = mixpe_cycles(params, len(plan.passes))
+        model = plan.cycles
         assert measured == model, f"measured {measured} cycles, model {model}"
 
 

@@ -19,7 +19,6 @@ from moetile.sim.mixpe_sim import run_passes
 from moetile.sw.cost.activity import mixpe_activity
 from moetile.sw.cost.energy import energy_table_rows
 from moetile.sw.cost.synth import synthesize
-from moetile.sw.golden.mixpe import mixpe_cycles
 from moetile.sw.mapping.mixpe import golden_backend, plan_gemm
 from moetile.sw.quant.w4a8 import quantize_activations, quantize_groups
 
@@ -70,7 +69,7 @@ def measure(base: MixPEParams, shape, scale_widths, progress) -> list[dict]:
             )
             if not exact:
                 raise AssertionError(f"MixPE {params}: disagrees with the golden model")
-            model = mixpe_cycles(params, len(plan.passes))
+            model = plan.cycles
             if run.cycles != model:
                 raise AssertionError(f"MixPE {params}: measured {run.cycles} cycles, model {model}")
             progress(f"mixpe: {arch}, {scale_width}-bit scales: synthesizing")
@@ -79,7 +78,7 @@ def measure(base: MixPEParams, shape, scale_widths, progress) -> list[dict]:
             activity = mixpe_activity(
                 params, len(stamps["i_x"]), len(stamps["i_group"]), len(stamps["o"])
             )
-            macs = len(plan.passes) * params.rows * params.cols * params.n_inputs
+            macs = sum(params.rows * params.cols * p.x.shape[1] for p in plan.passes)
             rows.append(
                 {
                     "design": arch,

@@ -57,9 +57,10 @@ def mixpe_gemm(params: MixPEParams, x, codes, scales, zeros) -> torch.Tensor:
     )
 
 
-def mixpe_cycles(params: MixPEParams, passes: int) -> int:
+def mixpe_cycles(params: MixPEParams, passes) -> int:
     """Cycles from the first step's transfer to the last output transfer, inclusive, for
-    ``passes`` back-to-back passes with every input offered each cycle and ``o`` always ready.
+    back-to-back passes with every input offered each cycle and ``o`` always ready.
+    ``passes``: how many full passes, or each pass's number of groups.
 
     ``mixpe``: a group's last step hands its sums to the dequantizers (``cols`` cycles); it
     waits while they are busy and, for a pass's first group, until the previous pass's
@@ -68,16 +69,17 @@ def mixpe_cycles(params: MixPEParams, passes: int) -> int:
     step waits until they have.
     """
     g, cols = params.group, params.cols
+    lengths = [params.groups] * passes if isinstance(passes, int) else list(passes)
     step, out_end = 0, -1
     if params.arch == "multiplier":
-        for _ in range(passes):
+        for groups in lengths:
             first = max(step, out_end + 1)
-            step = first + params.n_inputs
+            step = first + groups * g
             out_end = step + cols - 1
         return out_end + 1
     free = 0  # first cycle at which the dequantizer can take a capture
-    for _ in range(passes):
-        for group in range(params.groups):
+    for groups in lengths:
+        for group in range(groups):
             capture = max(step + g - 1, free)
             if group == 0:
                 capture = max(capture, out_end + 1)

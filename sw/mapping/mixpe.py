@@ -1,11 +1,12 @@
 """A W4A8 GEMM of any size on a MixPE array, tile by tile and group by group.
 
-``y = x · dequant(q)ᵀ`` for ``x`` ``(M, K)`` int8 and ``N`` outputs: tokens in tiles of
-``rows``, outputs in tiles of ``cols``, the reduction in chunks of ``n_inputs`` (whole groups);
-each (token tile, reduction chunk, output tile) is one pass, streamed step by step with each
-group's scales and zero points. Edges are padded with zero activations and zero weights (code,
-zero point and scale 0), which add nothing. Chunks of one tile add up exactly on the host,
-which needs the exact accumulator (``out_shift = 0``) when ``K > n_inputs``.
+``y = x · dequant(q)ᵀ`` for ``x`` ``(M, K)`` int8 and ``N`` outputs (``K`` whole groups):
+tokens in tiles of ``rows``, outputs in tiles of ``cols``, the reduction in chunks of
+``n_inputs`` (the last one shorter, its final group flagged ``last``); each (token tile,
+reduction chunk, output tile) is one pass, streamed step by step with each group's scales and
+zero points. Edges are padded with zero activations and zero weights (code, zero point and
+scale 0), which add nothing. Chunks of one tile add up exactly on the host, which needs the
+exact accumulator (``out_shift = 0``) when ``K > n_inputs``.
 """
 
 from dataclasses import dataclass, replace
@@ -17,15 +18,23 @@ from moetile.hw.mixpe import MixPEParams
 from moetile.sw.golden.fixed import check_integer_tensor
 from moetile.sw.golden.mixpe import check_group_weights, mixpe_cycles, mixpe_gemm
 
-__all__ = ["GemmPlan", "MixPEPass", "golden_backend", "pass_streams", "plan_gemm", "run_gemm"]
+__all__ = [
+    "GemmPlan",
+    "MixPEPass",
+    "golden_backend",
+    "group_last_flags",
+    "pass_streams",
+    "plan_gemm",
+    "run_gemm",
+]
 
 
 @dataclass(frozen=True)
 class MixPEPass:
-    x: torch.Tensor  # (rows, n_inputs) int8
-    codes: torch.Tensor  # (cols, n_inputs)
-    scales: torch.Tensor  # (cols, groups)
-    zeros: torch.Tensor  # (cols, groups)
+    x: torch.Tensor  # (rows, k) int8, k whole groups up to n_inputs
+    codes: torch.Tensor  # (cols, k)
+    scales: torch.Tensor  # (cols, k / group)
+    zeros: torch.Tensor  # (cols, k / group)
     tokens: slice
     outputs: slice
 
@@ -40,15 +49,15 @@ class GemmPlan:
     @property
     def cycles(self) -> int:
         """Model cycles of every pass back to back (:func:`mixpe_cycles`)."""
-        return mixpe_cycles(self.params, len(self.passes))
+        return mixpe_cycles(self.params, [p.scales.shape[1] for p in self.passes])
 
 
 def plan_gemm(params: MixPEParams, x, codes, scales, zeros) -> GemmPlan:
     """Tile ``y = x · dequant(codes)ᵀ`` (``codes`` ``(N, K)``, ``scales`` and ``zeros``
     ``(N, K / group)``, ``x`` ``(M, K)``) into passes of ``params``."""
     k = torch.as_tensor(codes).shape[-1]
-    if k % params.n_inputs:
-        raise ValueError(f"K = {k} must be a multiple of n_inputs = {params.n_inputs}")
+    if k % params.group or not k:
+        raise ValueError(f"K = {k} must be a positive multiple of group = {params.group}")
     if k > params.n_inputs and params.out_shift:
         raise ValueError(
             f"K = {k} spans several passes of n_inputs = {params.n_inputs}, whose sums add up "
@@ -60,11 +69,12 @@ def plan_gemm(params: MixPEParams, x, codes, scales, zeros) -> GemmPlan:
     xs = check_integer_tensor("x", x, lo=lo, hi=hi)
     if xs.ndim != 2 or xs.shape[1] != k:
         raise ValueError(f"x must have shape (M, {k}), not {tuple(xs.shape)}")
-    R, C, K, G = params.rows, params.cols, params.n_inputs, params.groups
+    R, C = params.rows, params.cols
     passes = []
     for t0 in range(0, xs.shape[0], R):
-        for k0 in range(0, k, K):
-            g0 = k0 // params.group
+        for k0 in range(0, k, params.n_inputs):
+            K = min(params.n_inputs, k - k0)
+            g0, G = k0 // params.group, K // params.group
             x_tile = _pad(xs[t0 : t0 + R, k0 : k0 + K], (R, K))
             for n0 in range(0, q.shape[0], C):
                 passes.append(
@@ -82,7 +92,10 @@ def plan_gemm(params: MixPEParams, x, codes, scales, zeros) -> GemmPlan:
 
 def golden_backend(params: MixPEParams, passes: list[MixPEPass]) -> list[torch.Tensor]:
     """Each pass's ``(rows, cols)`` results from the golden model."""
-    return [mixpe_gemm(params, p.x, p.codes, p.scales, p.zeros) for p in passes]
+    return [
+        mixpe_gemm(replace(params, n_inputs=p.x.shape[1]), p.x, p.codes, p.scales, p.zeros)
+        for p in passes
+    ]
 
 
 def run_gemm(plan: GemmPlan, backend=golden_backend) -> torch.Tensor:
@@ -97,15 +110,24 @@ def run_gemm(plan: GemmPlan, backend=golden_backend) -> torch.Tensor:
 
 def pass_streams(params: MixPEParams, passes: list[MixPEPass]) -> dict:
     """The array's input streams for ``passes`` back to back, as fast-harness field arrays:
-    ``i_x`` and ``i_w`` one row per step, ``i_group`` one row per group."""
+    ``i_x`` and ``i_w`` one row per step, ``i_group`` one row per group, each pass's final
+    group flagged ``last``."""
     return {
         "i_x": {"x": np.concatenate([p.x.T.numpy() for p in passes])},
         "i_w": {"q": np.concatenate([p.codes.T.numpy() for p in passes])},
         "i_group": {
             "scale": np.concatenate([p.scales.T.numpy() for p in passes]),
             "zero": np.concatenate([p.zeros.T.numpy() for p in passes]),
+            "last": np.concatenate([group_last_flags(p) for p in passes]),
         },
     }
+
+
+def group_last_flags(job: MixPEPass) -> np.ndarray:
+    """``last`` of each of the pass's groups: set on the final one."""
+    flags = np.zeros(job.scales.shape[1], dtype=np.int64)
+    flags[-1] = 1
+    return flags
 
 
 def _pad(tile: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -27,15 +27,21 @@ COSIM_TRAIN_STEPS = 300
 
 MODELS = ("tiny-moe", "cmoe-minilm")
 
+#: The tiny MoE each engine runs: ternary-aware trained experts for FAT, float experts
+#: (quantized to W4A8) for MixPE; folders as ``moetile model train-tiny`` names them.
+TINY_MOE = {"fat": ("ternary", "tiny-moe-ternary"), "mixpe": ("float", "tiny-moe")}
+
 
 @dataclass(frozen=True)
 class CosimSettings:
     """What to co-simulate and on what hardware.
 
-    ``model``: ``tiny-moe`` (the ternary-expert tiny MoE, trained on first use), ``cmoe-minilm``
+    ``model``: ``tiny-moe`` (the tiny MoE, trained on first use: ternary experts for the FAT
+    engine, float experts for MixPE), ``cmoe-minilm``
     or a directory holding a tiny MoE; ``tokens``: held-out tokens run through the model on the
-    accelerator; ``max_tokens``: the accelerator's batch; ``lanes``, ``arrays``: the FAT
-    engine's size; ``calibration``: training-split tokens that set the activation scales;
+    accelerator; ``max_tokens``: the accelerator's batch; ``engine``: ``fat`` or ``mixpe``;
+    ``lanes``, ``arrays``: the engine's size (FAT lanes and arrays, MixPE rows and columns);
+    ``calibration``: training-split tokens that set the activation scales;
     ``quality_tokens``: held-out tokens on which the float model and the quantized golden are
     compared besides the co-simulated ones."""
 
@@ -64,25 +70,27 @@ def resolve_model(settings: CosimSettings, progress):
 
     if settings.model == "cmoe-minilm":
         raise ValueError(
-            "model cmoe-minilm: its experts are float GELU experts with biases; the fat engine "
-            "runs gated experts with ternary weights (use --model tiny-moe)"
+            "model cmoe-minilm: its experts are ungated GELU experts with biases; the "
+            f"accelerator's {settings.engine} engine runs gated experts without biases "
+            "(use --model tiny-moe)"
         )
     if settings.model == "tiny-moe":
-        # The model `moetile model train-tiny --experts ternary` makes, when there is one; a
+        # The model `moetile model train-tiny --experts KIND` makes, when there is one; a
         # shorter run of it otherwise (its own folder when the steps are not the default).
-        path = build_root() / "models" / "tiny-moe-ternary"
+        kind, folder = TINY_MOE[settings.engine]
+        path = build_root() / "models" / folder
         if settings.train_steps != COSIM_TRAIN_STEPS and not (path / "model.safetensors").is_file():
-            path = path.with_name(f"tiny-moe-ternary-{settings.train_steps}-steps")
+            path = path.with_name(f"{folder}-{settings.train_steps}-steps")
         if not (path / "model.safetensors").is_file():
             steps = settings.train_steps
-            progress(f"training the ternary tiny MoE once ({steps} steps) into {path}")
+            progress(f"training the {kind}-expert tiny MoE once ({steps} steps) into {path}")
 
             def on_step(step, total, loss):
                 if step == 1 or step % 25 == 0 or step == total:
                     progress(f"  step {step}/{total}: training loss {loss:.3f}")
 
-            train_tiny_moe(TinyMoESettings(expert_weights="ternary", steps=steps), path, on_step)
-        return load_tiny_moe(path, "ternary"), "tiny-moe"
+            train_tiny_moe(TinyMoESettings(expert_weights=kind, steps=steps), path, on_step)
+        return load_tiny_moe(path, kind), "tiny-moe"
     path = Path(settings.model)
     if not path.is_dir():
         raise ValueError(
@@ -120,7 +128,7 @@ def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record
     model, name = resolve_model(settings, progress)
     context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
-    hardware = {"lanes": settings.lanes, "arrays": settings.arrays}
+    hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
     accelerated = AcceleratedModel(model, hardware, settings.max_tokens)
     progress(f"calibrating activation scales on {settings.calibration} training tokens")
     accelerated.calibrate(_passages(train, settings.calibration, context, "the training text"))
@@ -128,8 +136,8 @@ def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record
     passages = _passages(validation, settings.tokens, context, "the held-out text")
 
     progress(
-        f"building the accelerator ({params.experts} experts, {params.lanes} lanes x "
-        f"{params.arrays} FAT arrays) for the {settings.backend} backend"
+        f"building the accelerator ({params.experts} experts, {params.engine} engine: "
+        f"{params.lanes} lanes x {params.arrays} arrays) for the {settings.backend} backend"
     )
     backend = make_backend(settings.backend, params)
     layers = len(accelerated.layers)

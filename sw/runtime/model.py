@@ -36,15 +36,21 @@ class BatchRecord:
 
 
 def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
-    """Lane-add cycles the batch needs: for each expert, its tokens times the bit-serial add
-    cycles of its rows (``nnz * acc_width`` each, an empty row 1)."""
+    """Lane cycles the batch needs: for each expert, its tokens times its rows' cycles on one
+    lane: FAT's bit-serial adds (``nnz * acc_width`` a row, an empty row 1), MixPE's MACs
+    (one per weight of the projection, padding excluded)."""
     p = layer.params
+    shapes = {"gate": p.hidden, "up": p.hidden, "down": p.expert_hidden}
     total = 0
     for e, expert in enumerate(layer.integer.experts):
         if not expert_tokens[e]:
             continue
         cycles = 0
-        for part in (expert.gate, expert.up, expert.down):
+        for name, length in shapes.items():
+            part = getattr(expert, name)
+            if p.engine == "mixpe":
+                cycles += len(part.codes) * length
+                continue
             nnz = (torch.as_tensor(part) != 0).sum(dim=1)
             cycles += int(torch.where(nnz > 0, nnz * p.sum_width, 1).sum())
         total += expert_tokens[e] * cycles
