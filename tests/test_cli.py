@@ -30,6 +30,8 @@ def test_generate_writes_every_default_design(rtl):
         "fat_fat",
         "fat_parapim",
         "gemv",
+        "mixpe_mixpe",
+        "mixpe_multiplier",
         "moe_layer",
         "topk_network",
         "topk_sequential",
@@ -43,6 +45,10 @@ def test_generate_writes_every_default_design(rtl):
             assert ports["i__payload"]["width"] == 16 * 8
         elif record["block"] == "fat":
             assert ports["i_w__payload"]["width"] == 2 * record["params"]["n_inputs"]
+        elif record["block"] == "mixpe":  # a scale and zero point per column, and last
+            params = record["params"]
+            width = params["cols"] * (params["scale_width"] + 4) + 1
+            assert ports["i_group__payload"]["width"] == width
         elif record["block"] == "moe_layer":  # a chunk of int8 values, the scale code, last
             assert ports["i_token__payload"]["width"] == 8 * record["params"]["router_macs"] + 17
         else:
@@ -86,7 +92,7 @@ def test_generate_with_params_and_config(tmp_path):
 
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "6 clean, 0 with warnings" in capsys.readouterr().out
+    assert "8 clean, 0 with warnings" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     cells = {top: d["cells"] for top, d in designs.items()}
@@ -96,6 +102,8 @@ def test_lint_and_synth(rtl, capsys):
     assert designs["moe_layer"]["memory_bits"] == moe_layer_memory_bits(MoELayerParams())
     assert cells["topk_network"] > cells["topk_sequential"] > 0
     assert cells["fat_fat"] > 0 and cells["fat_parapim"] > 0 and cells["gemv"] > 0
+    assert designs["mixpe_mixpe"]["memory_bits"] == designs["mixpe_multiplier"]["memory_bits"] == 0
+    assert 0 < cells["mixpe_mixpe"] < cells["mixpe_multiplier"]
 
 
 def test_lint_fails_on_a_real_warning(tmp_path, capsys):

@@ -18,6 +18,13 @@ def test_sweep_measures_speedups():
     assert by[0.8, "fat_varwidth"]["speedup_vs_parapim"] > by[0.8, "fat"]["speedup_vs_parapim"]
     assert by[0.0, "fat"]["add_cycles"] == by[0.0, "fat"]["nnz_x_acc_bits"]
     assert by[0.0, "fat"]["throughput_per_cell_vs_parapim"] > 1
+    # Energy: the latched carry alone when dense; the skipped zeros too when sparse.
+    assert by[0.0, "fat"]["energy_efficiency_vs_parapim"] > 1
+    assert (
+        by[0.8, "fat"]["energy_efficiency_vs_parapim"]
+        > 4 * by[0.0, "fat"]["energy_efficiency_vs_parapim"]
+    )
+    assert by[0.0, "parapim"]["pj_per_mac"] > by[0.0, "fat"]["pj_per_mac"] > 0
     # Structurally a FAT lane is a baseline lane without the write-back latch.
     assert (
         by[0.0, "fat"]["structural_cells_per_lane"]

@@ -28,11 +28,11 @@ __all__ = ["GEMM", "measure", "run"]
 
 #: Tokens × hidden × expert hidden of the tiny MoE's up-projection.
 GEMM = (32, 192, 384)
-#: 12-bit scales keep an fp16 scale's 11-bit significand; 8 bits is the narrow setting.
+#: 12-bit scale codes keep an fp16 scale's 11-bit significand.
 BENCH = MixPEParams(
     rows=16, cols=16, n_inputs=192, group=32, scale_width=12, scale_frac=0, out_shift=0
 )
-SCALE_WIDTHS = (12, 8)
+SCALE_WIDTHS = (12,)
 BASELINE = "the same rows × cols array of multiplier PEs that dequantize every weight"
 
 

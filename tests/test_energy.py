@@ -1,0 +1,54 @@
+"""The energy model: every table entry cited, the stated scaling rules, and the activity each
+block's simulation turns into."""
+
+import pytest
+
+from moetile.hw.fat import FatParams
+from moetile.hw.mixpe import MixPEParams
+from moetile.sw.cost.activity import fat_activity, mixpe_activity
+from moetile.sw.cost.energy import ENERGY_TABLE, Activity, action_energy, energy_table_rows
+
+
+def test_every_entry_has_a_source():
+    for row in energy_table_rows():
+        assert (
+            row["pj"] > 0 and row["what"] and ("ISSCC" in row["source"] or "ISCA" in row["source"])
+        )
+    assert ENERGY_TABLE["add8"].pj == 0.03 and ENERGY_TABLE["mul8"].pj == 0.2
+
+
+def test_scaling_rules_meet_the_table():
+    assert action_energy("add", 8) == pytest.approx(0.03)
+    assert action_energy("add", 32) == pytest.approx(0.1)
+    assert action_energy("add", 4) == pytest.approx(0.015)
+    assert action_energy("add", 20) == pytest.approx(0.065)
+    assert action_energy("add", 64) == pytest.approx(0.2)
+    assert action_energy("multiply", (8, 8)) == pytest.approx(0.2)
+    assert action_energy("multiply", (32, 32)) == pytest.approx(3.1, rel=0.05)
+    assert action_energy("sram", 64) == pytest.approx(10.0)
+    assert action_energy("register", 10) == pytest.approx(0.09)
+    with pytest.raises(ValueError, match="action kind must be one of add, multiply"):
+        action_energy("wire", 3)
+    with pytest.raises(ValueError, match="action kind must be one of"):
+        Activity().add("leakage", 1)
+
+
+def test_mixpe_moves_multiplies_out_of_the_inner_loop():
+    steps, groups, outputs = 640, 20, 80
+    energy = {
+        arch: mixpe_activity(MixPEParams(arch=arch), steps, groups, outputs).by_kind()
+        for arch in ("mixpe", "multiplier")
+    }
+    assert energy["mixpe"]["multiply"] * 10 < energy["multiplier"]["multiply"]
+    assert energy["mixpe"]["sram"] == energy["multiplier"]["sram"]  # the same operands move
+    total = {arch: sum(kinds.values()) for arch, kinds in energy.items()}
+    assert total["mixpe"] < total["multiplier"]
+
+
+def test_fat_saves_the_carry_write_back_and_the_zeros():
+    fat, base = FatParams(), FatParams(arch="parapim")
+    dense = {p.arch: fat_activity(p, 100 * p.acc_width * p.cycles_per_bit, 4) for p in (fat, base)}
+    ratio = dense["parapim"].energy_pj() / dense["fat"].energy_pj()
+    assert 1.2 < ratio < 2
+    sparse = fat_activity(fat, 20 * fat.acc_width, 4).energy_pj()
+    assert dense["parapim"].energy_pj() / sparse > 4 * ratio
