@@ -3,13 +3,17 @@ arrays in the Amaranth simulator."""
 
 import random
 from dataclasses import replace
+from unittest import mock
 
 import pytest
 import torch
+from amaranth import Module
 
-from moetile.hw.mixpe import MixPEParams
+from moetile.hw.mixpe import MixPEParams, array, dequant
+from moetile.hw.mixpe.arith import shift_add
 from moetile.hw.mixpe.array import MixPEArray
 from moetile.hw.mixpe.interface import activation_layout, group_layout, weight_layout
+from moetile.hw.mixpe.pe import MultiplierPE
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
 from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sw.golden.mixpe import mixpe_cycles, mixpe_gemm
@@ -167,9 +171,9 @@ def test_cycle_model_closed_forms():
     assert mixpe_cycles(mixpe, [1]) == 32 + 8 + 8
 
 
-@pytest.mark.parametrize("arch", ["mixpe", "multiplier"])
-def test_rtl_in_the_amaranth_simulator(arch, seed):
-    """Full passes and a one-group pass under idle and back-pressure."""
+def _run_in_the_amaranth_simulator(arch: str, seed: int) -> tuple[list, list]:
+    """Full passes and a one-group pass under idle and back-pressure: ``(received columns,
+    expected columns)``."""
     params = MixPEParams(
         rows=2, cols=3, n_inputs=64, group=32, scale_width=6, out_shift=2, arch=arch
     )
@@ -185,18 +189,12 @@ def test_rtl_in_the_amaranth_simulator(arch, seed):
     received = []
 
     async def send_x(ctx):
-        await stream_send(
-            ctx, dut.i_x, [xl.const({"x": p.x[:, j].tolist()}) for p, j in steps], rng=rng, idle=0.3
-        )
+        payloads = [xl.const({"x": p.x[:, j].tolist()}) for p, j in steps]
+        await stream_send(ctx, dut.i_x, payloads, rng=rng, idle=0.3)
 
     async def send_w(ctx):
-        await stream_send(
-            ctx,
-            dut.i_w,
-            [wl.const({"q": p.codes[:, j].tolist()}) for p, j in steps],
-            rng=rng,
-            idle=0.3,
-        )
+        payloads = [wl.const({"q": p.codes[:, j].tolist()}) for p, j in steps]
+        await stream_send(ctx, dut.i_w, payloads, rng=rng, idle=0.3)
 
     async def send_group(ctx):
         payloads = [
@@ -208,9 +206,43 @@ def test_rtl_in_the_amaranth_simulator(arch, seed):
         await stream_send(ctx, dut.i_group, payloads, rng=rng, idle=0.3)
 
     async def receive(ctx):
-        items = await stream_recv(ctx, dut.o, len(passes) * params.cols, rng=rng, backpressure=0.4)
+        count = len(passes) * params.cols
+        items = await stream_recv(ctx, dut.o, count, rng=rng, backpressure=0.4)
         received.extend(tuple(item.y) for item in items)
 
     simulate(dut, send_x, send_w, send_group, receive, deadline_cycles=4000)
     columns = [tuple(tile[:, c].tolist()) for tile in expected for c in range(params.cols)]
-    assert received == columns
+    return received, columns
+
+
+@pytest.mark.parametrize("arch", ["mixpe", "multiplier"])
+def test_rtl_in_the_amaranth_simulator(arch, seed):
+    received, expected = _run_in_the_amaranth_simulator(arch, seed)
+    assert received == expected
+
+
+def _zero_point_without_its_top_bit(code, value):
+    return shift_add(code[:3], value)
+
+
+class _NeverCleared(MultiplierPE):
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.step):
+            m.d.sync += self.acc.eq(self.acc + self.weight * self.x)
+        return m
+
+
+@pytest.mark.parametrize(
+    ("arch", "sabotage"),
+    [
+        ("mixpe", mock.patch.object(dequant, "shift_add", _zero_point_without_its_top_bit)),
+        ("multiplier", mock.patch.object(array, "MultiplierPE", _NeverCleared)),
+    ],
+    ids=["dequantizer-drops-zero-bit", "accumulator-never-cleared"],
+)
+def test_sabotaged_rtl_fails(arch, sabotage, seed):
+    """Broken on purpose, the same run disagrees with the golden model."""
+    with sabotage:
+        received, expected = _run_in_the_amaranth_simulator(arch, seed)
+    assert received != expected

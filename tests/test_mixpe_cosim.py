@@ -54,8 +54,17 @@ def test_fast_harness_exact(shape, arch, seed):
     assert all(torch.equal(a, b) for a, b in zip(busy.outputs, expected, strict=True))
 
 
-@pytest.mark.parametrize("arch", MIXPE_ARCHS)
-def test_cocotb_bench(arch, seed):
-    design = Design(block("mixpe"), MixPEParams(**SHAPES[1], arch=arch))
+@pytest.mark.parametrize(
+    ("shape", "arch"),
+    [
+        (SHAPES[1], "mixpe"),
+        (SHAPES[1], "multiplier"),
+        (SHAPES[2], "mixpe"),
+        (SHAPES[3], "multiplier"),
+    ],
+    ids=["g32-mixpe", "g32-multiplier", "g64-mixpe", "g128-multiplier"],
+)
+def test_cocotb_bench(shape, arch, seed):
+    design = Design(block("mixpe"), MixPEParams(**shape, arch=arch))
     result = run_bench(design, "moetile.sim.benches.bench_mixpe", seed=seed)
     assert result.total == 10
