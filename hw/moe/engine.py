@@ -13,7 +13,7 @@ from ..fat.interface import weight_layout
 from .interface import column_layout, row_layout
 from .params import MoELayerParams
 
-__all__ = ["FatEngine", "engine_members", "job_layout", "take_columns_and_job"]
+__all__ = ["ExpertEngine", "FatEngine", "engine_members", "job_layout", "take_columns_and_job"]
 
 
 def job_layout(params: MoELayerParams) -> data.StructLayout:
@@ -34,6 +34,23 @@ def engine_members(params: MoELayerParams) -> dict:
         "bank_en": In(1),
         "idle": Out(1),
     }
+
+
+class ExpertEngine(wiring.Component):
+    """What every engine shares: its ports (:func:`engine_members`) and where a job's rows lie
+    in the banks."""
+
+    def __init__(self, params: MoELayerParams):
+        self.params = params
+        super().__init__(engine_members(params))
+
+    def job_rows(self, job):
+        """``(rows, first)``: how many rows each bank runs for ``job``, and the first one's
+        bank row (an expert's gate/up rows, then its down rows)."""
+        p = self.params
+        rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
+        first = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
+        return rows, first
 
 
 def take_columns_and_job(m, engine) -> tuple[Memory, Signal, Signal]:
@@ -64,7 +81,7 @@ def take_columns_and_job(m, engine) -> tuple[Memory, Signal, Signal]:
     return columns, start, job
 
 
-class FatEngine(wiring.Component):
+class FatEngine(ExpertEngine):
     """Exact ternary matrix-vector products of one expert phase for ``lanes`` tokens at once.
 
     A job: ``inputs`` columns on ``i_x`` (input ``k`` of every lane), then a job on ``i_job``.
@@ -85,17 +102,12 @@ class FatEngine(wiring.Component):
     idle : Out(1)
     """
 
-    def __init__(self, params: MoELayerParams):
-        self.params = params
-        super().__init__(engine_members(params))
-
     def elaborate(self, platform):
         m = Module()
         p = self.params
         # A job starts every array at once.
         columns, start, job = take_columns_and_job(m, self)
-        rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
-        base = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
+        rows, base = self.job_rows(job)
 
         running = []
         outputs = []

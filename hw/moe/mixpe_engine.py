@@ -2,19 +2,17 @@
 column with its own bank of resident W4A8 weight rows."""
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from ..checks import counter_range
 from ..mixpe.array import MixPEArray
 from ..mixpe.params import WEIGHT_WIDTH
-from .engine import engine_members, take_columns_and_job
-from .params import MoELayerParams
+from .engine import ExpertEngine, take_columns_and_job
 
 __all__ = ["MixPEEngine"]
 
 
-class MixPEEngine(wiring.Component):
+class MixPEEngine(ExpertEngine):
     """Exact W4A8 products of one expert phase for ``lanes`` tokens at once.
 
     The interface of :class:`~moetile.hw.moe.engine.FatEngine`, with the array's column ``c``
@@ -31,18 +29,13 @@ class MixPEEngine(wiring.Component):
     As :func:`~moetile.hw.moe.engine.engine_members`.
     """
 
-    def __init__(self, params: MoELayerParams):
-        self.params = params
-        super().__init__(engine_members(params))
-
     def elaborate(self, platform):
         m = Module()
         p = self.params
         columns, start, job = take_columns_and_job(m, self)
         m.submodules.array = array = MixPEArray(p.mixpe)
-        rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
+        rows, base = self.job_rows(job)
         groups = Mux(job.phase, p.down_groups, p.gate_up_groups)
-        base = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
 
         # Feeding: pass after pass, every column of the job against row ``fed`` of each bank.
         busy = Signal()
