@@ -23,9 +23,9 @@ def gemm_operands(params: MixPEParams, rng: random.Random, kind: str, tokens: in
         params.scale_range,
     )
 
-    def draw(shape, lo, hi, ends):
+    def draw(shape, lo, hi):
         count = shape[0] * shape[1]
-        if kind == "corners" or (kind == "random" and ends):
+        if kind == "corners":
             values = [rng.choice((lo, hi)) for _ in range(count)]
         else:
             values = [rng.randint(lo, hi) for _ in range(count)]
@@ -46,8 +46,8 @@ def gemm_operands(params: MixPEParams, rng: random.Random, kind: str, tokens: in
             torch.full((outputs, groups), q_hi),
         )
     return (
-        draw((tokens, k), x_lo, x_hi, False),
-        draw((outputs, k), q_lo, q_hi, False),
-        draw((outputs, groups), s_lo, s_hi, False),
-        draw((outputs, groups), q_lo, q_hi, False),
+        draw((tokens, k), x_lo, x_hi),
+        draw((outputs, k), q_lo, q_hi),
+        draw((outputs, groups), s_lo, s_hi),
+        draw((outputs, groups), q_lo, q_hi),
     )

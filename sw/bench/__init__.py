@@ -5,7 +5,7 @@ the format of docs/architecture.md (Benchmarks). A benchmark is a module with
 import importlib
 from dataclasses import dataclass, field
 
-__all__ = ["BENCHES", "BenchReport", "Claim", "run_bench"]
+__all__ = ["BENCHES", "BenchReport", "Claim", "design_cells", "run_bench"]
 
 #: Benchmark name → module providing ``run``.
 BENCHES = {
@@ -58,6 +58,16 @@ class BenchReport:
             "rows": self.rows,
             "claims": [c.to_json() for c in self.claims],
         }
+
+
+def design_cells(design, abc: bool = True) -> int:
+    """Yosys cells of ``design``'s logic, synthesized once and cached beside its build
+    (``abc=False``: before ABC's technology mapping)."""
+    from moetile.sim.build import design_dir, generate_verilog
+    from moetile.sw.cost.synth import synthesize
+
+    cache = design_dir(design) / ("synth.json" if abc else "synth-noabc.json")
+    return synthesize(generate_verilog(design), design.top, cache=cache, abc=abc).cells
 
 
 def run_bench(name: str, progress=lambda message: None) -> BenchReport:

@@ -17,17 +17,15 @@ import torch
 from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
 from moetile.sim.benches.fat_cases import random_inputs, sparse_weights
-from moetile.sim.build import design_dir, generate_verilog
 from moetile.sim.fat_sim import fast_passes
 from moetile.sw.cost.activity import fat_activity
 from moetile.sw.cost.energy import energy_table_rows
-from moetile.sw.cost.synth import synthesize
 from moetile.sw.golden.fat import fat_cycles, fat_matvec
 from moetile.sw.mapping.fat import plan_linear
 from moetile.sw.models.minilm import ffn_weight
 from moetile.sw.quant.ternary import ternarize
 
-from . import BenchReport, Claim
+from . import BenchReport, Claim, design_cells
 
 __all__ = ["measure_sweep", "run"]
 
@@ -63,10 +61,7 @@ def simulate_pass(params: FatParams, weights, x) -> int:
 
 
 def cells(params: FatParams, abc: bool = True) -> int:
-    design = Design(block("fat"), params)
-    verilog = generate_verilog(design)
-    cache = design_dir(design) / ("synth.json" if abc else "synth-noabc.json")
-    return synthesize(verilog, design.top, cache=cache, abc=abc).cells
+    return design_cells(Design(block("fat"), params), abc)
 
 
 def per_lane(params: FatParams, abc: bool) -> float:

@@ -14,15 +14,13 @@ import torch
 
 from moetile.hw.mixpe import MixPEParams
 from moetile.hw.registry import Design, block
-from moetile.sim.build import design_dir, generate_verilog
 from moetile.sim.mixpe_sim import run_passes
 from moetile.sw.cost.activity import mixpe_activity
 from moetile.sw.cost.energy import energy_table_rows
-from moetile.sw.cost.synth import synthesize
 from moetile.sw.mapping.mixpe import golden_backend, plan_gemm
 from moetile.sw.quant.w4a8 import quantize_activations, quantize_groups
 
-from . import BenchReport, Claim
+from . import BenchReport, Claim, design_cells
 
 __all__ = ["GEMM", "measure", "run"]
 
@@ -36,13 +34,7 @@ SCALE_WIDTHS = (12,)
 BASELINE = "the same rows × cols array of multiplier PEs that dequantize every weight"
 
 
-def cells(params: MixPEParams) -> int:
-    design = Design(block("mixpe"), params)
-    verilog = generate_verilog(design)
-    return synthesize(verilog, design.top, cache=design_dir(design) / "synth.json").cells
-
-
-def gemm_operands(params: MixPEParams, shape, seed: int = 0):
+def quantized_operands(params: MixPEParams, shape, seed: int = 0):
     """Quantized operands of a float GEMM of ``shape`` ``(M, K, N)``."""
     m, k, n = shape
     gen = torch.Generator().manual_seed(seed)
@@ -58,7 +50,7 @@ def measure(base: MixPEParams, shape, scale_widths, progress) -> list[dict]:
     for scale_width in scale_widths:
         for arch in ("multiplier", "mixpe"):
             params = replace(base, scale_width=scale_width, arch=arch)
-            plan = plan_gemm(params, *gemm_operands(params, shape))
+            plan = plan_gemm(params, *quantized_operands(params, shape))
             progress(
                 f"mixpe: {arch}, {scale_width}-bit scales: simulating {len(plan.passes)} passes"
             )
@@ -73,7 +65,7 @@ def measure(base: MixPEParams, shape, scale_widths, progress) -> list[dict]:
             if run.cycles != model:
                 raise AssertionError(f"MixPE {params}: measured {run.cycles} cycles, model {model}")
             progress(f"mixpe: {arch}, {scale_width}-bit scales: synthesizing")
-            area = cells(params)
+            area = design_cells(Design(block("mixpe"), params))
             stamps = run.run.stamps
             activity = mixpe_activity(
                 params, len(stamps["i_x"]), len(stamps["i_group"]), len(stamps["o"])

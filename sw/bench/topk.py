@@ -8,12 +8,10 @@ import torch
 from moetile.hw.registry import Design, block
 from moetile.hw.topk import TOPK_ARCHS, TopKParams
 from moetile.sim.benches.topk_cases import random_vectors
-from moetile.sim.build import design_dir, generate_verilog
 from moetile.sim.fast import FastSim
-from moetile.sw.cost.synth import synthesize
 from moetile.sw.golden.topk import top_k
 
-from . import BenchReport
+from . import BenchReport, design_cells
 
 __all__ = ["run"]
 
@@ -35,8 +33,7 @@ def measure(params: TopKParams, seed: int = 0) -> dict:
     top = run.payloads("o")["top"]
     if not (np.array_equal(top["index"], index) and np.array_equal(top["score"], score)):
         raise AssertionError(f"topk {params.arch} disagrees with the golden model")
-    verilog = generate_verilog(design)
-    cells = synthesize(verilog, design.top, cache=design_dir(design) / "synth.json").cells
+    cells = design_cells(design)
     accepted = run.stamps["i"]
     interval = float(accepted[-1] - accepted[0]) / (len(accepted) - 1)
     return {

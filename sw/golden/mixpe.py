@@ -10,14 +10,14 @@ from .fixed import check_integer_tensor
 __all__ = ["check_group_weights", "mixpe_cycles", "mixpe_gemm"]
 
 
-def check_group_weights(params: MixPEParams, codes, scales, zeros, outputs: int | None = None):
+def check_group_weights(params: MixPEParams, codes, scales, zeros):
     """``(codes, scales, zeros)`` as ``int64`` after checking ranges and shapes: ``codes``
     ``(N, n_inputs)`` in ``[0, 15]``; ``scales`` and ``zeros`` ``(N, groups)``, scales in
     ``[0, 2**scale_width - 1]`` and zero points in ``[0, 15]``."""
     q = check_integer_tensor("codes", codes, lo=0, hi=params.code_range[1])
     s = check_integer_tensor("scales", scales, lo=0, hi=params.scale_range[1])
     z = check_integer_tensor("zeros", zeros, lo=0, hi=params.code_range[1])
-    n = q.shape[0] if q.dim() == 2 and outputs is None else outputs
+    n = q.shape[0] if q.dim() == 2 else "N"
     for name, t, shape in (
         ("codes", q, (n, params.n_inputs)),
         ("scales", s, (n, params.groups)),
