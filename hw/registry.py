@@ -138,5 +138,6 @@ _BUILTIN = (
     "moetile.hw.fat.block",
     "moetile.hw.gemv.block",
     "moetile.hw.mixpe.block",
+    "moetile.hw.xbar.block",
     "moetile.hw.moe.block",
 )

@@ -1,0 +1,5 @@
+"""The multiplexed-crossbar MoE tile (MoE-PIM): crossbars, shared peripheries, schedules."""
+
+from .params import CrossbarParams, TileParams
+
+__all__ = ["CrossbarParams", "TileParams"]

@@ -1,0 +1,89 @@
+"""A behavioural model of a group's analog part: its crossbars' cells, the bitline sums of a
+read and the ADC bank. Area and energy of this part come from the cited analog table
+(:mod:`moetile.sw.cost.area`), not from synthesis, which counts it out by module name
+(:data:`ANALOG_MODULE`)."""
+
+from amaranth import Array, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from .params import CrossbarParams
+
+__all__ = ["ANALOG_MODULE", "AnalogGroup", "cell_row_layout", "code_layout"]
+
+#: Submodule name of every :class:`AnalogGroup` in a tile.
+ANALOG_MODULE = "analog"
+
+
+def cell_row_layout(params: CrossbarParams) -> data.ArrayLayout:
+    """One crossbar row of offset-encoded weights ``u``."""
+    return data.ArrayLayout(unsigned(params.w_bits), params.cols)
+
+
+def code_layout(params: CrossbarParams) -> data.ArrayLayout:
+    """ADC codes of a read: per column, one per slice."""
+    return data.ArrayLayout(data.ArrayLayout(unsigned(params.code_width), params.slices), params.cols)
+
+
+class AnalogGroup(wiring.Component):
+    """``count`` crossbars behind one ADC bank.
+
+    A write stores row ``write_row`` of crossbar ``write_crossbar`` at the clock edge. A read is
+    combinational: crossbar ``read_crossbar`` gets level ``chunk[r]`` on wordline ``r``, every
+    bitline sums ``chunk[r] * cell[r, c, s]`` and its ADC converts the sum, saturating at
+    ``2**adc_bits - 1``.
+
+    Members
+    -------
+    write_en, write_crossbar, write_row, write_u : In
+    read_crossbar : In
+    chunk : In(ArrayLayout(unsigned(dac_bits), rows))
+    codes : Out(code_layout(params))
+    """
+
+    def __init__(self, params: CrossbarParams, count: int):
+        self.params, self.count = params, count
+        super().__init__(
+            {
+                "write_en": In(1),
+                "write_crossbar": In(counter_range(count)),
+                "write_row": In(counter_range(params.rows)),
+                "write_u": In(cell_row_layout(params)),
+                "read_crossbar": In(counter_range(count)),
+                "chunk": In(data.ArrayLayout(unsigned(params.dac_bits), params.rows)),
+                "codes": Out(code_layout(params)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        cells = [
+            [Signal(cell_row_layout(p), name=f"cells{k}_{r}") for r in range(p.rows)]
+            for k in range(self.count)
+        ]
+
+        # Programming: one row at a time.
+        with m.If(self.write_en):
+            for k in range(self.count):
+                with m.If(self.write_crossbar == k):
+                    for r in range(p.rows):
+                        with m.If(self.write_row == r):
+                            m.d.sync += cells[k][r].eq(self.write_u)
+
+        # Reading: the selected crossbar's cells against the wordline levels.
+        read = [Array(cells[k][r] for k in range(self.count))[self.read_crossbar] for r in range(p.rows)]
+        for c in range(p.cols):
+            for s in range(p.slices):
+                low = s * p.cell_bits
+                terms = [
+                    self.chunk[r] * read[r][c][low : low + p.slice_bits(s)] for r in range(p.rows)
+                ]
+                bitline = Signal(p.bitline_width, name=f"bitline{c}_{s}")
+                m.d.comb += bitline.eq(sum(terms))
+                code = bitline
+                if p.adc_max < p.bitline_max:
+                    code = Mux(bitline > p.adc_max, p.adc_max, bitline)
+                m.d.comb += self.codes[c][s].eq(code)
+        return m

@@ -1,0 +1,130 @@
+"""The digital periphery one group of crossbars shares: the input driver and the
+shift-and-add."""
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from .analog import code_layout
+from .params import CrossbarParams
+
+__all__ = ["InputDriver", "ShiftAdd"]
+
+
+class InputDriver(wiring.Component):
+    """Holds a group's input vector for a slot and applies it read by read.
+
+    ``take`` stores ``x`` and the crossbar to read and marks the group active; ``clear`` (a
+    new slot's first vector) marks it inactive unless it takes that vector. ``chunk`` is the
+    wordline levels of read ``plane`` (:class:`~moetile.hw.xbar.params.CrossbarParams`);
+    ``input_sum`` is ``sum_r x[r]``, for the weight offset.
+
+    Members
+    -------
+    take, clear : In(1)
+    x : In(ArrayLayout(signed(in_bits), rows))
+    crossbar : In
+    plane : In
+    chunk : Out(ArrayLayout(unsigned(dac_bits), rows))
+    read_crossbar : Out
+    active : Out(1)
+    input_sum : Out(signed(input_sum_width))
+    """
+
+    def __init__(self, params: CrossbarParams, count: int):
+        self.params = params
+        vector = data.ArrayLayout(signed(params.in_bits), params.rows)
+        super().__init__(
+            {
+                "take": In(1),
+                "clear": In(1),
+                "x": In(vector),
+                "crossbar": In(counter_range(count)),
+                "plane": In(counter_range(params.planes)),
+                "chunk": Out(data.ArrayLayout(unsigned(params.dac_bits), params.rows)),
+                "read_crossbar": Out(counter_range(count)),
+                "active": Out(1),
+                "input_sum": Out(signed(params.input_sum_width)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        held = Signal.like(self.x)
+
+        # Taking a vector for the slot.
+        with m.If(self.clear):
+            m.d.sync += self.active.eq(0)
+        with m.If(self.take):
+            m.d.sync += [held.eq(self.x), self.read_crossbar.eq(self.crossbar), self.active.eq(1)]
+
+        # Read ``plane``: magnitude bits of every row, a chunk at a time, then the sign bits.
+        with m.Switch(self.plane):
+            for plane in range(p.planes):
+                low = p.in_bits - 1 if plane == p.magnitude_planes else plane * p.dac_bits
+                with m.Case(plane):
+                    for r in range(p.rows):
+                        bits = held[r][low : low + p.chunk_bits(plane)]
+                        m.d.comb += self.chunk[r].eq(bits)
+        m.d.comb += self.input_sum.eq(sum(held[r] for r in range(p.rows)))
+        return m
+
+
+class ShiftAdd(wiring.Component):
+    """Combines a group's ADC codes over slices and reads into one sum per column.
+
+    ``total[c]`` is ``acc[c]`` (or, on a slot's ``first`` read, ``-offset * input_sum``: the
+    weight offset removed up front) plus ``sum_s codes[c][s] * 2**(s*cell_bits)`` weighted by
+    read ``plane`` (``2**(plane*dac_bits)``, the sign read ``-2**(in_bits-1)``); ``step``
+    stores it.
+
+    Members
+    -------
+    codes : In(code_layout(params))
+    plane : In
+    first, step : In(1)
+    input_sum : In(signed(input_sum_width))
+    total : Out(ArrayLayout(signed(acc_width), cols))
+    """
+
+    def __init__(self, params: CrossbarParams):
+        self.params = params
+        super().__init__(
+            {
+                "codes": In(code_layout(params)),
+                "plane": In(counter_range(params.planes)),
+                "first": In(1),
+                "step": In(1),
+                "input_sum": In(signed(params.input_sum_width)),
+                "total": Out(data.ArrayLayout(signed(params.acc_width), params.cols)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        offset_bits = p.w_bits - 1
+        removed = Signal(signed(p.acc_width))
+        m.d.comb += removed.eq(-(self.input_sum << offset_bits))
+        for c in range(p.cols):
+            acc = Signal(signed(p.acc_width), name=f"acc{c}")
+            read = Signal(range(1 << (p.code_width + p.w_bits)), name=f"read{c}")
+            m.d.comb += read.eq(
+                sum(self.codes[c][s] << (s * p.cell_bits) for s in range(p.slices))
+            )
+            weighted = Signal(signed(p.acc_width), name=f"weighted{c}")
+            with m.Switch(self.plane):
+                for plane in range(p.planes):
+                    with m.Case(plane):
+                        if plane == p.magnitude_planes:
+                            m.d.comb += weighted.eq(-(read << (p.in_bits - 1)))
+                        else:
+                            m.d.comb += weighted.eq(read << (plane * p.dac_bits))
+            m.d.comb += self.total[c].eq(Mux(self.first, removed, acc) + weighted)
+            with m.If(self.step):
+                m.d.sync += acc.eq(self.total[c])
+        return m
+
+

@@ -1,0 +1,138 @@
+"""The multiplexed-crossbar tile: groups of crossbars, each group behind one shared
+periphery, running a schedule slot by slot."""
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from .analog import ANALOG_MODULE, AnalogGroup
+from .interface import input_layout, output_layout, weight_layout
+from .params import TileParams
+from .periphery import InputDriver, ShiftAdd
+
+__all__ = ["XbarTile"]
+
+
+class XbarTile(wiring.Component):
+    """``groups`` groups of ``crossbars_per_group`` crossbars; each group reads one of its
+    crossbars per slot through its periphery.
+
+    Weights: ``i_w`` programs one crossbar row per transfer (crossbar ``k`` is crossbar
+    ``k % crossbars_per_group`` of group ``k // crossbars_per_group``); it is taken only
+    between slots, before a slot's first vector when both are offered.
+
+    A slot: its distinct input vectors on ``i_x``, one per transfer (``T`` of them), each
+    naming the groups it feeds and the crossbar each reads, the last one flagged ``last``.
+    Then every active group reads its crossbar, one read per cycle for ``planes`` cycles, all
+    groups in lockstep, and the slot's results leave as one transfer on ``o``. A slot thus
+    takes ``T + planes`` cycles when nothing stalls, and the next slot's vectors are taken as
+    soon as its results are in the output register (exact model:
+    :func:`moetile.sw.golden.xbar.tile_cycles`). A group fed twice in one slot keeps the later
+    vector.
+
+    Parameters
+    ----------
+    params : TileParams
+
+    Members
+    -------
+    i_w : In(stream.Signature(weight_layout(params)))
+    i_x : In(stream.Signature(input_layout(params)))
+    o : Out(stream.Signature(output_layout(params)))
+    """
+
+    def __init__(self, params: TileParams):
+        self.params = params
+        super().__init__(
+            {
+                "i_w": In(stream.Signature(weight_layout(params))),
+                "i_x": In(stream.Signature(input_layout(params))),
+                "o": Out(stream.Signature(output_layout(params))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        xbar = p.crossbar
+        computing = Signal()
+        started = Signal()  # a vector of the current slot has been taken
+        plane = Signal(counter_range(xbar.planes))
+        last_plane = plane == xbar.planes - 1
+        advance = computing & ~(last_plane & self.o.valid & ~self.o.ready)
+
+        # Streams in: weights only between slots, then the slot's vectors.
+        m.d.comb += [
+            self.i_w.ready.eq(~computing & ~started),
+            self.i_x.ready.eq(~computing & ~(self.i_w.valid & ~started)),
+        ]
+        taken = self.i_x.valid & self.i_x.ready
+        with m.If(taken):
+            m.d.sync += started.eq(~self.i_x.payload.last)
+            with m.If(self.i_x.payload.last):
+                m.d.sync += [computing.eq(1), plane.eq(0)]
+        with m.If(advance):
+            m.d.sync += plane.eq(plane + 1)
+            with m.If(last_plane):
+                m.d.sync += computing.eq(0)
+
+        # The groups: analog part, input driver, shift-and-add.
+        totals, actives = [], []
+        for g in range(p.groups):
+            total, active = self._group(m, g, plane, taken & ~started, advance)
+            totals.append(total)
+            actives.append(active)
+
+        # Results: held until read; the last read of a slot writes them.
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(advance & last_plane):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.active.eq(Cat(actives))]
+            for g in range(p.groups):
+                for c in range(p.cols):
+                    m.d.sync += self.o.payload.y[g][c].eq(Mux(actives[g], totals[g][c], 0))
+        return m
+
+    def _group(self, m, g, plane, first_vector, advance):
+        """Group ``g``: its crossbars behind an input driver and a shift-and-add. Returns its
+        running totals and whether it is active this slot."""
+        p = self.params
+        xbar = p.crossbar
+        count = p.crossbars_per_group
+        analog = AnalogGroup(xbar, count)
+        driver = InputDriver(xbar, count)
+        shift_add = ShiftAdd(xbar)
+        m.submodules[f"{ANALOG_MODULE}{g}"] = analog
+        m.submodules[f"driver{g}"] = driver
+        m.submodules[f"shift_add{g}"] = shift_add
+
+        # Programming: the offset code ``w + 2**(w_bits-1)`` is ``w`` with its sign bit flipped.
+        w = self.i_w.payload
+        m.d.comb += [
+            analog.write_en.eq(
+                self.i_w.valid & self.i_w.ready & (w.crossbar // count == g)
+            ),
+            analog.write_crossbar.eq(w.crossbar % count),
+            analog.write_row.eq(w.row),
+        ]
+        for c in range(p.cols):
+            m.d.comb += analog.write_u[c].eq(w.w[c].as_unsigned() ^ (1 << (p.w_bits - 1)))
+
+        # Reading: the driver's levels into the selected crossbar, codes into the shift-add.
+        x = self.i_x.payload
+        m.d.comb += [
+            driver.take.eq(self.i_x.valid & self.i_x.ready & x.groups[g]),
+            driver.clear.eq(first_vector),
+            driver.x.eq(x.x),
+            driver.crossbar.eq(x.crossbar[g]),
+            driver.plane.eq(plane),
+            analog.read_crossbar.eq(driver.read_crossbar),
+            analog.chunk.eq(driver.chunk),
+            shift_add.codes.eq(analog.codes),
+            shift_add.plane.eq(plane),
+            shift_add.first.eq(plane == 0),
+            shift_add.step.eq(advance),
+            shift_add.input_sum.eq(driver.input_sum),
+        ]
+        return shift_add.total, driver.active

@@ -1,0 +1,164 @@
+"""Expert grouping and slot schedules for multiplexed-crossbar tiles.
+
+A *grouping* puts experts into groups whose crossbars share one periphery; a group reads one
+crossbar (one expert) per slot. A *schedule* says, slot by slot, which (token, expert) pair
+each group serves. Over a token × expert choice matrix, ``load[g, t]`` is the number of
+token ``t``'s experts in group ``g``:
+
+- ``single``: token after token; token ``t`` occupies ``max_g load[g, t]`` slots, in which
+  each group serves its experts of ``t`` in expert order.
+- ``compact``: each group drains its own queue of pairs (token order, then expert order) back
+  to back; length ``max_g sum_t load[g, t]``.
+- ``aligned``: compact, with idle slots inserted into shorter groups so that groups serve the
+  same token in the same slot. A group idles only while it has slack (slots left beyond its
+  remaining pairs) and its next token is not the one the other groups are serving, so the
+  length stays that of ``compact``. The slot's token is the next token of the groups without
+  slack, or else the smallest next token.
+
+Metrics: the length (slots) and the input transfers (distinct tokens per slot, summed).
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from moetile.hw.checks import check_choice, check_int
+
+__all__ = [
+    "GROUPINGS",
+    "SCHEDULES",
+    "Schedule",
+    "choice_matrix",
+    "group_experts",
+    "make_schedule",
+]
+
+#: Groupings: ``none`` (one expert per periphery, the unshared baseline), uniform groups of
+#: consecutive experts ``U2``/``U4``, and load-sorted groups ``S2``/``S4`` (heaviest with
+#: lightest).
+GROUPINGS = ("none", "U2", "U4", "S2", "S4")
+SCHEDULES = ("single", "compact", "aligned")
+
+
+def choice_matrix(top_k, experts: int) -> torch.Tensor:
+    """``(tokens, experts)`` bool from each token's chosen experts ``(tokens, k)``."""
+    chosen = torch.as_tensor(top_k, dtype=torch.int64)
+    if chosen.dim() != 2:
+        raise ValueError(f"top_k must have shape (tokens, k), not {tuple(chosen.shape)}")
+    if chosen.numel() and (chosen.min() < 0 or chosen.max() >= experts):
+        raise ValueError(f"top_k must name experts in [0, {experts - 1}]")
+    choices = torch.zeros(len(chosen), experts, dtype=torch.bool)
+    choices.scatter_(1, chosen, True)
+    return choices
+
+
+def group_experts(kind: str, load) -> tuple[tuple[int, ...], ...]:
+    """Groups of expert indices for grouping ``kind`` given each expert's ``load`` (tokens
+    routed to it; only the ``S`` groupings use it, ties broken by expert index).
+
+    ``U<n>``: experts ``0..n-1``, ``n..2n-1``, ...; ``S<n>`` (``n`` even): experts sorted by
+    load, each group takes the ``n/2`` heaviest and the ``n/2`` lightest of those left. When
+    ``n`` does not divide the experts, the last group is smaller.
+    """
+    check_choice("grouping", kind, GROUPINGS)
+    loads = [int(v) for v in torch.as_tensor(load).tolist()]
+    experts = len(loads)
+    check_int("experts", experts, minimum=1)
+    if kind == "none":
+        return tuple((e,) for e in range(experts))
+    size = int(kind[1:])
+    if kind[0] == "U":
+        return tuple(tuple(range(e, min(e + size, experts))) for e in range(0, experts, size))
+    order = sorted(range(experts), key=lambda e: (-loads[e], e))
+    groups = []
+    while len(order) > size:
+        heavy, light = order[: size // 2], order[len(order) - (size - size // 2) :]
+        order = order[size // 2 : len(order) - len(light)]
+        groups.append(tuple(sorted(heavy + light)))
+    if order:
+        groups.append(tuple(sorted(order)))
+    return tuple(groups)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Slots of ``{group: (token, expert)}``; ``groups`` the grouping it runs on."""
+
+    kind: str
+    groups: tuple[tuple[int, ...], ...]
+    slots: tuple[dict, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.slots)
+
+    @property
+    def transfers(self) -> int:
+        """Input vectors sent: the distinct tokens of every slot."""
+        return sum(len(slot_tokens(slot)) for slot in self.slots)
+
+    @property
+    def pairs(self) -> int:
+        return sum(len(slot) for slot in self.slots)
+
+    def crossbar_of(self, expert: int) -> tuple[int, int]:
+        """``(group, crossbar within the group)`` holding ``expert``."""
+        for g, members in enumerate(self.groups):
+            if expert in members:
+                return g, members.index(expert)
+        raise ValueError(f"expert {expert} is in no group")
+
+
+def slot_tokens(slot: dict) -> list[int]:
+    """A slot's distinct tokens, in order."""
+    return sorted({t for t, _ in slot.values()})
+
+
+def make_schedule(kind: str, choices, groups) -> Schedule:
+    """The ``kind`` schedule of choice matrix ``choices`` ``(tokens, experts)`` on ``groups``."""
+    check_choice("schedule", kind, SCHEDULES)
+    chosen = torch.as_tensor(choices, dtype=torch.bool)
+    experts = sorted(e for g in groups for e in g)
+    if chosen.dim() != 2 or experts != list(range(chosen.shape[1])):
+        raise ValueError(
+            f"groups must cover experts 0..{chosen.shape[-1] - 1} once each, not {groups}"
+        )
+    queues = [
+        [(t, e) for t in range(len(chosen)) for e in sorted(g) if chosen[t, e]] for g in groups
+    ]
+    build = {"single": _single, "compact": _compact, "aligned": _aligned}[kind]
+    return Schedule(kind, tuple(tuple(g) for g in groups), tuple(build(queues)))
+
+
+def _single(queues):
+    slots = []
+    tokens = sorted({t for q in queues for t, _ in q})
+    for t in tokens:
+        mine = [[pair for pair in q if pair[0] == t] for q in queues]
+        for i in range(max(len(m) for m in mine)):
+            slots.append({g: m[i] for g, m in enumerate(mine) if i < len(m)})
+    return slots
+
+
+def _compact(queues):
+    length = max((len(q) for q in queues), default=0)
+    return [{g: q[i] for g, q in enumerate(queues) if i < len(q)} for i in range(length)]
+
+
+def _aligned(queues):
+    length = max((len(q) for q in queues), default=0)
+    heads = [0] * len(queues)
+    slots = []
+    for s in range(length):
+        waiting = [g for g, q in enumerate(queues) if heads[g] < len(q)]
+        slack = {g: (length - s) - (len(queues[g]) - heads[g]) for g in waiting}
+        target = {queues[g][heads[g]][0] for g in waiting if slack[g] == 0}
+        if not target:
+            target = {min(queues[g][heads[g]][0] for g in waiting)}
+        slot = {}
+        for g in waiting:
+            if queues[g][heads[g]][0] in target or slack[g] == 0:
+                slot[g] = queues[g][heads[g]]
+                heads[g] += 1
+        slots.append(slot)
+    return slots
