@@ -7,12 +7,12 @@ import torch
 
 from moetile.hw.registry import Design, block
 from moetile.hw.xbar import TileParams
-from moetile.sw.golden.xbar import TileSlot, tile_cycles
+from moetile.sw.golden.xbar import TileSlot, crossbar_mvm, tile_cycles
 from moetile.sw.mapping.xbar import slot_streams, weight_streams
 
 from .fast import FastSim, Traffic
 
-__all__ = ["XbarRun", "fast_backend", "run_slots"]
+__all__ = ["XbarRun", "check_slots", "fast_backend", "run_slots"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,27 @@ def run_slots(
 def fast_backend(params: TileParams, weights, slots: list[TileSlot]) -> list[torch.Tensor]:
     """A :func:`moetile.sw.mapping.xbar.run_experts` backend on the fast harness."""
     return run_slots(params, weights, slots).outputs
+
+
+def check_slots(params: TileParams, weights, slots: list[TileSlot], outputs) -> None:
+    """Raise ``AssertionError`` unless ``outputs`` (per slot, ``(groups, cols)``) equal the
+    golden tile: one batched golden call per crossbar, for long runs."""
+    if len(outputs) != len(slots):
+        raise AssertionError(f"{len(outputs)} results for {len(slots)} slots")
+    reads = {}
+    for n, slot in enumerate(slots):
+        for g, v, k in slot.reads:
+            reads.setdefault(g * params.crossbars_per_group + k, []).append((n, g, v))
+        idle = set(range(params.groups)) - {g for g, _, _ in slot.reads}
+        if any(outputs[n][g].any() for g in idle):
+            raise AssertionError(f"slot {n}: a group that read nothing gave a result")
+    for crossbar, mine in reads.items():
+        x = torch.stack([slots[n].inputs[v] for n, _, v in mine])
+        expected = crossbar_mvm(params.crossbar, weights[crossbar], x)
+        got = torch.stack([outputs[n][g] for n, g, _ in mine])
+        bad = (got != expected).any(dim=1).nonzero()
+        if len(bad):
+            n, g, _ = mine[int(bad[0])]
+            raise AssertionError(
+                f"crossbar {crossbar}: slot {n}, group {g} disagrees with the golden"
+            )

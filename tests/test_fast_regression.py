@@ -12,12 +12,16 @@ from moetile.hw.fat import FatParams
 from moetile.hw.mixpe import MIXPE_ARCHS, MixPEParams
 from moetile.hw.registry import Design, block
 from moetile.hw.topk import TOPK_ARCHS, TopKParams
+from moetile.hw.xbar import TileParams
 from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sim.fast import FastSim, Traffic
 from moetile.sim.mixpe_sim import run_passes
+from moetile.sim.xbar_sim import check_slots, run_slots
 from moetile.sw.golden.fat import fat_matvec
 from moetile.sw.golden.topk import top_k
 from moetile.sw.mapping.mixpe import golden_backend, plan_gemm
+from moetile.sw.mapping.xbar import schedule_slots
+from moetile.sw.mapping.xbar_schedule import SCHEDULES, make_schedule
 
 pytestmark = pytest.mark.cosim
 
@@ -97,3 +101,33 @@ def test_mixpe_random_regression(arch, seed):
         zip(run.outputs, golden_backend(params, passes), strict=True)
     ):
         assert torch.equal(got, expected), n
+
+
+@pytest.mark.parametrize("adc_bits", [4, 9], ids=["saturating", "lossless"])
+def test_xbar_random_regression(adc_bits, seed):
+    """``TRANSACTIONS`` input vectors: random routings of random and extreme tokens, in runs
+    of every schedule kind, checked per crossbar in one batched golden call."""
+    params = TileParams(
+        rows=6, cols=3, cell_bits=3, dac_bits=3, adc_bits=adc_bits, crossbars_per_group=3, groups=2
+    )
+    gen = torch.Generator().manual_seed(seed)
+    xbar = params.crossbar
+    (wlo, whi), (xlo, xhi) = xbar.weight_range, xbar.input_range
+    weights = torch.randint(
+        wlo, whi + 1, (params.crossbars, params.rows, params.cols), generator=gen
+    )
+    weights[0] = xbar.weight_range[1]
+    groups = ((0, 1, 2), (3, 4, 5))
+    slots, sent = [], 0
+    while sent < TRANSACTIONS:
+        kind = SCHEDULES[len(slots) % len(SCHEDULES)]
+        choices = torch.rand(2000, params.crossbars, generator=gen) < 0.3
+        inputs = torch.randint(xlo, xhi + 1, (2000, params.rows), generator=gen)
+        inputs[::5] = xbar.input_range[1]
+        part = schedule_slots(make_schedule(kind, choices, groups), inputs)
+        slots += part
+        sent += sum(len(s.inputs) for s in part)
+    traffic_ = {n: Traffic.random(0.25, seed + i) for i, n in enumerate(("i_w", "i_x", "o"))}
+    run = run_slots(params, weights, slots, traffic_)
+    assert run.run.stamps["i_x"].size >= TRANSACTIONS
+    check_slots(params, weights, slots, run.outputs)

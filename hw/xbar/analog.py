@@ -23,7 +23,9 @@ def cell_row_layout(params: CrossbarParams) -> data.ArrayLayout:
 
 def code_layout(params: CrossbarParams) -> data.ArrayLayout:
     """ADC codes of a read: per column, one per slice."""
-    return data.ArrayLayout(data.ArrayLayout(unsigned(params.code_width), params.slices), params.cols)
+    return data.ArrayLayout(
+        data.ArrayLayout(unsigned(params.code_width), params.slices), params.cols
+    )
 
 
 class AnalogGroup(wiring.Component):
@@ -73,7 +75,9 @@ class AnalogGroup(wiring.Component):
                             m.d.sync += cells[k][r].eq(self.write_u)
 
         # Reading: the selected crossbar's cells against the wordline levels.
-        read = [Array(cells[k][r] for k in range(self.count))[self.read_crossbar] for r in range(p.rows)]
+        read = [
+            Array(cells[k][r] for k in range(self.count))[self.read_crossbar] for r in range(p.rows)
+        ]
         for c in range(p.cols):
             for s in range(p.slices):
                 low = s * p.cell_bits

@@ -111,9 +111,7 @@ class ShiftAdd(wiring.Component):
         for c in range(p.cols):
             acc = Signal(signed(p.acc_width), name=f"acc{c}")
             read = Signal(range(1 << (p.code_width + p.w_bits)), name=f"read{c}")
-            m.d.comb += read.eq(
-                sum(self.codes[c][s] << (s * p.cell_bits) for s in range(p.slices))
-            )
+            m.d.comb += read.eq(sum(self.codes[c][s] << (s * p.cell_bits) for s in range(p.slices)))
             weighted = Signal(signed(p.acc_width), name=f"weighted{c}")
             with m.Switch(self.plane):
                 for plane in range(p.planes):
@@ -126,5 +124,3 @@ class ShiftAdd(wiring.Component):
             with m.If(self.step):
                 m.d.sync += acc.eq(self.total[c])
         return m
-
-

@@ -110,9 +110,7 @@ class XbarTile(wiring.Component):
         # Programming: the offset code ``w + 2**(w_bits-1)`` is ``w`` with its sign bit flipped.
         w = self.i_w.payload
         m.d.comb += [
-            analog.write_en.eq(
-                self.i_w.valid & self.i_w.ready & (w.crossbar // count == g)
-            ),
+            analog.write_en.eq(self.i_w.valid & self.i_w.ready & (w.crossbar // count == g)),
             analog.write_crossbar.eq(w.crossbar % count),
             analog.write_row.eq(w.row),
         ]

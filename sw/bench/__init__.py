@@ -5,7 +5,7 @@ the format of docs/architecture.md (Benchmarks). A benchmark is a module with
 import importlib
 from dataclasses import dataclass, field
 
-__all__ = ["BENCHES", "BenchReport", "Claim", "design_cells", "run_bench"]
+__all__ = ["BENCHES", "BenchReport", "Claim", "design_cells", "design_synth", "run_bench"]
 
 #: Benchmark name → module providing ``run``.
 BENCHES = {
@@ -13,6 +13,7 @@ BENCHES = {
     "fat": "moetile.sw.bench.fat",
     "sim": "moetile.sw.bench.sim",
     "mixpe": "moetile.sw.bench.mixpe",
+    "crossbar": "moetile.sw.bench.xbar",
     "cosim": "moetile.sw.bench.cosim",
 }
 
@@ -63,11 +64,20 @@ class BenchReport:
 def design_cells(design, abc: bool = True) -> int:
     """Yosys cells of ``design``'s logic, synthesized once and cached beside its build
     (``abc=False``: before ABC's technology mapping)."""
+    return design_synth(design, abc).cells
+
+
+def design_synth(design, abc: bool = True, blackbox: tuple[str, ...] = ()):
+    """``design``'s :class:`~moetile.sw.cost.synth.SynthResult`, cached beside its build;
+    ``blackbox``: submodule names (under the top) whose contents are not counted."""
     from moetile.sim.build import design_dir, generate_verilog
     from moetile.sw.cost.synth import synthesize
 
-    cache = design_dir(design) / ("synth.json" if abc else "synth-noabc.json")
-    return synthesize(generate_verilog(design), design.top, cache=cache, abc=abc).cells
+    name = "synth" + ("" if abc else "-noabc") + ("-" + "-".join(blackbox) if blackbox else "")
+    modules = tuple(f"{design.top}.{sub}" for sub in blackbox)
+    verilog = generate_verilog(design)
+    cache = design_dir(design) / f"{name}.json"
+    return synthesize(verilog, design.top, cache=cache, abc=abc, blackbox=modules)
 
 
 def run_bench(name: str, progress=lambda message: None) -> BenchReport:

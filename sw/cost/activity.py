@@ -8,7 +8,7 @@ from moetile.hw.mixpe.params import ACT_WIDTH, WEIGHT_WIDTH
 
 from .energy import Activity
 
-__all__ = ["fat_activity", "mixpe_activity"]
+__all__ = ["fat_activity", "mixpe_activity", "xbar_activity"]
 
 
 def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -> Activity:
@@ -77,4 +77,28 @@ def fat_activity(params: FatParams, add_cycles: int, rows: int) -> Activity:
     else:
         a.add("sram", bit_ops * 5)  # three reads, the sum's and the carry's writes
     a.add("sram", rows * (2 * p.n_inputs + p.lanes * p.acc_width))
+    return a
+
+
+def xbar_activity(params, reads: int, slots: int, vector_takes: int) -> Activity:
+    """Actions of a multiplexed-crossbar tile that ran ``slots`` slots with ``reads`` group
+    reads (crossbar MVMs) and ``vector_takes`` input-register loads (a vector taken by several
+    groups loads each one's register).
+
+    Per read, every one of its ``planes`` reads: the crossbar (``rows × bitlines`` cells),
+    every wordline's DAC (``dac_bits``), every bitline's ADC conversion, and per column the
+    shift-and-add (an add into the accumulator and its register write). Per take: the
+    vector's ``rows × in_bits`` register bits (the input bus itself is not priced: the table
+    has no cited per-bit wire energy). Per slot: the output register (every group's
+    results).
+    """
+    x = params.crossbar
+    a = Activity()
+    a.add("crossbar", x.rows * x.bitlines, reads * x.planes)
+    a.add("dac", x.dac_bits, reads * x.planes * x.rows)
+    a.add("adc", x.adc_bits, reads * x.planes * x.bitlines)
+    a.add("add", x.acc_width, reads * x.planes * x.cols)
+    a.add("register", reads * x.planes * x.cols * x.acc_width)
+    a.add("register", vector_takes * x.rows * x.in_bits)
+    a.add("register", slots * params.groups * x.cols * x.out_width)
     return a

@@ -15,6 +15,12 @@ Scaling rules (the table gives a few widths; actions of other widths follow thes
   array multiplier's energy grows with its partial products; at 32 × 32 this gives 3.2 pJ
   against the table's 3.1 pJ).
 - register write, SRAM access: per bit.
+- ADC conversion, ``b`` bits: 1.67 pJ × 2**(b - 8) (energy per conversion doubles per bit of
+  resolution: Walden's figure of merit, P = FOM · 2**ENOB · f_s).
+- DAC drive, ``b`` bits: the 1-bit figure × (2**b - 1) (a ``b``-bit current-steering DAC has
+  ``2**b - 1`` unit cells).
+- crossbar read, ``n`` cells: the 128 × 128 figure × n / 16384 (the array's read current
+  flows through every cell).
 
 The 45 nm (Horowitz) and 40 nm (Aladdin) figures are used together unscaled; the two nodes are
 closer than either source's stated accuracy.
@@ -23,8 +29,20 @@ closer than either source's stated accuracy.
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["ENERGY_TABLE", "Activity", "EnergyEntry", "action_energy", "energy_table_rows"]
+__all__ = [
+    "ENERGY_TABLE",
+    "ISAAC",
+    "Activity",
+    "EnergyEntry",
+    "action_energy",
+    "energy_table_rows",
+]
 
+ISAAC = (
+    "A. Shafiee et al., 'ISAAC', ISCA 2016, Table 6, 32 nm, one read per 100 ns "
+    "(ADC: 8 bits at 1.2 GS/s, 2 mW; DAC: 1 bit, 4 mW per 1024; crossbar: 128 x 128 of "
+    "2-bit cells, 0.3 mW)"
+)
 HOROWITZ = "M. Horowitz, 'Computing's energy problem', ISSCC 2014, 45 nm"
 ALADDIN = (
     "Y. S. Shao et al., 'Aladdin', ISCA 2014, 40 nm component table "
@@ -47,6 +65,9 @@ ENERGY_TABLE = {
     "mul32": EnergyEntry(3.1, "32-bit integer multiply", HOROWITZ),
     "sram64": EnergyEntry(10.0, "64-bit read of an 8 KB SRAM (per bit: 10 / 64)", HOROWITZ),
     "register_bit": EnergyEntry(0.009, "1-bit register write", ALADDIN),
+    "adc8": EnergyEntry(1.67, "8-bit ADC conversion", ISAAC),
+    "dac1": EnergyEntry(0.39, "1-bit DAC driving a wordline for one 100 ns read", ISAAC),
+    "crossbar128": EnergyEntry(30.0, "read of a 128 x 128 crossbar (100 ns)", ISAAC),
 }
 
 #: Action kinds and how their width is given.
@@ -55,6 +76,9 @@ KINDS = {
     "multiply": "an a × b-bit multiply",
     "register": "register bits written",
     "sram": "SRAM (or computational memory) bits read or written",
+    "adc": "a b-bit analog-to-digital conversion",
+    "dac": "a b-bit wordline drive for one read",
+    "crossbar": "a crossbar read, n cells",
 }
 
 
@@ -74,6 +98,12 @@ def action_energy(kind: str, width) -> float:
         return t["register_bit"].pj * width
     if kind == "sram":
         return t["sram64"].pj / 64 * width
+    if kind == "adc":
+        return t["adc8"].pj * 2.0 ** (width - 8)
+    if kind == "dac":
+        return t["dac1"].pj * ((1 << width) - 1)
+    if kind == "crossbar":
+        return t["crossbar128"].pj * width / (128 * 128)
     raise ValueError(f"action kind must be one of {', '.join(KINDS)}, not {kind!r}")
 
 

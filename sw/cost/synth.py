@@ -38,9 +38,18 @@ class SynthResult:
 
 
 def synthesize(
-    verilog: Path, top: str, *, cache: Path | None = None, abc: bool = True
+    verilog: Path,
+    top: str,
+    *,
+    cache: Path | None = None,
+    abc: bool = True,
+    blackbox: tuple[str, ...] = (),
 ) -> SynthResult:
     """Run Yosys on ``verilog``; reuse ``cache`` (a JSON file) when it is newer than the source.
+
+    ``blackbox`` names modules whose contents are not counted (a behavioural model of an
+    analog part, priced from its own table): they become Yosys blackboxes, and their
+    instances are left out of the cell counts.
 
     ``abc=False`` stops before ABC's technology mapping (``synth -noabc``): the cells then follow
     the RTL's structure one for one, without ABC's delay-driven restructuring, which can make
@@ -59,8 +68,9 @@ def synthesize(
     fine = "opt -fast -full; opt -full; techmap; opt -fast"
     if abc:
         fine += "; abc; opt -fast"
+    boxes = f"blackbox {' '.join(blackbox)}; " if blackbox else ""
     script = (
-        f"read_verilog -sv {verilog.name}; hierarchy -top {top}; proc; flatten; "
+        f"read_verilog -sv {verilog.name}; {boxes}hierarchy -top {top}; proc; flatten; "
         f"tee -q -o {memory_file.name} stat -json; "
         f"synth -flatten -top {top} -run begin:fine; {fine}; "
         f"tee -q -o {stat_file.name} stat -json"
@@ -76,7 +86,7 @@ def synthesize(
     memory_file.unlink()
     by_type = {t: int(n) for t, n in stat["num_cells_by_type"].items()}
     memories = sum(n for t, n in by_type.items() if t.startswith("$mem"))
-    logic = {t: n for t, n in by_type.items() if not t.startswith("$mem")}
+    logic = {t: n for t, n in by_type.items() if not t.startswith("$mem") and t not in blackbox}
     result = SynthResult(
         top, sum(logic.values()), logic, int(memory.get("num_memory_bits", 0)), memories
     )

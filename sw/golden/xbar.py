@@ -31,7 +31,9 @@ def crossbar_mvm(params: CrossbarParams, weights, x) -> torch.Tensor:
     lo, hi = params.weight_range
     w = check_integer_tensor("weights", weights, lo=lo, hi=hi)
     if tuple(w.shape) != (params.rows, params.cols):
-        raise ValueError(f"weights must have shape {(params.rows, params.cols)}, not {tuple(w.shape)}")
+        raise ValueError(
+            f"weights must have shape {(params.rows, params.cols)}, not {tuple(w.shape)}"
+        )
     lo, hi = params.input_range
     xs = check_integer_tensor("x", x, lo=lo, hi=hi)
     single = xs.dim() == 1

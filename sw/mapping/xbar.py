@@ -116,7 +116,9 @@ def map_experts(params: TileParams, schedule: Schedule, experts) -> ExpertTiles:
             for g, members in enumerate(schedule.groups):
                 for k, e in enumerate(members):
                     block = mats[e][j * p.cols : (j + 1) * p.cols, i * p.rows : (i + 1) * p.rows]
-                    tile[g * p.crossbars_per_group + k, : block.shape[1], : block.shape[0]] = block.T
+                    tile[g * p.crossbars_per_group + k, : block.shape[1], : block.shape[0]] = (
+                        block.T
+                    )
             row.append(tile)
         weights.append(row)
     return ExpertTiles(p, weights, inputs, outputs)
