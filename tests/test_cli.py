@@ -35,6 +35,8 @@ def test_generate_writes_every_default_design(rtl):
         "moe_layer",
         "topk_network",
         "topk_sequential",
+        "xbar_g1",
+        "xbar_g2",
     ]
     for record in manifest["designs"]:
         text = (rtl / record["verilog"]).read_text()
@@ -49,6 +51,11 @@ def test_generate_writes_every_default_design(rtl):
             params = record["params"]
             width = params["cols"] * (params["scale_width"] + 4) + 1
             assert ports["i_group__payload"]["width"] == width
+        elif record["block"] == "xbar":  # rows int8 inputs, a group mask, crossbars, last
+            params = record["params"]
+            select = max(1, (params["crossbars_per_group"] - 1).bit_length())
+            width = params["rows"] * 8 + params["groups"] * (1 + select) + 1
+            assert ports["i_x__payload"]["width"] == width
         elif record["block"] == "moe_layer":  # a chunk of int8 values, the scale code, last
             assert ports["i_token__payload"]["width"] == 8 * record["params"]["router_macs"] + 17
         else:
@@ -92,7 +99,7 @@ def test_generate_with_params_and_config(tmp_path):
 
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "8 clean, 0 with warnings" in capsys.readouterr().out
+    assert "10 clean, 0 with warnings" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     cells = {top: d["cells"] for top, d in designs.items()}
@@ -104,6 +111,8 @@ def test_lint_and_synth(rtl, capsys):
     assert cells["fat_fat"] > 0 and cells["fat_parapim"] > 0 and cells["gemv"] > 0
     assert designs["mixpe_mixpe"]["memory_bits"] == designs["mixpe_multiplier"]["memory_bits"] == 0
     assert 0 < cells["mixpe_mixpe"] < cells["mixpe_multiplier"]
+    assert designs["xbar_g1"]["memory_bits"] == designs["xbar_g2"]["memory_bits"] == 0
+    assert cells["xbar_g1"] > 0 and cells["xbar_g2"] > 0
 
 
 def test_lint_fails_on_a_real_warning(tmp_path, capsys):
