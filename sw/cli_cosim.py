@@ -21,7 +21,8 @@ def add_cosim_command(commands) -> None:
     cosim.add_argument(
         "--model",
         default=defaults.model,
-        help="tiny-moe (trained on first use: ternary experts for fat, float for mixpe), "
+        help="tiny-moe (trained on first use: ternary experts for fat, float for mixpe and "
+        "xbar), "
         "cmoe-minilm, or a model DIR",
     )
     cosim.add_argument("--tokens", type=int, default=defaults.tokens, help="held-out tokens")
@@ -29,13 +30,14 @@ def add_cosim_command(commands) -> None:
     cosim.add_argument(
         "--engine",
         default=defaults.engine,
-        help="expert engine: fat (ternary experts) or mixpe (W4A8 experts)",
+        help="expert engine: fat (ternary experts), mixpe (W4A8 experts) or xbar (int8 "
+        "experts on crossbars)",
     )
     cosim.add_argument(
-        "--lanes", type=int, default=defaults.lanes, help="tokens at once (FAT lanes, MixPE rows)"
+        "--lanes", type=int, default=defaults.lanes, help="tokens per job (FAT lanes, MixPE rows)"
     )
     cosim.add_argument(
-        "--arrays", type=int, default=defaults.arrays, help="FAT arrays or MixPE columns"
+        "--arrays", type=int, default=defaults.arrays, help="FAT arrays, MixPE columns or crossbar peripheries"
     )
     cosim.add_argument(
         "--max-tokens", type=int, default=defaults.max_tokens, help="tokens per batch"

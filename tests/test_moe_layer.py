@@ -36,6 +36,21 @@ SHAPES = {
         router_macs=5,
         engine="mixpe",
     ),
+    "xbar": dict(
+        hidden=20,
+        expert_hidden=13,
+        experts=4,
+        shared_experts=1,
+        lanes=2,
+        arrays=2,
+        max_tokens=8,
+        router_macs=5,
+        engine="xbar",
+        crossbar_rows=8,
+        crossbar_cols=4,
+        cell_bits=3,
+        dac_bits=2,
+    ),
     "one-expert": dict(
         hidden=4,
         expert_hidden=3,
@@ -55,7 +70,8 @@ SHAPES = {
         ({"hidden": 0}, "hidden must be an integer >= 1, not 0"),
         ({"experts": 2, "top_k": 3}, r"top_k must be an integer in \[1, 2\], not 3"),
         ({"router_macs": 40}, r"router_macs must be an integer in \[1, 32\], not 40"),
-        ({"engine": "xbar"}, "engine must be one of 'fat', 'mixpe', not 'xbar'"),
+        ({"engine": "pim"}, "engine must be one of 'fat', 'mixpe', 'xbar', not 'pim'"),
+        ({"engine": "xbar", "dac_bits": 8}, r"dac_bits must be an integer in \[1, 7\], not 8"),
         (
             {"engine": "mixpe", "arrays": 33},
             r"arrays must be at most group \(32\) for engine 'mixpe'",
@@ -90,6 +106,15 @@ def test_mixpe_geometry_pads_rows_to_whole_groups():
     assert p.bank_words == 4 * 90 * 3 and p.bank_word_bits == 4 * 33 + 8
     assert p.mixpe.rows == p.lanes and p.mixpe.cols == p.arrays
     assert p.sum_width == p.mixpe.acc_width <= 32
+
+
+def test_xbar_geometry_cuts_rows_into_crossbars():
+    p = MoELayerParams(**SHAPES["xbar"])
+    assert p.inputs == 24 and p.gate_up_rows == 14 and p.down_rows == 10
+    assert p.gate_up_blocks == (4, 3) and p.down_blocks == (3, 2)  # 14 rows of 20 inputs
+    assert p.bank_words == 5 * (4 * 3 + 3 * 2) and p.bank_word_bits == 8 * 4 * 8
+    assert p.crossbar.adc_bits == p.crossbar.lossless_adc_bits == 8  # 8 rows x 3 x 7 = 168
+    assert p.sum_width == (24 << 14).bit_length() + 1
 
 
 def test_requantize_rounds_half_up_and_token_multiplier_carries_the_scale():

@@ -13,7 +13,14 @@ from ..fat.interface import weight_layout
 from .interface import column_layout, row_layout
 from .params import MoELayerParams
 
-__all__ = ["ExpertEngine", "FatEngine", "engine_members", "job_layout", "take_columns_and_job"]
+__all__ = [
+    "ExpertEngine",
+    "FatEngine",
+    "engine_members",
+    "job_layout",
+    "take_columns_and_job",
+    "take_job",
+]
 
 
 def job_layout(params: MoELayerParams) -> data.StructLayout:
@@ -52,6 +59,24 @@ class ExpertEngine(wiring.Component):
         first = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
         return rows, first
 
+    def merge(self, m, outputs) -> None:
+        """One output stream from the arrays' ``(valid, ready, y, row)``: the lowest-numbered
+        array with a finished row goes first."""
+        p = self.params
+        chosen = Signal(counter_range(p.arrays))
+        for a in reversed(range(p.arrays)):
+            with m.If(outputs[a][0]):
+                m.d.comb += chosen.eq(a)
+        m.d.comb += self.o.valid.eq(Cat(valid for valid, *_ in outputs).any())
+        for a, (_, ready, y, row) in enumerate(outputs):
+            with m.If(chosen == a):
+                m.d.comb += [
+                    self.o.payload.y.eq(y),
+                    self.o.payload.array.eq(a),
+                    self.o.payload.row.eq(row),
+                ]
+            m.d.comb += ready.eq(self.o.ready & (chosen == a))
+
 
 def take_columns_and_job(m, engine) -> tuple[Memory, Signal, Signal]:
     """An engine's input columns, written in order while no job runs, and the job that starts
@@ -59,17 +84,25 @@ def take_columns_and_job(m, engine) -> tuple[Memory, Signal, Signal]:
     p = engine.params
     columns = Memory(shape=column_layout(p)["x"].shape, depth=p.inputs, init=[])
     m.submodules.columns = columns
-    loaded = Signal(range(p.inputs + 1))
     column_write = columns.write_port()
+    loaded, start, job = take_job(m, engine)
     m.d.comb += [
-        engine.i_x.ready.eq(engine.idle & (loaded < p.inputs)),
         column_write.addr.eq(loaded),
         column_write.data.eq(engine.i_x.payload.x),
         column_write.en.eq(engine.i_x.valid & engine.i_x.ready),
     ]
-    with m.If(column_write.en):
-        m.d.sync += loaded.eq(loaded + 1)
+    return columns, start, job
 
+
+def take_job(m, engine) -> tuple[Signal, Signal, Signal]:
+    """Counts the input columns taken while no job runs (the caller stores them), and takes
+    the job once all ``inputs`` are there. Returns ``(loaded, start, job)``: the next column's
+    index, the job's starting cycle and the job."""
+    p = engine.params
+    loaded = Signal(range(p.inputs + 1))
+    m.d.comb += engine.i_x.ready.eq(engine.idle & (loaded < p.inputs))
+    with m.If(engine.i_x.valid & engine.i_x.ready):
+        m.d.sync += loaded.eq(loaded + 1)
     job = Signal(job_layout(p))
     start = Signal()
     m.d.comb += [
@@ -78,7 +111,7 @@ def take_columns_and_job(m, engine) -> tuple[Memory, Signal, Signal]:
     ]
     with m.If(start):
         m.d.sync += [job.eq(engine.i_job.payload), loaded.eq(0)]
-    return columns, start, job
+    return loaded, start, job
 
 
 class FatEngine(ExpertEngine):
@@ -116,7 +149,7 @@ class FatEngine(ExpertEngine):
             running.append(busy)
             outputs.append(out)
         m.d.comb += self.idle.eq(~Cat(running).any())
-        self._merge(m, outputs)
+        self.merge(m, outputs)
         return m
 
     def _array(self, m, a, columns, start, rows, base):
@@ -168,21 +201,4 @@ class FatEngine(ExpertEngine):
             m.d.sync += done.eq(done + 1)
             with m.If(done == rows - 1):
                 m.d.sync += busy.eq(0)
-        return busy, (array.o, done)
-
-    def _merge(self, m, outputs):
-        """One output stream: the lowest-numbered array with a finished row."""
-        p = self.params
-        chosen = Signal(counter_range(p.arrays))
-        for a in reversed(range(p.arrays)):
-            with m.If(outputs[a][0].valid):
-                m.d.comb += chosen.eq(a)
-        m.d.comb += self.o.valid.eq(Cat(out.valid for out, _ in outputs).any())
-        for a, (out, done) in enumerate(outputs):
-            with m.If(chosen == a):
-                m.d.comb += [
-                    self.o.payload.y.eq(out.payload.y),
-                    self.o.payload.array.eq(a),
-                    self.o.payload.row.eq(done),
-                ]
-            m.d.comb += out.ready.eq(self.o.ready & (chosen == a))
+        return busy, (array.o.valid, array.o.ready, array.o.payload.y, done)

@@ -15,11 +15,12 @@ from .interface import STATS, column_layout, load_layout, result_layout, stats_l
 from .mixpe_engine import MixPEEngine
 from .params import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
 from .router import Router, scale_pair_layout
+from .xbar_engine import XbarEngine
 
 __all__ = ["ENGINE_COMPONENTS", "MoELayer"]
 
 #: The component of each engine kind.
-ENGINE_COMPONENTS = {"fat": FatEngine, "mixpe": MixPEEngine}
+ENGINE_COMPONENTS = {"fat": FatEngine, "mixpe": MixPEEngine, "xbar": XbarEngine}
 
 
 class Step(enum.Enum, shape=4):

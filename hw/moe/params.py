@@ -1,18 +1,19 @@
 """Parameters of the MoE layer accelerator; every width is derived here."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..checks import check_bool, check_choice, check_int
 from ..fat.params import FatParams
 from ..gemv.params import GemvParams
 from ..mixpe.params import GROUP_SIZES, WEIGHT_WIDTH, MixPEParams
 from ..topk.params import TopKParams
+from ..xbar.params import CrossbarParams
 
 __all__ = ["ACTIVATION_WIDTH", "CONFIG_WORDS", "ENGINES", "MAX_SUM_WIDTH", "MoELayerParams"]
 
 #: Expert engines a build can hold; ``fat``: ternary experts on FAT arrays; ``mixpe``: W4A8
-#: experts on a MixPE array.
-ENGINES = ("fat", "mixpe")
+#: experts on a MixPE array; ``xbar``: int8 experts on crossbars, ``arrays`` peripheries.
+ENGINES = ("fat", "mixpe", "xbar")
 
 #: Widest exact expert sum an engine may hand on (the spec's int32 sums).
 MAX_SUM_WIDTH = 32
@@ -55,10 +56,11 @@ class MoELayerParams:
     max_tokens : int
         Tokens per batch, ``>= 1``.
     lanes : int
-        Tokens of one expert computed at once (FAT lanes, MixPE rows), ``>= 1``.
+        Tokens of one expert per job (FAT lanes, MixPE rows; a crossbar periphery takes them
+        one after another), ``>= 1``.
     arrays : int
-        FAT arrays or MixPE columns, each computing every ``arrays``-th row of an expert,
-        ``>= 1``; at most ``group`` for ``mixpe``.
+        FAT arrays, MixPE columns or crossbar peripheries, each computing every
+        ``arrays``-th row of an expert, ``>= 1``; at most ``group`` for ``mixpe``.
     router_macs : int
         MACs of the gate GEMV, ``1 ..= hidden``.
     zero_skip : int
@@ -82,6 +84,13 @@ class MoELayerParams:
     weight_scale_width : int
         ``mixpe`` only: bits of a group's unsigned scale code, ``1 ..= 24``, so that an
         expert sum fits ``MAX_SUM_WIDTH`` bits.
+    crossbar_rows, crossbar_cols : int
+        ``xbar`` only: inputs and outputs of one crossbar, ``>= 1``.
+    cell_bits : int
+        ``xbar`` only: bits per cell, ``1 ..= 8``.
+    dac_bits : int
+        ``xbar`` only: input bits applied per read, ``1 ..= 7``. The ADCs are lossless
+        (:attr:`crossbar`), so an expert sum is the exact int8 product.
     """
 
     hidden: int = 32
@@ -103,6 +112,10 @@ class MoELayerParams:
     engine: str = "fat"
     group: int = 32
     weight_scale_width: int = 8
+    crossbar_rows: int = 16
+    crossbar_cols: int = 8
+    cell_bits: int = 2
+    dac_bits: int = 1
 
     def __post_init__(self):
         for name in ("hidden", "expert_hidden", "experts", "max_tokens", "lanes", "arrays"):
@@ -120,6 +133,9 @@ class MoELayerParams:
         check_choice("engine", self.engine, ENGINES)
         check_choice("group", self.group, GROUP_SIZES)
         check_int("weight_scale_width", self.weight_scale_width, minimum=1, maximum=24)
+        check_int("crossbar_rows", self.crossbar_rows, minimum=1)
+        check_int("crossbar_cols", self.crossbar_cols, minimum=1)
+        _ = self.crossbar  # validates cell_bits and dac_bits
         if self.engine == "mixpe" and self.arrays > self.group:
             raise ValueError(
                 f"arrays must be at most group ({self.group}) for engine 'mixpe', not {self.arrays}"
@@ -166,6 +182,19 @@ class MoELayerParams:
             out_shift=0,
         )
 
+    @property
+    def crossbar(self) -> CrossbarParams:
+        """One crossbar of the ``xbar`` engine: int8 weights and inputs, a lossless ADC."""
+        shape = CrossbarParams(
+            rows=self.crossbar_rows,
+            cols=self.crossbar_cols,
+            cell_bits=self.cell_bits,
+            w_bits=ACTIVATION_WIDTH,
+            in_bits=ACTIVATION_WIDTH,
+            dac_bits=self.dac_bits,
+        )
+        return replace(shape, adc_bits=shape.lossless_adc_bits)
+
     # Streams.
 
     @property
@@ -191,6 +220,8 @@ class MoELayerParams:
         ``expert_hidden``; the shorter is padded with zero weights, which FAT skips (MixPE
         rows also pad to whole groups)."""
         longest = max(self.hidden, self.expert_hidden)
+        if self.engine == "xbar":
+            return _round_up(longest, self.crossbar_rows)
         return _round_up(longest, self.group) if self.engine == "mixpe" else longest
 
     @property
@@ -209,7 +240,7 @@ class MoELayerParams:
         interleaved; for FAT padded with empty rows to whole passes (a MixPE pass is one row
         of every column)."""
         rows = 2 * self.units_per_array
-        return rows if self.engine == "mixpe" else _round_up(rows, self.pass_rows)
+        return _round_up(rows, self.pass_rows) if self.engine == "fat" else rows
 
     @property
     def down_rows(self) -> int:
@@ -232,15 +263,42 @@ class MoELayerParams:
         return _ceil_div(self.expert_hidden, self.group)
 
     @property
+    def gate_up_blocks(self) -> tuple[int, int]:
+        """``xbar``: crossbars of an array's gate/up rows, as (row blocks of
+        ``crossbar_cols`` rows, input blocks of ``crossbar_rows`` inputs covering ``hidden``)."""
+        return _ceil_div(self.gate_up_rows, self.crossbar_cols), _ceil_div(
+            self.hidden, self.crossbar_rows
+        )
+
+    @property
+    def down_blocks(self) -> tuple[int, int]:
+        """``xbar``: the same for an array's down rows (inputs covering ``expert_hidden``)."""
+        return _ceil_div(self.down_rows, self.crossbar_cols), _ceil_div(
+            self.expert_hidden, self.crossbar_rows
+        )
+
+    @property
+    def crossbars_per_expert(self) -> int:
+        """``xbar``: each array's crossbars of one expert, gate/up then down."""
+        (a, b), (c, d) = self.gate_up_blocks, self.down_blocks
+        return a * b + c * d
+
+    @property
     def bank_words(self) -> int:
-        """Words of each bank: a FAT row is one word, a MixPE row one word per group."""
+        """Words of each bank: a FAT row is one word, a MixPE row one word per group, a
+        crossbar one word."""
+        if self.engine == "xbar":
+            return self.total_experts * self.crossbars_per_expert
         groups = self.inputs // self.group if self.engine == "mixpe" else 1
         return self.bank_rows * groups
 
     @property
     def bank_word_bits(self) -> int:
         """FAT: a row's two bit planes. MixPE: a group's 4-bit codes, then its scale code and
-        zero point."""
+        zero point. Crossbar: its int8 weights, input by input (``crossbar_rows``), each
+        ``crossbar_cols`` outputs."""
+        if self.engine == "xbar":
+            return self.crossbar_rows * self.crossbar_cols * ACTIVATION_WIDTH
         if self.engine == "mixpe":
             return WEIGHT_WIDTH * (self.group + 1) + self.weight_scale_width
         return 2 * self.inputs
@@ -277,6 +335,8 @@ class MoELayerParams:
     @property
     def sum_width(self) -> int:
         """Signed width of an exact expert sum (the engine's accumulator)."""
+        if self.engine == "xbar":
+            return (self.inputs << (2 * ACTIVATION_WIDTH - 2)).bit_length() + 1
         return self.mixpe.acc_width if self.engine == "mixpe" else self.fat.acc_width
 
     @property

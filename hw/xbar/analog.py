@@ -5,12 +5,20 @@ read and the ADC bank. Area and energy of this part come from the cited analog t
 
 from amaranth import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
 from .params import CrossbarParams
 
-__all__ = ["ANALOG_MODULE", "AnalogGroup", "cell_row_layout", "code_layout"]
+__all__ = [
+    "ANALOG_MODULE",
+    "AnalogBank",
+    "AnalogGroup",
+    "cell_row_layout",
+    "code_layout",
+    "convert",
+]
 
 #: Submodule name of every :class:`AnalogGroup` in a tile.
 ANALOG_MODULE = "analog"
@@ -78,16 +86,70 @@ class AnalogGroup(wiring.Component):
         read = [
             Array(cells[k][r] for k in range(self.count))[self.read_crossbar] for r in range(p.rows)
         ]
-        for c in range(p.cols):
-            for s in range(p.slices):
-                low = s * p.cell_bits
-                terms = [
-                    self.chunk[r] * read[r][c][low : low + p.slice_bits(s)] for r in range(p.rows)
-                ]
-                bitline = Signal(p.bitline_width, name=f"bitline{c}_{s}")
-                m.d.comb += bitline.eq(sum(terms))
-                code = bitline
-                if p.adc_max < p.bitline_max:
-                    code = Mux(bitline > p.adc_max, p.adc_max, bitline)
-                m.d.comb += self.codes[c][s].eq(code)
+        convert(m, p, read, self.chunk, self.codes)
+        return m
+
+
+def convert(m, params: CrossbarParams, cells, chunk, codes) -> None:
+    """A read: wordline ``r`` at level ``chunk[r]`` against ``cells[r]`` (one crossbar row of
+    offset codes); every bitline's sum, converted by its ADC into ``codes``."""
+    p = params
+    for c in range(p.cols):
+        for s in range(p.slices):
+            low = s * p.cell_bits
+            terms = [chunk[r] * cells[r][c][low : low + p.slice_bits(s)] for r in range(p.rows)]
+            bitline = Signal(p.bitline_width, name=f"bitline{c}_{s}")
+            m.d.comb += bitline.eq(sum(terms))
+            code = bitline
+            if p.adc_max < p.bitline_max:
+                code = Mux(bitline > p.adc_max, p.adc_max, bitline)
+            m.d.comb += codes[c][s].eq(code)
+
+
+def crossbar_layout(params: CrossbarParams) -> data.ArrayLayout:
+    """A whole crossbar of offset codes, row by row."""
+    return data.ArrayLayout(cell_row_layout(params), params.rows)
+
+
+class AnalogBank(wiring.Component):
+    """``count`` crossbars behind one ADC bank, for many crossbars: each crossbar is one word
+    of a memory, programmed whole (``write_u``, offset codes, row by row) at address
+    ``write_crossbar``; a read of crossbar ``read_crossbar`` is combinational, as in
+    :class:`AnalogGroup`.
+
+    Members
+    -------
+    write_en, write_crossbar, write_u : In
+    read_crossbar : In
+    chunk : In(ArrayLayout(unsigned(dac_bits), rows))
+    codes : Out(code_layout(params))
+    """
+
+    def __init__(self, params: CrossbarParams, count: int):
+        self.params, self.count = params, count
+        super().__init__(
+            {
+                "write_en": In(1),
+                "write_crossbar": In(counter_range(count)),
+                "write_u": In(crossbar_layout(params)),
+                "read_crossbar": In(counter_range(count)),
+                "chunk": In(data.ArrayLayout(unsigned(params.dac_bits), params.rows)),
+                "codes": Out(code_layout(params)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        m.submodules.cells = cells = Memory(
+            shape=crossbar_layout(p), depth=max(2, self.count), init=[]
+        )
+        write, read = cells.write_port(), cells.read_port(domain="comb")
+        m.d.comb += [
+            write.addr.eq(self.write_crossbar),
+            write.data.eq(self.write_u),
+            write.en.eq(self.write_en),
+            read.addr.eq(self.read_crossbar),
+        ]
+        convert(m, p, [read.data[r] for r in range(p.rows)], self.chunk, self.codes)
         return m

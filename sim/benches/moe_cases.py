@@ -54,7 +54,18 @@ def _rows(rng: random.Random, params: MoELayerParams, shape, sparsity: float):
     """Random rows for the layer's engine."""
     if params.engine == "mixpe":
         return _w4a8(rng, params, shape, sparsity)
+    if params.engine == "xbar":
+        return _int8(rng, shape, sparsity)
     return _ternary(rng, shape, sparsity)
+
+
+def _int8(rng: random.Random, shape, sparsity: float) -> torch.Tensor:
+    """Random int8 rows, about ``sparsity`` of them zero, every fifth row at -128 and 127."""
+    g = torch.Generator().manual_seed(rng.randrange(1 << 31))
+    rows = torch.randint(-128, 128, shape, generator=g)
+    rows[torch.rand(shape, generator=g) < sparsity] = 0
+    rows[::5] = torch.where(torch.rand(rows[::5].shape, generator=g) < 0.5, -128, 127)
+    return rows
 
 
 def _rms(rows) -> float:

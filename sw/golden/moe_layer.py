@@ -14,7 +14,8 @@ not from the RTL; the accelerator must equal it bit for bit.
   and ``e_i = exp_table[index]``; gating weight ``(e_i << gate_frac) // sum(e)``.
 - **expert** ``e`` on token ``x``: ``g = G_e x``, ``u = U_e x`` exactly (ternary rows for the
   FAT engine; for the MixPE engine W4A8 rows, weight ``j`` of row ``n`` being
-  ``s[n, G] * (q[n, j] - z[n, G])`` for ``j`` in group ``G``);
+  ``s[n, G] * (q[n, j] - z[n, G])`` for ``j`` in group ``G``; int8 rows for the crossbar
+  engine);
   per unit ``j``: ``a = act_table[sat8(requantize(g_j, token multiplier(q, Mg_ej), Sg_ej))]``,
   ``v = sat8(requantize(u_j, token multiplier(q, Mu_ej), Su_ej))``,
   ``h_j = sat8(requantize(a * v, M_p, S_p))``; then ``z = D_e h`` exactly.
@@ -103,13 +104,15 @@ class W4A8Rows:
 
 
 def _check_rows(params: MoELayerParams, name: str, rows, shape: tuple[int, int]) -> None:
-    """Ternary rows for the FAT engine, :class:`W4A8Rows` for the MixPE engine."""
+    """Ternary rows for the FAT engine, :class:`W4A8Rows` for the MixPE engine, int8 rows for
+    the crossbar engine."""
     if params.engine == "mixpe":
         if not isinstance(rows, W4A8Rows):
             raise ValueError(f"{name} must be W4A8Rows for engine 'mixpe'")
         rows.check(params, name, shape)
         return
-    tensor = check_integer_tensor(name, rows, lo=-1, hi=1)
+    lo, hi = (-128, 127) if params.engine == "xbar" else (-1, 1)
+    tensor = check_integer_tensor(name, rows, lo=lo, hi=hi)
     if tuple(tensor.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}, not {tuple(tensor.shape)}")
 
@@ -127,7 +130,7 @@ class IntegerExpert:
     """One expert as the engine holds it: weight rows and per-row requantization.
 
     ``gate``, ``up``: ``(f, d)`` rows; ``down``: ``(d, f)``, ternary in {-1, 0, 1} for the FAT
-    engine or :class:`W4A8Rows` for the MixPE engine;
+    engine, :class:`W4A8Rows` for the MixPE engine or int8 for the crossbar engine;
     ``gate_scale``, ``up_scale``: ``(f, 2)`` rows of (multiplier, shift);
     ``combine``: ``(d,)`` combine multipliers.
     """

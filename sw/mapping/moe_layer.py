@@ -79,7 +79,11 @@ def _writes(layer: IntegerMoELayer):
         )
     yield "scales", np.arange(p.total_experts * p.scale_rows), _scale_bits(p, scales)
     for a in range(p.arrays):
-        if p.engine == "mixpe":
+        if p.engine == "xbar":
+            parts = [_bank_rows(p, expert, a, _ternary_planes) for expert in layer.experts]
+            images = [_crossbar_images(p, planes[0]) for planes in parts]
+            yield f"bank{a}", np.arange(p.bank_words), np.concatenate(images)
+        elif p.engine == "mixpe":
             parts = [_bank_rows(p, expert, a, _w4a8_planes) for expert in layer.experts]
             codes, scales, zeros = (np.concatenate(planes) for planes in zip(*parts, strict=True))
             yield f"bank{a}", np.arange(p.bank_words), _group_words(p, codes, scales, zeros)
@@ -89,8 +93,31 @@ def _writes(layer: IntegerMoELayer):
             yield f"bank{a}", np.arange(p.bank_words), ternary_row_bits(rows, p.inputs)
 
 
+def _crossbar_images(p: MoELayerParams, rows: np.ndarray) -> np.ndarray:
+    """One expert's bank rows (gate/up, then down; ``(gate_up_rows + down_rows, inputs)``) as
+    crossbar words: each phase's rows in blocks of ``crossbar_cols``, each block's inputs in
+    blocks of ``crossbar_rows``; weight ``(input r, output c)`` of a crossbar at bits
+    ``8 * (r * crossbar_cols + c)``, two's complement."""
+    words = []
+    phases = ((rows[: p.gate_up_rows], p.gate_up_blocks), (rows[p.gate_up_rows :], p.down_blocks))
+    for part, (row_blocks, in_blocks) in phases:
+        padded = np.zeros(
+            (row_blocks * p.crossbar_cols, in_blocks * p.crossbar_rows), dtype=np.int64
+        )
+        used = min(part.shape[1], padded.shape[1])
+        padded[: len(part), :used] = part[:, :used]
+        for rb in range(row_blocks):
+            for ib in range(in_blocks):
+                block = padded[
+                    rb * p.crossbar_cols : (rb + 1) * p.crossbar_cols,
+                    ib * p.crossbar_rows : (ib + 1) * p.crossbar_rows,
+                ]
+                words.append(block.T.reshape(-1))
+    return _bits(np.array(words).reshape(-1), 8).reshape(len(words), p.bank_word_bits)
+
+
 def _ternary_planes(p: MoELayerParams, rows) -> list[np.ndarray]:
-    """Ternary rows, zero-padded to ``inputs``."""
+    """Integer rows (ternary, or int8 for the crossbar engine), zero-padded to ``inputs``."""
     t = np.asarray(rows, dtype=np.int64)
     padded = np.zeros((len(t), p.inputs), dtype=np.int64)
     padded[:, : t.shape[1]] = t

@@ -28,8 +28,13 @@ COSIM_TRAIN_STEPS = 300
 MODELS = ("tiny-moe", "cmoe-minilm")
 
 #: The tiny MoE each engine runs: ternary-aware trained experts for FAT, float experts
-#: (quantized to W4A8) for MixPE; folders as ``moetile model train-tiny`` names them.
-TINY_MOE = {"fat": ("ternary", "tiny-moe-ternary"), "mixpe": ("float", "tiny-moe")}
+#: (quantized to W4A8 for MixPE, to int8 for crossbars); folders as ``moetile model
+#: train-tiny`` names them.
+TINY_MOE = {
+    "fat": ("ternary", "tiny-moe-ternary"),
+    "mixpe": ("float", "tiny-moe"),
+    "xbar": ("float", "tiny-moe"),
+}
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,11 @@ class CosimSettings:
     """What to co-simulate and on what hardware.
 
     ``model``: ``tiny-moe`` (the tiny MoE, trained on first use: ternary experts for the FAT
-    engine, float experts for MixPE), ``cmoe-minilm``
+    engine, float experts for MixPE and crossbars), ``cmoe-minilm``
     or a directory holding a tiny MoE; ``tokens``: held-out tokens run through the model on the
-    accelerator; ``max_tokens``: the accelerator's batch; ``engine``: ``fat`` or ``mixpe``;
-    ``lanes``, ``arrays``: the engine's size (FAT lanes and arrays, MixPE rows and columns);
+    accelerator; ``max_tokens``: the accelerator's batch; ``engine``: ``fat``, ``mixpe`` or
+    ``xbar``; ``lanes``, ``arrays``: the engine's size (FAT lanes and arrays, MixPE rows and
+    columns, tokens per job and crossbar peripheries);
     ``calibration``: training-split tokens that set the activation scales;
     ``quality_tokens``: held-out tokens on which the float model and the quantized golden are
     compared besides the co-simulated ones."""

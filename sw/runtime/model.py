@@ -38,7 +38,9 @@ class BatchRecord:
 def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
     """Lane cycles the batch needs: for each expert, its tokens times its rows' cycles on one
     lane: FAT's bit-serial adds (``nnz * acc_width`` a row, an empty row 1), MixPE's MACs
-    (one per weight of the projection, padding excluded)."""
+    (one per weight of the projection, padding excluded); for crossbars, the reads of a
+    projection's crossbar blocks (``crossbar_cols`` rows × ``crossbar_rows`` inputs, each
+    ``planes`` cycles) times ``lanes``, since a periphery takes its lanes one at a time."""
     p = layer.params
     shapes = {"gate": p.hidden, "up": p.hidden, "down": p.expert_hidden}
     total = 0
@@ -50,6 +52,10 @@ def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
             part = getattr(expert, name)
             if p.engine == "mixpe":
                 cycles += len(part.codes) * length
+                continue
+            if p.engine == "xbar":
+                blocks = -(-len(part) // p.crossbar_cols) * -(-length // p.crossbar_rows)
+                cycles += blocks * p.crossbar.planes * p.lanes
                 continue
             nnz = (torch.as_tensor(part) != 0).sum(dim=1)
             cycles += int(torch.where(nnz > 0, nnz * p.sum_width, 1).sum())

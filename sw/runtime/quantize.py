@@ -11,7 +11,8 @@ What the accelerator holds (every scale a float on the host, a multiplier and sh
 - **Experts**: for the FAT engine, ternary codes with per-row scales (exactly the model's
   weights, or refused); for the MixPE engine, W4A8 by
   :func:`~moetile.sw.quant.w4a8.quantize_groups` (asymmetric int4 groups, each row's scale
-  codes in units of its own step, which plays the part of the ternary row scale). The gate
+  codes in units of its own step, which plays the part of the ternary row scale); for the
+  crossbar engine, symmetric int8 per row (:func:`int8_rows`). The gate
   and up sums are requantized to int8 at per-layer activation scales calibrated as the
   largest magnitude seen on calibration tokens (larger values saturate, as the hardware does);
   the activation table maps the gate's int8 code to ``act`` at its own scale; the gated product
@@ -31,7 +32,7 @@ from moetile.sw.models.moe_layer import ACTIVATIONS, Expert, MoELayer
 from moetile.sw.quant.ternary import check_finite
 from moetile.sw.quant.w4a8 import quantize_groups
 
-__all__ = ["QuantizedLayer", "check_supported", "layer_params", "quantize_layer"]
+__all__ = ["QuantizedLayer", "check_supported", "int8_rows", "layer_params", "quantize_layer"]
 
 #: Activations whose lookup table the accelerator can hold.
 TABLE_ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "relu")
@@ -65,7 +66,7 @@ def check_supported(layer: MoELayer, where: str, engine: str = "fat") -> None:
             raise ValueError(f"{where}: expert {n}'s activation is not a table activation")
         for name in ("gate", "up", "down"):
             weight, named = getattr(expert, name), f"{where}: expert {n} {name}"
-            if engine == "mixpe":
+            if engine in ("mixpe", "xbar"):
                 check_finite(named, weight.detach())
             else:
                 ternary_rows(weight, named)
@@ -88,8 +89,21 @@ def ternary_rows(weight: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.
     return codes.to(torch.int64), scale
 
 
+def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(codes, row scales)``: symmetric int8 per row, ``codes = round(w / s)`` with
+    ``s = max |w| / 127`` (an all-zero row gets ``s = 1``), so ``|w - s * codes| <= s / 2``."""
+    w = weight.detach().to(torch.float64)
+    scale = w.abs().amax(dim=1) / 127
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    codes = (w / safe[:, None]).round().clamp(-127, 127)
+    return codes.to(torch.int64), safe
+
+
 def _expert_rows(engine: str, group: int, scale_width: int, weight, where: str):
-    """``(rows, row scales)``: ternary rows for the FAT engine, W4A8 rows for MixPE."""
+    """``(rows, row scales)``: ternary rows for the FAT engine, W4A8 rows for MixPE, int8 rows
+    for the crossbar engine."""
+    if engine == "xbar":
+        return int8_rows(weight)
     if engine != "mixpe":
         return ternary_rows(weight, where)
     w = weight.detach().to(torch.float64)

@@ -1,0 +1,164 @@
+"""The crossbar expert engine: ``arrays`` crossbar peripheries, each multiplexing the
+crossbars that hold its share of every expert's int8 rows."""
+
+from amaranth import Array, Cat, Module, Mux, Signal, signed
+from amaranth.lib import data
+
+from ..checks import counter_range
+from ..xbar.analog import AnalogBank
+from ..xbar.periphery import InputDriver, ShiftAdd
+from .engine import ExpertEngine, take_job
+from .interface import column_layout
+
+__all__ = ["XbarEngine"]
+
+
+class XbarEngine(ExpertEngine):
+    """Exact int8 products of one expert phase, token by token, on crossbars.
+
+    The interface of :class:`~moetile.hw.moe.engine.FatEngine`; array ``a`` is a periphery
+    (input driver, ADC bank, shift-and-add) in front of a bank of crossbars, one memory word
+    each (:class:`~moetile.hw.xbar.analog.AnalogBank`), holding the rows of units and outputs
+    ``j ≡ a (mod arrays)`` (layout in :class:`~moetile.hw.moe.params.MoELayerParams`): the
+    phase's rows in blocks of ``crossbar_cols``, each block's inputs in blocks of
+    ``crossbar_rows``. The columns are held in registers (a crossbar read takes a block of
+    them at once). For each row block, each input block, each lane: one crossbar read of
+    ``planes`` cycles (the next lane's vector is taken in the last one), the block's sums
+    added into the lane's accumulators; then the row block's rows leave on ``o``, one a
+    cycle, lanes side by side. ADCs are lossless, so sums are the exact int8 products.
+
+    Members
+    -------
+    As :func:`~moetile.hw.moe.engine.engine_members`.
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        lanes = column_layout(p)["x"].shape
+        columns = [Signal(lanes, name=f"column{k}") for k in range(p.inputs)]
+        loaded, start, job = take_job(m, self)
+        with m.If(self.i_x.valid & self.i_x.ready), m.Switch(loaded):
+            for k in range(p.inputs):
+                with m.Case(k):
+                    m.d.sync += columns[k].eq(self.i_x.payload.x)
+
+        # Input blocks: ``crossbar_rows`` consecutive inputs of one lane.
+        vector = data.ArrayLayout(signed(8), p.crossbar_rows)
+        in_blocks = p.inputs // p.crossbar_rows
+        blocks = Array(
+            Array(
+                Cat(columns[b * p.crossbar_rows + r][lane] for r in range(p.crossbar_rows))
+                for lane in range(p.lanes)
+            )
+            for b in range(in_blocks)
+        )
+        running, outputs = [], []
+        for a in range(p.arrays):
+            busy, out = self._array(m, a, blocks, vector, start, job)
+            running.append(busy)
+            outputs.append(out)
+        m.d.comb += self.idle.eq(~Cat(running).any())
+        self.merge(m, outputs)
+        return m
+
+    def _array(self, m, a, blocks, vector, start, job):
+        """Periphery ``a``: its crossbars, driver and shift-add, and the loop over row blocks,
+        input blocks and lanes. Returns (busy, (valid, ready, y, row))."""
+        p = self.params
+        xbar = p.crossbar
+        bank = AnalogBank(xbar, p.bank_words)
+        driver = InputDriver(xbar, p.bank_words)
+        shift_add = ShiftAdd(xbar)
+        m.submodules[f"analog{a}"] = bank
+        m.submodules[f"driver{a}"] = driver
+        m.submodules[f"shift_add{a}"] = shift_add
+
+        # Programming: a whole crossbar per load word, ``w`` to offset code.
+        m.d.comb += [
+            bank.write_en.eq(self.bank_en & (self.bank_select == a)),
+            bank.write_crossbar.eq(self.bank_addr),
+        ]
+        for r in range(xbar.rows):
+            for c in range(xbar.cols):
+                bit = (r * xbar.cols + c) * 8
+                m.d.comb += bank.write_u[r][c].eq(self.bank_data[bit : bit + 8] ^ 0x80)
+
+        # The job's shape: rows, row blocks, input blocks, and its first crossbar.
+        (gu_rows, gu_ins), (down_rows, down_ins) = p.gate_up_blocks, p.down_blocks
+        rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
+        row_blocks = Mux(job.phase, down_rows, gu_rows)
+        ins = Mux(job.phase, down_ins, gu_ins)
+        payload = self.i_job.payload
+        first = payload.expert * p.crossbars_per_expert + Mux(payload.phase, gu_rows * gu_ins, 0)
+
+        busy, holding, emitting = (Signal(name=f"{n}{a}") for n in ("busy", "holding", "emitting"))
+        plane = Signal(counter_range(xbar.planes), name=f"plane{a}")
+        lane = Signal(counter_range(p.lanes), name=f"lane{a}")
+        block = Signal(counter_range(p.inputs // p.crossbar_rows), name=f"in_block{a}")
+        row_block = Signal(counter_range(p.bank_words), name=f"row_block{a}")
+        row_word = Signal(counter_range(p.bank_words), name=f"row_word{a}")
+        column = Signal(counter_range(xbar.cols), name=f"out_column{a}")
+        with m.If(start):
+            m.d.sync += [busy.eq(1), holding.eq(0), emitting.eq(0), plane.eq(0)]
+            m.d.sync += [lane.eq(0), block.eq(0), row_block.eq(0), row_word.eq(first)]
+
+        # Reads: the next vector is taken at once, or in the current read's last cycle.
+        last_plane = plane == xbar.planes - 1
+        last_read = (lane == p.lanes - 1) & (block == ins - 1)
+        advance = holding & last_plane
+        next_lane = Mux(advance, Mux(lane == p.lanes - 1, 0, lane + 1), lane)
+        next_block = Mux(advance & (lane == p.lanes - 1), block + 1, block)
+        take = busy & ~emitting & (~holding | (last_plane & ~last_read))
+        m.d.comb += [
+            driver.take.eq(take),
+            driver.x.eq(vector(blocks[next_block][next_lane])),
+            driver.crossbar.eq(row_word + next_block),
+            driver.plane.eq(plane),
+            bank.read_crossbar.eq(driver.read_crossbar),
+            bank.chunk.eq(driver.chunk),
+            shift_add.codes.eq(bank.codes),
+            shift_add.plane.eq(plane),
+            shift_add.first.eq(plane == 0),
+            shift_add.step.eq(holding),
+            shift_add.input_sum.eq(driver.input_sum),
+        ]
+        with m.If(holding):
+            m.d.sync += plane.eq(Mux(last_plane, 0, plane + 1))
+        with m.If(take):
+            m.d.sync += [holding.eq(1), plane.eq(0)]
+
+        # Sums: each lane's accumulators gather the input blocks of the row block.
+        acc = [
+            [Signal(signed(p.sum_width), name=f"acc{a}_{n}_{c}") for c in range(xbar.cols)]
+            for n in range(p.lanes)
+        ]
+        with m.If(advance):
+            m.d.sync += [lane.eq(next_lane), block.eq(next_block)]
+            with m.Switch(lane):
+                for n in range(p.lanes):
+                    with m.Case(n):
+                        for c in range(xbar.cols):
+                            kept = Mux(block == 0, 0, acc[n][c])
+                            m.d.sync += acc[n][c].eq(kept + shift_add.total[c])
+            with m.If(last_read):
+                m.d.sync += [holding.eq(0), emitting.eq(1), column.eq(0)]
+
+        # Rows out: the row block's rows, lanes side by side; then the next row block.
+        valid, ready = Signal(name=f"row_valid{a}"), Signal(name=f"row_ready{a}")
+        row = Signal(range(max(p.gate_up_rows, p.down_rows) + 1), name=f"row{a}")
+        y = Signal.like(self.o.payload.y, name=f"row_y{a}")
+        by_column = Array(Cat(acc[n][c] for n in range(p.lanes)) for c in range(xbar.cols))
+        m.d.comb += [
+            valid.eq(emitting),
+            row.eq(row_block * xbar.cols + column),
+            y.eq(by_column[column]),
+        ]
+        with m.If(valid & ready):
+            m.d.sync += column.eq(column + 1)
+            with m.If((column == xbar.cols - 1) | (row == rows - 1)):
+                m.d.sync += [emitting.eq(0), lane.eq(0), block.eq(0)]
+                m.d.sync += [row_block.eq(row_block + 1), row_word.eq(row_word + ins)]
+                with m.If(row_block == row_blocks - 1):
+                    m.d.sync += busy.eq(0)
+        return busy, (valid, ready, y, row)
