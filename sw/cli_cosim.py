@@ -37,7 +37,10 @@ def add_cosim_command(commands) -> None:
         "--lanes", type=int, default=defaults.lanes, help="tokens per job (FAT lanes, MixPE rows)"
     )
     cosim.add_argument(
-        "--arrays", type=int, default=defaults.arrays, help="FAT arrays, MixPE columns or crossbar peripheries"
+        "--arrays",
+        type=int,
+        default=defaults.arrays,
+        help="FAT arrays, MixPE columns or crossbar peripheries",
     )
     cosim.add_argument(
         "--max-tokens", type=int, default=defaults.max_tokens, help="tokens per batch"

@@ -76,7 +76,6 @@ def test_cocotb_cosim_agrees_on_a_short_run(small_model):
 
 
 @pytest.mark.cosim
-@pytest.mark.cosim
 def test_mixpe_engine_runs_float_experts_bit_exact(float_model):
     """The float tiny MoE's experts quantized to W4A8 on the MixPE engine: every batch equal to
     the golden, with cycles, and the quantized model close to the float one."""
@@ -85,6 +84,21 @@ def test_mixpe_engine_runs_float_experts_bit_exact(float_model):
     assert report["bit_exact"] and report["params"]["engine"] == "mixpe"
     for row in report["layers"]:
         assert row["bit_exact"] and row["cycles"]["gate_up"] > 0 and 0 < row["utilization"] < 1
+        assert row["error"] < 0.25
+    quality = report["quality"]
+    assert quality["fast_perplexity"] == quality["golden_perplexity"]
+    assert abs(quality["golden_perplexity"] / quality["float_perplexity"] - 1) < 0.05
+
+
+@pytest.mark.cosim
+def test_xbar_engine_runs_int8_experts_bit_exact(float_model):
+    """The float tiny MoE's experts quantized to int8 on crossbars: every batch equal to the
+    golden, and the quantized model close to the float one."""
+    settings = CosimSettings(model=str(float_model), tokens=24, engine="xbar", **HARDWARE)
+    report = cosim(settings, lambda m: None)
+    assert report["bit_exact"] and report["params"]["engine"] == "xbar"
+    for row in report["layers"]:
+        assert row["bit_exact"] and row["cycles"]["gate_up"] > 0 and 0 < row["utilization"] <= 1
         assert row["error"] < 0.25
     quality = report["quality"]
     assert quality["fast_perplexity"] == quality["golden_perplexity"]
@@ -128,7 +142,7 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
         (["--model", "no/such/dir"], "--model must be one of tiny-moe, cmoe-minilm or a model"),
         (["--backend", "verilog"], "backend must be one of 'fast', 'cocotb', 'golden'"),
         (["--tokens", "0"], "tokens must be an integer >= 1, not 0"),
-        (["--engine", "xbar"], "engine must be one of 'fat', 'mixpe', not 'xbar'"),
+        (["--engine", "pim"], "engine must be one of 'fat', 'mixpe', 'xbar', not 'pim'"),
         (["--engine", "mixpe", "--arrays", "40"], "arrays must be at most group (32)"),
     ],
 )

@@ -24,9 +24,16 @@ __all__ = [
 
 
 def job_layout(params: MoELayerParams) -> data.StructLayout:
-    """One job: an expert and a phase, 0 for its gate and up rows (interleaved per hidden
-    unit), 1 for its down rows."""
-    return data.StructLayout({"expert": unsigned(params.expert_width), "phase": 1})
+    """One job: an expert, a phase (0 for its gate and up rows, interleaved per hidden unit,
+    1 for its down rows) and how many lanes, from the first, hold a token (an engine that
+    takes its lanes one after another skips the rest)."""
+    return data.StructLayout(
+        {
+            "expert": unsigned(params.expert_width),
+            "phase": 1,
+            "lanes": range(params.lanes + 1),
+        }
+    )
 
 
 def engine_members(params: MoELayerParams) -> dict:
@@ -58,6 +65,13 @@ class ExpertEngine(wiring.Component):
         rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
         first = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
         return rows, first
+
+    def run_arrays(self, m, array) -> None:
+        """Builds every array with ``array(a) -> (busy, (valid, ready, y, row))``; the engine
+        is idle when none is busy, and its output merges theirs (:meth:`merge`)."""
+        running, outputs = zip(*(array(a) for a in range(self.params.arrays)), strict=True)
+        m.d.comb += self.idle.eq(~Cat(running).any())
+        self.merge(m, outputs)
 
     def merge(self, m, outputs) -> None:
         """One output stream from the arrays' ``(valid, ready, y, row)``: the lowest-numbered
@@ -137,19 +151,10 @@ class FatEngine(ExpertEngine):
 
     def elaborate(self, platform):
         m = Module()
-        p = self.params
         # A job starts every array at once.
         columns, start, job = take_columns_and_job(m, self)
         rows, base = self.job_rows(job)
-
-        running = []
-        outputs = []
-        for a in range(p.arrays):
-            busy, out = self._array(m, a, columns, start, rows, base)
-            running.append(busy)
-            outputs.append(out)
-        m.d.comb += self.idle.eq(~Cat(running).any())
-        self.merge(m, outputs)
+        self.run_arrays(m, lambda a: self._array(m, a, columns, start, rows, base))
         return m
 
     def _array(self, m, a, columns, start, rows, base):

@@ -269,10 +269,12 @@ class MoELayer(wiring.Component):
                     with m.If(column == p.inputs - 1):
                         m.d.sync += [s.step.eq(Step.GATE_UP), job_sent.eq(0), column.eq(0)]
             with m.Case(Step.GATE_UP, Step.DOWN):
+                left = count - first
                 m.d.comb += [
                     engine.i_job.valid.eq(~job_sent),
                     engine.i_job.payload.expert.eq(expert),
                     engine.i_job.payload.phase.eq(s.step == Step.DOWN),
+                    engine.i_job.payload.lanes.eq(Mux(left > p.lanes, p.lanes, left)),
                 ]
                 with m.If(engine.i_job.valid & engine.i_job.ready):
                     m.d.sync += job_sent.eq(1)

@@ -6,7 +6,7 @@ from amaranth.lib import data
 
 from ..checks import counter_range
 from ..xbar.analog import AnalogBank
-from ..xbar.periphery import InputDriver, ShiftAdd
+from ..xbar.periphery import InputDriver, ShiftAdd, connect_read
 from .engine import ExpertEngine, take_job
 from .interface import column_layout
 
@@ -22,10 +22,11 @@ class XbarEngine(ExpertEngine):
     ``j ≡ a (mod arrays)`` (layout in :class:`~moetile.hw.moe.params.MoELayerParams`): the
     phase's rows in blocks of ``crossbar_cols``, each block's inputs in blocks of
     ``crossbar_rows``. The columns are held in registers (a crossbar read takes a block of
-    them at once). For each row block, each input block, each lane: one crossbar read of
-    ``planes`` cycles (the next lane's vector is taken in the last one), the block's sums
-    added into the lane's accumulators; then the row block's rows leave on ``o``, one a
-    cycle, lanes side by side. ADCs are lossless, so sums are the exact int8 products.
+    them at once). For each row block, each input block, each of the job's lanes that holds a
+    token: one crossbar read of ``planes`` cycles (the next vector is taken in the last one),
+    the block's sums added into the lane's accumulators; then the row block's rows leave on
+    ``o``, one a cycle, lanes side by side (zero for lanes without a token). ADCs are
+    lossless, so sums are the exact int8 products.
 
     Members
     -------
@@ -53,13 +54,7 @@ class XbarEngine(ExpertEngine):
             )
             for b in range(in_blocks)
         )
-        running, outputs = [], []
-        for a in range(p.arrays):
-            busy, out = self._array(m, a, blocks, vector, start, job)
-            running.append(busy)
-            outputs.append(out)
-        m.d.comb += self.idle.eq(~Cat(running).any())
-        self.merge(m, outputs)
+        self.run_arrays(m, lambda a: self._array(m, a, blocks, vector, start, job))
         return m
 
     def _array(self, m, a, blocks, vector, start, job):
@@ -105,24 +100,18 @@ class XbarEngine(ExpertEngine):
 
         # Reads: the next vector is taken at once, or in the current read's last cycle.
         last_plane = plane == xbar.planes - 1
-        last_read = (lane == p.lanes - 1) & (block == ins - 1)
+        last_lane = lane == job.lanes - 1
+        last_read = last_lane & (block == ins - 1)
         advance = holding & last_plane
-        next_lane = Mux(advance, Mux(lane == p.lanes - 1, 0, lane + 1), lane)
-        next_block = Mux(advance & (lane == p.lanes - 1), block + 1, block)
+        next_lane = Mux(advance, Mux(last_lane, 0, lane + 1), lane)
+        next_block = Mux(advance & last_lane, block + 1, block)
         take = busy & ~emitting & (~holding | (last_plane & ~last_read))
         m.d.comb += [
             driver.take.eq(take),
             driver.x.eq(vector(blocks[next_block][next_lane])),
             driver.crossbar.eq(row_word + next_block),
-            driver.plane.eq(plane),
-            bank.read_crossbar.eq(driver.read_crossbar),
-            bank.chunk.eq(driver.chunk),
-            shift_add.codes.eq(bank.codes),
-            shift_add.plane.eq(plane),
-            shift_add.first.eq(plane == 0),
-            shift_add.step.eq(holding),
-            shift_add.input_sum.eq(driver.input_sum),
         ]
+        connect_read(m, driver, bank, shift_add, plane, step=holding)
         with m.If(holding):
             m.d.sync += plane.eq(Mux(last_plane, 0, plane + 1))
         with m.If(take):
@@ -148,7 +137,11 @@ class XbarEngine(ExpertEngine):
         valid, ready = Signal(name=f"row_valid{a}"), Signal(name=f"row_ready{a}")
         row = Signal(range(max(p.gate_up_rows, p.down_rows) + 1), name=f"row{a}")
         y = Signal.like(self.o.payload.y, name=f"row_y{a}")
-        by_column = Array(Cat(acc[n][c] for n in range(p.lanes)) for c in range(xbar.cols))
+        # Lanes past the job's tokens were not read: zero, as an engine with all lanes in
+        # parallel gives for their zero inputs.
+        by_column = Array(
+            Cat(Mux(n < job.lanes, acc[n][c], 0) for n in range(p.lanes)) for c in range(xbar.cols)
+        )
         m.d.comb += [
             valid.eq(emitting),
             row.eq(row_block * xbar.cols + column),

@@ -36,6 +36,19 @@ def code_layout(params: CrossbarParams) -> data.ArrayLayout:
     )
 
 
+def _members(params: CrossbarParams, count: int, writes: dict) -> dict:
+    """Ports of an analog model of ``count`` crossbars: a write (``writes``: what it carries),
+    a read's crossbar and wordline levels, the ADC codes."""
+    return {
+        "write_en": In(1),
+        "write_crossbar": In(counter_range(count)),
+        **writes,
+        "read_crossbar": In(counter_range(count)),
+        "chunk": In(data.ArrayLayout(unsigned(params.dac_bits), params.rows)),
+        "codes": Out(code_layout(params)),
+    }
+
+
 class AnalogGroup(wiring.Component):
     """``count`` crossbars behind one ADC bank.
 
@@ -54,17 +67,11 @@ class AnalogGroup(wiring.Component):
 
     def __init__(self, params: CrossbarParams, count: int):
         self.params, self.count = params, count
-        super().__init__(
-            {
-                "write_en": In(1),
-                "write_crossbar": In(counter_range(count)),
-                "write_row": In(counter_range(params.rows)),
-                "write_u": In(cell_row_layout(params)),
-                "read_crossbar": In(counter_range(count)),
-                "chunk": In(data.ArrayLayout(unsigned(params.dac_bits), params.rows)),
-                "codes": Out(code_layout(params)),
-            }
-        )
+        writes = {
+            "write_row": In(counter_range(params.rows)),
+            "write_u": In(cell_row_layout(params)),
+        }
+        super().__init__(_members(params, count, writes))
 
     def elaborate(self, platform):
         m = Module()
@@ -127,16 +134,7 @@ class AnalogBank(wiring.Component):
 
     def __init__(self, params: CrossbarParams, count: int):
         self.params, self.count = params, count
-        super().__init__(
-            {
-                "write_en": In(1),
-                "write_crossbar": In(counter_range(count)),
-                "write_u": In(crossbar_layout(params)),
-                "read_crossbar": In(counter_range(count)),
-                "chunk": In(data.ArrayLayout(unsigned(params.dac_bits), params.rows)),
-                "codes": Out(code_layout(params)),
-            }
-        )
+        super().__init__(_members(params, count, {"write_u": In(crossbar_layout(params))}))
 
     def elaborate(self, platform):
         m = Module()

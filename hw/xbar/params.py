@@ -1,6 +1,6 @@
 """Parameters of a crossbar and of a multiplexed-crossbar tile; every width is derived here."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from ..checks import check_int, signed_range, signed_width
 
@@ -166,7 +166,7 @@ class CrossbarParams:
 
 
 @dataclass(frozen=True)
-class TileParams:
+class TileParams(CrossbarParams):
     """A multiplexed-crossbar tile: ``groups`` groups of ``crossbars_per_group`` crossbars.
 
     The crossbars of a group share one periphery (input driver, ADC bank, shift-and-add and
@@ -184,32 +184,18 @@ class TileParams:
         Peripheries (groups) of the tile, ``>= 1``.
     """
 
-    rows: int = 16
-    cols: int = 8
-    cell_bits: int = 2
-    w_bits: int = 8
-    in_bits: int = 8
-    dac_bits: int = 1
-    adc_bits: int = 8
     crossbars_per_group: int = 2
     groups: int = 2
 
     def __post_init__(self):
-        _ = self.crossbar  # validates the crossbar fields
+        super().__post_init__()
         check_int("crossbars_per_group", self.crossbars_per_group, minimum=1)
         check_int("groups", self.groups, minimum=1)
 
     @property
     def crossbar(self) -> CrossbarParams:
-        return CrossbarParams(
-            rows=self.rows,
-            cols=self.cols,
-            cell_bits=self.cell_bits,
-            w_bits=self.w_bits,
-            in_bits=self.in_bits,
-            dac_bits=self.dac_bits,
-            adc_bits=self.adc_bits,
-        )
+        """One crossbar of the tile."""
+        return CrossbarParams(**{f.name: getattr(self, f.name) for f in fields(CrossbarParams)})
 
     @property
     def arch(self) -> str:

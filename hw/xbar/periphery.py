@@ -9,7 +9,7 @@ from ..checks import counter_range
 from .analog import code_layout
 from .params import CrossbarParams
 
-__all__ = ["InputDriver", "ShiftAdd"]
+__all__ = ["InputDriver", "ShiftAdd", "connect_read"]
 
 
 class InputDriver(wiring.Component):
@@ -124,3 +124,19 @@ class ShiftAdd(wiring.Component):
             with m.If(self.step):
                 m.d.sync += acc.eq(self.total[c])
         return m
+
+
+def connect_read(m, driver: InputDriver, analog, shift_add: ShiftAdd, plane, step) -> None:
+    """One read path: the driver's levels into the crossbar it selected, the ADC codes into
+    the shift-and-add, read ``plane`` on all three; ``step`` stores the shift-and-add's sum
+    (its first read starts from the weight offset)."""
+    m.d.comb += [
+        driver.plane.eq(plane),
+        analog.read_crossbar.eq(driver.read_crossbar),
+        analog.chunk.eq(driver.chunk),
+        shift_add.codes.eq(analog.codes),
+        shift_add.plane.eq(plane),
+        shift_add.first.eq(plane == 0),
+        shift_add.step.eq(step),
+        shift_add.input_sum.eq(driver.input_sum),
+    ]

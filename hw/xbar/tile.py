@@ -9,7 +9,7 @@ from ..checks import counter_range
 from .analog import ANALOG_MODULE, AnalogGroup
 from .interface import input_layout, output_layout, weight_layout
 from .params import TileParams
-from .periphery import InputDriver, ShiftAdd
+from .periphery import InputDriver, ShiftAdd, connect_read
 
 __all__ = ["XbarTile"]
 
@@ -124,13 +124,6 @@ class XbarTile(wiring.Component):
             driver.clear.eq(first_vector),
             driver.x.eq(x.x),
             driver.crossbar.eq(x.crossbar[g]),
-            driver.plane.eq(plane),
-            analog.read_crossbar.eq(driver.read_crossbar),
-            analog.chunk.eq(driver.chunk),
-            shift_add.codes.eq(analog.codes),
-            shift_add.plane.eq(plane),
-            shift_add.first.eq(plane == 0),
-            shift_add.step.eq(advance),
-            shift_add.input_sum.eq(driver.input_sum),
         ]
+        connect_read(m, driver, analog, shift_add, plane, step=advance)
         return shift_add.total, driver.active

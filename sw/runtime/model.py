@@ -40,7 +40,7 @@ def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
     lane: FAT's bit-serial adds (``nnz * acc_width`` a row, an empty row 1), MixPE's MACs
     (one per weight of the projection, padding excluded); for crossbars, the reads of a
     projection's crossbar blocks (``crossbar_cols`` rows × ``crossbar_rows`` inputs, each
-    ``planes`` cycles) times ``lanes``, since a periphery takes its lanes one at a time."""
+    ``planes`` cycles) times ``lanes``, since a periphery takes its tokens one at a time."""
     p = layer.params
     shapes = {"gate": p.hidden, "up": p.hidden, "down": p.expert_hidden}
     total = 0
