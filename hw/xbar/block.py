@@ -9,5 +9,8 @@ XBAR = register(
     "xbar",
     TileParams,
     "moetile.hw.xbar.tile:XbarTile",
-    defaults=[TileParams(crossbars_per_group=1, groups=4), TileParams(crossbars_per_group=2)],
+    defaults=[
+        TileParams(rows=8, cols=4, crossbars_per_group=1, groups=4),
+        TileParams(rows=8, cols=4, crossbars_per_group=2, groups=2),
+    ],
 )
