@@ -17,7 +17,7 @@ from moetile.hw.xbar.interface import input_layout, weight_layout
 from moetile.hw.xbar.tile import XbarTile
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
 from moetile.sw.golden.xbar import crossbar_mvm, tile_cycles, tile_slots
-from moetile.sw.mapping.xbar import schedule_slots, slot_streams
+from moetile.sw.mapping.xbar import map_experts, schedule_slots, slot_streams
 from moetile.sw.mapping.xbar_schedule import (
     GROUPINGS,
     SCHEDULES,
@@ -171,11 +171,21 @@ def test_aligned_schedule_aligns_tokens():
     assert (aligned.transfers, compact.transfers) == (3, 5)
 
 
-def test_choice_matrix_refuses_bad_experts():
+def test_bad_routing_and_groups_are_refused():
     with pytest.raises(ValueError, match=r"top_k must name experts in \[0, 3\]"):
         choice_matrix([[0, 4]], 4)
     with pytest.raises(ValueError, match="grouping must be one of"):
         group_experts("U3", [1, 2, 3])
+    choices = torch.ones(2, 3, dtype=torch.bool)
+    with pytest.raises(ValueError, match="groups must cover experts 0..2 once each"):
+        make_schedule("compact", choices, ((0, 1), (1, 2)))
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        make_schedule("greedy", choices, ((0, 1, 2),))
+    schedule = make_schedule("compact", choices, ((0, 1, 2),))
+    with pytest.raises(ValueError, match="experts must all have the same shape"):
+        map_experts(SMALL, schedule, [torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(3, 3)])
+    with pytest.raises(ValueError, match=r"experts\[1\] must lie in \[-8, 7\]"):
+        map_experts(SMALL, schedule, [torch.zeros(2, 3), torch.full((2, 3), 8), torch.zeros(2, 3)])
 
 
 # The tile in the Amaranth simulator.
