@@ -98,9 +98,9 @@ def test_fast_harness_exact(shape, seed):
             assert all(torch.equal(a, b) for a, b in zip(busy.outputs, expected, strict=True))
 
 
-@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1]], ids=shape_id)
-def test_cocotb_bench(shape, seed):
-    design = Design(block("xbar"), TileParams(**shape))
+def test_cocotb_bench(seed):
+    """Three crossbars per group behind a saturating ADC; the fast harness covers the rest."""
+    design = Design(block("xbar"), TileParams(**SHAPES[1]))
     result = run_bench(design, "moetile.sim.benches.bench_xbar", seed=seed)
     assert result.total == len(KINDS) * len(SCHEDULES) * 2
 

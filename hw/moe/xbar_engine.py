@@ -3,14 +3,20 @@ crossbars that hold its share of every expert's int8 rows."""
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data
+from amaranth.lib.memory import Memory
 
 from ..checks import counter_range
 from ..xbar.analog import AnalogBank
 from ..xbar.periphery import InputDriver, ShiftAdd, connect_read
 from .engine import ExpertEngine, take_job
-from .interface import column_layout
 
-__all__ = ["XbarEngine"]
+__all__ = ["XbarEngine", "block_layout"]
+
+
+def block_layout(params) -> data.ArrayLayout:
+    """``crossbar_rows`` consecutive inputs of every lane: ``[lane][row]``."""
+    vector = data.ArrayLayout(signed(8), params.crossbar_rows)
+    return data.ArrayLayout(vector, params.lanes)
 
 
 class XbarEngine(ExpertEngine):
@@ -21,9 +27,10 @@ class XbarEngine(ExpertEngine):
     each (:class:`~moetile.hw.xbar.analog.AnalogBank`), holding the rows of units and outputs
     ``j ≡ a (mod arrays)`` (layout in :class:`~moetile.hw.moe.params.MoELayerParams`): the
     phase's rows in blocks of ``crossbar_cols``, each block's inputs in blocks of
-    ``crossbar_rows``. The columns are held in registers (a crossbar read takes a block of
-    them at once). For each row block, each input block, each of the job's lanes that holds a
-    token: one crossbar read of ``planes`` cycles (the next vector is taken in the last one),
+    ``crossbar_rows``. The columns are kept as blocks (``crossbar_rows`` columns of every
+    lane in one memory word), since a crossbar read takes a block of one lane at once. For
+    each row block, each input block, each of the job's lanes that holds a token: one
+    crossbar read of ``planes`` cycles (the next vector is taken in the last one),
     the block's sums added into the lane's accumulators; then the row block's rows leave on
     ``o``, one a cycle, lanes side by side (zero for lanes without a token). ADCs are
     lossless, so sums are the exact int8 products.
@@ -35,29 +42,40 @@ class XbarEngine(ExpertEngine):
 
     def elaborate(self, platform):
         m = Module()
-        p = self.params
-        lanes = column_layout(p)["x"].shape
-        columns = [Signal(lanes, name=f"column{k}") for k in range(p.inputs)]
-        loaded, start, job = take_job(m, self)
-        with m.If(self.i_x.valid & self.i_x.ready), m.Switch(loaded):
-            for k in range(p.inputs):
-                with m.Case(k):
-                    m.d.sync += columns[k].eq(self.i_x.payload.x)
-
-        # Input blocks: ``crossbar_rows`` consecutive inputs of one lane.
-        vector = data.ArrayLayout(signed(8), p.crossbar_rows)
-        in_blocks = p.inputs // p.crossbar_rows
-        blocks = Array(
-            Array(
-                Cat(columns[b * p.crossbar_rows + r][lane] for r in range(p.crossbar_rows))
-                for lane in range(p.lanes)
-            )
-            for b in range(in_blocks)
-        )
-        self.run_arrays(m, lambda a: self._array(m, a, blocks, vector, start, job))
+        blocks = self._blocks(m)
+        _, start, job = take_job(m, self)
+        self.run_arrays(m, lambda a: self._array(m, a, blocks, start, job))
         return m
 
-    def _array(self, m, a, blocks, vector, start, job):
+    def _blocks(self, m) -> Memory:
+        """The job's input columns as blocks of ``crossbar_rows`` inputs of every lane: a
+        block is gathered in a staging register as its columns arrive, then written whole."""
+        p = self.params
+        layout = block_layout(p)
+        blocks = Memory(shape=layout, depth=max(2, p.inputs // p.crossbar_rows), init=[])
+        m.submodules.blocks = blocks
+        write = blocks.write_port()
+        staging = Signal(layout)
+        gathered = Signal(layout)
+        position = Signal(counter_range(p.crossbar_rows))
+        for lane in range(p.lanes):
+            for r in range(p.crossbar_rows):
+                column = Mux(position == r, self.i_x.payload.x[lane], staging[lane][r])
+                m.d.comb += gathered[lane][r].eq(column)
+        taken = self.i_x.valid & self.i_x.ready
+        m.d.comb += [
+            write.data.eq(gathered),
+            write.en.eq(taken & (position == p.crossbar_rows - 1)),
+        ]
+        with m.If(taken):
+            m.d.sync += [staging.eq(gathered), position.eq(position + 1)]
+            with m.If(write.en):
+                m.d.sync += [position.eq(0), write.addr.eq(write.addr + 1)]
+        with m.If(self.i_job.valid & self.i_job.ready):
+            m.d.sync += write.addr.eq(0)
+        return blocks
+
+    def _array(self, m, a, blocks, start, job):
         """Periphery ``a``: its crossbars, driver and shift-add, and the loop over row blocks,
         input blocks and lanes. Returns (busy, (valid, ready, y, row))."""
         p = self.params
@@ -106,9 +124,11 @@ class XbarEngine(ExpertEngine):
         next_lane = Mux(advance, Mux(last_lane, 0, lane + 1), lane)
         next_block = Mux(advance & last_lane, block + 1, block)
         take = busy & ~emitting & (~holding | (last_plane & ~last_read))
+        block_read = blocks.read_port(domain="comb")
+        m.d.comb += block_read.addr.eq(next_block)
         m.d.comb += [
             driver.take.eq(take),
-            driver.x.eq(vector(blocks[next_block][next_lane])),
+            driver.x.eq(block_read.data[next_lane]),
             driver.crossbar.eq(row_word + next_block),
         ]
         connect_read(m, driver, bank, shift_add, plane, step=holding)

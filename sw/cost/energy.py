@@ -122,8 +122,9 @@ class Activity:
         return sum(n * action_energy(kind, width) for (kind, width), n in self.counts.items())
 
     def by_kind(self) -> dict[str, float]:
-        """pJ per action kind."""
-        out = dict.fromkeys(KINDS, 0.0)
+        """pJ per action kind, for the kinds this activity has, in the table's order."""
+        present = {kind for kind, _ in self.counts}
+        out = {kind: 0.0 for kind in KINDS if kind in present}
         for (kind, width), n in self.counts.items():
             out[kind] += n * action_energy(kind, width)
         return out
