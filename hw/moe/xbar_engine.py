@@ -6,8 +6,8 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from ..checks import counter_range
-from ..xbar.analog import AnalogBank
-from ..xbar.periphery import InputDriver, ShiftAdd, connect_read
+from ..xbar.analog import ANALOG_MODULE, AnalogBank, offset_code
+from ..xbar.periphery import InputDriver, ShiftAdd, connect_read, vector_layout
 from .engine import ExpertEngine, take_job
 
 __all__ = ["XbarEngine", "block_layout"]
@@ -15,8 +15,7 @@ __all__ = ["XbarEngine", "block_layout"]
 
 def block_layout(params) -> data.ArrayLayout:
     """``crossbar_rows`` consecutive inputs of every lane: ``[lane][row]``."""
-    vector = data.ArrayLayout(signed(8), params.crossbar_rows)
-    return data.ArrayLayout(vector, params.lanes)
+    return data.ArrayLayout(vector_layout(params.crossbar), params.lanes)
 
 
 class XbarEngine(ExpertEngine):
@@ -83,7 +82,7 @@ class XbarEngine(ExpertEngine):
         bank = AnalogBank(xbar, p.bank_words)
         driver = InputDriver(xbar, p.bank_words)
         shift_add = ShiftAdd(xbar)
-        m.submodules[f"analog{a}"] = bank
+        m.submodules[f"{ANALOG_MODULE}{a}"] = bank
         m.submodules[f"driver{a}"] = driver
         m.submodules[f"shift_add{a}"] = shift_add
 
@@ -94,8 +93,9 @@ class XbarEngine(ExpertEngine):
         ]
         for r in range(xbar.rows):
             for c in range(xbar.cols):
-                bit = (r * xbar.cols + c) * 8
-                m.d.comb += bank.write_u[r][c].eq(self.bank_data[bit : bit + 8] ^ 0x80)
+                bit = (r * xbar.cols + c) * xbar.w_bits
+                weight = self.bank_data[bit : bit + xbar.w_bits].as_signed()
+                m.d.comb += bank.write_u[r][c].eq(offset_code(xbar, weight))
 
         # The job's shape: rows, row blocks, input blocks, and its first crossbar.
         (gu_rows, gu_ins), (down_rows, down_ins) = p.gate_up_blocks, p.down_blocks
@@ -109,7 +109,7 @@ class XbarEngine(ExpertEngine):
         plane = Signal(counter_range(xbar.planes), name=f"plane{a}")
         lane = Signal(counter_range(p.lanes), name=f"lane{a}")
         block = Signal(counter_range(p.inputs // p.crossbar_rows), name=f"in_block{a}")
-        row_block = Signal(counter_range(p.bank_words), name=f"row_block{a}")
+        row_block = Signal(counter_range(max(gu_rows, down_rows)), name=f"row_block{a}")
         row_word = Signal(counter_range(p.bank_words), name=f"row_word{a}")
         column = Signal(counter_range(xbar.cols), name=f"out_column{a}")
         with m.If(start):

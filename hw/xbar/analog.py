@@ -18,10 +18,17 @@ __all__ = [
     "cell_row_layout",
     "code_layout",
     "convert",
+    "offset_code",
 ]
 
-#: Submodule name of every :class:`AnalogGroup` in a tile.
+#: Submodule name (then its index) of every analog model in a tile or crossbar engine.
 ANALOG_MODULE = "analog"
+
+
+def offset_code(params: CrossbarParams, w):
+    """The cell code ``u = w + 2**(w_bits - 1)`` of a signed weight: its bits with the sign
+    bit flipped."""
+    return w.as_unsigned() ^ (1 << (params.w_bits - 1))
 
 
 def cell_row_layout(params: CrossbarParams) -> data.ArrayLayout:

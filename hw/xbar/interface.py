@@ -5,6 +5,7 @@ from amaranth.lib import data
 
 from ..checks import counter_range
 from .params import TileParams
+from .periphery import vector_layout
 
 __all__ = ["input_layout", "output_layout", "weight_layout"]
 
@@ -26,7 +27,7 @@ def input_layout(params: TileParams) -> data.StructLayout:
     vector."""
     return data.StructLayout(
         {
-            "x": data.ArrayLayout(signed(params.in_bits), params.rows),
+            "x": vector_layout(params),
             "groups": unsigned(params.groups),
             "crossbar": data.ArrayLayout(counter_range(params.crossbars_per_group), params.groups),
             "last": 1,

@@ -113,8 +113,8 @@ class CrossbarParams:
 
     @property
     def lossless_adc_bits(self) -> int:
-        """The narrowest ADC that never saturates."""
-        return max(1, self.bitline_max.bit_length())
+        """The narrowest ADC that never saturates: as wide as a bitline sum."""
+        return self.bitline_width
 
     @property
     def adc_max(self) -> int:
@@ -205,8 +205,3 @@ class TileParams(CrossbarParams):
     @property
     def crossbars(self) -> int:
         return self.groups * self.crossbars_per_group
-
-    @property
-    def slot_cycles(self) -> int:
-        """Compute cycles of a slot, after its inputs: one per read."""
-        return self.crossbar.planes

@@ -9,7 +9,12 @@ from ..checks import counter_range
 from .analog import code_layout
 from .params import CrossbarParams
 
-__all__ = ["InputDriver", "ShiftAdd", "connect_read"]
+__all__ = ["InputDriver", "ShiftAdd", "connect_read", "vector_layout"]
+
+
+def vector_layout(params: CrossbarParams) -> data.ArrayLayout:
+    """One input vector: a signed ``in_bits`` value per row."""
+    return data.ArrayLayout(signed(params.in_bits), params.rows)
 
 
 class InputDriver(wiring.Component):
@@ -34,12 +39,11 @@ class InputDriver(wiring.Component):
 
     def __init__(self, params: CrossbarParams, count: int):
         self.params = params
-        vector = data.ArrayLayout(signed(params.in_bits), params.rows)
         super().__init__(
             {
                 "take": In(1),
                 "clear": In(1),
-                "x": In(vector),
+                "x": In(vector_layout(params)),
                 "crossbar": In(counter_range(count)),
                 "plane": In(counter_range(params.planes)),
                 "chunk": Out(data.ArrayLayout(unsigned(params.dac_bits), params.rows)),

@@ -6,7 +6,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
-from .analog import ANALOG_MODULE, AnalogGroup
+from .analog import ANALOG_MODULE, AnalogGroup, offset_code
 from .interface import input_layout, output_layout, weight_layout
 from .params import TileParams
 from .periphery import InputDriver, ShiftAdd, connect_read
@@ -107,7 +107,7 @@ class XbarTile(wiring.Component):
         m.submodules[f"driver{g}"] = driver
         m.submodules[f"shift_add{g}"] = shift_add
 
-        # Programming: the offset code ``w + 2**(w_bits-1)`` is ``w`` with its sign bit flipped.
+        # Programming: weights to offset codes, one crossbar row at a time.
         w = self.i_w.payload
         m.d.comb += [
             analog.write_en.eq(self.i_w.valid & self.i_w.ready & (w.crossbar // count == g)),
@@ -115,7 +115,7 @@ class XbarTile(wiring.Component):
             analog.write_row.eq(w.row),
         ]
         for c in range(p.cols):
-            m.d.comb += analog.write_u[c].eq(w.w[c].as_unsigned() ^ (1 << (p.w_bits - 1)))
+            m.d.comb += analog.write_u[c].eq(offset_code(xbar, w.w[c]))
 
         # Reading: the driver's levels into the selected crossbar, codes into the shift-add.
         x = self.i_x.payload

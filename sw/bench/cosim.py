@@ -12,7 +12,7 @@ from moetile.sw.models.tiny_moe import TinyMoESettings
 
 from . import BenchReport, Claim
 
-__all__ = ["BENCH_MODEL", "run"]
+__all__ = ["BENCH_MODEL", "bench_model", "run"]
 
 #: The bench's model: small enough to train in seconds and to build in seconds.
 BENCH_MODEL = TinyMoESettings(
@@ -32,7 +32,8 @@ HARDWARE = {"lanes": 8, "arrays": 4}
 PREFILL, DECODE, COCOTB_TOKENS = 128, 16, 4
 
 
-def _model(progress):
+def bench_model(progress):
+    """The bench's trained ternary tiny MoE, trained once into the build folder."""
     from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
     from moetile.sw.paths import build_root
 
@@ -79,7 +80,7 @@ def run(progress) -> BenchReport:
     from moetile.sw.runtime.model import AcceleratedModel
 
     quiet_transformers()
-    model = _model(progress)
+    model = bench_model(progress)
     train, validation = stdlib_corpus().split_bytes()
     accelerated = AcceleratedModel(model, HARDWARE, PREFILL)
     accelerated.calibrate([train[:PREFILL], train[PREFILL : 2 * PREFILL]])

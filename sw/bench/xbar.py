@@ -56,9 +56,9 @@ def _traces(progress) -> dict:
     from moetile.sw.models.corpus import stdlib_corpus
     from moetile.sw.models.trace import passages_of, record_hf_trace
 
-    from .cosim import _model
+    from .cosim import bench_model
 
-    model = _model(progress)
+    model = bench_model(progress)
     context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
     progress(f"crossbar: tracing {TOKENS} tokens of held-out text through the bench's tiny MoE")
@@ -114,8 +114,7 @@ def _run(params: TileParams, top_k, load, grouping: str, schedule: str, rng) -> 
     if run.cycles != model:
         raise AssertionError(f"crossbar {tile}: measured {run.cycles} cycles, model {model}")
     area = _tile_area(tile)
-    takes = sum(len(s.reads) for s in slots)
-    energy = xbar_activity(tile, pairs, len(slots), takes).energy_pj()
+    energy = xbar_activity(tile, pairs, len(slots)).energy_pj()
     throughput = pairs / run.cycles
     return {
         "grouping": grouping,

@@ -80,17 +80,17 @@ def fat_activity(params: FatParams, add_cycles: int, rows: int) -> Activity:
     return a
 
 
-def xbar_activity(params, reads: int, slots: int, vector_takes: int) -> Activity:
+def xbar_activity(params, reads: int, slots: int) -> Activity:
     """Actions of a multiplexed-crossbar tile that ran ``slots`` slots with ``reads`` group
-    reads (crossbar MVMs) and ``vector_takes`` input-register loads (a vector taken by several
-    groups loads each one's register).
+    reads (crossbar MVMs); each read's group loads its input register once (a vector taken
+    by several groups loads each one's register).
 
-    Per read, every one of its ``planes`` reads: the crossbar (``rows × bitlines`` cells),
-    every wordline's DAC (``dac_bits``), every bitline's ADC conversion, and per column the
-    shift-and-add (an add into the accumulator and its register write). Per take: the
-    vector's ``rows × in_bits`` register bits (the input bus itself is not priced: the table
-    has no cited per-bit wire energy). Per slot: the output register (every group's
-    results).
+    Per read: the input register's ``rows × in_bits`` bits once, then in each of its
+    ``planes`` reads the crossbar (``rows × bitlines`` cells), every wordline's DAC
+    (``dac_bits``), every bitline's ADC conversion, and per column the shift-and-add (an add
+    into the accumulator and its register write). Per slot: the output register (every
+    group's results). The input bus itself is not priced: the table has no cited per-bit
+    wire energy.
     """
     x = params.crossbar
     a = Activity()
@@ -99,6 +99,6 @@ def xbar_activity(params, reads: int, slots: int, vector_takes: int) -> Activity
     a.add("adc", x.adc_bits, reads * x.planes * x.bitlines)
     a.add("add", x.acc_width, reads * x.planes * x.cols)
     a.add("register", reads * x.planes * x.cols * x.acc_width)
-    a.add("register", vector_takes * x.rows * x.in_bits)
+    a.add("register", reads * x.rows * x.in_bits)
     a.add("register", slots * params.groups * x.cols * x.out_width)
     return a

@@ -108,4 +108,4 @@ def tile_cycles(params: TileParams, transfers) -> int:
     """Cycles from a run's first vector transfer to its last result transfer, inclusive, with
     every vector offered at once and results read at once: ``T`` input cycles and ``planes``
     reads per slot, plus the last result's transfer. ``transfers``: ``T`` of every slot."""
-    return sum(t + params.slot_cycles for t in transfers) + 1
+    return sum(t + params.planes for t in transfers) + 1
