@@ -139,5 +139,6 @@ _BUILTIN = (
     "moetile.hw.gemv.block",
     "moetile.hw.mixpe.block",
     "moetile.hw.xbar.block",
+    "moetile.hw.gocache.block",
     "moetile.hw.moe.block",
 )

@@ -37,8 +37,24 @@ def lint(verilog: Path, top: str, *, waive=tuple(LINT_WAIVERS)) -> LintResult:
 
 def unused_inputs(verilog: Path, top: str, inputs) -> list[str]:
     """Input ports (or bits of them) that Verilator reports as unused: lint with every waiver
-    except ``UNUSEDSIGNAL`` and pick the reports that name one of ``inputs``."""
+    except ``UNUSEDSIGNAL`` and pick the reports, inside the top module, that name one of
+    ``inputs`` (a submodule may have an internal wire of the same name)."""
     waive = [w for w in LINT_WAIVERS if w != "UNUSEDSIGNAL"]
     result = lint(verilog, top, waive=waive)
-    named = re.compile(r"UNUSEDSIGNAL.*?'(\w+)'")
-    return [m for m in result.messages if (hit := named.search(m)) and hit.group(1) in inputs]
+    first, last = _module_lines(verilog, top)
+    named = re.compile(r"UNUSEDSIGNAL: [^:]*:(\d+):.*?'(\w+)'")
+    return [
+        m
+        for m in result.messages
+        if (hit := named.search(m))
+        and hit.group(2) in inputs
+        and first <= int(hit.group(1)) <= last
+    ]
+
+
+def _module_lines(verilog: Path, name: str) -> tuple[int, int]:
+    """First and last line (1-based) of module ``name`` in ``verilog``."""
+    lines = verilog.read_text().splitlines()
+    first = next(n for n, line in enumerate(lines, 1) if line.startswith(f"module {name}("))
+    last = next(n for n, line in enumerate(lines[first:], first + 1) if line == "endmodule")
+    return first, last

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from moetile.hw.gocache import GOCacheParams
 from moetile.hw.moe import MoELayerParams
 from moetile.sw.cli import main
 
@@ -30,6 +31,7 @@ def test_generate_writes_every_default_design(rtl):
         "fat_fat",
         "fat_parapim",
         "gemv",
+        "gocache",
         "mixpe_mixpe",
         "mixpe_multiplier",
         "moe_layer",
@@ -56,6 +58,8 @@ def test_generate_writes_every_default_design(rtl):
             select = max(1, (params["crossbars_per_group"] - 1).bit_length())
             width = params["rows"] * 8 + params["groups"] * (1 + select) + 1
             assert ports["i_x__payload"]["width"] == width
+        elif record["block"] == "gocache":  # a chunk of int8 values and start
+            assert ports["i_x__payload"]["width"] == 8 * record["params"]["macs"] + 1
         elif record["block"] == "moe_layer":  # a chunk of int8 values, the scale code, last
             assert ports["i_token__payload"]["width"] == 8 * record["params"]["router_macs"] + 17
         else:
@@ -99,7 +103,7 @@ def test_generate_with_params_and_config(tmp_path):
 
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "10 clean, 0 with warnings" in capsys.readouterr().out
+    assert "11 clean, 0 with warnings" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     cells = {top: d["cells"] for top, d in designs.items()}
@@ -113,6 +117,9 @@ def test_lint_and_synth(rtl, capsys):
     assert 0 < cells["mixpe_mixpe"] < cells["mixpe_multiplier"]
     assert designs["xbar_g1"]["memory_bits"] == designs["xbar_g2"]["memory_bits"] == 0
     assert cells["xbar_g1"] > 0 and cells["xbar_g2"] > 0
+    g = GOCacheParams()  # gate rows and one vector, then every expert's selection
+    gate_bits = (g.gate.weight_transfers + g.gate.chunks) * g.macs * 8
+    assert designs["gocache"]["memory_bits"] == gate_bits + g.experts * g.capacity * g.entry_width
 
 
 def test_lint_fails_on_a_real_warning(tmp_path, capsys):

@@ -14,6 +14,7 @@ BENCHES = {
     "sim": "moetile.sw.bench.sim",
     "mixpe": "moetile.sw.bench.mixpe",
     "crossbar": "moetile.sw.bench.xbar",
+    "gocache": "moetile.sw.bench.gocache",
     "cosim": "moetile.sw.bench.cosim",
 }
 

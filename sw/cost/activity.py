@@ -3,12 +3,13 @@ register writes and memory accesses one event causes follows from the datapath, 
 once per block. :mod:`moetile.sw.cost.energy` prices the result."""
 
 from moetile.hw.fat import FatParams
+from moetile.hw.gocache import GOCacheParams
 from moetile.hw.mixpe import MixPEParams
 from moetile.hw.mixpe.params import ACT_WIDTH, WEIGHT_WIDTH
 
 from .energy import Activity
 
-__all__ = ["fat_activity", "mixpe_activity", "xbar_activity"]
+__all__ = ["fat_activity", "gocache_activity", "mixpe_activity", "xbar_activity"]
 
 
 def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -> Activity:
@@ -101,4 +102,31 @@ def xbar_activity(params, reads: int, slots: int) -> Activity:
     a.add("register", reads * x.planes * x.cols * x.acc_width)
     a.add("register", reads * x.rows * x.in_bits)
     a.add("register", slots * params.groups * x.cols * x.out_width)
+    return a
+
+
+def gocache_activity(params: GOCacheParams, tokens: int, takes: int, scan_reads: int) -> Activity:
+    """Actions of the expert-choice router that gated ``tokens`` tokens, wrote ``takes``
+    selection entries and read ``scan_reads`` entries while scanning for worst entries.
+
+    Per token, the gate GEMV writes the vector's chunks to its buffer and then, for each of
+    the ``experts * chunks`` compute cycles, reads a weight chunk and a vector chunk,
+    multiplies ``macs`` pairs, adds them (``macs`` adds at the sum's width) and writes the
+    accumulator. The cache compares the token's score with every expert's worst entry (an add
+    at the score's width) and writes the update register; each scan read is compared with
+    the running worst (an add) and may replace it (a register write, counted for every read:
+    an upper bound).
+    """
+    p, g, a = params, params.gate, Activity()
+    chunk_bits = g.macs * g.width
+    entry_bits = p.entry_width
+    steps = tokens * g.weight_transfers
+    a.add("sram", tokens * g.chunks * chunk_bits + steps * 2 * chunk_bits)
+    a.add("multiply", (g.width, g.width), steps * g.macs)
+    a.add("add", g.acc_width, steps * g.macs)
+    a.add("register", steps * g.acc_width)
+    a.add("add", p.score_width, tokens * p.experts + scan_reads)
+    a.add("register", tokens * p.experts * (p.score_width + p.token_width + 2))
+    a.add("sram", (takes + scan_reads) * entry_bits)
+    a.add("register", scan_reads * entry_bits)
     return a

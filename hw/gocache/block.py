@@ -1,0 +1,13 @@
+"""Registers the expert-choice router with the GO cache with the block registry."""
+
+from ..registry import register
+from .params import GOCacheParams
+
+__all__ = ["GOCACHE"]
+
+GOCACHE = register(
+    "gocache",
+    GOCacheParams,
+    "moetile.hw.gocache.router:ExpertChoiceRouter",
+    defaults=[GOCacheParams()],
+)
