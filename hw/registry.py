@@ -140,5 +140,6 @@ _BUILTIN = (
     "moetile.hw.mixpe.block",
     "moetile.hw.xbar.block",
     "moetile.hw.gocache.block",
+    "moetile.hw.predictor.block",
     "moetile.hw.moe.block",
 )

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Every benchmark in one go: one JSON file per benchmark (rows, and the paper claims with what
 # this run measured) in DIR (default build/benchmarks), written whole or not at all.
+# Usage: scripts/benchmarks.sh [DIR [NAME...]]; NAMEs pick benchmarks (default: all of them).
 set -euo pipefail
 out=${1:-build/benchmarks}
 mkdir -p "$(dirname "$out")"
 tmp=$(mktemp -d "$(dirname "$out")/.benchmarks.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-names=$(python -c 'from moetile.sw.bench import BENCHES; print(" ".join(BENCHES))')
+if [ $# -gt 1 ]; then
+    names="${*:2}"
+else
+    names=$(python -c 'from moetile.sw.bench import BENCHES; print(" ".join(BENCHES))')
+fi
 for name in $names; do
     echo "benchmark $name" >&2
     moetile bench "$name" --json > "$tmp/$name.json"

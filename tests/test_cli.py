@@ -8,6 +8,7 @@ import pytest
 
 from moetile.hw.gocache import GOCacheParams
 from moetile.hw.moe import MoELayerParams
+from moetile.hw.predictor import PredictorParams
 from moetile.sw.cli import main
 
 
@@ -35,6 +36,7 @@ def test_generate_writes_every_default_design(rtl):
         "mixpe_mixpe",
         "mixpe_multiplier",
         "moe_layer",
+        "predictor",
         "topk_network",
         "topk_sequential",
         "xbar_g1",
@@ -60,6 +62,8 @@ def test_generate_writes_every_default_design(rtl):
             assert ports["i_x__payload"]["width"] == width
         elif record["block"] == "gocache":  # a chunk of int8 values and start
             assert ports["i_x__payload"]["width"] == 8 * record["params"]["macs"] + 1
+        elif record["block"] == "predictor":  # a weight chunk and which matrix it belongs to
+            assert ports["i_w__payload"]["width"] == 8 * record["params"]["macs"] + 1
         elif record["block"] == "moe_layer":  # a chunk of int8 values, the scale code, last
             assert ports["i_token__payload"]["width"] == 8 * record["params"]["router_macs"] + 17
         else:
@@ -103,7 +107,7 @@ def test_generate_with_params_and_config(tmp_path):
 
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "11 clean, 0 with warnings" in capsys.readouterr().out
+    assert "12 clean, 0 with warnings" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     cells = {top: d["cells"] for top, d in designs.items()}
@@ -120,6 +124,9 @@ def test_lint_and_synth(rtl, capsys):
     g = GOCacheParams()  # gate rows and one vector, then every expert's selection
     gate_bits = (g.gate.weight_transfers + g.gate.chunks) * g.macs * 8
     assert designs["gocache"]["memory_bits"] == gate_bits + g.experts * g.capacity * g.entry_width
+    p = PredictorParams()  # each GEMV's weights and vector buffer
+    buffers = [(q.weight_transfers + q.chunks) * q.macs * 8 for q in (p.project, p.score)]
+    assert designs["predictor"]["memory_bits"] == sum(buffers) and cells["predictor"] > 0
 
 
 def test_lint_fails_on_a_real_warning(tmp_path, capsys):

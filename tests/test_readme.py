@@ -30,6 +30,7 @@ SMALL_SETTINGS = {
     "moetile cosim": ["--train-steps", "2", "--tokens", "16", "--quality-tokens", "128"],
     "moetile model train-tiny": ["--steps", "2"],
     "moetile model convert-cmoe": ["--calibration", "8", "--held-out", "4"],
+    "moetile predictor train": ["--steps", "20"],
 }
 
 #: A token with a digit is a measured figure: it may change from run to run, but must stay a

@@ -6,24 +6,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-from moetile.sw.bench import BENCHES
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_benchmarks_script_writes_every_benchmark(tmp_path):
+#: Two quick benchmarks: the script's loop is the same for all of them, and ``moetile report``
+#: (run by the README tests) runs every benchmark.
+PICKED = ["topk", "gocache"]
+
+
+def test_benchmarks_script_writes_each_benchmark(tmp_path):
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     out = tmp_path / "results"
     run = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "benchmarks.sh"), str(out)],
+        ["bash", str(ROOT / "scripts" / "benchmarks.sh"), str(out), *PICKED],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.strip() == f"{out}: {len(BENCHES)} benchmarks"
-    for name in BENCHES:
+    assert run.stdout.strip() == f"{out}: {len(PICKED)} benchmarks"
+    assert sorted(p.name for p in out.iterdir()) == [f"{name}.json" for name in sorted(PICKED)]
+    for name in PICKED:
         report = json.loads((out / f"{name}.json").read_text())
         assert report["bench"] == name and report["rows"]
         assert all({"name", "paper", "measured", "holds"} <= set(c) for c in report["claims"])

@@ -5,7 +5,15 @@ the format of docs/architecture.md (Benchmarks). A benchmark is a module with
 import importlib
 from dataclasses import dataclass, field
 
-__all__ = ["BENCHES", "BenchReport", "Claim", "design_cells", "design_synth", "run_bench"]
+__all__ = [
+    "BENCHES",
+    "BenchReport",
+    "Claim",
+    "design_cells",
+    "design_synth",
+    "run_bench",
+    "trained_model",
+]
 
 #: Benchmark name → module providing ``run``.
 BENCHES = {
@@ -15,6 +23,7 @@ BENCHES = {
     "mixpe": "moetile.sw.bench.mixpe",
     "crossbar": "moetile.sw.bench.xbar",
     "gocache": "moetile.sw.bench.gocache",
+    "predictor": "moetile.sw.bench.predictor",
     "cosim": "moetile.sw.bench.cosim",
 }
 
@@ -85,3 +94,15 @@ def run_bench(name: str, progress=lambda message: None) -> BenchReport:
     if name not in BENCHES:
         raise ValueError(f"unknown benchmark {name!r}; allowed: {', '.join(BENCHES)}")
     return importlib.import_module(BENCHES[name]).run(progress)
+
+
+def trained_model(settings, name: str, progress):
+    """A bench's tiny MoE of ``settings``, trained once into ``build/models/NAME``."""
+    from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
+    from moetile.sw.paths import build_root
+
+    path = build_root() / "models" / name
+    if not (path / "model.safetensors").is_file():
+        progress(f"training the bench's tiny MoE once into {path}")
+        train_tiny_moe(settings, path)
+    return load_tiny_moe(path, settings.expert_weights)

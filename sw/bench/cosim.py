@@ -10,7 +10,7 @@ gate/up and down cycles.
 
 from moetile.sw.models.tiny_moe import TinyMoESettings
 
-from . import BenchReport, Claim
+from . import BenchReport, Claim, trained_model
 
 __all__ = ["BENCH_MODEL", "bench_model", "run"]
 
@@ -34,14 +34,7 @@ PREFILL, DECODE, COCOTB_TOKENS = 128, 16, 4
 
 def bench_model(progress):
     """The bench's trained ternary tiny MoE, trained once into the build folder."""
-    from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
-    from moetile.sw.paths import build_root
-
-    path = build_root() / "models" / "bench-cosim-moe"
-    if not (path / "model.safetensors").is_file():
-        progress(f"training the bench's ternary tiny MoE once into {path}")
-        train_tiny_moe(BENCH_MODEL, path)
-    return load_tiny_moe(path, "ternary")
+    return trained_model(BENCH_MODEL, "bench-cosim-moe", progress)
 
 
 def _measure(accelerated, backend, inputs, batch: int, phase: str) -> list[dict]:

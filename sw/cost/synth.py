@@ -1,6 +1,8 @@
-"""Area from Yosys: ``synth -flatten; stat`` on generated Verilog, cached beside the design.
+"""Area from Yosys: ``synth -flatten; stat`` on generated Verilog, cached beside the design
+(or, for Verilog elsewhere, in the build folder by a digest of its text).
 Memories stay memories: they are counted as memory bits, not mapped to flip-flops and gates."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -46,6 +48,9 @@ def synthesize(
     blackbox: tuple[str, ...] = (),
 ) -> SynthResult:
     """Run Yosys on ``verilog``; reuse ``cache`` (a JSON file) when it is newer than the source.
+    Without a ``cache``, the result is kept under the build folder by a digest of the Verilog
+    text and the options, so the same Verilog generated into another folder is not
+    synthesized again.
 
     ``blackbox`` names modules whose contents are not counted (a behavioural model of an
     analog part, priced from its own table): they become Yosys blackboxes, and their
@@ -55,7 +60,10 @@ def synthesize(
     the RTL's structure one for one, without ABC's delay-driven restructuring, which can make
     the same logic map to rather different cell counts in two designs.
     """
-    if cache is not None and cache.exists() and cache.stat().st_mtime >= verilog.stat().st_mtime:
+    by_content = cache is None
+    if by_content:
+        cache = _content_cache(verilog, top, abc, blackbox)
+    if cache.exists() and (by_content or cache.stat().st_mtime >= verilog.stat().st_mtime):
         data = json.loads(cache.read_text())
         if "memories" in data:
             return SynthResult(**data)
@@ -90,9 +98,18 @@ def synthesize(
     result = SynthResult(
         top, sum(logic.values()), logic, int(memory.get("num_memory_bits", 0)), memories
     )
-    if cache is not None:
-        cache.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.tmp")
+    tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    tmp.replace(cache)
     return result
+
+
+def _content_cache(verilog: Path, top: str, abc: bool, blackbox: tuple[str, ...]) -> Path:
+    from moetile.sw.paths import build_root
+
+    key = json.dumps([verilog.read_text(), top, abc, sorted(blackbox)])
+    return build_root() / "synth" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
 def _yosys() -> str:

@@ -29,6 +29,7 @@ import torch
 from moetile.hw.moe import MoELayerParams
 from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer, W4A8Rows
 from moetile.sw.models.moe_layer import ACTIVATIONS, Expert, MoELayer
+from moetile.sw.quant.fixed import fixed_point_pair
 from moetile.sw.quant.ternary import check_finite
 from moetile.sw.quant.w4a8 import quantize_groups
 
@@ -130,15 +131,7 @@ def layer_params(layer: MoELayer, max_tokens: int, **hardware) -> MoELayerParams
 
 def _pair(real: float, where: str) -> tuple[int, int]:
     """``(M, S)`` with ``M / 2**S`` = ``real``, ``M`` in ``[2**30, 2**31)``."""
-    if not real > 0 or not math.isfinite(real):
-        raise ValueError(f"{where}: scale factor {real} is not a positive number")
-    shift = 30 - math.floor(math.log2(real))
-    multiplier = round(real * 2.0**shift)
-    if multiplier == 1 << 31:
-        multiplier, shift = 1 << 30, shift - 1
-    if not 0 <= shift < 64:
-        raise ValueError(f"{where}: scale factor {real:.3g} is out of the shifter's range")
-    return multiplier, shift
+    return fixed_point_pair(real, 31, 63, where)
 
 
 @dataclass(frozen=True)
