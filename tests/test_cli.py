@@ -124,8 +124,9 @@ def test_lint_and_synth(rtl, capsys):
     g = GOCacheParams()  # gate rows and one vector, then every expert's selection
     gate_bits = (g.gate.weight_transfers + g.gate.chunks) * g.macs * 8
     assert designs["gocache"]["memory_bits"] == gate_bits + g.experts * g.capacity * g.entry_width
-    p = PredictorParams()  # each GEMV's weights and vector buffer
-    buffers = [(q.weight_transfers + q.chunks) * q.macs * 8 for q in (p.project, p.score)]
+    p = PredictorParams()  # each GEMV's weights and vector buffer (memories of 2 words or more)
+    words = [max(2, q.weight_transfers) + max(2, q.chunks) for q in (p.project, p.score)]
+    buffers = [n * q.macs * 8 for n, q in zip(words, (p.project, p.score), strict=True)]
     assert designs["predictor"]["memory_bits"] == sum(buffers) and cells["predictor"] > 0
 
 

@@ -53,10 +53,9 @@ class GOCache(wiring.Component):
         count = Signal(range(p.tokens + 1))
         token = Signal(p.token_width)
         full = Signal()
-        m.d.comb += [
-            token.eq(Mux(self.i.payload.start | (count == p.tokens), 0, count)),
-            full.eq(token >= p.capacity),
-        ]
+        m.d.comb += token.eq(Mux(self.i.payload.start | (count == p.tokens), 0, count))
+        if p.capacity < p.tokens:  # else a selection never fills (and the compare is constant)
+            m.d.comb += full.eq(token >= p.capacity)
 
         # Taking a token once no scan runs and the last update has left (or leaves now).
         scanning = Signal()
