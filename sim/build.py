@@ -21,6 +21,7 @@ __all__ = [
     "locked",
     "rtl_digest",
     "verilator_build",
+    "verilog_text",
     "without_zero_memory_init",
 ]
 
@@ -73,15 +74,35 @@ def without_zero_memory_init(text: str) -> str:
     return _ZERO_MEMORY_INIT.sub("", text)
 
 
+#: Attempts at a conversion that the WebAssembly runtime under Amaranth's Yosys failed to start.
+CONVERT_ATTEMPTS = 3
+
+
+def verilog_text(component, name: str) -> str:
+    """``component`` as Verilog with top module ``name``. The WebAssembly Yosys that Amaranth
+    converts with can fail to start when the kernel refuses it a sealed memory file for a
+    moment (``WasmtimeError: cannot add seals to the memfd``); that start, and only that, is
+    tried again. Any other Yosys error is raised at once."""
+    from amaranth._toolchain.yosys import YosysError
+    from amaranth.back import verilog
+
+    attempt = 1
+    while True:
+        try:
+            return verilog.convert(component, name=name, emit_src=False)
+        except YosysError as error:
+            if "WasmtimeError" not in str(error) or attempt == CONVERT_ATTEMPTS:
+                raise
+            attempt += 1
+
+
 def generate_verilog(design: Design) -> Path:
     """Write ``<top>.v`` (and ``params.json``) for ``design`` in its cache directory, once."""
     directory = design_dir(design)
     path = directory / f"{design.top}.v"
     with locked(directory):
         if not path.exists():
-            from amaranth.back import verilog
-
-            text = verilog.convert(design.component(), name=design.top, emit_src=False)
+            text = verilog_text(design.component(), design.top)
             write_atomically(path, without_zero_memory_init(text))
             write_atomically(
                 directory / "params.json",

@@ -110,7 +110,7 @@ def _generate(args) -> int:
     directory's manifest (a record with the same file name is replaced), so that designs
     generated into one directory by several commands are all linted and synthesized, and a
     design that fails to convert leaves nothing written."""
-    from amaranth.back import verilog
+    from moetile.sim.build import verilog_text
 
     designs = _designs(args)
     outputs = []
@@ -125,7 +125,7 @@ def _generate(args) -> int:
             "params_hash": design.params_hash,
             "ports": _ports(component),
         }
-        outputs.append((record, verilog.convert(component, name=design.top, emit_src=False)))
+        outputs.append((record, verilog_text(component, design.top)))
     args.out.mkdir(parents=True, exist_ok=True)
     for record, text in outputs:
         write_atomically(args.out / record["verilog"], text)

@@ -235,3 +235,29 @@ def moe_layer_memory_bits(p: MoELayerParams) -> int:
     )
     units = 256 * 8 + p.arrays * p.lanes * 8 + p.max_tokens * p.hidden * p.combine_width
     return top + router + engine + units
+
+
+def test_conversion_retries_only_a_wasm_runtime_that_failed_to_start():
+    """Amaranth's WebAssembly Yosys can fail to start for a moment; that is tried again, a
+    real Yosys error is not."""
+    from unittest import mock
+
+    from amaranth._toolchain.yosys import YosysError
+    from amaranth.back import verilog
+
+    from moetile.sim.build import verilog_text
+
+    flaky = [YosysError("wasmtime._error.WasmtimeError: cannot add seals to the memfd"), "ok"]
+
+    def convert(*args, **kwargs):
+        outcome = flaky.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    with mock.patch.object(verilog, "convert", convert):
+        assert verilog_text(None, "top") == "ok"
+    real_error = mock.patch.object(verilog, "convert", side_effect=YosysError("syntax error"))
+    with real_error as bad, pytest.raises(YosysError, match="syntax error"):
+        verilog_text(None, "top")
+    assert bad.call_count == 1
