@@ -11,6 +11,7 @@ from moetile.hw.registry import Design, block, blocks, design_from_config, parse
 from .cli_cosim import add_cosim_command
 from .cli_models import add_model_commands
 from .cli_predictor import add_predictor_commands
+from .cli_prove import add_prove_command
 from .console import UserError, print_table, progress
 from .paths import write_atomically
 
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_model_commands(commands)
     add_predictor_commands(commands)
+    add_prove_command(commands)
 
     bench = commands.add_parser("bench", help="measure a block against its baseline")
     bench.add_argument("name")

@@ -4,14 +4,14 @@ results under back-pressure), and a small stream adder with a static input."""
 
 from unittest import mock
 
-from amaranth import Module, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 
 from moetile.hw.registry import Block, Design
 from moetile.hw.topk import TopKParams, network
 from moetile.hw.topk.interface import topk_signature
 
-__all__ = ["broken_topk", "offset_design"]
+__all__ = ["OutputMutant", "broken_topk", "offset_design"]
 
 
 def _beats_higher_index(a, b):
@@ -75,3 +75,56 @@ class Offset(wiring.Component):
 
 def offset_design() -> Design:
     return Design(Block("offset", TopKParams, "broken_designs:Offset", ()), TopKParams(n=1, k=1))
+
+
+class OutputMutant(wiring.Component):
+    """Any block with its output stream ``o`` broken one way, every other port passed through.
+
+    ``flip``: payload bit 0 inverted. ``unheld``: the block's output is taken whether or not
+    the sink is ready (valid drops while stalled). ``duplicate``: every output is offered twice.
+    ``drop``: every second output is taken from the block and never offered.
+    """
+
+    def __init__(self, inner, kind: str):
+        self.inner, self.kind = inner, kind
+        super().__init__(inner.signature)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = self.inner
+        for name in self.signature.members:
+            if name != "o":
+                a, b = getattr(self, name), getattr(inner, name)
+                flow = self.signature.members[name].flow
+                pair = (wiring.flipped(a), b) if flow == wiring.In else (b, wiring.flipped(a))
+                if self.signature.members[name].is_signature:
+                    wiring.connect(m, *pair)
+                else:
+                    m.d.comb += pair[1].eq(pair[0]) if flow == wiring.Out else b.eq(a)
+        o, inner_o = self.o, inner.o
+        payload = inner_o.payload.as_value()
+        if self.kind == "flip":
+            m.d.comb += [o.valid.eq(inner_o.valid), inner_o.ready.eq(o.ready)]
+            m.d.comb += o.payload.eq(payload ^ 1)
+        elif self.kind == "unheld":
+            m.d.comb += [o.valid.eq(inner_o.valid), inner_o.ready.eq(1), o.payload.eq(payload)]
+        elif self.kind == "duplicate":
+            again = Signal()
+            saved = Signal.like(payload)
+            m.d.comb += [
+                o.valid.eq(inner_o.valid | again),
+                o.payload.eq(Mux(again, saved, payload)),
+                inner_o.ready.eq(o.ready & ~again),
+            ]
+            with m.If(o.valid & o.ready):
+                m.d.sync += [again.eq(~again), saved.eq(payload)]
+        elif self.kind == "drop":
+            skip = Signal()
+            m.d.comb += [
+                o.valid.eq(inner_o.valid & ~skip),
+                o.payload.eq(payload),
+                inner_o.ready.eq(o.ready | skip),
+            ]
+            with m.If(inner_o.valid & inner_o.ready):
+                m.d.sync += skip.eq(~skip)
+        return m

