@@ -78,30 +78,31 @@ def offset_design() -> Design:
 
 
 class OutputMutant(wiring.Component):
-    """Any block with its output stream ``o`` broken one way, every other port passed through.
+    """Any block with its output stream ``port`` broken one way, every other port passed
+    through.
 
     ``flip``: payload bit 0 inverted. ``unheld``: the block's output is taken whether or not
     the sink is ready (valid drops while stalled). ``duplicate``: every output is offered twice.
     ``drop``: every second output is taken from the block and never offered.
     """
 
-    def __init__(self, inner, kind: str):
-        self.inner, self.kind = inner, kind
+    def __init__(self, inner, kind: str, port: str = "o"):
+        self.inner, self.kind, self.port = inner, kind, port
         super().__init__(inner.signature)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.inner = inner = self.inner
         for name in self.signature.members:
-            if name != "o":
+            if name != self.port:
                 a, b = getattr(self, name), getattr(inner, name)
                 flow = self.signature.members[name].flow
-                pair = (wiring.flipped(a), b) if flow == wiring.In else (b, wiring.flipped(a))
                 if self.signature.members[name].is_signature:
+                    pair = (wiring.flipped(a), b) if flow == wiring.In else (b, wiring.flipped(a))
                     wiring.connect(m, *pair)
                 else:
-                    m.d.comb += pair[1].eq(pair[0]) if flow == wiring.Out else b.eq(a)
-        o, inner_o = self.o, inner.o
+                    m.d.comb += a.eq(b) if flow == wiring.Out else b.eq(a)
+        o, inner_o = getattr(self, self.port), getattr(inner, self.port)
         payload = inner_o.payload.as_value()
         if self.kind == "flip":
             m.d.comb += [o.valid.eq(inner_o.valid), inner_o.ready.eq(o.ready)]

@@ -2,7 +2,7 @@
 
 from amaranth import Module, Mux, Signal
 
-__all__ = ["Passes"]
+__all__ = ["Passes", "every"]
 
 
 class Passes:
@@ -17,9 +17,25 @@ class Passes:
     def __init__(self, m: Module, condition, size: int, width: int, name: str):
         self.position = Signal(range(max(size, 2)), name=f"{name}_position")
         self.number = Signal(width, name=f"{name}_passes")
-        wrap = condition & (self.position == size - 1)
+        #: The transfer this cycle completes a pass.
+        self.wrap = wrap = condition & (self.position == size - 1)
         self.next_position = Mux(wrap, 0, self.position + condition)
         self.next_number = self.number + wrap
         m.d.sync += [self.position.eq(self.next_position), self.number.eq(self.next_number)]
         self.total = self.number * size + self.position
         self.next_total = self.next_number * size + self.next_position
+
+
+def every(port: str, size: int = 1, flag: str | None = None):
+    """An ``owed`` function (see :class:`~moetile.sim.formal.properties.OutputContract`): one
+    output per ``size`` transfers on the input stream ``port``, or per transfer whose payload
+    field ``flag`` is set."""
+
+    def owed(m: Module, dut):
+        stream = getattr(dut, port)
+        taken = stream.valid & stream.ready
+        if flag is not None:
+            return taken & getattr(stream.payload, flag)
+        return Passes(m, taken, size, 1, f"{port}_owing").wrap
+
+    return owed

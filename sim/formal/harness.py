@@ -14,29 +14,19 @@ __all__ = [
     "free_inputs",
     "free_constant",
     "harness_rtlil",
-    "input_streams",
     "output_streams",
     "past",
 ]
 
 
-def input_streams(component) -> dict[str, object]:
-    """``{name: stream interface}`` of the component's input streams."""
-    return _streams(component, wiring.In)
-
-
 def output_streams(component) -> dict[str, object]:
     """``{name: stream interface}`` of the component's output streams."""
-    return _streams(component, wiring.Out)
-
-
-def _streams(component, flow) -> dict[str, object]:
     return {
         name: getattr(component, name)
         for name, member in component.signature.members.items()
         if member.is_signature
         and isinstance(member.signature, stream.Signature)
-        and member.flow == flow
+        and member.flow == wiring.Out
     }
 
 

@@ -30,6 +30,9 @@ class Property:
     components: Callable | None = None
     #: Try k-induction for an unbounded proof; otherwise a bounded check from reset only.
     inductive: bool = False
+    #: Turn memories into registers first: the solver reasons about arithmetic on words it
+    #: reads far better from registers than from SMT arrays.
+    map_memories: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,16 +49,24 @@ class OutputContract:
         Amaranth value.
     capacity : int
         The most transfers the port can owe at once (items inside the block).
-    latency : int
+    latency : int or None
         With every sink always ready, the most cycles the port goes without a transfer while it
-        owes one: the cycle model's latency bound.
+        owes one: the cycle model's latency bound. None where no bound is within reach of the
+        proof's depth (no ``latency`` property then).
+    counted_depth, latency_depth : int or None
+        Steps of the ``counted`` and ``latency`` proofs, where not the spec's depth.
+    latency_assumes : callable or None
+        ``latency_assumes(m, dut)`` adds what the latency bound takes for granted of the
+        inputs beyond ready sinks (e.g. every weight loaded before the first vector).
     """
 
     port: str
     owed: Callable | None = None
     capacity: int = 0
-    latency: int = 0
+    latency: int | None = None
     counted_depth: int | None = None
+    latency_depth: int | None = None
+    latency_assumes: Callable | None = None
 
 
 def contract_properties(contract: OutputContract, depth: int) -> list[Property]:
@@ -73,20 +84,24 @@ def contract_properties(contract: OutputContract, depth: int) -> list[Property]:
     ]
     if contract.owed is None:
         return found
-    return found + [
+    found.append(
         Property(
             f"{name}.counted",
             f"valid only while a transfer is owed for accepted input, at most "
             f"{contract.capacity} owed (nothing invented or duplicated, none before input)",
             lambda m, c, free: _counted(m, c["dut"], contract),
             contract.counted_depth or depth,
-        ),
+        )
+    )
+    if contract.latency is None:
+        return found
+    return found + [
         Property(
             f"{name}.latency",
             f"with ready sinks, a transfer within {contract.latency} cycles while one is owed "
             "(nothing lost)",
             lambda m, c, free: _latency(m, c["dut"], contract),
-            depth,
+            contract.latency_depth or depth,
         ),
     ]
 
@@ -121,6 +136,8 @@ def _counted(m: Module, dut, contract: OutputContract) -> None:
 def _latency(m: Module, dut, contract: OutputContract) -> None:
     for sink in output_streams(dut).values():
         m.d.comb += Assume(sink.ready)
+    if contract.latency_assumes is not None:
+        contract.latency_assumes(m, dut)
     _outstanding, owed = _owed(m, dut, contract)
     port = getattr(dut, contract.port)
     waited = Signal(range(contract.latency + 2), name="waited")

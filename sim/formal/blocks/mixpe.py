@@ -1,22 +1,55 @@
-"""Proofs of the `mixpe` block: ``held`` on every output stream."""
+"""Proofs of the `mixpe` block (MixPE and its multiplier baseline): the stream contract, with
+``cols`` results owed for every pass."""
+
+from amaranth import Module, Mux, Signal
 
 from moetile.hw.mixpe import MixPEParams
 
-from .held import held_spec
+from ..counting import Passes
+from ..properties import OutputContract, transfer
+from ..spec import CONTROL_DEPTH, FormalSpec
 
-SPEC = held_spec(
-    "mixpe",
-    tuple(
-        MixPEParams(
-            rows=2,
-            cols=2,
-            n_inputs=32,
-            group=32,
-            scale_width=4,
-            scale_frac=2,
-            out_shift=2,
-            arch=arch,
-        )
-        for arch in ("mixpe", "multiplier")
-    ),
+SMALL = tuple(
+    MixPEParams(
+        rows=2, cols=2, n_inputs=32, group=32, scale_width=4, scale_frac=2, out_shift=2, arch=arch
+    )
+    for arch in ("mixpe", "multiplier")
+)
+
+
+def _owed(params: MixPEParams):
+    """``cols`` results when a pass ends: at the end of a group whose ``last`` flag is set, or
+    of the pass's ``groups``-th group. ``mixpe`` takes a group's flag with its last step,
+    ``multiplier`` with its first."""
+
+    def owed(m: Module, dut):
+        steps = Passes(m, transfer(dut.i_x), params.group, 1, "steps")
+        flag = dut.i_group.payload.last
+        if params.arch == "multiplier":
+            kept = Signal(name="last_kept")
+            with m.If(transfer(dut.i_group)):
+                m.d.sync += kept.eq(flag)
+            flag = kept
+        group = Signal(range(max(2, params.groups)), name="group")
+        ends = steps.wrap & (flag | (group == params.groups - 1))
+        with m.If(steps.wrap):
+            m.d.sync += group.eq(Mux(ends, 0, group + 1))
+        return Mux(ends, params.cols, 0)
+
+    return owed
+
+
+def _latency(params: MixPEParams) -> int:
+    """From a pass's last step: ``mixpe`` dequantizes its last group one column a cycle before
+    the results leave; ``multiplier`` offers them the next cycle."""
+    return params.cols + 1 if params.arch == "mixpe" else 1
+
+
+SPEC = FormalSpec(
+    block="mixpe",
+    params=SMALL,
+    contracts=lambda params: [
+        OutputContract("o", _owed(params), capacity=params.cols, latency=_latency(params))
+    ],
+    depth=lambda params: max(CONTROL_DEPTH, params.n_inputs + 2 * params.cols + 4),
 )

@@ -12,8 +12,8 @@ from moetile.hw.topk.interface import input_layout
 from moetile.hw.topk.rtl import topk_component
 
 from ..properties import OutputContract, Property, transfer
-from ..scoreboard import TrackedItem
 from ..spec import FormalSpec
+from ..tracking import TrackedItem
 
 SMALL = (
     TopKParams(n=4, k=2, score_width=3, arch="network"),

@@ -1,4 +1,4 @@
-"""A formal scoreboard that follows one item: the solver picks which accepted input to follow
+"""One item followed through a block: the solver picks which accepted input to follow
 (a free ``pick`` input), and the harness keeps its payload and tells when the output that answers
 it is on the port. A property checked against it holds for every item, under any traffic."""
 
