@@ -52,6 +52,8 @@ def _fails(name: str, index: int, prop: str, mutant: str, make):
         ("xbar", 0, "o.held", "unheld"),
         ("xbar", 1, "o.counted", "duplicate"),
         ("xbar", 0, "o.latency", "drop"),
+        ("xbar", 0, "mvm", "flip"),
+        ("xbar", 1, "mvm", "flip"),
         ("gemv", 0, "o.held", "unheld"),
         ("gemv", 0, "o.counted", "duplicate"),
         ("gemv", 0, "o.latency", "drop"),
