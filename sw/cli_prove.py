@@ -50,15 +50,14 @@ def formal_designs(name: str | None, param_texts: list[str]) -> list[Design]:
 
 
 def _prove(args) -> int:
-    from moetile.sim.formal.run import prove_design
+    from moetile.sim.formal.run import prove_designs
     from moetile.sim.formal.spec import formal_spec
 
     designs = formal_designs(args.block, args.param)
-    results = []
-    for n, design in enumerate(designs, 1):
-        progress(f"[{n}/{len(designs)}] proving {design.top} {_params_text(design)}")
-        found = prove_design(design, formal_spec(design.block.name), args.property)
-        results += [(design, r) for r in found]
+    tops = ", ".join(dict.fromkeys(d.top for d in designs))
+    progress(f"proving {len(designs)} designs ({tops})")
+    specs = [(design, formal_spec(design.block.name)) for design in designs]
+    results = prove_designs(specs, args.property)
     if args.json:
         rows = [{"params": d.params_dict, **dataclasses.asdict(r)} for d, r in results]
         print(json.dumps(rows, indent=2))
@@ -66,7 +65,8 @@ def _prove(args) -> int:
         print_table([_row(d, r, designs) for d, r in results])
         counts = {s: sum(r.status == s for _d, r in results) for s in _STATUSES}
         print(
-            f"{len(results)} properties: {counts['proved']} proved unbounded, "
+            f"{len(results)} {'property' if len(results) == 1 else 'properties'}: "
+            f"{counts['proved']} proved unbounded, "
             f"{counts['bounded']} bounded, {counts['failed']} failed"
             f" ({sum(r.cached for _d, r in results)} from the cache)"
         )
@@ -76,15 +76,17 @@ def _prove(args) -> int:
 _STATUSES = ("proved", "bounded", "failed")
 
 
-def _params_text(design: Design) -> str:
-    return " ".join(f"{k}={v}" for k, v in design.params_dict.items())
-
-
 def _differences(design: Design, designs: list[Design]) -> str:
-    """The Params that tell ``design`` from the others of its block with the same top."""
+    """The Params that tell ``design`` from the others of its block with the same top (or the
+    label its formal spec gives them)."""
+    from moetile.sim.formal.spec import formal_spec
+
     same = [d for d in designs if d.top == design.top and d is not design]
     if not same:
         return ""
+    spec = formal_spec(design.block.name)
+    if spec.labels and design.params in spec.params:
+        return spec.labels[spec.params.index(design.params)]
     base = same[0].params_dict
     return " ".join(f"{k}={v}" for k, v in design.params_dict.items() if base[k] != v)
 

@@ -83,7 +83,7 @@ class OutputMutant(wiring.Component):
 
     ``flip``: payload bit 0 inverted. ``unheld``: the block's output is taken whether or not
     the sink is ready (valid drops while stalled). ``duplicate``: every output is offered twice.
-    ``drop``: every second output is taken from the block and never offered.
+    ``drop``: every other output, the first among them, is taken from the block and never offered.
     """
 
     def __init__(self, inner, kind: str, port: str = "o"):
@@ -120,7 +120,7 @@ class OutputMutant(wiring.Component):
             with m.If(o.valid & o.ready):
                 m.d.sync += [again.eq(~again), saved.eq(payload)]
         elif self.kind == "drop":
-            skip = Signal()
+            skip = Signal(init=1)
             m.d.comb += [
                 o.valid.eq(inner_o.valid & ~skip),
                 o.payload.eq(payload),

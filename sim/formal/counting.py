@@ -2,7 +2,7 @@
 
 from amaranth import Module, Mux, Signal
 
-__all__ = ["Passes", "every"]
+__all__ = ["Passes", "closes", "every"]
 
 
 class Passes:
@@ -39,3 +39,13 @@ def every(port: str, size: int = 1, flag: str | None = None):
         return Passes(m, taken, size, 1, f"{port}_owing").wrap
 
     return owed
+
+
+def closes(m: Module, item, flag, most: int, name: str):
+    """Whether the ``item`` this cycle closes a batch: it carries ``flag`` or is the batch's
+    ``most``-th."""
+    count = Signal(range(max(2, most)), name=f"{name}_count")
+    ends = item & (flag | (count == most - 1))
+    with m.If(item):
+        m.d.sync += count.eq(Mux(ends, 0, count + 1))
+    return ends

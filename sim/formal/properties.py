@@ -8,6 +8,7 @@ from amaranth import Module, Signal
 from amaranth.hdl import Assert, Assume
 
 from .harness import output_streams, past
+from .tools import DEFAULT_ENGINE
 
 __all__ = ["OutputContract", "Property", "contract_properties", "transfer"]
 
@@ -33,6 +34,9 @@ class Property:
     #: Turn memories into registers first: the solver reasons about arithmetic on words it
     #: reads far better from registers than from SMT arrays.
     map_memories: bool = False
+    #: The SymbiYosys engine line: the SMT driver, its options and a solver of
+    #: :data:`~moetile.sim.formal.tools.SOLVERS`.
+    engine: str = DEFAULT_ENGINE
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,11 @@ class OutputContract:
     latency_assumes : callable or None
         ``latency_assumes(m, dut)`` adds what the latency bound takes for granted of the
         inputs beyond ready sinks (e.g. every weight loaded before the first vector).
+    map_memories : bool
+        Turn memories into registers for the port's proofs (see
+        :attr:`Property.map_memories`): for Params whose memories are all small.
+    engine : str
+        The SymbiYosys engine of the port's proofs (see :attr:`Property.engine`).
     """
 
     port: str
@@ -67,6 +76,8 @@ class OutputContract:
     counted_depth: int | None = None
     latency_depth: int | None = None
     latency_assumes: Callable | None = None
+    map_memories: bool = False
+    engine: str = DEFAULT_ENGINE
 
 
 def contract_properties(contract: OutputContract, depth: int) -> list[Property]:
@@ -80,6 +91,8 @@ def contract_properties(contract: OutputContract, depth: int) -> list[Property]:
             lambda m, c, free: _held(m, getattr(c["dut"], name)),
             depth,
             inductive=True,
+            map_memories=contract.map_memories,
+            engine=contract.engine,
         ),
     ]
     if contract.owed is None:
@@ -91,6 +104,8 @@ def contract_properties(contract: OutputContract, depth: int) -> list[Property]:
             f"{contract.capacity} owed (nothing invented or duplicated, none before input)",
             lambda m, c, free: _counted(m, c["dut"], contract),
             contract.counted_depth or depth,
+            map_memories=contract.map_memories,
+            engine=contract.engine,
         )
     )
     if contract.latency is None:
@@ -102,6 +117,8 @@ def contract_properties(contract: OutputContract, depth: int) -> list[Property]:
             "(nothing lost)",
             lambda m, c, free: _latency(m, c["dut"], contract),
             contract.latency_depth or depth,
+            map_memories=contract.map_memories,
+            engine=contract.engine,
         ),
     ]
 

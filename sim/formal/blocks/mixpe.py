@@ -5,7 +5,7 @@ from amaranth import Module, Mux, Signal
 
 from moetile.hw.mixpe import MixPEParams
 
-from ..counting import Passes
+from ..counting import Passes, closes
 from ..properties import OutputContract, transfer
 from ..spec import CONTROL_DEPTH, FormalSpec
 
@@ -30,10 +30,7 @@ def _owed(params: MixPEParams):
             with m.If(transfer(dut.i_group)):
                 m.d.sync += kept.eq(flag)
             flag = kept
-        group = Signal(range(max(2, params.groups)), name="group")
-        ends = steps.wrap & (flag | (group == params.groups - 1))
-        with m.If(steps.wrap):
-            m.d.sync += group.eq(Mux(ends, 0, group + 1))
+        ends = closes(m, steps.wrap, flag, params.groups, "group")
         return Mux(ends, params.cols, 0)
 
     return owed
