@@ -2,6 +2,9 @@
 purpose (with a counterexample waveform), and ``moetile prove`` refuses bad requests."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from moetile.sim.formal.harness import output_streams
 from moetile.sim.formal.run import prove_design
 from moetile.sim.formal.spec import formal_spec
 from moetile.sw.cli import main
+from moetile.sw.paths import BUILD_DIR_ENV
 
 
 def test_every_block_proves_held_on_every_output_port():
@@ -130,3 +134,19 @@ def test_correct_designs_pass_the_properties_their_mutants_fail():
 def test_bad_requests_are_refused(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_proves_with_the_environment_not_activated(tmp_path):
+    """SymbiYosys finds Yosys and every solver beside the running Python, not on PATH: the
+    installed ``moetile`` works from a virtual environment that was never activated."""
+    env = {"HOME": os.environ["HOME"], "PATH": "/usr/bin:/bin", BUILD_DIR_ENV: str(tmp_path)}
+    moetile = Path(sys.executable).parent / "moetile"
+    for block_name, prop in (("topk", "o.held"), ("moe_layer", "o_stats.held")):
+        run = subprocess.run(
+            [str(moetile), "prove", block_name, "--property", prop],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0 and "2 proved unbounded" in run.stdout, run.stdout + run.stderr

