@@ -8,7 +8,6 @@ from moetile.hw.moe import MoELayerParams
 from ..counting import Passes, closes, every
 from ..properties import OutputContract, transfer
 from ..spec import CONTROL_DEPTH, FormalSpec
-from ..tools import DEFAULT_ENGINE
 
 #: The smallest layer: batches of one token of one value, one expert of one hidden unit, one
 #: lane and one array. A token's result leaves within :data:`RESULT_LATENCY` cycles, within
@@ -61,30 +60,29 @@ def _batches(params: MoELayerParams):
 def _contracts(params: MoELayerParams) -> list[OutputContract]:
     """Latency bounds only for TINY: a result is owed from its token only where every token
     closes its batch (the host may hold a longer batch open), and only TINY's are in reach."""
-    tiny = params == TINY
-    result_depth = RESULT_LATENCY + _MARGIN if tiny else None
-    stats_depth = STATS_LATENCY + _MARGIN if tiny else None
+    results = params.max_tokens * params.io_chunks
+    if params != TINY:
+        return [
+            OutputContract("o", every("i_token"), capacity=results),
+            OutputContract("o_stats", _batches(params), capacity=1),
+        ]
+
+    def deep(port: str, owed, capacity: int, latency: int) -> OutputContract:
+        depth = latency + _MARGIN
+        return OutputContract(
+            port,
+            owed,
+            capacity=capacity,
+            latency=latency,
+            counted_depth=depth,
+            latency_depth=depth,
+            map_memories=True,
+            engine=_DEEP_ENGINE,
+        )
+
     return [
-        OutputContract(
-            "o",
-            every("i_token"),
-            capacity=params.max_tokens * params.io_chunks,
-            latency=RESULT_LATENCY if tiny else None,
-            counted_depth=result_depth,
-            latency_depth=result_depth,
-            map_memories=tiny,
-            engine=_DEEP_ENGINE if tiny else DEFAULT_ENGINE,
-        ),
-        OutputContract(
-            "o_stats",
-            _batches(params),
-            capacity=1,
-            latency=STATS_LATENCY if tiny else None,
-            counted_depth=stats_depth,
-            latency_depth=stats_depth,
-            map_memories=tiny,
-            engine=_DEEP_ENGINE if tiny else DEFAULT_ENGINE,
-        ),
+        deep("o", every("i_token"), results, RESULT_LATENCY),
+        deep("o_stats", _batches(params), 1, STATS_LATENCY),
     ]
 
 
