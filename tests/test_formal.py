@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from broken_designs import OutputMutant, WrongTies
 
+from moetile.hw.gocache import selection
 from moetile.hw.registry import Design, block, blocks
 from moetile.sim.formal.harness import output_streams
 from moetile.sim.formal.run import prove_design
@@ -66,6 +68,7 @@ def _fails(name: str, index: int, prop: str, mutant: str, make):
         ("mixpe", 1, "o.latency", "drop"),
         ("gocache", 0, "o.counted", "duplicate"),
         ("gocache", 0, "o.latency", "drop"),
+        ("gocache", 0, "selection", "flip"),
         ("predictor", 0, "o.counted", "duplicate"),
         ("predictor", 0, "o.latency", "drop"),
         ("moe_layer", 1, "o.latency", "drop"),
@@ -112,6 +115,22 @@ def test_contract_bounds_are_tight(name, bound, prop):
 @pytest.mark.parametrize("prop", ["rule", "miter"])
 def test_ties_to_the_higher_index_fail_rule_and_miter(prop):
     _fails("topk", 0, prop, "wrong_ties", lambda d: WrongTies(d.params))
+
+
+def _ties_to_the_later_token(a, b):
+    return (a.score < b.score) | ((a.score == b.score) & (a.token < b.token))
+
+
+def _ties_unbroken(a, b):
+    return a.score < b.score
+
+
+@pytest.mark.parametrize("worse", [_ties_to_the_later_token, _ties_unbroken])
+def test_a_scan_that_misranks_ties_fails_selection(worse):
+    """The GO cache's scan for each expert's new worst entry, with ties ranked wrong: the
+    next token that beats it drops the wrong one."""
+    with mock.patch.object(selection, "worse", worse):
+        _fails("gocache", 0, "selection", worse.__name__, lambda d: d.component())
 
 
 def test_correct_designs_pass_the_properties_their_mutants_fail():

@@ -2,12 +2,13 @@
 matrix and vector the block accepted."""
 
 from amaranth import Module, Signal, signed
-from amaranth.hdl import Assert, Assume
+from amaranth.hdl import Assert
 
 from moetile.hw.gemv import GemvParams
 
-from ..counting import Passes, every
-from ..properties import OutputContract, Property, transfer
+from ..chunks import assume_zero_padding, chunked, keep_chunks
+from ..counting import every
+from ..properties import OutputContract, Property
 from ..spec import CONTROL_DEPTH, FormalSpec
 
 SMALL = (GemvParams(inputs=4, outputs=2, macs=2, width=3),)
@@ -29,19 +30,6 @@ def _product_depth(params: GemvParams) -> int:
     return params.weight_transfers + params.vector_cycles + 2
 
 
-def _assume_zero_padding(m: Module, dut, params: GemvParams) -> None:
-    """Values past ``inputs`` in a vector's or row's last chunk are zero."""
-    padded = params.chunks * params.macs - params.inputs
-    if not padded:
-        return
-    for name in ("i_w", "i_x"):
-        port = getattr(dut, name)
-        position = Passes(m, transfer(port), params.chunks, 1, f"{name}_chunk").position
-        with m.If(port.valid & (position == params.chunks - 1)):
-            for lane in range(params.macs - padded, params.macs):
-                m.d.comb += Assume(port.payload.v[lane] == 0)
-
-
 def _product(params: GemvParams) -> Property:
     """The harness keeps every weight chunk and vector chunk where the stream order puts them
     (row-major chunks), and the result offered must be ``sum_k w[o, k] * x[k]`` of what it
@@ -56,8 +44,9 @@ def _product(params: GemvParams) -> Property:
             for o in range(params.outputs)
         ]
         vector = [Signal(shape, name=f"x_{k}") for k in range(params.inputs)]
-        _keep(m, dut.i_w, params, [w for row in weights for w in _chunked(row, params)], "w")
-        _keep(m, dut.i_x, params, _chunked(vector, params), "x")
+        rows = [w for row in weights for w in chunked(row, params.macs)]
+        keep_chunks(m, dut.i_w, rows, "w")
+        keep_chunks(m, dut.i_x, chunked(vector, params.macs), "x")
         with m.If(dut.o.valid):
             for o, row in enumerate(weights):
                 expected = sum(w * x for w, x in zip(row, vector, strict=True))
@@ -72,20 +61,6 @@ def _product(params: GemvParams) -> Property:
     )
 
 
-def _chunked(values: list, params: GemvParams) -> list[list]:
-    """``values`` in chunks of ``macs`` as the streams carry them (the last one shorter)."""
-    return [values[i : i + params.macs] for i in range(0, len(values), params.macs)]
-
-
-def _keep(m: Module, port, params: GemvParams, chunks: list[list], name: str) -> None:
-    """On each transfer, the payload into the chunk its position in the stream names."""
-    position = Passes(m, transfer(port), len(chunks), 1, f"{name}_kept").position
-    with m.If(transfer(port)), m.Switch(position):
-        for index, chunk in enumerate(chunks):
-            with m.Case(index):
-                m.d.sync += [kept.eq(port.payload.v[i]) for i, kept in enumerate(chunk)]
-
-
 SPEC = FormalSpec(
     block="gemv",
     params=SMALL,
@@ -94,5 +69,5 @@ SPEC = FormalSpec(
     ],
     depth=_depth,
     functional=lambda params: [_product(params)],
-    assumptions=_assume_zero_padding,
+    assumptions=assume_zero_padding,
 )
