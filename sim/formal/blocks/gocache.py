@@ -16,8 +16,13 @@ from ..spec import CONTROL_DEPTH, FormalSpec
 
 SMALL = (GOCacheParams(tokens=4, experts=2, capacity=2, hidden=1, macs=1, width=2),)
 
-#: Updates the harness keeps while they are owed: more than the block can owe (two).
-_QUEUE = 4
+#: The most updates the block owes at once: one offered, the next token's scores held behind
+#: it in the gate.
+_MOST_OWED = 2
+
+#: Updates the harness queues while they are owed: more than the block can owe, and a power of
+#: two, so the queue's read and write counters wrap on their own.
+_QUEUE = 2 * _MOST_OWED
 
 
 def _latency(params: GOCacheParams) -> int:
@@ -174,12 +179,13 @@ def _selection_depth(params: GOCacheParams) -> int:
     )
 
 
-# Two tokens owed at most: one update offered, the next token's scores held behind it.
 SPEC = FormalSpec(
     block="gocache",
     params=SMALL,
     contracts=lambda params: [
-        OutputContract("o", every("i_x", params.gate.chunks), capacity=2, latency=_latency(params))
+        OutputContract(
+            "o", every("i_x", params.gate.chunks), capacity=_MOST_OWED, latency=_latency(params)
+        )
     ],
     depth=lambda params: CONTROL_DEPTH,
     functional=lambda params: [_selection(params)],
