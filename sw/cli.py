@@ -15,7 +15,7 @@ from .cli_prove import add_prove_command
 from .console import UserError, print_table, progress
 from .paths import write_atomically
 
-__all__ = ["main"]
+__all__ = ["command_parsers", "main"]
 
 DEFAULT_RTL_DIR = Path("build/rtl")
 MANIFEST = "manifest.json"
@@ -77,10 +77,27 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
     bench.set_defaults(run=_bench)
 
-    report = commands.add_parser("report", help="run every benchmark and gather its claims")
+    report = commands.add_parser(
+        "report",
+        help="every benchmark's claims: as recorded for these sources, or measured now",
+    )
     report.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    report.add_argument(
+        "--rerun", action="store_true", help="measure every benchmark again, recorded or not"
+    )
     report.set_defaults(run=_report)
     return parser
+
+
+def command_parsers(parser: argparse.ArgumentParser | None = None, words: tuple[str, ...] = ()):
+    """``(words, parser)`` of every command that runs something: ``(("model", "trace"), ...)``."""
+    parser = parser or _parser()
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subcommands:
+        yield words, parser
+    for action in subcommands:
+        for name, sub in action.choices.items():
+            yield from command_parsers(sub, (*words, name))
 
 
 def _designs(args) -> list[Design]:
@@ -250,13 +267,17 @@ def _bench(args) -> int:
 
 
 def _report(args) -> int:
-    from moetile.sw.bench import BENCHES, run_bench
+    from moetile.sw.bench import BENCHES, recorded_bench, run_bench
 
     claims = []
     for name in BENCHES:
-        progress(f"benchmark {name}")
-        for claim in run_bench(name, progress).claims:
-            claims.append({"bench": name, **claim.to_json()})
+        if args.rerun:
+            progress(f"benchmark {name}: measuring")
+            report = run_bench(name, progress).to_json()
+        else:
+            report, reused = recorded_bench(name, progress)
+            progress(f"benchmark {name}: " + ("recorded earlier" if reused else "measured"))
+        claims += [{"bench": name, **claim} for claim in report["claims"]]
     if args.json:
         print(json.dumps({"claims": claims}, indent=2))
     else:

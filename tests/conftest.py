@@ -1,4 +1,5 @@
 import os
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,42 @@ def pytest_addoption(parser):
     parser.addoption(
         "--seed", type=int, default=None, help=f"seed for randomized tests (default {DEFAULT_SEED})"
     )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "cost(seconds): about how long the test takes on a cold build cache; parallel workers "
+        "start the costliest work first",
+    )
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per core the process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Costliest work first: tests that must share a worker (one ``xdist_group``) count as one
+    piece of work, whose cost is the sum of theirs. With ``--dist loadgroup
+    --no-loadscope-reorder`` the workers take the pieces in this order, so a long piece never
+    starts last while the other worker idles."""
+    totals = defaultdict(float)
+    for item in items:
+        totals[_group(item)] += _cost(item)
+    items.sort(key=lambda item: -totals[_group(item)])
+
+
+def _group(item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    if mark is None:
+        return item.nodeid
+    return mark.args[0] if mark.args else mark.kwargs["name"]
+
+
+def _cost(item) -> float:
+    mark = item.get_closest_marker("cost")
+    return mark.args[0] if mark else 0.0
 
 
 @pytest.fixture

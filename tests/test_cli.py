@@ -105,6 +105,7 @@ def test_generate_with_params_and_config(tmp_path):
     assert record["params_hash"] != "" and record["params"]["n"] == 3
 
 
+@pytest.mark.cost(300)
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
     assert "12 clean, 0 with warnings" in capsys.readouterr().out
@@ -261,3 +262,36 @@ def test_conversion_retries_only_a_wasm_runtime_that_failed_to_start():
     with real_error as bad, pytest.raises(YosysError, match="syntax error"):
         verilog_text(None, "top")
     assert bad.call_count == 1
+
+
+#: Runs of the stand-in benchmark below; its claim's measured value is the run's number.
+RUNS = []
+
+
+def run(progress):
+    """A stand-in benchmark (this module, registered by the test below)."""
+    from moetile.sw.bench import BenchReport, Claim
+
+    RUNS.append(progress)
+    return BenchReport("fake", [{"run": len(RUNS)}], [Claim("c", "w", 1.0, len(RUNS), "b")])
+
+
+def test_report_gathers_recorded_runs_and_reruns_on_request(tmp_path, monkeypatch, capsys):
+    from moetile.sw import bench
+    from moetile.sw.paths import BUILD_DIR_ENV
+
+    monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(bench, "BENCHES", {"fake": __name__})
+    RUNS.clear()
+
+    def measured(*args):
+        assert main(list(args)) == 0
+        out = json.loads(capsys.readouterr().out)
+        return [c["measured"] for c in out["claims"]]
+
+    assert measured("report", "--json") == [1]  # nothing recorded: measured now
+    assert measured("report", "--json") == [1]  # recorded for these sources
+    assert measured("bench", "fake", "--json") == [2]  # a bench always measures, and records
+    assert measured("report", "--json") == [2]
+    assert measured("report", "--json", "--rerun") == [3]
+    assert len(RUNS) == 3

@@ -63,6 +63,7 @@ def test_fast_cosim_is_bit_exact_with_cycles_and_quality(small_model):
 
 
 @pytest.mark.cosim
+@pytest.mark.cost(100)
 def test_cocotb_cosim_agrees_on_a_short_run(small_model):
     settings = CosimSettings(model=str(small_model), tokens=6, backend="cocotb", **HARDWARE)
     report = cosim(settings, lambda m: None)
@@ -91,6 +92,7 @@ def test_mixpe_engine_runs_float_experts_bit_exact(float_model):
 
 
 @pytest.mark.cosim
+@pytest.mark.cost(55)
 def test_xbar_engine_runs_int8_experts_bit_exact(float_model):
     """The float tiny MoE's experts quantized to int8 on crossbars: every batch equal to the
     golden, and the quantized model close to the float one."""

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -14,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PICKED = ["topk", "gocache"]
 
 
+@pytest.mark.cost(100)
 def test_benchmarks_script_writes_each_benchmark(tmp_path):
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     out = tmp_path / "results"

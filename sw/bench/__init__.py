@@ -11,6 +11,7 @@ __all__ = [
     "Claim",
     "design_cells",
     "design_synth",
+    "recorded_bench",
     "run_bench",
     "trained_model",
 ]
@@ -91,18 +92,36 @@ def design_synth(design, abc: bool = True, blackbox: tuple[str, ...] = ()):
 
 
 def run_bench(name: str, progress=lambda message: None) -> BenchReport:
+    """Measure benchmark ``name`` now, and record the report for ``moetile report``."""
+    from .record import measured
+
+    module = _module(name)
+    return measured(name, lambda: module.run(progress))
+
+
+def recorded_bench(name: str, progress=lambda message: None) -> tuple[dict, bool]:
+    """``(report JSON, reused)``: the report of benchmark ``name`` recorded by an earlier run
+    of these very sources, or a new run's."""
+    from .record import recorded
+
+    module = _module(name)
+    return recorded(name, lambda: module.run(progress))
+
+
+def _module(name: str):
     if name not in BENCHES:
         raise ValueError(f"unknown benchmark {name!r}; allowed: {', '.join(BENCHES)}")
-    return importlib.import_module(BENCHES[name]).run(progress)
+    return importlib.import_module(BENCHES[name])
 
 
 def trained_model(settings, name: str, progress):
     """A bench's tiny MoE of ``settings``, trained once into ``build/models/NAME``."""
     from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
-    from moetile.sw.paths import build_root
+    from moetile.sw.paths import build_root, locked_file
 
     path = build_root() / "models" / name
-    if not (path / "model.safetensors").is_file():
-        progress(f"training the bench's tiny MoE once into {path}")
-        train_tiny_moe(settings, path)
+    with locked_file(path.with_name(f".{name}.lock")):
+        if not (path / "model.safetensors").is_file():
+            progress(f"training the bench's tiny MoE once into {path}")
+            train_tiny_moe(settings, path)
     return load_tiny_moe(path, settings.expert_weights)

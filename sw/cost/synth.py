@@ -4,10 +4,13 @@ Memories stay memories: they are counted as memory bits, not mapped to flip-flop
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from moetile.sw.paths import locked_file
 
 __all__ = ["SynthResult", "synthesize"]
 
@@ -63,16 +66,22 @@ def synthesize(
     by_content = cache is None
     if by_content:
         cache = _content_cache(verilog, top, abc, blackbox)
-    if cache.exists() and (by_content or cache.stat().st_mtime >= verilog.stat().st_mtime):
-        data = json.loads(cache.read_text())
-        if "memories" in data:
-            return SynthResult(**data)
+    # Processes that want the same result take turns: the later one reads the earlier's.
+    with locked_file(cache.with_name(f".{cache.name}.lock")):
+        if cache.exists() and (by_content or cache.stat().st_mtime >= verilog.stat().st_mtime):
+            data = json.loads(cache.read_text())
+            if "memories" in data:
+                return SynthResult(**data)
+        return _synthesize(verilog, top, cache, abc, blackbox)
+
+
+def _synthesize(verilog: Path, top: str, cache: Path, abc: bool, blackbox) -> SynthResult:
     # WebAssembly Yosys sees only its working directory: run it beside the file.
     # Yosys's ``synth`` script without its ``memory_map`` step: the memories stay ``$mem``
     # cells (collected by ``memory -nomap`` in the coarse step).
     # The memories' bits are counted before that, while they are still RTL memories.
-    stat_file = verilog.with_name(f".{top}.stat.json")
-    memory_file = verilog.with_name(f".{top}.memory.json")
+    stat_file = verilog.with_name(f".{top}.{os.getpid()}.stat.json")
+    memory_file = verilog.with_name(f".{top}.{os.getpid()}.memory.json")
     fine = "opt -fast -full; opt -full; techmap; opt -fast"
     if abc:
         fine += "; abc; opt -fast"

@@ -12,7 +12,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from ..paths import build_root
+from ..paths import build_root, write_atomically
 
 __all__ = ["Corpus", "stdlib_corpus"]
 
@@ -51,7 +51,7 @@ def stdlib_corpus() -> Corpus:
             split = _split_of(str(relative))
             data[split].extend(_docstrings(path))
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(data))
+        write_atomically(cache, json.dumps(data))
     return Corpus("\n\n".join(data["train"]), "\n\n".join(data["validation"]))
 
 

@@ -14,7 +14,7 @@ import torch
 from moetile.hw.checks import check_choice, check_int
 from moetile.hw.moe import ENGINES, MoELayerParams
 
-from ..paths import build_root
+from ..paths import build_root, locked_file
 from .backends import BACKENDS, GoldenBackend, make_backend
 from .model import AcceleratedModel, perplexity, summarize
 from .plots import write_plots
@@ -89,15 +89,16 @@ def resolve_model(settings: CosimSettings, progress):
         path = build_root() / "models" / folder
         if settings.train_steps != COSIM_TRAIN_STEPS and not (path / "model.safetensors").is_file():
             path = path.with_name(f"{folder}-{settings.train_steps}-steps")
-        if not (path / "model.safetensors").is_file():
-            steps = settings.train_steps
-            progress(f"training the {kind}-expert tiny MoE once ({steps} steps) into {path}")
+        with locked_file(path.with_name(f".{path.name}.lock")):
+            if not (path / "model.safetensors").is_file():
+                steps = settings.train_steps
+                progress(f"training the {kind}-expert tiny MoE once ({steps} steps) into {path}")
 
-            def on_step(step, total, loss):
-                if step == 1 or step % 25 == 0 or step == total:
-                    progress(f"  step {step}/{total}: training loss {loss:.3f}")
+                def on_step(step, total, loss):
+                    if step == 1 or step % 25 == 0 or step == total:
+                        progress(f"  step {step}/{total}: training loss {loss:.3f}")
 
-            train_tiny_moe(TinyMoESettings(expert_weights=kind, steps=steps), path, on_step)
+                train_tiny_moe(TinyMoESettings(expert_weights=kind, steps=steps), path, on_step)
         return load_tiny_moe(path, kind), "tiny-moe"
     path = Path(settings.model)
     if not path.is_dir():

@@ -1,0 +1,321 @@
+"""Every command and Python example of the README and of every page in docs/, run the way a user
+types it.
+
+The pages' code blocks are the source. Each ``$ moetile ...`` line of a ``console`` block is run
+through the installed ``moetile`` entry point and must exit as shown (2 when the page shows an
+error, else 0) and print every line the page shows under it (see :func:`assert_promised`). The
+commands of one ``##`` section of a page form a chain: they run in order in one fresh working
+directory, as a new user would type them (only the build cache of generated designs is shared
+with the rest of the suite), so a command may read what an earlier one of its section wrote.
+Sections are independent of each other and run in parallel, each chain on one test worker. Each
+``python`` block runs as a script and must print the ``text`` block after it. The README's ``sh``
+block must be exactly what CI runs. Commands that take minutes run with small settings
+(:data:`SMALL_SETTINGS`); nothing else is changed.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from moetile.sw.cli import command_parsers
+from moetile.sw.paths import BUILD_DIR_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+MOETILE = Path(sys.executable).parent / "moetile"
+
+#: Extra arguments for documented commands whose real run is long: the same command, smaller.
+SMALL_SETTINGS = {
+    "moetile cosim": ["--train-steps", "2", "--tokens", "16", "--quality-tokens", "128"],
+    "moetile model train-tiny": ["--steps", "2"],
+    "moetile model convert-cmoe": ["--calibration", "8", "--held-out", "4"],
+    "moetile predictor train": ["--steps", "20"],
+}
+
+#: About how long each long documented command takes on a cold build cache (seconds), so the
+#: longest chains start first (see conftest.py); the rest are quick.
+COSTS = {
+    "moetile prove": 320,
+    "moetile bench crossbar": 300,
+    "moetile bench mixpe": 280,
+    "moetile report": 220,
+    "moetile synth": 200,
+    "moetile bench predictor": 170,
+    "moetile cosim --engine xbar": 170,
+    "moetile bench cosim": 170,
+    "moetile cosim --engine mixpe": 150,
+    "moetile bench fat": 140,
+    "moetile cosim": 100,
+    "moetile model convert-cmoe": 60,
+    "moetile bench gocache": 60,
+}
+
+#: A token with a digit is a measured figure: it may change from run to run, but must stay a
+#: figure. Every other token (names, columns, files, verdicts) must be exactly as shown.
+FIGURE = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    language: str
+    body: str
+    #: ``page#section``: the page and the ``##`` heading the block stands under.
+    chain: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """One command of a ``console`` block and the lines the page shows under it."""
+
+    chain: str
+    command: str
+    promised: tuple[str, ...]
+
+    @property
+    def exit_status(self) -> int:
+        return 2 if any(line.startswith("moetile: error:") for line in self.promised) else 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.chain}: {self.command}"
+
+
+def code_blocks(page: Path) -> list[CodeBlock]:
+    """Every fenced block of ``page`` with the ``##`` section it stands in."""
+    name = page.relative_to(ROOT).as_posix()
+    blocks, section, fence = [], "", None
+    for line in page.read_text().splitlines():
+        if fence is None and line.startswith("```"):
+            fence = (line[3:].strip(), [])
+        elif fence is not None and line.startswith("```"):
+            blocks.append(CodeBlock(fence[0], "\n".join(fence[1]) + "\n", f"{name}#{section}"))
+            fence = None
+        elif fence is not None:
+            fence[1].append(line)
+        elif line.startswith("## "):
+            section = line[3:].replace("`", "").strip()
+    assert fence is None, f"{name}: a code block is not closed"
+    return blocks
+
+
+BLOCKS = [block for page in PAGES for block in code_blocks(page)]
+
+
+def console_examples(blocks: list[CodeBlock]) -> list[Example]:
+    examples = []
+    for block in blocks:
+        if block.language != "console":
+            continue
+        command, lines = None, []
+        for line in block.body.splitlines():
+            if line.startswith("$ "):
+                if command:
+                    examples.append(Example(block.chain, command, tuple(lines)))
+                command, lines = line[2:].strip(), []
+            else:
+                lines.append(line)
+        if command:
+            examples.append(Example(block.chain, command, tuple(lines)))
+    return examples
+
+
+def python_examples(blocks: list[CodeBlock]) -> list[tuple[str, str]]:
+    """``(code, promised output)`` of every ``python`` block and the ``text`` block after it."""
+    return [
+        (block.body, after.body if after and after.language == "text" else "")
+        for block, after in zip(blocks, [*blocks[1:], None], strict=True)
+        if block.language == "python"
+    ]
+
+
+def table_commands(text: str) -> list[str]:
+    """Commands of a command table: ``[`moetile bench topk` / `fat`](...)`` names two."""
+    commands = []
+    for row in re.findall(r"^\| \[?(`moetile [^|]*)\|", text, flags=re.M):
+        names = re.findall(r"`([^`]+)`", row.split("](")[0])
+        first = names[0].split()
+        commands.append(" ".join(first))
+        commands += [" ".join([*first[:-1], name]) for name in names[1:]]
+    return commands
+
+
+def assert_promised(promised, output: str, where: str) -> None:
+    """Every promised line appears in ``output``, in order. Lines the page elides (``...``,
+    progress on stderr) are skipped; a promised line matches an output line with the same
+    tokens, where a token holding a digit matches any token holding a digit."""
+    actual = [line.split() for line in output.splitlines()]
+    position = 0
+    for line in promised:
+        tokens = line.split()
+        if not tokens or tokens[0] == "...":
+            continue
+        while position < len(actual) and not _same_shape(tokens, actual[position]):
+            position += 1
+        assert position < len(actual), f"{where}: no output line like {line!r}:\n{output}"
+        position += 1
+
+
+def _same_shape(promised: list[str], actual: list[str]) -> bool:
+    if len(promised) != len(actual):
+        return False
+    pairs = zip(promised, actual, strict=True)
+    return all(p == a or (FIGURE.search(p) and FIGURE.search(a)) for p, a in pairs)
+
+
+EXAMPLES = console_examples(BLOCKS)
+
+
+class Workspaces:
+    """A new user's working directory per chain: its examples run there in page order, each
+    once. A chain's examples all run on one test worker (they share an ``xdist_group``)."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.paths: dict[str, Path] = {}
+        self.done: dict[Example, subprocess.CompletedProcess] = {}
+        # The suite's build cache is shared (conftest sets it): only Verilator builds,
+        # synthesis results and proofs come from it; every file a command writes lands in the
+        # chain's directory.
+        self.env = dict(os.environ)
+        assert BUILD_DIR_ENV in self.env
+
+    def path(self, chain: str) -> Path:
+        if chain not in self.paths:
+            self.paths[chain] = self.factory.mktemp("user")
+        return self.paths[chain]
+
+    def run_through(self, example: Example) -> subprocess.CompletedProcess:
+        for earlier in (e for e in EXAMPLES if e.chain == example.chain):
+            if earlier not in self.done:
+                self.done[earlier] = self._run(earlier)
+            if earlier == example:
+                return self.done[example]
+        raise AssertionError(f"{example.command} is not a documented example")
+
+    def _run(self, example: Example) -> subprocess.CompletedProcess:
+        words = example.command.split()
+        assert words[0] == "moetile", f"example {example.command!r} is not a moetile command"
+        small = next((v for k, v in SMALL_SETTINGS.items() if example.command.startswith(k)), [])
+        return subprocess.run(
+            [str(MOETILE), *words[1:], *small],
+            cwd=self.path(example.chain),
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def workspaces(tmp_path_factory) -> Workspaces:
+    return Workspaces(tmp_path_factory)
+
+
+def _in_chain(example: Example):
+    cost = COSTS.get(example.command, 1)
+    marks = [pytest.mark.xdist_group(example.chain), pytest.mark.cost(cost)]
+    return pytest.param(example, marks=marks, id=example.id)
+
+
+@pytest.mark.parametrize("example", [_in_chain(e) for e in EXAMPLES])
+def test_documented_command_as_typed(workspaces, example):
+    run = workspaces.run_through(example)
+    assert run.returncode == example.exit_status, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert_promised(example.promised, run.stdout + run.stderr, example.command)
+
+
+def _example(command: str) -> Example:
+    (example,) = [e for e in EXAMPLES if e.command.startswith(command)]
+    return example
+
+
+GENERATE = _example("moetile generate --out build/rtl")
+TRACE = _example("moetile model trace tiny-moe --tokens 1024")
+
+
+@pytest.mark.xdist_group(GENERATE.chain)
+def test_generate_writes_the_files_it_names(workspaces):
+    workspaces.run_through(GENERATE)
+    for line in GENERATE.promised:
+        assert (workspaces.path(GENERATE.chain) / line).is_file(), line
+
+
+@pytest.mark.xdist_group(TRACE.chain)
+def test_workloads_write_the_files_they_name(workspaces):
+    workspaces.run_through(TRACE)
+    where = workspaces.path(TRACE.chain)
+    assert (where / TRACE.command.split("--out ")[1].split()[0]).is_file()
+    for name in ("config.json", "model.safetensors", "metrics.json"):
+        assert (where / "build/models/tiny-moe" / name).is_file()
+
+
+@pytest.mark.parametrize(
+    ("code", "promised"), python_examples(BLOCKS), ids=lambda v: v.split("\n")[0][:40]
+)
+def test_documented_python_example(tmp_path, code, promised):
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    run = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_promised(promised.splitlines(), run.stdout, "python example")
+
+
+def test_every_table_command_has_an_example():
+    shown = [e.command for e in EXAMPLES]
+    for command in table_commands(README.read_text()):
+        assert any(s.startswith(command) for s in shown), f"no example of {command}"
+
+
+def test_every_command_and_option_is_documented():
+    """docs/commands.md names every command, and the sections naming a command name each of
+    its options."""
+    text = (ROOT / "docs" / "commands.md").read_text()
+    sections = re.split(r"^#+ ", text, flags=re.M)
+    for words, parser in command_parsers():
+        name = "moetile " + " ".join(words)
+        mine = [s for s in sections if f"`{name}" in s]
+        assert mine, f"docs/commands.md does not name {name}"
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    assert any(option in s for s in mine), f"{name} {option} is not documented"
+
+
+def test_local_links_lead_somewhere():
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_front_page_is_short():
+    assert len(README.read_text().splitlines()) <= 200
+
+
+def test_setup_commands_are_what_ci_runs():
+    """The README's ``sh`` block is the whole setup; CI runs exactly its commands, in order."""
+    (setup,) = [b.body for b in code_blocks(README) if b.language == "sh"]
+    commands = [line.split("#")[0].strip() for line in setup.splitlines() if line.strip()]
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith(("#", "set ", "cd ", ". "))
+    ]
+    assert ci[-len(commands) :] == commands, ci
+
+
+def test_matcher_rejects_what_the_page_does_not_show():
+    promised = ["design  cells", "fat     120", "claim x: holds"]
+    assert_promised(promised, "design  cells\nfat  99\nclaim x: holds\n", "ok")
+    wrong_name = "design cells\nparapim 99\nclaim x: holds"
+    wrong_verdict = "design cells\nfat 99\nclaim x: DOES NOT HOLD"
+    for wrong in (wrong_name, wrong_verdict):
+        with pytest.raises(AssertionError):
+            assert_promised(promised, wrong, "wrong")
