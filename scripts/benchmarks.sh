@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Every benchmark in one go: one JSON file per benchmark (rows, and the paper claims with what
 # this run measured) in DIR (default build/benchmarks), written whole or not at all.
-# Usage: scripts/benchmarks.sh [DIR [NAME...]]; NAMEs pick benchmarks (default: all of them).
+# Usage: scripts/benchmarks.sh [--quick] [DIR [NAME...]]; NAMEs pick benchmarks (default: all
+# of them); --quick runs each on its smaller workload and design (moetile bench --quick).
 set -euo pipefail
+quick=()
+if [ "${1:-}" = --quick ]; then
+    quick=(--quick)
+    shift
+fi
 out=${1:-build/benchmarks}
 mkdir -p "$(dirname "$out")"
 tmp=$(mktemp -d "$(dirname "$out")/.benchmarks.XXXXXX")
@@ -14,7 +20,7 @@ else
 fi
 for name in $names; do
     echo "benchmark $name" >&2
-    moetile bench "$name" --json > "$tmp/$name.json"
+    moetile bench "$name" --json "${quick[@]}" > "$tmp/$name.json"
 done
 rm -rf "$out"
 mv "$tmp" "$out"

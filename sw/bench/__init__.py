@@ -1,6 +1,8 @@
 """Benchmarks: each measures a block against its baseline in one run and states its claims in
 the format of docs/architecture.md (Benchmarks). A benchmark is a module with
-``run(progress) -> BenchReport``."""
+``run(progress, quick=False) -> BenchReport``; ``quick`` runs every step of the measurement
+(simulation, the golden and cycle-model checks, synthesis, claims) on a smaller workload and
+design, to check the flow in a fraction of the time: its figures are not the paper comparison."""
 
 import importlib
 from dataclasses import dataclass, field
@@ -91,21 +93,27 @@ def design_synth(design, abc: bool = True, blackbox: tuple[str, ...] = ()):
     return synthesize(verilog, design.top, cache=cache, abc=abc, blackbox=modules)
 
 
-def run_bench(name: str, progress=lambda message: None) -> BenchReport:
+def run_bench(name: str, progress=lambda message: None, quick: bool = False) -> BenchReport:
     """Measure benchmark ``name`` now, and record the report for ``moetile report``."""
     from .record import measured
 
     module = _module(name)
-    return measured(name, lambda: module.run(progress))
+    return measured(_key(name, quick), lambda: module.run(progress, quick))
 
 
-def recorded_bench(name: str, progress=lambda message: None) -> tuple[dict, bool]:
+def recorded_bench(
+    name: str, progress=lambda message: None, quick: bool = False
+) -> tuple[dict, bool]:
     """``(report JSON, reused)``: the report of benchmark ``name`` recorded by an earlier run
     of these very sources, or a new run's."""
     from .record import recorded
 
     module = _module(name)
-    return recorded(name, lambda: module.run(progress))
+    return recorded(_key(name, quick), lambda: module.run(progress, quick))
+
+
+def _key(name: str, quick: bool) -> str:
+    return f"{name}-quick" if quick else name
 
 
 def _module(name: str):

@@ -30,6 +30,8 @@ BENCH_MODEL = TinyMoESettings(
 )
 HARDWARE = {"lanes": 8, "arrays": 4}
 PREFILL, DECODE, COCOTB_TOKENS = 128, 16, 4
+#: A quick run: a 32-token prefill batch, 4 decode batches, 2 tokens on the cocotb path.
+QUICK_TOKENS = (32, 4, 2)
 
 
 def bench_model(progress):
@@ -66,30 +68,31 @@ def _measure(accelerated, backend, inputs, batch: int, phase: str) -> list[dict]
     return rows
 
 
-def run(progress) -> BenchReport:
+def run(progress, quick: bool = False) -> BenchReport:
     from moetile.sw.console import quiet_transformers
     from moetile.sw.models.corpus import stdlib_corpus
     from moetile.sw.runtime.backends import make_backend
     from moetile.sw.runtime.model import AcceleratedModel
 
+    prefill, decode, cocotb_tokens = QUICK_TOKENS if quick else (PREFILL, DECODE, COCOTB_TOKENS)
     quiet_transformers()
     model = bench_model(progress)
     train, validation = stdlib_corpus().split_bytes()
     accelerated = AcceleratedModel(model, HARDWARE, PREFILL)
     accelerated.calibrate([train[:PREFILL], train[PREFILL : 2 * PREFILL]])
-    inputs = accelerated.layer_inputs([validation[:PREFILL]])
+    inputs = accelerated.layer_inputs([validation[:prefill]])
 
     progress("prefill and decode on the fast harness")
     fast = make_backend("fast", accelerated.params)
     try:
         rows = _measure(accelerated, fast, inputs, PREFILL, "prefill")
-        rows += _measure(accelerated, fast, [x[:DECODE] for x in inputs], 1, "decode")
+        rows += _measure(accelerated, fast, [x[:decode] for x in inputs], 1, "decode")
         speed_fast = _measure(accelerated, fast, inputs[:1], PREFILL, "speed")[0]
     finally:
         fast.close()
-    progress(f"{COCOTB_TOKENS} tokens of layer 0 on the cocotb path")
+    progress(f"{cocotb_tokens} tokens of layer 0 on the cocotb path")
     cocotb = make_backend("cocotb", accelerated.params)
-    slow = _measure(accelerated, cocotb, [inputs[0][:COCOTB_TOKENS]], PREFILL, "speed")[0]
+    slow = _measure(accelerated, cocotb, [inputs[0][:cocotb_tokens]], PREFILL, "speed")[0]
     rows += [speed_fast, slow]
 
     measured = [r for r in rows if r["phase"] in ("prefill", "decode")] + [slow]

@@ -45,6 +45,8 @@ PROMPTS = (8, 16, 32, 64)
 GENERATED = 8
 CLAIM_PROMPT = 32
 SEQUENCES = 4  # per layer, and random
+#: Sequences of a quick run.
+QUICK_SEQUENCES = 1
 BASELINE = "the same router recomputing every gate row and selection at each step"
 
 
@@ -149,7 +151,7 @@ def _int8(values: torch.Tensor, scale: float) -> np.ndarray:
     return (values / scale).round().clamp(-127, 127).to(torch.int64).numpy()
 
 
-def _tiny_moe(progress) -> tuple[list, float]:
+def _tiny_moe(progress, count: int) -> tuple[list, float]:
     """Each layer's int8 gate rows and held-out sequences of int8 gate inputs, and the share
     of final expert-choice selections the int8 scores keep from the float router's."""
     from moetile.sw.golden.gocache import expert_choice
@@ -162,7 +164,7 @@ def _tiny_moe(progress) -> tuple[list, float]:
     context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
     progress("gocache: tracing held-out text through the bench's tiny MoE")
-    held_out = record_hf_trace(model, passages_of(validation, context, SEQUENCES * context), "b")
+    held_out = record_hf_trace(model, passages_of(validation, context, count * context), "b")
     calibration = record_hf_trace(model, passages_of(train, context, 4 * context), "b", "train")
     length = max(PROMPTS) + GENERATED
     sequences, kept, total = [], 0, 0
@@ -184,12 +186,12 @@ def _tiny_moe(progress) -> tuple[list, float]:
     return sequences, kept / total
 
 
-def _random_sequences() -> list:
+def _random_sequences(count: int) -> list:
     from moetile.sim.benches.gocache_cases import sequence_tokens
 
     rng = np.random.default_rng(0)
     length = max(PROMPTS) + GENERATED
-    return [sequence_tokens(BENCH_ROUTER, rng, "random", length) for _ in range(SEQUENCES)]
+    return [sequence_tokens(BENCH_ROUTER, rng, "random", length) for _ in range(count)]
 
 
 def _row(workload: str, prompt: int, count: int, tallies: dict, cost: ExpertCost) -> dict:
@@ -259,12 +261,13 @@ def _plot(rows: list[dict]) -> str:
     return str(path)
 
 
-def run(progress) -> BenchReport:
+def run(progress, quick: bool = False) -> BenchReport:
     from moetile.sim.fast import FastSim
 
+    count = QUICK_SEQUENCES if quick else SEQUENCES
     cost = expert_cost()
-    tiny, agreement = _tiny_moe(progress)
-    workloads = {"tiny-moe": tiny, "random": _random_sequences()}
+    tiny, agreement = _tiny_moe(progress, count)
+    workloads = {"tiny-moe": tiny, "random": _random_sequences(count)}
     rows = []
     with FastSim(Design(block("gocache"), BENCH_ROUTER)).open() as session:
         for workload, sequences in workloads.items():

@@ -30,6 +30,8 @@ GEMM = (32, 192, 384)
 BENCH = MixPEParams(
     rows=16, cols=16, n_inputs=192, group=32, scale_width=12, scale_frac=0, out_shift=0
 )
+#: A quick run: a 4 × 4 array on a 8 × 64 × 64 GEMM.
+QUICK = (replace(BENCH, rows=4, cols=4, n_inputs=64), (8, 64, 64))
 SCALE_WIDTHS = (12,)
 BASELINE = "the same rows × cols array of multiplier PEs that dequantize every weight"
 
@@ -103,14 +105,15 @@ def measure(base: MixPEParams, shape, scale_widths, progress) -> list[dict]:
     return rows
 
 
-def run(progress) -> BenchReport:
-    rows = measure(BENCH, GEMM, SCALE_WIDTHS, progress)
-    main = next(r for r in rows if r["design"] == "mixpe" and r["scale_width"] == BENCH.scale_width)
+def run(progress, quick: bool = False) -> BenchReport:
+    params, gemm = QUICK if quick else (BENCH, GEMM)
+    rows = measure(params, gemm, SCALE_WIDTHS, progress)
+    main = next(r for r in rows if r["design"] == "mixpe")
     rows += energy_table_rows()
     claims = [
         Claim(
             "throughput_per_cell",
-            f"MACs per cycle per cell, {GEMM[0]}x{GEMM[1]}x{GEMM[2]} W4A8 GEMM, 12-bit scales",
+            f"MACs per cycle per cell, {'x'.join(map(str, gemm))} W4A8 GEMM, 12-bit scales",
             2.6,
             main["throughput_per_cell_vs_multiplier"],
             BASELINE,

@@ -16,6 +16,8 @@ every test token and must equal the golden; its cycles are measured against the 
 and compared with a stated attention cost (:func:`attention_cycles`).
 """
 
+from dataclasses import replace
+
 from moetile.sw.models.tiny_moe import TinyMoESettings
 
 from . import BenchReport, Claim, design_cells, trained_model
@@ -28,6 +30,8 @@ PREDICTOR_MODEL = TinyMoESettings(
 )
 RANK, STEPS, LOSS, EXTRA, MACS = 32, 600, "pairwise", 2, 8
 TRAIN_TOKENS, TEST_TOKENS = 8192, 2048
+#: A quick run: the float model trained 20 steps, predictors 30 steps, fewer tokens.
+QUICK_MODEL_STEPS, QUICK_STEPS, QUICK_TOKENS = 20, 30, (1024, 256)
 #: The attention cost model: an array of this many int8 MACs a cycle.
 ATTENTION_MACS = 64
 
@@ -41,24 +45,27 @@ def attention_cycles(hidden: int, context: int) -> int:
     return -(-(4 * hidden * hidden + 2 * context * hidden) // ATTENTION_MACS)
 
 
-def predictor_model(progress):
+def predictor_model(progress, quick: bool = False):
     """The bench's float tiny MoE, trained once into the build folder."""
+    if quick:
+        settings = replace(PREDICTOR_MODEL, steps=QUICK_MODEL_STEPS)
+        return trained_model(settings, "bench-predictor-moe-quick", progress)
     return trained_model(PREDICTOR_MODEL, "bench-predictor-moe", progress)
 
 
-def _traces(model, name: str):
+def _traces(model, name: str, tokens: tuple[int, int]):
     from moetile.sw.models.corpus import stdlib_corpus
     from moetile.sw.models.trace import passages_of, record_hf_trace
 
     context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
     return (
-        record_hf_trace(model, passages_of(train, context, TRAIN_TOKENS), name, "train"),
-        record_hf_trace(model, passages_of(validation, context, TEST_TOKENS), name),
+        record_hf_trace(model, passages_of(train, context, tokens[0]), name, "train"),
+        record_hf_trace(model, passages_of(validation, context, tokens[1]), name),
     )
 
 
-def _losses(workload: str, train, test) -> list[dict]:
+def _losses(workload: str, train, test, steps: int) -> list[dict]:
     """Our int8 predictor's mean exact match with each training loss."""
     from moetile.hw.predictor import PredictorParams
     from moetile.sw.predictor.metrics import accuracy, ranking
@@ -75,7 +82,7 @@ def _losses(workload: str, train, test) -> list[dict]:
                 train.experts,
                 rank=RANK,
                 loss=loss,
-                steps=STEPS,
+                steps=steps,
                 seed=n,
             )
             params = PredictorParams(
@@ -138,30 +145,31 @@ def _hardware(workload: str, suite, test, context: int) -> dict:
     }
 
 
-def run(progress) -> BenchReport:
+def run(progress, quick: bool = False) -> BenchReport:
     from moetile.sw.console import quiet_transformers
     from moetile.sw.predictor.suite import evaluate, train_suite
 
     from .cosim import bench_model
 
+    steps, tokens = (QUICK_STEPS, QUICK_TOKENS) if quick else (STEPS, (TRAIN_TOKENS, TEST_TOKENS))
     quiet_transformers()
     models = {
-        "tiny-moe float": predictor_model(progress),
+        "tiny-moe float": predictor_model(progress, quick),
         "tiny-moe ternary": bench_model(progress),
     }
     accuracy_rows, loss_rows, hardware_rows, means = [], [], [], {}
     for workload, model in models.items():
         progress(f"predictor: tracing {workload} on training and held-out text")
-        train, test = _traces(model, workload)
+        train, test = _traces(model, workload, tokens)
         progress(f"predictor: {workload}, training every layer's predictors")
         suite = train_suite(
-            train, rank=RANK, loss=LOSS, steps=STEPS, seed=0, macs=MACS, progress=lambda m: None
+            train, rank=RANK, loss=LOSS, steps=steps, seed=0, macs=MACS, progress=lambda m: None
         )
         rows = evaluate(suite, test, EXTRA)
         accuracy_rows += [{"workload": workload, **r} for r in rows]
         means[workload] = _margins(rows)
         progress(f"predictor: {workload}, each training loss")
-        loss_rows += _losses(workload, train, test)
+        loss_rows += _losses(workload, train, test, steps)
         progress(f"predictor: {workload}, the unit on the fast harness")
         hardware_rows.append(_hardware(workload, suite, test, model.config.max_position_embeddings))
     ours, fate = means["tiny-moe float"]

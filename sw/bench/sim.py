@@ -27,6 +27,8 @@ PARAMS = FatParams(lanes=8, in_width=8, n_inputs=80, n_outputs=8, zero_skip=16)
 PASSES = 6
 FAST_REPEATS = 40
 BARE_CYCLES = 20_000_000
+#: ``(FAST_REPEATS, BARE_CYCLES)`` of a quick run.
+QUICK_LOOPS = (4, 2_000_000)
 
 
 def workload(seed: int = 0):
@@ -42,7 +44,8 @@ def workload(seed: int = 0):
     return passes, {"i_x": columns, "i_w": rows}, {"o": PASSES * PARAMS.n_outputs}
 
 
-def run(progress) -> BenchReport:
+def run(progress, quick: bool = False) -> BenchReport:
+    repeats, bare_cycles = QUICK_LOOPS if quick else (FAST_REPEATS, BARE_CYCLES)
     design = Design(block("fat"), PARAMS)
     passes, inputs, expect = workload()
     budget = 100 * PASSES * PARAMS.n_outputs * PARAMS.n_inputs * PARAMS.acc_width
@@ -50,15 +53,15 @@ def run(progress) -> BenchReport:
     sim = FastSim(design)
     reference = sim.run(inputs, expect=expect, budget=budget)
     started = time.perf_counter()
-    for _ in range(FAST_REPEATS):
+    for _ in range(repeats):
         sim.run(inputs, expect=expect, budget=budget)
-    fast = _row("fast harness", FAST_REPEATS * reference.end, time.perf_counter() - started)
+    fast = _row("fast harness", repeats * reference.end, time.perf_counter() - started)
 
-    progress(f"sim: the bare Verilator loop, {BARE_CYCLES:,} cycles")
+    progress(f"sim: the bare Verilator loop, {bare_cycles:,} cycles")
     with sim.open() as session:
         started = time.perf_counter()
-        session.spin({"i_x": inputs["i_x"][:1], "i_w": inputs["i_w"][:1]}, BARE_CYCLES)
-        bare = _row("bare verilator loop", BARE_CYCLES, time.perf_counter() - started)
+        session.spin({"i_x": inputs["i_x"][:1], "i_w": inputs["i_w"][:1]}, bare_cycles)
+        bare = _row("bare verilator loop", bare_cycles, time.perf_counter() - started)
 
     progress("sim: the cocotb bench under Verilator (building it on first use)")
     replay, result = replay_on_cocotb(design, inputs, expect, {}, budget=budget)

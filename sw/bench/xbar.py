@@ -48,10 +48,12 @@ BENCH_TILE = TileParams(rows=16, cols=8, cell_bits=2, w_bits=8, in_bits=8, dac_b
 ADC_BITS = (6, 4)
 BATCH = 32
 TOKENS = 256
+#: A quick run: an 8 × 16-cell crossbar with its lossless 5-bit ADC, 64 tokens of each trace.
+QUICK_TILE, QUICK_ADC_BITS, QUICK_TOKENS = replace(BENCH_TILE, rows=8, cols=4), (5,), 64
 BASELINE = "the unshared tile (one periphery per crossbar) on its fastest schedule"
 
 
-def _traces(progress) -> dict:
+def _traces(progress, tokens: int) -> dict:
     """``{name: (top_k (tokens, k), expert load for sorting)}``."""
     from moetile.sw.models.corpus import stdlib_corpus
     from moetile.sw.models.trace import passages_of, record_hf_trace
@@ -61,9 +63,9 @@ def _traces(progress) -> dict:
     model = bench_model(progress)
     context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
-    progress(f"crossbar: tracing {TOKENS} tokens of held-out text through the bench's tiny MoE")
-    held_out = record_hf_trace(model, passages_of(validation, context, TOKENS), "bench")
-    profile = record_hf_trace(model, passages_of(train, context, 4 * TOKENS), "bench", "train")
+    progress(f"crossbar: tracing {tokens} tokens of held-out text through the bench's tiny MoE")
+    held_out = record_hf_trace(model, passages_of(validation, context, tokens), "bench")
+    profile = record_hf_trace(model, passages_of(train, context, 4 * tokens), "bench", "train")
     traces = {
         f"tiny-moe layer {n}": (layer.top_k, profile.layers[n].expert_load)
         for n, layer in enumerate(held_out.layers)
@@ -71,7 +73,7 @@ def _traces(progress) -> dict:
     experts, k = held_out.experts, held_out.top_k
     popularity = torch.tensor([1 / (r + 1) ** 1.2 for r in range(experts)])
     gen = torch.Generator().manual_seed(0)
-    skewed = torch.stack([torch.multinomial(popularity, k, generator=gen) for _ in range(TOKENS)])
+    skewed = torch.stack([torch.multinomial(popularity, k, generator=gen) for _ in range(tokens)])
     traces["skewed"] = (skewed, popularity * 1000)
     return traces
 
@@ -133,11 +135,11 @@ def _run(params: TileParams, top_k, load, grouping: str, schedule: str, rng) -> 
     }
 
 
-def measure(traces: dict, adc_bits, progress) -> list[dict]:
+def measure(traces: dict, adc_bits, progress, tile: TileParams = BENCH_TILE) -> list[dict]:
     rows = []
     for trace, (top_k, load) in traces.items():
         for bits in adc_bits:
-            params = replace(BENCH_TILE, adc_bits=bits)
+            params = replace(tile, adc_bits=bits)
             mine = []
             for grouping in GROUPINGS:
                 progress(f"crossbar: {trace}, {bits}-bit ADC, grouping {grouping}")
@@ -152,9 +154,11 @@ def measure(traces: dict, adc_bits, progress) -> list[dict]:
     return rows
 
 
-def run(progress) -> BenchReport:
-    traces = _traces(progress)
-    rows = measure(traces, ADC_BITS, progress)
+def run(progress, quick: bool = False) -> BenchReport:
+    if quick:
+        rows = measure(_traces(progress, QUICK_TOKENS), QUICK_ADC_BITS, progress, QUICK_TILE)
+    else:
+        rows = measure(_traces(progress, TOKENS), ADC_BITS, progress)
     real = [r for r in rows if r["trace"].startswith("tiny-moe")]
     best = max(real, key=lambda r: r["area_efficiency_vs_unshared"])
     skewed = max(
