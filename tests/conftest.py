@@ -1,4 +1,5 @@
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,22 +32,38 @@ def pytest_xdist_auto_num_workers(config):
     return len(os.sched_getaffinity(0))
 
 
+#: A test whose id starts ``CHAIN | `` belongs to chain ``CHAIN``: its tests run on one worker,
+#: in order (tests/test_docs.py names its chains so).
+CHAIN = re.compile(r"\[(.+?) \| ")
+
+
+def chain_of(nodeid: str) -> str:
+    """The piece of work a test belongs to: its chain, or the test alone."""
+    match = CHAIN.search(nodeid)
+    return match.group(1) if match else nodeid
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Load scheduling by piece of work: a chain's tests go to one worker together; every other
+    test is a piece of its own."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ChainScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return chain_of(nodeid)
+
+    return ChainScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Costliest work first: tests that must share a worker (one ``xdist_group``) count as one
-    piece of work, whose cost is the sum of theirs. With ``--dist loadgroup
-    --no-loadscope-reorder`` the workers take the pieces in this order, so a long piece never
-    starts last while the other worker idles."""
+    """Costliest work first: the tests of a chain count as one piece of work, whose cost is the
+    sum of theirs. With ``--no-loadscope-reorder`` the workers take the pieces in this order, so
+    a long piece never starts last while the other worker idles."""
     totals = defaultdict(float)
     for item in items:
-        totals[_group(item)] += _cost(item)
-    items.sort(key=lambda item: -totals[_group(item)])
-
-
-def _group(item) -> str:
-    mark = item.get_closest_marker("xdist_group")
-    if mark is None:
-        return item.nodeid
-    return mark.args[0] if mark.args else mark.kwargs["name"]
+        totals[chain_of(item.nodeid)] += _cost(item)
+    items.sort(key=lambda item: -totals[chain_of(item.nodeid)])
 
 
 def _cost(item) -> float:

@@ -88,7 +88,8 @@ class Example:
 
     @property
     def id(self) -> str:
-        return f"{self.chain}: {self.command}"
+        """``CHAIN | COMMAND``: conftest.py runs the tests of one chain on one worker."""
+        return f"{self.chain} | {self.command}"
 
 
 def code_blocks(page: Path) -> list[CodeBlock]:
@@ -178,7 +179,7 @@ EXAMPLES = console_examples(BLOCKS)
 
 class Workspaces:
     """A new user's working directory per chain: its examples run there in page order, each
-    once. A chain's examples all run on one test worker (they share an ``xdist_group``)."""
+    once. A chain's examples all run on one test worker (conftest.py keeps them together)."""
 
     def __init__(self, factory):
         self.factory = factory
@@ -221,9 +222,8 @@ def workspaces(tmp_path_factory) -> Workspaces:
 
 
 def _in_chain(example: Example):
-    cost = COSTS.get(example.command, 1)
-    marks = [pytest.mark.xdist_group(example.chain), pytest.mark.cost(cost)]
-    return pytest.param(example, marks=marks, id=example.id)
+    cost = pytest.mark.cost(COSTS.get(example.command, 1))
+    return pytest.param(example, marks=cost, id=example.id)
 
 
 @pytest.mark.parametrize("example", [_in_chain(e) for e in EXAMPLES])
@@ -261,15 +261,15 @@ GENERATE = _example("moetile generate --out build/rtl")
 TRACE = _example("moetile model trace tiny-moe --tokens 1024")
 
 
-@pytest.mark.xdist_group(GENERATE.chain)
-def test_generate_writes_the_files_it_names(workspaces):
+@pytest.mark.parametrize("example", [GENERATE], ids=[f"{GENERATE.chain} | files"])
+def test_generate_writes_the_files_it_names(workspaces, example):
     workspaces.run_through(GENERATE)
     for line in GENERATE.promised:
         assert (workspaces.path(GENERATE.chain) / line).is_file(), line
 
 
-@pytest.mark.xdist_group(TRACE.chain)
-def test_workloads_write_the_files_they_name(workspaces):
+@pytest.mark.parametrize("example", [TRACE], ids=[f"{TRACE.chain} | files"])
+def test_workloads_write_the_files_they_name(workspaces, example):
     workspaces.run_through(TRACE)
     where = workspaces.path(TRACE.chain)
     assert (where / TRACE.command.split("--out ")[1].split()[0]).is_file()
