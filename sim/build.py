@@ -6,7 +6,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import re
 from pathlib import Path
 
 from moetile.hw.registry import Design
@@ -21,7 +20,7 @@ __all__ = [
     "rtl_digest",
     "verilator_build",
     "verilog_text",
-    "without_zero_memory_init",
+    "zero_memories_uninitialized",
 ]
 
 
@@ -53,19 +52,29 @@ def locked(directory: Path):
         yield directory
 
 
-#: An ``initial`` block that only sets memory words to zero, as Yosys writes a memory's
-#: (all-zero) initial contents word by word.
-_ZERO_MEMORY_INIT = re.compile(r"^  initial begin\n(?:    \S+\[\d+\] = \d+'h0+;\n)+  end\n", re.M)
-
-
-def without_zero_memory_init(text: str) -> str:
-    """``text`` without all-zero memory initial contents.
+@contextlib.contextmanager
+def zero_memories_uninitialized():
+    """Within the ``with`` body, Amaranth writes no initial contents for a memory whose initial
+    contents are all zero.
 
     A memory macro has no reset contents, and every memory of the blocks is written before it
-    is read, so the initial blocks say nothing; Yosys spells them out word by word, which for
-    the weight banks of a large accelerator is megabytes of Verilog and minutes of Verilator's
-    C++ compile. Verilator starts memories at zero anyway."""
-    return _ZERO_MEMORY_INIT.sub("", text)
+    is read, so such contents say nothing; spelt out bit by bit they cost Amaranth and Yosys
+    over a minute for the weight banks of a large accelerator, and Yosys writes them as
+    megabytes of ``initial`` blocks that Verilator then compiles. Verilator starts memories at
+    zero anyway."""
+    from amaranth.back import rtlil
+
+    emit = rtlil.ModuleEmitter.emit_memory
+
+    def emit_nonzero(self, cell_idx, cell):
+        if any(cell.init):
+            emit(self, cell_idx, cell)
+
+    rtlil.ModuleEmitter.emit_memory = emit_nonzero
+    try:
+        yield
+    finally:
+        rtlil.ModuleEmitter.emit_memory = emit
 
 
 #: Attempts at a conversion that the WebAssembly runtime under Amaranth's Yosys failed to start.
@@ -73,7 +82,8 @@ CONVERT_ATTEMPTS = 3
 
 
 def verilog_text(component, name: str) -> str:
-    """``component`` as Verilog with top module ``name``. The WebAssembly Yosys that Amaranth
+    """``component`` as Verilog with top module ``name``, all-zero memories without initial
+    contents (:func:`zero_memories_uninitialized`). The WebAssembly Yosys that Amaranth
     converts with can fail to start when the kernel refuses it a sealed memory file for a
     moment (``WasmtimeError: cannot add seals to the memfd``); that start, and only that, is
     tried again. Any other Yosys error is raised at once."""
@@ -83,7 +93,8 @@ def verilog_text(component, name: str) -> str:
     attempt = 1
     while True:
         try:
-            return verilog.convert(component, name=name, emit_src=False)
+            with zero_memories_uninitialized():
+                return verilog.convert(component, name=name, emit_src=False)
         except YosysError as error:
             if "WasmtimeError" not in str(error) or attempt == CONVERT_ATTEMPTS:
                 raise
@@ -97,7 +108,7 @@ def generate_verilog(design: Design) -> Path:
     with locked(directory):
         if not path.exists():
             text = verilog_text(design.component(), design.top)
-            write_atomically(path, without_zero_memory_init(text))
+            write_atomically(path, text)
             write_atomically(
                 directory / "params.json",
                 json.dumps({"block": design.block.name, "params": design.params_dict}, indent=2)

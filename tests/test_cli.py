@@ -264,6 +264,34 @@ def test_conversion_retries_only_a_wasm_runtime_that_failed_to_start():
     assert bad.call_count == 1
 
 
+def test_only_memories_with_nonzero_contents_are_initialized_in_verilog():
+    """All-zero initial contents are left out (Verilator starts memories at zero); contents
+    that say something are kept, word by word."""
+    from amaranth import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.memory import Memory
+
+    from moetile.sim.build import verilog_text
+
+    class Memories(wiring.Component):
+        addr: wiring.In(2)
+        o: wiring.Out(8)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.zeros = zeros = Memory(shape=8, depth=4, init=[])
+            m.submodules.table = table = Memory(shape=8, depth=4, init=[0, 0x5A, 0, 0])
+            reads = [memory.read_port(domain="comb") for memory in (zeros, table)]
+            m.d.comb += [read.addr.eq(self.addr) for read in reads]
+            m.d.comb += self.o.eq(reads[0].data ^ reads[1].data)
+            return m
+
+    text = verilog_text(Memories(), "memories")
+    assert "\\table [1] = 8'h5a;" in text
+    assert "zeros[" not in text.split("initial begin", 1)[-1].split("end", 1)[0]
+    assert text.count("initial begin") == 1
+
+
 #: Runs of the stand-in benchmark below; its claim's measured value is the run's number.
 RUNS = []
 
