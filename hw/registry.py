@@ -4,7 +4,9 @@ the build cache and the benches (standard library only; components are imported 
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import json
+import re
 from dataclasses import dataclass
 
 __all__ = ["Block", "Design", "block", "blocks", "design_from_config", "parse_param", "register"]
@@ -24,16 +26,29 @@ class Block:
         ``"module:function"`` that turns a Params into an Amaranth component.
     defaults : tuple
         The Params generated when no block is named (e.g. one per microarchitecture).
+    summary : str
+        One line on what the block is (``moetile generate --help``).
     """
 
     name: str
     params: type
     component: str
     defaults: tuple
+    summary: str
 
     def build(self, params):
         module, function = self.component.split(":")
         return getattr(importlib.import_module(module), function)(params)
+
+    def param_docs(self) -> dict[str, str]:
+        """Each Params field's meaning (with its allowed values), from the numpydoc
+        ``Parameters`` sections of the Params class and its bases."""
+        docs: dict[str, str] = {}
+        for cls in reversed(self.params.__mro__):
+            for names, text in _numpydoc_parameters(cls.__doc__ if cls is not object else ""):
+                if not text.startswith("As :class:"):
+                    docs.update(dict.fromkeys(names, _expand_names(cls, text)))
+        return docs
 
     def make_params(self, values: dict):
         """Params from a ``{field: value}`` dict, refusing unknown fields."""
@@ -76,8 +91,8 @@ class Design:
 _BLOCKS: dict[str, Block] = {}
 
 
-def register(name: str, params: type, component: str, defaults) -> Block:
-    entry = Block(name, params, component, tuple(defaults))
+def register(name: str, params: type, component: str, defaults, summary: str) -> Block:
+    entry = Block(name, params, component, tuple(defaults), summary)
     _BLOCKS[name] = entry
     return entry
 
@@ -125,6 +140,37 @@ def design_from_config(item, where: str) -> Design:
         raise ValueError(f"{where}: 'params' must be an object of name: value")
     entry = block(item["block"])
     return Design(entry, entry.make_params(values))
+
+
+def _numpydoc_parameters(doc: str | None) -> list[tuple[list[str], str]]:
+    """``([name, ...], meaning)`` of each entry (``a, b : int``) of a ``Parameters`` section."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    if "Parameters" not in lines:
+        return []
+    entries: list[tuple[list[str], str]] = []
+    for line in lines[lines.index("Parameters") + 2 :]:
+        if line and not line.startswith(" "):
+            match = re.match(r"(\w+(?:, \w+)*) :", line)
+            if not match:
+                break  # the next section
+            entries.append((match.group(1).split(", "), ""))
+        elif entries and line.strip():
+            names, text = entries[-1]
+            entries[-1] = (names, f"{text} {line.strip()}".strip())
+    return entries
+
+
+def _expand_names(cls: type, text: str) -> str:
+    """``:data:`FAT_ARCHS``` → the values it names (``'fat', 'parapim'``)."""
+    module = importlib.import_module(cls.__module__)
+
+    def values(match) -> str:
+        path = match.group(1).lstrip("~")
+        owner, _, name = path.rpartition(".")
+        named = getattr(importlib.import_module(owner) if owner else module, name, None)
+        return ", ".join(map(repr, named)) if named else name
+
+    return re.sub(r":data:`([\w.~]+)`", values, text)
 
 
 def _load_builtin_blocks() -> None:

@@ -1,5 +1,5 @@
-"""The build cache: ``build/<block>/<params-hash>-<rtl-digest>/`` holds a design's Verilog and
-its Verilator build, made once and shared by tests, benches and the CLI, safe when processes
+"""Designs in the cache: ``designs/<block>/<params-hash>-<rtl-digest>/`` holds a design's Verilog
+and its Verilator builds, made once and shared by tests, benches and the CLI, safe when processes
 build at once."""
 
 import contextlib
@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from moetile.hw.registry import Design
-from moetile.sw.paths import build_root, locked_file, write_atomically
+from moetile.sw.paths import cache_root, locked_file, write_atomically
 
 from .env import BUILD_WAIVERS, prepare_environment
 
@@ -25,9 +25,9 @@ __all__ = [
 
 
 def design_dir(design: Design) -> Path:
-    """``build/<block>/<params hash>-<RTL source digest>``: a design is rebuilt when either its
-    Params or the hardware sources change."""
-    return build_root() / design.block.name / f"{design.params_hash}-{rtl_digest()}"
+    """``<cache>/designs/<block>/<params hash>-<RTL source digest>``: a design is rebuilt when
+    either its Params or the hardware sources change."""
+    return cache_root() / "designs" / design.block.name / f"{design.params_hash}-{rtl_digest()}"
 
 
 @functools.cache

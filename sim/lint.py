@@ -14,8 +14,12 @@ _WARNING = re.compile(r"^%(Warning|Error)(-[A-Z0-9_]+)?: (.*)$", re.M)
 
 @dataclass(frozen=True)
 class LintResult:
+    """``ok`` when Verilator ran clean; ``error`` when it could not read the design (a syntax
+    error, a missing file or module) rather than warn about it."""
+
     ok: bool
     messages: tuple[str, ...]
+    error: bool = False
 
 
 def lint(verilog: Path, top: str, *, waive=tuple(LINT_WAIVERS)) -> LintResult:
@@ -31,8 +35,15 @@ def lint(verilog: Path, top: str, *, waive=tuple(LINT_WAIVERS)) -> LintResult:
         str(verilog),
     ]
     run = subprocess.run(command, capture_output=True, text=True)
-    messages = tuple(m.group(0) for m in _WARNING.finditer(run.stderr + run.stdout))
-    return LintResult(run.returncode == 0 and not messages, messages)
+    found = list(_WARNING.finditer(run.stderr + run.stdout))
+    messages = tuple(m.group(0) for m in found)
+    error = any(
+        m.group(1) == "Error" and not m.group(2) and not m.group(3).startswith("Exiting due to")
+        for m in found
+    )
+    if run.returncode and not messages:
+        messages, error = (run.stderr.strip().splitlines() or ["verilator failed"])[-1:], True
+    return LintResult(run.returncode == 0 and not messages, tuple(messages), error)
 
 
 def unused_inputs(verilog: Path, top: str, inputs) -> list[str]:

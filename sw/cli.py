@@ -2,18 +2,21 @@
 
 import argparse
 import json
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from moetile.hw.registry import Design, block, blocks, design_from_config, parse_param
 
+from .bench import BENCH_SUMMARIES
+from .cli_cache import add_cache_command
 from .cli_cosim import add_cosim_command
 from .cli_models import add_model_commands
 from .cli_predictor import add_predictor_commands
 from .cli_prove import add_prove_command
 from .console import UserError, print_table, progress
-from .paths import write_atomically
+from .outputs import OutputFolder
 
 __all__ = ["command_parsers", "main"]
 
@@ -36,9 +39,27 @@ def main(argv=None) -> int:
         return 2
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written (the lists of blocks and benchmarks), and every option's default
+    after its help."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, [], argparse.SUPPRESS) or "%(default)" in text:
+            return text
+        if action.option_strings or action.nargs in ("?", "*"):
+            return f"{text} (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """Command-line mistakes are one line, ``moetile: error: ...``, exit status 2, like every
     other mistake (``--help`` shows the usage)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         print(f"moetile: error: {message}", file=sys.stderr)
@@ -47,28 +68,56 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="moetile", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"moetile {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     add_cosim_command(commands)
 
-    gen = commands.add_parser("generate", help="write Verilog and manifest.json")
+    gen = commands.add_parser(
+        "generate",
+        help="write Verilog and manifest.json",
+        description="Verilog of a block at the Params given (or of every block at its "
+        "defaults) and manifest.json. `moetile generate BLOCK --list-params` lists a block's "
+        "Params.",
+        epilog=_listing("blocks", {b.name: b.summary for b in blocks()}),
+    )
     gen.add_argument("block", nargs="?", help="block name (default: every block, its defaults)")
+    gen.add_argument(
+        "--list-params",
+        action="store_true",
+        help="list BLOCK's Params (type, default, meaning and allowed values) and exit",
+    )
     source = gen.add_mutually_exclusive_group()
-    source.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    source.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one Params field of BLOCK (repeatable; --list-params lists them)",
+    )
     source.add_argument(
         "--config",
         type=Path,
         metavar="FILE",
         help='JSON: {"block": ..., "params": {...}} or a list of them',
     )
-    gen.add_argument("--out", type=Path, default=DEFAULT_RTL_DIR)
+    gen.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_RTL_DIR,
+        help="folder for the Verilog and manifest.json: new, or one moetile wrote",
+    )
     gen.set_defaults(run=_generate)
 
     lint = commands.add_parser("lint", help="Verilator -Wall lint of generated designs")
-    lint.add_argument("--dir", type=Path, default=DEFAULT_RTL_DIR)
+    lint.add_argument(
+        "--dir", type=Path, default=DEFAULT_RTL_DIR, help="a folder moetile generate wrote"
+    )
     lint.set_defaults(run=_lint)
 
     synth = commands.add_parser("synth", help="Yosys synth; stat of generated designs")
-    synth.add_argument("--dir", type=Path, default=DEFAULT_RTL_DIR)
+    synth.add_argument(
+        "--dir", type=Path, default=DEFAULT_RTL_DIR, help="a folder moetile generate wrote"
+    )
     synth.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
     synth.set_defaults(run=_synth)
 
@@ -76,8 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     add_predictor_commands(commands)
     add_prove_command(commands)
 
-    bench = commands.add_parser("bench", help="measure a block against its baseline")
-    bench.add_argument("name")
+    bench = commands.add_parser(
+        "bench",
+        help="measure a block against its baseline",
+        epilog=_listing("benchmarks", BENCH_SUMMARIES),
+    )
+    bench.add_argument("name", help="the benchmark (listed below)")
     bench.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
     bench.add_argument("--quick", action="store_true", help=QUICK_HELP)
     bench.set_defaults(run=_bench)
@@ -92,7 +145,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--quick", action="store_true", help=QUICK_HELP)
     report.set_defaults(run=_report)
+    add_cache_command(commands)
     return parser
+
+
+def _version() -> str:
+    return metadata.version("moetile")
+
+
+def _listing(title: str, lines: dict[str, str]) -> str:
+    width = max(map(len, lines))
+    return f"{title}:\n" + "\n".join(f"  {name:<{width}}  {line}" for name, line in lines.items())
 
 
 def command_parsers(parser: argparse.ArgumentParser | None = None, words: tuple[str, ...] = ()):
@@ -137,6 +200,9 @@ def _generate(args) -> int:
     design that fails to convert leaves nothing written."""
     from moetile.sim.build import verilog_text
 
+    if args.list_params:
+        return _list_params(args)
+    folder = OutputFolder(args.out)
     designs = _designs(args)
     outputs = []
     for n, design in enumerate(designs, 1):
@@ -151,10 +217,6 @@ def _generate(args) -> int:
             "ports": _ports(component),
         }
         outputs.append((record, verilog_text(component, design.top)))
-    args.out.mkdir(parents=True, exist_ok=True)
-    for record, text in outputs:
-        write_atomically(args.out / record["verilog"], text)
-        print(args.out / record["verilog"])
     new = {record["verilog"] for record, _ in outputs}
     kept = [
         r
@@ -165,8 +227,32 @@ def _generate(args) -> int:
         "tools": {t: metadata.version(t) for t in TOOLS},
         "designs": kept + [record for record, _ in outputs],
     }
-    write_atomically(args.out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    with folder.writing(keep_earlier=True) as stage:
+        for record, text in outputs:
+            (stage / record["verilog"]).write_text(text)
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    for record, _ in outputs:
+        print(args.out / record["verilog"])
     print(args.out / MANIFEST)
+    return 0
+
+
+def _list_params(args) -> int:
+    """Each Params field of the block: ``name : type = default`` and its meaning below."""
+    import dataclasses
+    import textwrap
+
+    if args.block is None:
+        raise UserError("--list-params needs a block name")
+    entry = block(args.block)
+    docs = entry.param_docs()
+    print(f"{entry.name}: {entry.summary}; Params ({entry.params.__name__}):")
+    for field in dataclasses.fields(entry.params):
+        kind = getattr(field.type, "__name__", str(field.type))
+        print(f"  {field.name} : {kind} = {field.default!r}")
+        meaning = re.sub(r":\w+:`~?([\w.]+)`", r"\1", docs.get(field.name, "")).replace("``", "")
+        for line in textwrap.wrap(meaning, width=92):
+            print(f"      {line}")
     return 0
 
 
@@ -210,17 +296,20 @@ def _manifest(directory: Path) -> list[dict]:
 def _lint(args) -> int:
     from moetile.sim.lint import lint
 
-    failures = 0
+    warned = errors = 0
     designs = _manifest(args.dir)
     for n, record in enumerate(designs, 1):
         progress(f"[{n}/{len(designs)}] linting {record['verilog']}")
         result = lint(args.dir / record["verilog"], record["top"])
-        print(f"{'clean' if result.ok else 'FAIL ':5}  {record['verilog']}")
+        status = "clean" if result.ok else "ERROR" if result.error else "FAIL"
+        print(f"{status:5}  {record['verilog']}")
         for message in result.messages:
             print(f"       {message}")
-        failures += not result.ok
-    print(f"{len(designs) - failures} clean, {failures} with warnings")
-    return 1 if failures else 0
+        errors += result.error
+        warned += not result.ok and not result.error
+    clean = len(designs) - warned - errors
+    print(f"{clean} clean, {warned} with warnings, {errors} that do not parse")
+    return 1 if warned or errors else 0
 
 
 def _synth(args) -> int:

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from .console import print_table, progress, quiet_transformers
+from .outputs import OutputFolder
 
 __all__ = ["add_cosim_command"]
 
@@ -57,7 +58,12 @@ def add_cosim_command(commands) -> None:
         default=defaults.quality_tokens,
         help="held-out tokens for float vs quantized golden (0: none)",
     )
-    cosim.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    cosim.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder for report.json and the plots: new, or one moetile wrote",
+    )
     cosim.set_defaults(run=_cosim)
 
 
@@ -75,6 +81,7 @@ def _cosim(args) -> int:
         quality_tokens=args.quality_tokens,
         train_steps=args.train_steps,
     )
+    OutputFolder(args.out)  # refused now, not after the simulation
     quiet_transformers()
     report = cosim(settings, progress, _bar)
     files = write_report(report, args.out)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from .console import UserError, print_table, progress, quiet_transformers
+from .outputs import OutputFile, OutputFolder
 
 __all__ = ["add_model_commands"]
 
@@ -14,7 +15,7 @@ def add_model_commands(commands) -> None:
 
     train = actions.add_parser("train-tiny", help="train the small MoE language model on CPU")
     train.add_argument("--steps", type=int, default=None, help="training steps (default 800)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seed of initialization and batches")
     train.add_argument(
         "--experts",
         default="float",
@@ -28,10 +29,17 @@ def add_model_commands(commands) -> None:
     cmoe = actions.add_parser("convert-cmoe", help="convert all-MiniLM-L6-v2's FFNs to MoE")
     cmoe.add_argument("--calibration", type=int, default=200, help="calibration passages")
     cmoe.add_argument("--held-out", type=int, default=60, help="evaluation passages")
-    cmoe.add_argument("--experts", type=int, default=8)
-    cmoe.add_argument("--shared", type=int, default=1)
-    cmoe.add_argument("--seed", type=int, default=0)
-    cmoe.add_argument("--out", type=Path, default=DEFAULT_CMOE_DIR)
+    cmoe.add_argument("--experts", type=int, default=8, help="experts per FFN, shared included")
+    cmoe.add_argument("--shared", type=int, default=1, help="shared (always active) experts")
+    cmoe.add_argument(
+        "--seed", type=int, default=0, help="seed of the clustering and the gates' training"
+    )
+    cmoe.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_CMOE_DIR,
+        help="folder for the partition and report: new, or one moetile wrote",
+    )
     cmoe.set_defaults(run=_model_convert_cmoe)
 
     trace = actions.add_parser("trace", help="record per-layer routing of a model")
@@ -43,8 +51,15 @@ def add_model_commands(commands) -> None:
         help="tokens to trace; beyond the model's context, consecutive passages are traced",
     )
     trace.add_argument("--split", choices=SPLITS, default="validation", help="text to trace")
-    trace.add_argument("--model-dir", type=Path, default=None)
-    trace.add_argument("--out", type=Path, required=True)
+    trace.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="the model's folder (default: where model train-tiny or convert-cmoe put it)",
+    )
+    trace.add_argument(
+        "--out", type=Path, required=True, help="trace file: new, or a trace moetile wrote"
+    )
     trace.set_defaults(run=_model_trace)
 
 
@@ -69,6 +84,7 @@ def _model_train_tiny(args) -> int:
         )
     name = "tiny-moe" if args.experts == "float" else "tiny-moe-ternary"
     out = args.out or TINY_MODELS[name][1]
+    folder = OutputFolder(out)
     steps = {} if args.steps is None else {"steps": args.steps}
     settings = TinyMoESettings(seed=args.seed, expert_weights=args.experts, **steps)
     quiet_transformers()
@@ -77,7 +93,8 @@ def _model_train_tiny(args) -> int:
         if step == 1 or step % 50 == 0 or step == total:
             progress(f"step {step}/{total}: training loss {loss:.3f} (nats/byte)")
 
-    metrics = train_tiny_moe(settings, out, on_step)
+    with folder.writing() as stage:
+        metrics = train_tiny_moe(settings, stage, on_step)
     print(
         f"tiny MoE with {args.experts} experts ({metrics['parameters']:,} parameters, "
         f"{settings.layers} layers, {settings.experts} experts, top-{settings.top_k}) "
@@ -106,15 +123,16 @@ def _model_convert_cmoe(args) -> int:
     )
 
     settings = CMoESettings(experts=args.experts, shared=args.shared, seed=args.seed)
+    folder = OutputFolder(args.out)
     calibration = text_samples(args.calibration, "train")
     held_out = text_samples(args.held_out, "validation")
     converted = convert_minilm(settings, calibration, progress)
     rows = quality_report(converted, held_out, progress)
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_converted(converted, args.out / CMOE_FILE)
-    (args.out / "report.json").write_text(
-        json.dumps({"settings": settings.__dict__, "rows": rows}, indent=2) + "\n"
-    )
+    with folder.writing() as stage:
+        save_converted(converted, stage / CMOE_FILE)
+        (stage / "report.json").write_text(
+            json.dumps({"settings": settings.__dict__, "rows": rows}, indent=2) + "\n"
+        )
     print(
         f"all-MiniLM-L6-v2 converted: {settings.experts} experts per FFN "
         f"({settings.shared} shared), saved to {args.out / CMOE_FILE}"
@@ -129,12 +147,13 @@ def _model_convert_cmoe(args) -> int:
 
 def _model_trace(args) -> int:
     from moetile.sw.models.corpus import stdlib_corpus
-    from moetile.sw.models.trace import passages_of, save_trace
+    from moetile.sw.models.trace import is_trace, passages_of, save_trace
 
     if args.model not in TRACEABLE:
         raise UserError(f"unknown model {args.model!r}; allowed: {', '.join(TRACEABLE)}")
     if args.tokens < 1:
         raise UserError(f"--tokens must be >= 1, not {args.tokens}")
+    output = OutputFile(args.out, "--out", is_trace)
     quiet_transformers()
     progress(f"tracing {args.tokens} tokens of {args.split} text through {args.model}")
     if args.model == "cmoe-minilm":
@@ -150,7 +169,8 @@ def _model_trace(args) -> int:
         context = model.config.max_position_embeddings
         passages = passages_of(text, context, args.tokens, f"the {args.split} text")
         trace = record_hf_trace(model, passages, args.model, args.split)
-    save_trace(trace, args.out)
+    with output.writing() as partial:
+        save_trace(trace, partial)
     print(
         f"{args.out}: {len(trace.layers)} layers x {len(trace.tokens)} tokens "
         f"in {len(trace.passage_bounds) - 1} passages of {args.split} text, "

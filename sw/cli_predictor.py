@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from .console import UserError, print_table, progress
+from .outputs import OutputFile, OutputFolder, is_own_png
 
 __all__ = ["add_predictor_commands"]
 
@@ -19,7 +20,7 @@ def add_predictor_commands(commands) -> None:
     train.add_argument("--rank", type=int, default=64, help="rank r of W1 (r x hidden)")
     train.add_argument("--loss", default="pairwise", help="pairwise, listmle or ce")
     train.add_argument("--steps", type=int, default=2000, help="Adam steps per layer")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seed of initialization and batches")
     train.add_argument("--macs", type=int, default=8, help="the hardware unit's MACs per GEMV")
     train.add_argument("--out", type=Path, default=None, help="default build/predictors/MODEL")
     train.set_defaults(run=_train)
@@ -53,6 +54,7 @@ def _train(args) -> int:
             raise UserError(f"--{name} must be an integer >= 1, not {getattr(args, name)}")
     trace = _load_trace(args.trace, "train")
     out = args.out or DEFAULT_DIR / trace.model
+    folder = OutputFolder(out)
     progress(f"training {len(trace.layers)} layers' predictors on {len(trace.tokens)} tokens")
     suite = train_suite(
         trace,
@@ -63,7 +65,8 @@ def _train(args) -> int:
         macs=args.macs,
         progress=progress,
     )
-    save_suite(suite, out)
+    with folder.writing() as stage:
+        save_suite(suite, stage)
     p = suite.params
     print(
         f"{out}: predictors for {trace.model}, {len(suite.layers)} layers, rank {p.rank}, "
@@ -76,14 +79,16 @@ def _eval(args) -> int:
     from moetile.sw.predictor.plot import plot_accuracy
     from moetile.sw.predictor.suite import evaluate, load_suite
 
+    plot = args.plot and OutputFile(args.plot, "--plot", is_own_png)
     suite = load_suite(args.predictor)
     trace = _load_trace(args.trace, "validation")
     rows = evaluate(suite, trace, args.extra)
     for row in rows:
         for key in ("exact_match", "recall", "coverage"):
             row[key] = round(row[key], 4)
-    if args.plot:
-        plot_accuracy(rows, args.plot, f"{suite.model}: top-{suite.params.k} exact match")
+    if plot:
+        with plot.writing() as partial:
+            plot_accuracy(rows, partial, f"{suite.model}: top-{suite.params.k} exact match")
         progress(f"plot written to {args.plot}")
     if args.json:
         print(json.dumps(rows))

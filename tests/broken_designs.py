@@ -43,7 +43,8 @@ class IgnoresReady(wiring.Component):
 
 def broken_topk(kind: str, params: TopKParams) -> Design:
     """``kind``: ``wrong_ties`` or ``ignores_ready``; built in its own cache directory."""
-    return Design(Block(f"topk_{kind}", TopKParams, f"broken_designs:{_CLASSES[kind]}", ()), params)
+    entry = Block(f"topk_{kind}", TopKParams, f"broken_designs:{_CLASSES[kind]}", (), kind)
+    return Design(entry, params)
 
 
 _CLASSES = {"wrong_ties": "WrongTies", "ignores_ready": "IgnoresReady"}
@@ -74,7 +75,8 @@ class Offset(wiring.Component):
 
 
 def offset_design() -> Design:
-    return Design(Block("offset", TopKParams, "broken_designs:Offset", ()), TopKParams(n=1, k=1))
+    entry = Block("offset", TopKParams, "broken_designs:Offset", (), "offset")
+    return Design(entry, TopKParams(n=1, k=1))
 
 
 class OutputMutant(wiring.Component):

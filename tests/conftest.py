@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from moetile.sw.paths import BUILD_DIR_ENV
+from moetile.sw.paths import CACHE_DIR_ENV
 
 # One build cache for the whole suite (and shared with the CLI run from the repository root).
-os.environ.setdefault(BUILD_DIR_ENV, str(Path(__file__).resolve().parents[1] / "build"))
+os.environ.setdefault(CACHE_DIR_ENV, str(Path(__file__).resolve().parents[1] / "build"))
 
 DEFAULT_SEED = 20261123
 

@@ -108,7 +108,7 @@ def test_generate_with_params_and_config(tmp_path):
 @pytest.mark.cost(300)
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "12 clean, 0 with warnings" in capsys.readouterr().out
+    assert "12 clean, 0 with warnings, 0 that do not parse" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     cells = {top: d["cells"] for top, d in designs.items()}
@@ -143,7 +143,19 @@ def test_lint_fails_on_a_real_warning(tmp_path, capsys):
         f"{head}  reg probe;\n  always @(posedge clk) probe = ~probe;\nendmodule{tail}"
     )
     assert main(["lint", "--dir", str(tmp_path)]) == 1
-    assert "1 with warnings" in capsys.readouterr().out
+    assert "0 clean, 1 with warnings, 0 that do not parse" in capsys.readouterr().out
+
+
+def test_lint_counts_a_file_that_does_not_parse_as_an_error(tmp_path, capsys):
+    argv = ["generate", "topk", "--param", "n=3", "--param", "k=2", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    (record,) = json.loads((tmp_path / "manifest.json").read_text())["designs"]
+    verilog = tmp_path / record["verilog"]
+    verilog.write_text(verilog.read_text().replace("endmodule", "endmodul", 1))
+    assert main(["lint", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"ERROR  {record['verilog']}" in out
+    assert "0 clean, 0 with warnings, 1 that do not parse" in out
 
 
 def test_bench_topk_json(tmp_path):
@@ -306,9 +318,9 @@ def run(progress, quick=False):
 
 def test_report_gathers_recorded_runs_and_reruns_on_request(tmp_path, monkeypatch, capsys):
     from moetile.sw import bench
-    from moetile.sw.paths import BUILD_DIR_ENV
+    from moetile.sw.paths import CACHE_DIR_ENV
 
-    monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
     monkeypatch.setattr(bench, "BENCHES", {"fake": __name__})
     RUNS.clear()
 

@@ -10,6 +10,7 @@ import torch
 
 from moetile.sw.cli import main
 from moetile.sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
+from moetile.sw.outputs import OWN_FILES
 from moetile.sw.runtime.cosim import CosimSettings, cosim
 from moetile.sw.runtime.model import AcceleratedModel
 from moetile.sw.runtime.quantize import check_supported, quantize_layer
@@ -132,7 +133,8 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
     assert status == 0, printed
     assert "every layer bit-exact" in printed and "utilization" in printed
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["cycles.png", "error.png", "expert_load.png", "report.json", "utilization.png"]
+    plots = ["cycles.png", "error.png", "expert_load.png"]
+    assert files == [OWN_FILES, *plots, "report.json", "utilization.png"]
     assert json.loads((out / "report.json").read_text())["bit_exact"] is True
     assert not list(tmp_path.glob(".run*"))
 

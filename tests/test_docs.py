@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from moetile.sw.cli import command_parsers
-from moetile.sw.paths import BUILD_DIR_ENV
+from moetile.sw.paths import CACHE_DIR_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -189,7 +189,7 @@ class Workspaces:
         # synthesis results and proofs come from it; every file a command writes lands in the
         # chain's directory.
         self.env = dict(os.environ)
-        assert BUILD_DIR_ENV in self.env
+        assert CACHE_DIR_ENV in self.env
 
     def path(self, chain: str) -> Path:
         if chain not in self.paths:

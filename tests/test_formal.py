@@ -17,7 +17,7 @@ from moetile.sim.formal.harness import output_streams
 from moetile.sim.formal.run import prove_design
 from moetile.sim.formal.spec import formal_spec
 from moetile.sw.cli import main
-from moetile.sw.paths import BUILD_DIR_ENV
+from moetile.sw.paths import CACHE_DIR_ENV
 
 
 def test_every_block_proves_held_on_every_output_port():
@@ -158,7 +158,7 @@ def test_bad_requests_are_refused(argv, message, capsys):
 def test_proves_with_the_environment_not_activated(tmp_path):
     """SymbiYosys finds Yosys and every solver beside the running Python, not on PATH: the
     installed ``moetile`` works from a virtual environment that was never activated."""
-    env = {"HOME": os.environ["HOME"], "PATH": "/usr/bin:/bin", BUILD_DIR_ENV: str(tmp_path)}
+    env = {"HOME": os.environ["HOME"], "PATH": "/usr/bin:/bin", CACHE_DIR_ENV: str(tmp_path)}
     moetile = Path(sys.executable).parent / "moetile"
     for block_name, prop in (("topk", "o.held"), ("moe_layer", "o_stats.held")):
         run = subprocess.run(

@@ -10,4 +10,5 @@ FAT = register(
     FatParams,
     "moetile.hw.fat.array:FatArray",
     defaults=[FatParams(arch=arch) for arch in FAT_ARCHS],
+    summary="FAT sparse ternary adder array and its ParaPIM-style baseline",
 )

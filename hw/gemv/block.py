@@ -5,4 +5,10 @@ from .params import GemvParams
 
 __all__ = ["GEMV"]
 
-GEMV = register("gemv", GemvParams, "moetile.hw.gemv.gemv:Gemv", defaults=[GemvParams()])
+GEMV = register(
+    "gemv",
+    GemvParams,
+    "moetile.hw.gemv.gemv:Gemv",
+    defaults=[GemvParams()],
+    summary="int8 GEMV (router gate, predictor projections)",
+)

@@ -10,4 +10,5 @@ GOCACHE = register(
     GOCacheParams,
     "moetile.hw.gocache.router:ExpertChoiceRouter",
     defaults=[GOCacheParams()],
+    summary="expert-choice router with the gate-output (GO) cache",
 )

@@ -10,4 +10,5 @@ MIXPE = register(
     MixPEParams,
     "moetile.hw.mixpe.array:MixPEArray",
     defaults=[MixPEParams(arch=arch) for arch in MIXPE_ARCHS],
+    summary="MixPE shift-and-add W4A8 array and its multiplier-PE baseline",
 )

@@ -10,4 +10,5 @@ PREDICTOR = register(
     PredictorParams,
     "moetile.hw.predictor.unit:ExpertPredictor",
     defaults=[PredictorParams()],
+    summary="pre-attention expert predictor unit",
 )

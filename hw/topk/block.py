@@ -10,4 +10,5 @@ TOPK = register(
     TopKParams,
     "moetile.hw.topk.rtl:topk_component",
     defaults=[TopKParams(arch=arch) for arch in TOPK_ARCHS],
+    summary="top-k selector: pipelined comparator network or sequential",
 )

@@ -13,4 +13,5 @@ XBAR = register(
         TileParams(rows=8, cols=4, crossbars_per_group=1, groups=4),
         TileParams(rows=8, cols=4, crossbars_per_group=2, groups=2),
     ],
+    summary="multiplexed-crossbar tile, shared and unshared",
 )

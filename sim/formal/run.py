@@ -1,5 +1,5 @@
 """Runs a block's proofs, one SymbiYosys job per property, cached under
-``build/formal/<block>/<params hash>/<property>/`` by a digest of the job (the harness's RTLIL,
+``<cache>/formal/<block>/<params hash>/<property>/`` by a digest of the job (the harness's RTLIL,
 the depth and the toolchain): a job runs again only when the design or the property changes."""
 
 import hashlib
@@ -14,7 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from moetile.hw.registry import Design
-from moetile.sw.paths import build_root, write_atomically
+from moetile.sw.paths import cache_root, write_atomically
 
 from ..build import locked
 from .harness import Harness, harness_rtlil
@@ -42,7 +42,7 @@ class ProofResult:
 
 
 def formal_root() -> Path:
-    return build_root() / "formal"
+    return cache_root() / "formal"
 
 
 def prove_design(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "BENCHES",
+    "BENCH_SUMMARIES",
     "BenchReport",
     "Claim",
     "design_cells",
@@ -18,7 +19,19 @@ __all__ = [
     "trained_model",
 ]
 
-#: Benchmark name → module providing ``run``.
+#: One line on each benchmark: what it measures against what, and the paper it reproduces.
+BENCH_SUMMARIES = {
+    "topk": "pipelined top-k network vs the sequential selector (throughput, area; no paper)",
+    "fat": "FAT ternary adder array vs a ParaPIM-style array (FAT, arXiv 2201.07634)",
+    "mixpe": "MixPE shift-and-add W4A8 array vs multiplier PEs (MixPE, arXiv 2411.16158)",
+    "crossbar": "multiplexed-crossbar tiles vs the unshared tile (MoE-PIM, arXiv 2602.10254)",
+    "gocache": "generation with the GO cache vs recomputing every step (MoE-PIM's GO cache)",
+    "predictor": "pre-attention expert predictor vs Fate and others (arXiv 2511.10676)",
+    "sim": "cycles per second of the three simulators (moetile's own targets)",
+    "cosim": "the MoE layer accelerator end to end: bit-exact, utilization (own targets)",
+}
+
+#: Benchmark name → module providing ``run`` (the same names as :data:`BENCH_SUMMARIES`).
 BENCHES = {
     "topk": "moetile.sw.bench.topk",
     "fat": "moetile.sw.bench.fat",
@@ -123,11 +136,11 @@ def _module(name: str):
 
 
 def trained_model(settings, name: str, progress):
-    """A bench's tiny MoE of ``settings``, trained once into ``build/models/NAME``."""
+    """A bench's tiny MoE of ``settings``, trained once into ``<cache>/models/NAME``."""
     from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
-    from moetile.sw.paths import build_root, locked_file
+    from moetile.sw.paths import cache_root, locked_file
 
-    path = build_root() / "models" / name
+    path = cache_root() / "models" / name
     with locked_file(path.with_name(f".{name}.lock")):
         if not (path / "model.safetensors").is_file():
             progress(f"training the bench's tiny MoE once into {path}")

@@ -33,6 +33,7 @@ from moetile.hw.gocache import GOCacheParams
 from moetile.hw.registry import Design, block
 from moetile.sw.cost.activity import gocache_activity, xbar_activity
 from moetile.sw.golden.xbar import tile_cycles
+from moetile.sw.outputs import PNG_METADATA
 
 from . import BenchReport, Claim
 
@@ -237,7 +238,7 @@ def _plot(rows: list[dict]) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from moetile.sw.paths import build_root
+    from moetile.sw.paths import cache_root
 
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for workload in dict.fromkeys(r["workload"] for r in rows):
@@ -251,11 +252,11 @@ def _plot(rows: list[dict]) -> str:
         axis.legend()
     figure.suptitle(f"Generating {GENERATED} tokens, expert-choice routing")
     figure.tight_layout()
-    out = build_root() / "bench"
+    out = cache_root() / "bench"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "gocache.png"
     tmp = out / f".gocache.{os.getpid()}.png"
-    figure.savefig(tmp, dpi=110)
+    figure.savefig(tmp, dpi=110, metadata=PNG_METADATA)
     plt.close(figure)
     os.replace(tmp, path)
     return str(path)

@@ -8,7 +8,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from moetile.sw.paths import build_root, locked_file, write_atomically
+from moetile.sw.paths import cache_root, locked_file, write_atomically
 
 __all__ = ["measured", "recorded", "sources_digest"]
 
@@ -35,7 +35,7 @@ def sources_digest() -> str:
 
 
 def _path(name: str) -> Path:
-    return build_root() / "bench-records" / f"{name}-{sources_digest()}.json"
+    return cache_root() / "bench-records" / f"{name}-{sources_digest()}.json"
 
 
 def measured(name: str, measure):

@@ -115,10 +115,10 @@ def _synthesize(verilog: Path, top: str, cache: Path, abc: bool, blackbox) -> Sy
 
 
 def _content_cache(verilog: Path, top: str, abc: bool, blackbox: tuple[str, ...]) -> Path:
-    from moetile.sw.paths import build_root
+    from moetile.sw.paths import cache_root
 
     key = json.dumps([verilog.read_text(), top, abc, sorted(blackbox)])
-    return build_root() / "synth" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+    return cache_root() / "synth" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
 def _yosys() -> str:

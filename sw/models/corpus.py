@@ -12,7 +12,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from ..paths import build_root, write_atomically
+from ..paths import cache_root, write_atomically
 
 __all__ = ["Corpus", "stdlib_corpus"]
 
@@ -36,9 +36,9 @@ class Corpus:
 
 
 def stdlib_corpus() -> Corpus:
-    """The standard library's docstrings, cached under ``build/corpus``."""
+    """The standard library's docstrings, cached under ``<cache>/corpus``."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    cache = build_root() / "corpus" / f"stdlib-docstrings-{version}.json"
+    cache = cache_root() / "corpus" / f"stdlib-docstrings-{version}.json"
     if cache.exists():
         data = json.loads(cache.read_text())
     else:

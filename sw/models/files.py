@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-__all__ = ["read_safetensors"]
+__all__ = ["has_format", "read_safetensors"]
 
 
 def read_safetensors(path: Path, fmt: str, missing_hint: str) -> tuple[dict, dict]:
@@ -21,3 +21,15 @@ def read_safetensors(path: Path, fmt: str, missing_hint: str) -> tuple[dict, dic
     if meta.get("format") != fmt:
         raise ValueError(f"{path} is not a {fmt} file (format {meta.get('format')!r})")
     return meta, tensors
+
+
+def has_format(path: Path, fmt: str) -> bool:
+    """Whether ``path`` is a safetensors file whose metadata says ``format == fmt`` (header
+    only: the tensors are not read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return (handle.metadata() or {}).get("format") == fmt
+    except Exception:  # not a safetensors file at all
+        return False

@@ -23,9 +23,17 @@ from pathlib import Path
 
 import torch
 
-from .files import read_safetensors
+from .files import has_format, read_safetensors
 
-__all__ = ["LayerTrace", "Trace", "load_trace", "passages_of", "record_hf_trace", "save_trace"]
+__all__ = [
+    "LayerTrace",
+    "Trace",
+    "is_trace",
+    "load_trace",
+    "passages_of",
+    "record_hf_trace",
+    "save_trace",
+]
 
 FORMAT, VERSION = "moetile-trace", "2"
 #: Versions this moetile reads.
@@ -94,6 +102,11 @@ def save_trace(trace: Trace, path: Path) -> None:
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
+
+
+def is_trace(path: Path) -> bool:
+    """Whether ``path`` is a moetile trace (of any version)."""
+    return has_format(path, FORMAT)
 
 
 def load_trace(path: Path) -> Trace:

@@ -1,13 +1,14 @@
 """A PNG of each predictor's exact match per layer."""
 
-import os
 from pathlib import Path
+
+from moetile.sw.outputs import PNG_METADATA
 
 __all__ = ["plot_accuracy"]
 
 
 def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
-    """One line per predictor over the layers it predicts; written whole or not at all."""
+    """One line per predictor over the layers it predicts, written to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,9 +23,5 @@ def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
-    figure.savefig(tmp, dpi=110)
+    figure.savefig(Path(path), dpi=110, format="png", metadata=PNG_METADATA)
     plt.close(figure)
-    os.replace(tmp, path)

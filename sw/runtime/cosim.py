@@ -4,7 +4,6 @@ step and the engine's utilization."""
 
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,7 +13,8 @@ import torch
 from moetile.hw.checks import check_choice, check_int
 from moetile.hw.moe import ENGINES, MoELayerParams
 
-from ..paths import build_root, locked_file
+from ..outputs import OutputFolder
+from ..paths import cache_root, locked_file
 from .backends import BACKENDS, GoldenBackend, make_backend
 from .model import AcceleratedModel, perplexity, summarize
 from .plots import write_plots
@@ -86,7 +86,7 @@ def resolve_model(settings: CosimSettings, progress):
         # The model `moetile model train-tiny --experts KIND` makes, when there is one; a
         # shorter run of it otherwise (its own folder when the steps are not the default).
         kind, folder = TINY_MOE[settings.engine]
-        path = build_root() / "models" / folder
+        path = cache_root() / "models" / folder
         if settings.train_steps != COSIM_TRAIN_STEPS and not (path / "model.safetensors").is_file():
             path = path.with_name(f"{folder}-{settings.train_steps}-steps")
         with locked_file(path.with_name(f".{path.name}.lock")):
@@ -211,21 +211,9 @@ def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record
 
 
 def write_report(report: dict, out: Path) -> list[str]:
-    """``report.json`` and the plots in ``out``, which appears whole or not at all."""
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        files = ["report.json", *write_plots(report, tmp)]
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            out.replace(old)
-        tmp.replace(out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """``report.json`` and the plots in the folder ``out`` (an :class:`OutputFolder`: new, or
+    one moetile wrote), which appear together or not at all; return their names."""
+    with OutputFolder(out).writing() as stage:
+        (stage / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        files = ["report.json", *write_plots(report, stage)]
     return files

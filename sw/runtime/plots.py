@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from moetile.sw.outputs import PNG_METADATA
+
 __all__ = ["write_plots"]
 
 
@@ -18,7 +20,7 @@ def write_plots(report: dict, out: Path) -> list[str]:
 
     def save(name, figure):
         figure.tight_layout()
-        figure.savefig(out / name, dpi=110)
+        figure.savefig(out / name, dpi=110, metadata=PNG_METADATA)
         plt.close(figure)
         written.append(name)
 

@@ -1,0 +1,61 @@
+"""Every command says what it takes: the version, the blocks and their Params, the benchmarks
+and their papers, and every option's default."""
+
+import argparse
+import dataclasses
+from importlib import metadata
+
+import pytest
+
+from moetile.hw.registry import blocks
+from moetile.sw.bench import BENCH_SUMMARIES, BENCHES
+from moetile.sw.cli import command_parsers, main
+
+
+def _help(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--help"] if argv != ["--version"] else argv)
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_version(capsys):
+    assert _help(["--version"], capsys) == f"moetile {metadata.version('moetile')}\n"
+
+
+def test_generate_help_lists_every_block(capsys):
+    text = _help(["generate"], capsys)
+    for entry in blocks():
+        assert f"  {entry.name}" in text and entry.summary in text.replace("\n", " ")
+
+
+@pytest.mark.parametrize("name", [entry.name for entry in blocks()])
+def test_list_params_gives_each_field_a_type_default_and_meaning(name, capsys):
+    assert main(["generate", name, "--list-params"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    entry = next(e for e in blocks() if e.name == name)
+    for field in dataclasses.fields(entry.params):
+        kind = getattr(field.type, "__name__", str(field.type))
+        header = f"  {field.name} : {kind} = {field.default!r}"
+        assert header in lines, header
+        meaning = lines[lines.index(header) + 1]
+        assert meaning.startswith("      ") and meaning.strip(), (name, field.name)
+        assert "`" not in meaning
+
+
+def test_bench_help_lists_every_benchmark_with_its_paper(capsys):
+    assert set(BENCH_SUMMARIES) == set(BENCHES)
+    text = _help(["bench"], capsys)
+    for name, summary in BENCH_SUMMARIES.items():
+        assert f"  {name}" in text and summary in text
+
+
+def test_every_help_shows_the_options_defaults(capsys):
+    for words, parser in command_parsers():
+        shown = [
+            a
+            for a in parser._actions
+            if a.option_strings and a.default not in (None, False, [], argparse.SUPPRESS)
+        ]
+        text = _help(list(words), capsys)
+        assert text.count("(default:") >= len(shown), words
