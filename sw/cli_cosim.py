@@ -5,82 +5,72 @@ from pathlib import Path
 
 from .console import print_table, progress, quiet_transformers
 from .outputs import OutputFolder
+from .runtime.settings_file import SETTINGS_FILE, read_settings
 
 __all__ = ["add_cosim_command"]
 
 DEFAULT_OUT = Path("build/cosim")
 
 
+#: The settings the command line sets: option → (CosimSettings field, type, help).
+OPTIONS = {
+    "--model": (
+        "model",
+        str,
+        "tiny-moe (trained on first use: ternary experts for fat, float for mixpe and xbar), "
+        "cmoe-minilm, or a model DIR",
+    ),
+    "--tokens": ("tokens", int, "held-out tokens"),
+    "--backend": ("backend", str, "one of fast, cocotb, golden"),
+    "--engine": (
+        "engine",
+        str,
+        "expert engine: fat (ternary experts), mixpe (W4A8 experts) or xbar (int8 experts on "
+        "crossbars)",
+    ),
+    "--lanes": ("lanes", int, "tokens per job (FAT lanes, MixPE rows)"),
+    "--arrays": ("arrays", int, "FAT arrays, MixPE columns or crossbar peripheries"),
+    "--max-tokens": ("max_tokens", int, "tokens per batch"),
+    "--train-steps": ("train_steps", int, "steps when the tiny MoE must be trained first"),
+    "--quality-tokens": (
+        "quality_tokens",
+        int,
+        "held-out tokens for float vs quantized golden (0: none)",
+    ),
+}
+
+
 def add_cosim_command(commands) -> None:
-    from moetile.sw.runtime.backends import BACKENDS
-    from moetile.sw.runtime.cosim import COSIM_TRAIN_STEPS, CosimSettings
+    from moetile.sw.runtime.cosim import CosimSettings
 
     defaults = CosimSettings()
     cosim = commands.add_parser(
         "cosim", help="co-simulate a model's MoE layers on the accelerator, bit-exact"
     )
+    for option, (field, kind, text) in OPTIONS.items():
+        # No argparse default: an option typed on the command line overrides --config.
+        default = getattr(defaults, field)
+        cosim.add_argument(option, type=kind, default=None, help=f"{text} (default: {default})")
     cosim.add_argument(
-        "--model",
-        default=defaults.model,
-        help="tiny-moe (trained on first use: ternary experts for fat, float for mixpe and "
-        "xbar), "
-        "cmoe-minilm, or a model DIR",
-    )
-    cosim.add_argument("--tokens", type=int, default=defaults.tokens, help="held-out tokens")
-    cosim.add_argument("--backend", default=defaults.backend, help=f"one of {', '.join(BACKENDS)}")
-    cosim.add_argument(
-        "--engine",
-        default=defaults.engine,
-        help="expert engine: fat (ternary experts), mixpe (W4A8 experts) or xbar (int8 "
-        "experts on crossbars)",
-    )
-    cosim.add_argument(
-        "--lanes", type=int, default=defaults.lanes, help="tokens per job (FAT lanes, MixPE rows)"
-    )
-    cosim.add_argument(
-        "--arrays",
-        type=int,
-        default=defaults.arrays,
-        help="FAT arrays, MixPE columns or crossbar peripheries",
-    )
-    cosim.add_argument(
-        "--max-tokens", type=int, default=defaults.max_tokens, help="tokens per batch"
-    )
-    cosim.add_argument(
-        "--train-steps",
-        type=int,
-        default=COSIM_TRAIN_STEPS,
-        help="steps when the tiny MoE must be trained first",
-    )
-    cosim.add_argument(
-        "--quality-tokens",
-        type=int,
-        default=defaults.quality_tokens,
-        help="held-out tokens for float vs quantized golden (0: none)",
+        "--config",
+        type=Path,
+        metavar="FILE.toml",
+        help=f"settings of an earlier run ({SETTINGS_FILE} beside its report); options given "
+        "as well override it",
     )
     cosim.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
-        help="folder for report.json and the plots: new, or one moetile wrote",
+        help=f"folder for report.json, {SETTINGS_FILE} and the plots: new, or one moetile wrote",
     )
     cosim.set_defaults(run=_cosim)
 
 
 def _cosim(args) -> int:
-    from moetile.sw.runtime.cosim import CosimSettings, cosim, write_report
+    from moetile.sw.runtime.cosim import cosim, write_report
 
-    settings = CosimSettings(
-        model=args.model,
-        tokens=args.tokens,
-        backend=args.backend,
-        engine=args.engine,
-        lanes=args.lanes,
-        arrays=args.arrays,
-        max_tokens=args.max_tokens,
-        quality_tokens=args.quality_tokens,
-        train_steps=args.train_steps,
-    )
+    settings = _settings(args)
     OutputFolder(args.out)  # refused now, not after the simulation
     quiet_transformers()
     report = cosim(settings, progress, _bar)
@@ -102,6 +92,21 @@ def _cosim(args) -> int:
         )
     print(f"wrote {', '.join(files)} to {args.out}")
     return 0 if report["bit_exact"] else 1
+
+
+def _settings(args):
+    """The settings of ``--config`` (if any), with each option typed on the command line
+    instead of the file's value."""
+    from dataclasses import fields
+
+    from moetile.sw.runtime.cosim import CosimSettings
+
+    names = tuple(f.name for f in fields(CosimSettings))
+    values = read_settings(args.config, names) if args.config else {}
+    for field, _kind, _text in OPTIONS.values():
+        if getattr(args, field) is not None:
+            values[field] = getattr(args, field)
+    return CosimSettings(**values)
 
 
 def _headline(report: dict) -> str:

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from .console import UserError, print_table, progress, quiet_transformers
+from .models import CMOE_MODEL, TINY_MODELS
 from .outputs import OutputFile, OutputFolder
 
 __all__ = ["add_model_commands"]
@@ -22,7 +23,11 @@ def add_model_commands(commands) -> None:
         help="expert weights: float, or ternary (trained ternary-aware)",
     )
     train.add_argument(
-        "--out", type=Path, default=None, help="default build/models/tiny-moe[-ternary]"
+        "--out",
+        type=Path,
+        default=None,
+        help="folder: new, or one moetile wrote (default: build/models/tiny-moe[-ternary], "
+        "where model trace finds it)",
     )
     train.set_defaults(run=_model_train_tiny)
 
@@ -37,8 +42,9 @@ def add_model_commands(commands) -> None:
     cmoe.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_CMOE_DIR,
-        help="folder for the partition and report: new, or one moetile wrote",
+        default=MODELS_DIR / CMOE_MODEL,
+        help="folder for the partition and report: new, or one moetile wrote (model trace "
+        "looks there)",
     )
     cmoe.set_defaults(run=_model_convert_cmoe)
 
@@ -63,15 +69,10 @@ def add_model_commands(commands) -> None:
     trace.set_defaults(run=_model_trace)
 
 
-DEFAULT_TINY_DIR = Path("build/models/tiny-moe")
-#: Traceable tiny MoE name → its expert weights and default directory.
-TINY_MODELS = {
-    "tiny-moe": ("float", DEFAULT_TINY_DIR),
-    "tiny-moe-ternary": ("ternary", Path("build/models/tiny-moe-ternary")),
-}
-DEFAULT_CMOE_DIR = Path("build/models/cmoe-minilm")
+#: Where the models made by these commands go unless ``--out`` says otherwise.
+MODELS_DIR = Path("build/models")
 CMOE_FILE = "cmoe.safetensors"
-TRACEABLE = (*TINY_MODELS, "cmoe-minilm")
+TRACEABLE = (*TINY_MODELS, CMOE_MODEL)
 SPLITS = ("train", "validation")
 
 
@@ -82,8 +83,8 @@ def _model_train_tiny(args) -> int:
         raise UserError(
             f"--experts must be one of {', '.join(EXPERT_WEIGHTS)}, not {args.experts!r}"
         )
-    name = "tiny-moe" if args.experts == "float" else "tiny-moe-ternary"
-    out = args.out or TINY_MODELS[name][1]
+    name = next(name for name, kind in TINY_MODELS.items() if kind == args.experts)
+    out = args.out or MODELS_DIR / name
     folder = OutputFolder(out)
     steps = {} if args.steps is None else {"steps": args.steps}
     settings = TinyMoESettings(seed=args.seed, expert_weights=args.experts, **steps)
@@ -135,7 +136,7 @@ def _model_convert_cmoe(args) -> int:
         )
     print(
         f"all-MiniLM-L6-v2 converted: {settings.experts} experts per FFN "
-        f"({settings.shared} shared), saved to {args.out / CMOE_FILE}"
+        f"({settings.shared} shared), saved to {folder.path / CMOE_FILE}"
     )
     print(
         f"quality on {args.held_out} held-out passages (router: how routed experts are chosen;"
@@ -156,14 +157,14 @@ def _model_trace(args) -> int:
     output = OutputFile(args.out, "--out", is_trace)
     quiet_transformers()
     progress(f"tracing {args.tokens} tokens of {args.split} text through {args.model}")
-    if args.model == "cmoe-minilm":
+    if args.model == CMOE_MODEL:
         trace = _cmoe_trace(args)
     else:
         from moetile.sw.models.tiny_moe import load_tiny_moe
         from moetile.sw.models.trace import record_hf_trace
 
-        kind, default_dir = TINY_MODELS[args.model]
-        model = load_tiny_moe(args.model_dir or default_dir, kind)
+        kind = TINY_MODELS[args.model]
+        model = load_tiny_moe(args.model_dir or MODELS_DIR / args.model, kind)
         train, validation = stdlib_corpus().split_bytes()
         text = train if args.split == "train" else validation
         context = model.config.max_position_embeddings
@@ -194,7 +195,7 @@ def _cmoe_trace(args):
         texts_for_tokens,
     )
 
-    converted = load_converted((args.model_dir or DEFAULT_CMOE_DIR) / CMOE_FILE)
+    converted = load_converted((args.model_dir or MODELS_DIR / CMOE_MODEL) / CMOE_FILE)
     texts = texts_for_tokens(args.tokens, args.split)
     k = routed_k(converted.settings, 0.25)
     return record_cmoe_trace(converted, texts, k, args.tokens, args.split)

@@ -2,7 +2,8 @@
 not write.
 
 An output folder is a new (or empty) folder, or one moetile wrote before: :data:`OWN_FILES`, a
-small list moetile leaves there, names the files that are its own. A later run replaces only
+small list moetile leaves there, names the files that are its own (in moetile's cache, every
+file is). A later run replaces only
 those; a folder that holds anything else is refused, naming the first foreign file, when the
 command starts and again before it writes. A run's files appear together when it succeeds; a
 failed run changes nothing. An output file is written only where there is no file yet or where
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .console import UserError
+from .paths import cache_root
 
 __all__ = ["OWN_FILES", "PNG_METADATA", "OutputFile", "OutputFolder", "is_own_png"]
 
@@ -44,8 +46,11 @@ class OutputFolder:
             raise UserError(f"{self.option} {self.path} is a file; give a folder")
         if not self.path.is_dir():
             return set()
+        entries = sorted(self.path.iterdir())
+        if self.path.resolve().is_relative_to(cache_root()):
+            return {entry.name for entry in entries}  # the cache is moetile's throughout
         own = _read_own(self.path / OWN_FILES)
-        for entry in sorted(self.path.iterdir()):
+        for entry in entries:
             if entry.name in own or entry.name == OWN_FILES or entry.name.startswith(STAGING):
                 continue
             raise UserError(
@@ -113,6 +118,9 @@ class OutputFile:
             os.replace(partial, self.path)
         finally:
             partial.unlink(missing_ok=True)
+        listed = self.path.parent / OWN_FILES  # a file added to a folder moetile wrote is its own
+        if listed.is_file():
+            _write_own(listed, _read_own(listed) | {self.path.name})
 
 
 def is_own_png(path: Path) -> bool:

@@ -14,6 +14,7 @@ from moetile.sw.outputs import OWN_FILES
 from moetile.sw.runtime.cosim import CosimSettings, cosim
 from moetile.sw.runtime.model import AcceleratedModel
 from moetile.sw.runtime.quantize import check_supported, quantize_layer
+from moetile.sw.runtime.settings_file import SETTINGS_FILE
 
 SMALL_MODEL = dict(
     hidden=32,
@@ -134,7 +135,7 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
     assert "every layer bit-exact" in printed and "utilization" in printed
     files = sorted(p.name for p in out.iterdir())
     plots = ["cycles.png", "error.png", "expert_load.png"]
-    assert files == [OWN_FILES, *plots, "report.json", "utilization.png"]
+    assert files == [OWN_FILES, *plots, "report.json", SETTINGS_FILE, "utilization.png"]
     assert json.loads((out / "report.json").read_text())["bit_exact"] is True
     assert not list(tmp_path.glob(".run*"))
 

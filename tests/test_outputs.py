@@ -90,6 +90,13 @@ def test_a_png_moetile_wrote_is_its_own(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
 
 
+def test_a_file_added_to_a_folder_moetile_wrote_joins_its_files(tmp_path):
+    _write(OutputFolder(tmp_path), {"suite.json": "1"})
+    with OutputFile(tmp_path / "plot.png", "--plot", is_own_png).writing() as partial:
+        partial.write_text("png")
+    assert OutputFolder(tmp_path).own == {"suite.json", "plot.png"}
+
+
 def _must_not_run(*args, **kwargs):
     raise AssertionError("work started before the output was checked")
 

@@ -1,3 +1,20 @@
-"""Offline workloads: models whose weights ship with installed packages or are trained here."""
+"""Offline workloads: models whose weights ship with installed packages or are trained here.
 
-__all__ = []
+The tiny MoEs that ``moetile cosim`` trains for itself live in the cache's ``models/`` folder,
+where a run from any folder finds them (standard library only here)."""
+
+from pathlib import Path
+
+from moetile.sw.paths import cache_root
+
+__all__ = ["CMOE_MODEL", "TINY_MODELS", "saved_model_dir"]
+
+#: The tiny MoEs by name, each with its expert weights (``float`` or ``ternary``).
+TINY_MODELS = {"tiny-moe": "float", "tiny-moe-ternary": "ternary"}
+#: The name of all-MiniLM-L6-v2 converted to an MoE (``moetile model convert-cmoe``).
+CMOE_MODEL = "cmoe-minilm"
+
+
+def saved_model_dir(name: str) -> Path:
+    """The cache's folder of the tiny MoE ``name`` (a key of :data:`TINY_MODELS`)."""
+    return cache_root() / "models" / name

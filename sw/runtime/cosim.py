@@ -13,11 +13,13 @@ import torch
 from moetile.hw.checks import check_choice, check_int
 from moetile.hw.moe import ENGINES, MoELayerParams
 
+from ..models import TINY_MODELS, saved_model_dir
 from ..outputs import OutputFolder
-from ..paths import cache_root, locked_file
+from ..paths import locked_file
 from .backends import BACKENDS, GoldenBackend, make_backend
 from .model import AcceleratedModel, perplexity, summarize
 from .plots import write_plots
+from .settings_file import SETTINGS_FILE, settings_toml
 
 __all__ = ["COSIM_TRAIN_STEPS", "CosimSettings", "cosim", "resolve_model", "write_report"]
 
@@ -30,11 +32,8 @@ MODELS = ("tiny-moe", "cmoe-minilm")
 #: The tiny MoE each engine runs: ternary-aware trained experts for FAT, float experts
 #: (quantized to W4A8 for MixPE, to int8 for crossbars); folders as ``moetile model
 #: train-tiny`` names them.
-TINY_MOE = {
-    "fat": ("ternary", "tiny-moe-ternary"),
-    "mixpe": ("float", "tiny-moe"),
-    "xbar": ("float", "tiny-moe"),
-}
+#: The tiny MoE each engine runs (``--model tiny-moe``): FAT runs exactly ternary experts.
+ENGINE_MODELS = {"fat": "tiny-moe-ternary", "mixpe": "tiny-moe", "xbar": "tiny-moe"}
 
 
 @dataclass(frozen=True)
@@ -85,8 +84,8 @@ def resolve_model(settings: CosimSettings, progress):
     if settings.model == "tiny-moe":
         # The model `moetile model train-tiny --experts KIND` makes, when there is one; a
         # shorter run of it otherwise (its own folder when the steps are not the default).
-        kind, folder = TINY_MOE[settings.engine]
-        path = cache_root() / "models" / folder
+        folder = ENGINE_MODELS[settings.engine]
+        kind, path = TINY_MODELS[folder], saved_model_dir(folder)
         if settings.train_steps != COSIM_TRAIN_STEPS and not (path / "model.safetensors").is_file():
             path = path.with_name(f"{folder}-{settings.train_steps}-steps")
         with locked_file(path.with_name(f".{path.name}.lock")):
@@ -211,9 +210,11 @@ def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record
 
 
 def write_report(report: dict, out: Path) -> list[str]:
-    """``report.json`` and the plots in the folder ``out`` (an :class:`OutputFolder`: new, or
-    one moetile wrote), which appear together or not at all; return their names."""
+    """``report.json``, the settings (:data:`SETTINGS_FILE`) and the plots in the folder
+    ``out`` (an :class:`OutputFolder`: new, or one moetile wrote), which appear together or not
+    at all; return their names."""
     with OutputFolder(out).writing() as stage:
         (stage / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        files = ["report.json", *write_plots(report, stage)]
+        (stage / SETTINGS_FILE).write_text(settings_toml(report["settings"]))
+        files = ["report.json", SETTINGS_FILE, *write_plots(report, stage)]
     return files

@@ -1,0 +1,69 @@
+"""A co-simulation can be repeated exactly: every run writes its settings beside its report,
+and ``moetile cosim --config`` runs them again, with options typed as well taking precedence."""
+
+from dataclasses import asdict, fields
+from unittest import mock
+
+import pytest
+
+from moetile.sw.cli import main
+from moetile.sw.console import UserError
+from moetile.sw.runtime.cosim import CosimSettings
+from moetile.sw.runtime.settings_file import read_settings, settings_toml
+
+NAMES = tuple(f.name for f in fields(CosimSettings))
+
+
+class _Started(Exception):
+    """The run got as far as simulating, with these settings."""
+
+
+def _settings_of(argv) -> CosimSettings:
+    def cosim(settings, *args):
+        raise _Started(settings)
+
+    with mock.patch("moetile.sw.runtime.cosim.cosim", cosim), pytest.raises(_Started) as started:
+        main(["cosim", *argv])
+    return started.value.args[0]
+
+
+def test_settings_round_trip_through_toml(tmp_path):
+    settings = CosimSettings(model='some dir/with "quotes"', tokens=7, engine="xbar")
+    path = tmp_path / "settings.toml"
+    path.write_text(settings_toml(asdict(settings)))
+    assert CosimSettings(**read_settings(path, NAMES)) == settings
+
+
+def test_config_runs_the_recorded_settings_and_typed_options_win(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text(settings_toml(asdict(CosimSettings(tokens=7, engine="mixpe", lanes=4))))
+    out = ["--out", str(tmp_path / "out")]
+    assert _settings_of(["--config", str(path), *out]) == CosimSettings(
+        tokens=7, engine="mixpe", lanes=4
+    )
+    typed = _settings_of(["--config", str(path), "--tokens", "128", "--lanes", "8", *out])
+    assert (typed.tokens, typed.lanes, typed.engine) == (128, 8, "mixpe")
+    assert _settings_of(out) == CosimSettings()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("tokens = 8\nwidth = 3\n", "unknown setting 'width'; allowed: model, tokens"),
+        ("tokens = \n", "is not valid TOML"),
+    ],
+)
+def test_a_bad_config_is_refused_by_name(tmp_path, text, message):
+    path = tmp_path / "settings.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        read_settings(path, NAMES)
+    with pytest.raises(UserError, match="cannot read --config"):
+        read_settings(tmp_path / "missing.toml", NAMES)
+
+
+def test_a_config_value_of_the_wrong_type_is_refused(tmp_path, capsys):
+    path = tmp_path / "settings.toml"
+    path.write_text('tokens = "many"\n')
+    assert main(["cosim", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "tokens must be an integer >= 1, not 'many'" in capsys.readouterr().err
