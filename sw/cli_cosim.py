@@ -1,9 +1,8 @@
 """``moetile cosim``: co-simulate a model's MoE layers on the generated accelerator."""
 
-import sys
 from pathlib import Path
 
-from .console import print_table, progress, quiet_transformers
+from .console import print_table, progress, progress_bar, quiet_transformers, training_bar
 from .outputs import OutputFolder
 from .runtime.settings_file import SETTINGS_FILE, read_settings
 
@@ -35,7 +34,8 @@ OPTIONS = {
     "--quality-tokens": (
         "quality_tokens",
         int,
-        "held-out tokens for float vs quantized golden (0: none)",
+        "held-out tokens for float vs quantized golden (0: none; default: 8 per --tokens, at "
+        "most 1024)",
     ),
 }
 
@@ -50,7 +50,8 @@ def add_cosim_command(commands) -> None:
     for option, (field, kind, text) in OPTIONS.items():
         # No argparse default: an option typed on the command line overrides --config.
         default = getattr(defaults, field)
-        cosim.add_argument(option, type=kind, default=None, help=f"{text} (default: {default})")
+        shown = text if "default:" in text else f"{text} (default: {default})"
+        cosim.add_argument(option, type=kind, default=None, help=shown)
     cosim.add_argument(
         "--config",
         type=Path,
@@ -73,7 +74,7 @@ def _cosim(args) -> int:
     settings = _settings(args)
     OutputFolder(args.out)  # refused now, not after the simulation
     quiet_transformers()
-    report = cosim(settings, progress, _bar)
+    report = cosim(settings, progress, _batch_bar(), training_bar("training the tiny MoE"))
     files = write_report(report, args.out)
     print(_headline(report))
     print_table([_row(row) for row in report["layers"]])
@@ -138,14 +139,17 @@ def _row(row: dict) -> dict:
     return out
 
 
-def _bar(done: int, total: int, record) -> None:
-    width = 30
-    filled = width * done // total
-    line = (
-        f"\r... cosim [{'#' * filled}{'.' * (width - filled)}] {done}/{total} layer batches "
-        f"(layer {record.layer}, {record.tokens} tokens)"
-    )
-    if sys.stderr.isatty():
-        print(line, end="\n" if done == total else "", file=sys.stderr, flush=True)
-    elif done == total or done % max(1, total // 8) == 0:
-        print(line.lstrip("\r"), file=sys.stderr, flush=True)
+def _batch_bar():
+    """An ``on_batch(done, total, record)`` callback drawing the layer batches' progress."""
+    bar = None
+
+    def on_batch(done: int, total: int, record) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar("cosim", total, unit="layer batch")
+        bar.set_postfix_str(f"layer {record.layer}, {record.tokens} tokens", refresh=False)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return on_batch

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from .console import UserError, print_table, progress, quiet_transformers
+from .console import UserError, print_table, progress, quiet_transformers, training_bar
 from .models import CMOE_MODEL, TINY_MODELS
 from .outputs import OutputFile, OutputFolder
 
@@ -90,12 +90,8 @@ def _model_train_tiny(args) -> int:
     settings = TinyMoESettings(seed=args.seed, expert_weights=args.experts, **steps)
     quiet_transformers()
 
-    def on_step(step, total, loss):
-        if step == 1 or step % 50 == 0 or step == total:
-            progress(f"step {step}/{total}: training loss {loss:.3f} (nats/byte)")
-
     with folder.writing() as stage:
-        metrics = train_tiny_moe(settings, stage, on_step)
+        metrics = train_tiny_moe(settings, stage, training_bar("training (loss in nats/byte)"))
     print(
         f"tiny MoE with {args.experts} experts ({metrics['parameters']:,} parameters, "
         f"{settings.layers} layers, {settings.experts} experts, top-{settings.top_k}) "

@@ -2,7 +2,14 @@
 
 import sys
 
-__all__ = ["UserError", "print_table", "progress", "quiet_transformers"]
+__all__ = [
+    "UserError",
+    "print_table",
+    "progress",
+    "progress_bar",
+    "quiet_transformers",
+    "training_bar",
+]
 
 
 class UserError(Exception):
@@ -11,6 +18,38 @@ class UserError(Exception):
 
 def progress(message: str) -> None:
     print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def progress_bar(description: str, total: int, unit: str = "step"):
+    """The one style of progress for a long step: a ``tqdm`` bar on stderr with the count, the
+    rate and the time left (``bar.update()``; ``bar.set_postfix_str()`` for a detail such as the
+    loss; close it, or use it in a ``with``)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=f"... {description}",
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    )
+
+
+def training_bar(description: str):
+    """An ``on_step(step, total, loss)`` callback that draws :func:`progress_bar`."""
+    bar = None
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(description, total)
+        bar.set_postfix_str(f"loss {loss:.3f}", refresh=False)
+        bar.update(step - bar.n)
+        if step == total:
+            bar.close()
+
+    return on_step
 
 
 def print_table(rows: list[dict]) -> None:

@@ -67,3 +67,26 @@ def test_a_config_value_of_the_wrong_type_is_refused(tmp_path, capsys):
     path.write_text('tokens = "many"\n')
     assert main(["cosim", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "tokens must be an integer >= 1, not 'many'" in capsys.readouterr().err
+
+
+def test_the_quality_step_scales_with_the_run():
+    assert CosimSettings(tokens=8).resolved().quality_tokens == 64
+    assert CosimSettings().resolved().quality_tokens == 1024
+    assert CosimSettings(tokens=4096).resolved().quality_tokens == 1024
+    assert CosimSettings(tokens=8, quality_tokens=0).resolved().quality_tokens == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tokens", "100000000"], "tokens must be at most"),
+        (["--quality-tokens", "100000000"], "quality_tokens must be at most"),
+    ],
+)
+def test_sizes_beyond_the_text_are_refused_before_training(argv, message, tmp_path, capsys):
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained before the sizes were checked")
+
+    with mock.patch("moetile.sw.runtime.cosim.resolve_model", must_not_train):
+        assert main(["cosim", *argv, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err

@@ -5,7 +5,7 @@ step and the engine's utilization."""
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -29,9 +29,13 @@ COSIM_TRAIN_STEPS = 300
 
 MODELS = ("tiny-moe", "cmoe-minilm")
 
+#: The quality step's held-out tokens per co-simulated token, and at most, by default.
+QUALITY_PER_TOKEN, QUALITY_TOKENS = 8, 1024
 #: The tiny MoE each engine runs: ternary-aware trained experts for FAT, float experts
 #: (quantized to W4A8 for MixPE, to int8 for crossbars); folders as ``moetile model
 #: train-tiny`` names them.
+#: The quality step's held-out tokens per co-simulated token, and at most, by default.
+QUALITY_PER_TOKEN, QUALITY_TOKENS = 8, 1024
 #: The tiny MoE each engine runs (``--model tiny-moe``): FAT runs exactly ternary experts.
 ENGINE_MODELS = {"fat": "tiny-moe-ternary", "mixpe": "tiny-moe", "xbar": "tiny-moe"}
 
@@ -48,7 +52,8 @@ class CosimSettings:
     columns, tokens per job and crossbar peripheries);
     ``calibration``: training-split tokens that set the activation scales;
     ``quality_tokens``: held-out tokens on which the float model and the quantized golden are
-    compared besides the co-simulated ones."""
+    compared besides the co-simulated ones (``None``: :data:`QUALITY_PER_TOKEN` per simulated
+    token, at most :data:`QUALITY_TOKENS`; see :meth:`resolved`)."""
 
     model: str = "tiny-moe"
     tokens: int = 128
@@ -58,20 +63,27 @@ class CosimSettings:
     lanes: int = 16
     arrays: int = 8
     calibration: int = 512
-    quality_tokens: int = 1024
+    quality_tokens: int | None = None
     train_steps: int = COSIM_TRAIN_STEPS
 
     def __post_init__(self):
         for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
             check_int(name, getattr(self, name), minimum=1)
-        check_int("quality_tokens", self.quality_tokens, minimum=0)
+        if self.quality_tokens is not None:
+            check_int("quality_tokens", self.quality_tokens, minimum=0)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("engine", self.engine, ENGINES)
         # The engine's own limits (MixPE columns within a group), before any model is trained.
         MoELayerParams(engine=self.engine, lanes=self.lanes, arrays=self.arrays)
 
+    def resolved(self) -> "CosimSettings":
+        """These settings with the quality step's size decided: the run's own size."""
+        if self.quality_tokens is not None:
+            return self
+        return replace(self, quality_tokens=min(QUALITY_TOKENS, QUALITY_PER_TOKEN * self.tokens))
 
-def resolve_model(settings: CosimSettings, progress):
+
+def resolve_model(settings: CosimSettings, progress, on_step=None):
     """The ``transformers`` model to run, making the default one when it is missing."""
     from moetile.sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
 
@@ -93,10 +105,11 @@ def resolve_model(settings: CosimSettings, progress):
                 steps = settings.train_steps
                 progress(f"training the {kind}-expert tiny MoE once ({steps} steps) into {path}")
 
-                def on_step(step, total, loss):
+                def each_step(step, total, loss):
                     if step == 1 or step % 25 == 0 or step == total:
                         progress(f"  step {step}/{total}: training loss {loss:.3f}")
 
+                on_step = on_step or each_step
                 train_tiny_moe(TinyMoESettings(expert_weights=kind, steps=steps), path, on_step)
         return load_tiny_moe(path, kind), "tiny-moe"
     path = Path(settings.model)
@@ -122,26 +135,49 @@ def _check_moe_config(path: Path) -> None:
         )
 
 
-def _passages(data: torch.Tensor, tokens: int, context: int, what: str) -> list[torch.Tensor]:
-    if tokens > len(data):
-        raise ValueError(f"{what} holds {len(data)} tokens, fewer than {tokens}")
+def _passages(data: torch.Tensor, tokens: int, context: int) -> list[torch.Tensor]:
     return [data[s : min(s + context, tokens)] for s in range(0, tokens, context)]
 
 
-def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record: None) -> dict:
-    """Run the co-simulation; return the report (also what ``report.json`` holds)."""
+def _check_sizes(settings: CosimSettings, train, validation) -> None:
+    """Every size of the run against the text there is, before anything is trained or built."""
+    sizes = [
+        ("tokens", settings.tokens, validation, "held-out"),
+        ("quality_tokens", settings.quality_tokens, validation, "held-out"),
+        ("calibration", settings.calibration, train, "training"),
+    ]
+    for name, tokens, data, what in sizes:
+        if tokens > len(data):
+            raise ValueError(
+                f"{name} must be at most {len(data):,}: the {what} text holds {len(data):,} "
+                f"tokens, not {tokens:,}"
+            )
+
+
+def cosim(
+    settings: CosimSettings,
+    progress,
+    on_batch=lambda done, total, record: None,
+    on_train_step=None,
+) -> dict:
+    """Run the co-simulation; return the report (also what ``report.json`` holds).
+    ``progress(message)`` says what happens; ``on_batch(done, total, record)`` follows the
+    layer batches and ``on_train_step(step, total, loss)`` the training, when the model must be
+    trained first (default: a message every 25 steps)."""
     from moetile.sw.models.corpus import stdlib_corpus
 
     started = time.perf_counter()
-    model, name = resolve_model(settings, progress)
-    context = model.config.max_position_embeddings
+    settings = settings.resolved()
     train, validation = stdlib_corpus().split_bytes()
+    _check_sizes(settings, train, validation)
+    model, name = resolve_model(settings, progress, on_train_step)
+    context = model.config.max_position_embeddings
     hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
     accelerated = AcceleratedModel(model, hardware, settings.max_tokens)
     progress(f"calibrating activation scales on {settings.calibration} training tokens")
-    accelerated.calibrate(_passages(train, settings.calibration, context, "the training text"))
+    accelerated.calibrate(_passages(train, settings.calibration, context))
     params = accelerated.params
-    passages = _passages(validation, settings.tokens, context, "the held-out text")
+    passages = _passages(validation, settings.tokens, context)
 
     progress(
         f"building the accelerator ({params.experts} experts, {params.engine} engine: "
@@ -175,7 +211,7 @@ def cosim(settings: CosimSettings, progress, on_batch=lambda done, total, record
         f"{settings.backend}_perplexity": perplexity(logits, passages),
     }
     if settings.quality_tokens:
-        held_out = _passages(validation, settings.quality_tokens, context, "the held-out text")
+        held_out = _passages(validation, settings.quality_tokens, context)
         progress(f"float and quantized golden on {settings.quality_tokens} held-out tokens")
         quality["held_out"] = {
             "tokens": settings.quality_tokens,
