@@ -3,45 +3,37 @@ harness and on cocotb, bit-exact against the golden, with its report; and the ru
 CLI's answers to bad input."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from moetile.sw.bench.cosim import QUICK_BATCH, QUICK_HARDWARE, QUICK_MODEL
 from moetile.sw.cli import main
-from moetile.sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
+from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
 from moetile.sw.outputs import OWN_FILES
 from moetile.sw.runtime.cosim import CosimSettings, cosim
 from moetile.sw.runtime.model import AcceleratedModel
 from moetile.sw.runtime.quantize import check_supported, quantize_layer
 from moetile.sw.runtime.settings_file import SETTINGS_FILE
 
-SMALL_MODEL = dict(
-    hidden=32,
-    layers=2,
-    heads=2,
-    experts=4,
-    top_k=2,
-    expert_hidden=48,
-    context=32,
-    batch=8,
-    steps=30,
-    eval_windows=2,
-)
-HARDWARE = dict(lanes=4, arrays=2, max_tokens=16, quality_tokens=64)
+#: The quick cosim benchmark's model and design: its Verilator builds serve both.
+SMALL_MODEL = QUICK_MODEL
+HARDWARE = dict(**QUICK_HARDWARE, max_tokens=QUICK_BATCH, quality_tokens=64)
 
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "small-ternary"
-    train_tiny_moe(TinyMoESettings(expert_weights="ternary", **SMALL_MODEL), path)
+    train_tiny_moe(SMALL_MODEL, path)
     return path
 
 
 @pytest.fixture(scope="module")
 def float_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "small-float"
-    train_tiny_moe(TinyMoESettings(**{**SMALL_MODEL, "steps": 2}), path)
+    train_tiny_moe(replace(SMALL_MODEL, expert_weights="float", steps=2), path)
     return path
 
 

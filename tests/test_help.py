@@ -59,3 +59,40 @@ def test_every_help_shows_the_options_defaults(capsys):
         ]
         text = _help(list(words), capsys)
         assert text.count("(default:") >= len(shown), words
+
+
+@pytest.mark.parametrize(
+    "name, field",
+    [
+        ("topk", "n"),
+        ("fat", "lanes"),
+        ("mixpe", "rows"),
+        ("xbar", "rows"),
+        ("xbar", "cols"),
+        ("xbar", "crossbars_per_group"),
+        ("gemv", "macs"),
+        ("gocache", "macs"),
+        ("predictor", "macs"),
+        ("moe_layer", "lanes"),
+        ("moe_layer", "arrays"),
+        ("moe_layer", "router_macs"),
+    ],
+)
+def test_parallel_units_have_a_documented_bound(name, field, tmp_path, capsys):
+    """A design too large to build in practice is refused at once, naming the field; the bound
+    is in the block's --list-params."""
+    from moetile.hw.checks import MAX_UNITS
+
+    argv = ["generate", name, "--param", f"{field}={MAX_UNITS + 1}", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert f"moetile: error: {field} must be an integer in [1, " in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    assert main(["generate", name, "--list-params"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  {field} :")) + 1
+    meaning = []
+    for line in lines[start:]:
+        if not line.startswith("      "):
+            break
+        meaning.append(line.strip())
+    assert "1024" in " ".join(meaning), meaning

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..checks import check_bool, check_choice, check_int, signed_range
+from ..checks import MAX_UNITS, check_bool, check_choice, check_int, signed_range
 
 __all__ = ["FAT_ARCHS", "WEIGHT_CODES", "FatParams"]
 
@@ -28,7 +28,7 @@ class FatParams:
     Parameters
     ----------
     lanes : int
-        Columns working in parallel, each with its own input vector, ``>= 1``.
+        Columns working in parallel, each with its own input vector, ``1 ..= 1024``.
     in_width : int
         Width of a signed input, ``1 ..= 32``.
     n_inputs : int
@@ -54,7 +54,7 @@ class FatParams:
     arch: str = "fat"
 
     def __post_init__(self):
-        check_int("lanes", self.lanes, minimum=1)
+        check_int("lanes", self.lanes, minimum=1, maximum=MAX_UNITS)
         check_int("in_width", self.in_width, minimum=1, maximum=32)
         check_int("n_inputs", self.n_inputs, minimum=1)
         check_int("n_outputs", self.n_outputs, minimum=1)

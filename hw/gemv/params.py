@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..checks import check_int, signed_range
+from ..checks import MAX_UNITS, check_int, signed_range
 
 __all__ = ["GemvParams"]
 
@@ -22,7 +22,7 @@ class GemvParams:
     outputs : int
         Weight rows ``E`` (results per vector), ``>= 1``.
     macs : int
-        Multipliers working in parallel (values per chunk), ``1 ..= inputs``.
+        Multipliers working in parallel (values per chunk), ``1 ..= min(inputs, 1024)``.
     width : int
         Width of a signed weight or input value, ``2 ..= 16`` (8 for int8).
     """
@@ -35,7 +35,7 @@ class GemvParams:
     def __post_init__(self):
         check_int("inputs", self.inputs, minimum=1)
         check_int("outputs", self.outputs, minimum=1)
-        check_int("macs", self.macs, minimum=1, maximum=self.inputs)
+        check_int("macs", self.macs, minimum=1, maximum=min(self.inputs, MAX_UNITS))
         check_int("width", self.width, minimum=2, maximum=16)
 
     @property

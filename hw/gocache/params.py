@@ -3,7 +3,7 @@ here."""
 
 from dataclasses import dataclass
 
-from ..checks import check_int
+from ..checks import MAX_UNITS, check_int
 from ..gemv import GemvParams
 
 __all__ = ["GOCacheParams"]
@@ -29,7 +29,7 @@ class GOCacheParams:
     hidden : int
         Hidden size ``d`` (gate inputs), ``>= 1``.
     macs : int
-        Gate GEMV multipliers, ``1 ..= hidden``.
+        Gate GEMV multipliers, ``1 ..= min(hidden, 1024)``.
     width : int
         Signed width of a gate weight or hidden value, ``2 ..= 16`` (8 for int8).
     """
@@ -46,7 +46,7 @@ class GOCacheParams:
         check_int("experts", self.experts, minimum=1)
         check_int("capacity", self.capacity, minimum=1, maximum=self.tokens)
         check_int("hidden", self.hidden, minimum=1)
-        check_int("macs", self.macs, minimum=1, maximum=self.hidden)
+        check_int("macs", self.macs, minimum=1, maximum=min(self.hidden, MAX_UNITS))
         check_int("width", self.width, minimum=2, maximum=16)
 
     @property

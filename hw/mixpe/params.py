@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..checks import check_choice, check_int, signed_range, signed_width, unsigned_range
+from ..checks import MAX_UNITS, check_choice, check_int, signed_range, signed_width, unsigned_range
 
 __all__ = ["ACT_WIDTH", "GROUP_SIZES", "MIXPE_ARCHS", "WEIGHT_WIDTH", "MixPEParams"]
 
@@ -37,7 +37,7 @@ class MixPEParams:
     Parameters
     ----------
     rows : int
-        Tokens per pass (PE rows), ``>= 1``.
+        Tokens per pass (PE rows), ``1 ..= 1024``.
     cols : int
         Outputs per pass (PE columns), ``1 ..= group`` (``mixpe`` dequantizes one column a
         cycle and must finish a group before the next one ends).
@@ -66,7 +66,7 @@ class MixPEParams:
 
     def __post_init__(self):
         check_choice("group", self.group, GROUP_SIZES)
-        check_int("rows", self.rows, minimum=1)
+        check_int("rows", self.rows, minimum=1, maximum=MAX_UNITS)
         check_int("cols", self.cols, minimum=1, maximum=self.group)
         check_int("n_inputs", self.n_inputs, minimum=self.group)
         if self.n_inputs % self.group:

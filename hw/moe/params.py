@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, replace
 
-from ..checks import check_bool, check_choice, check_int
+from ..checks import MAX_UNITS, check_bool, check_choice, check_int
 from ..fat.params import FatParams
 from ..gemv.params import GemvParams
 from ..mixpe.params import GROUP_SIZES, WEIGHT_WIDTH, MixPEParams
@@ -57,12 +57,12 @@ class MoELayerParams:
         Tokens per batch, ``>= 1``.
     lanes : int
         Tokens of one expert per job (FAT lanes, MixPE rows; a crossbar periphery takes them
-        one after another), ``>= 1``.
+        one after another), ``1 ..= 1024``.
     arrays : int
         FAT arrays, MixPE columns or crossbar peripheries, each computing every
-        ``arrays``-th row of an expert, ``>= 1``; at most ``group`` for ``mixpe``.
+        ``arrays``-th row of an expert, ``1 ..= 1024``; at most ``group`` for ``mixpe``.
     router_macs : int
-        MACs of the gate GEMV, ``1 ..= hidden``.
+        MACs of the gate GEMV, ``1 ..= min(hidden, 1024)``.
     zero_skip : int
         Weight positions a FAT SACU scans per cycle, ``>= 1``.
     exp_entries : int
@@ -118,12 +118,14 @@ class MoELayerParams:
     dac_bits: int = 1
 
     def __post_init__(self):
-        for name in ("hidden", "expert_hidden", "experts", "max_tokens", "lanes", "arrays"):
+        for name in ("hidden", "expert_hidden", "experts", "max_tokens"):
             check_int(name, getattr(self, name), minimum=1)
+        for name in ("lanes", "arrays"):
+            check_int(name, getattr(self, name), minimum=1, maximum=MAX_UNITS)
         check_int("shared_experts", self.shared_experts, minimum=0)
         check_int("top_k", self.top_k, minimum=1, maximum=self.experts)
         check_bool("renormalize", self.renormalize)
-        check_int("router_macs", self.router_macs, minimum=1, maximum=self.hidden)
+        check_int("router_macs", self.router_macs, minimum=1, maximum=min(self.hidden, MAX_UNITS))
         check_int("zero_skip", self.zero_skip, minimum=1)
         check_int("exp_entries", self.exp_entries, minimum=2, maximum=4096)
         check_int("gate_frac", self.gate_frac, minimum=1, maximum=16)

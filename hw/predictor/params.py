@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..checks import check_choice, check_int
+from ..checks import MAX_UNITS, check_choice, check_int
 from ..gemv import GemvParams
 from ..topk import TOPK_ARCHS, TopKParams
 
@@ -33,7 +33,7 @@ class PredictorParams:
     k : int
         Experts predicted, ``1 ..= experts``.
     macs : int
-        Multipliers of each GEMV, ``1 ..= hidden`` (the second uses ``min(macs, rank)``).
+        Multipliers of each GEMV, ``1 ..= min(hidden, 1024)`` (the second uses ``min(macs, rank)``).
     multiplier_width : int
         Bits of the requantization multiplier, ``1 ..= 32``.
     max_shift : int
@@ -56,7 +56,7 @@ class PredictorParams:
         check_int("rank", self.rank, minimum=1)
         check_int("experts", self.experts, minimum=2)
         check_int("k", self.k, minimum=1, maximum=self.experts)
-        check_int("macs", self.macs, minimum=1, maximum=self.hidden)
+        check_int("macs", self.macs, minimum=1, maximum=min(self.hidden, MAX_UNITS))
         check_int("multiplier_width", self.multiplier_width, minimum=1, maximum=32)
         check_int("max_shift", self.max_shift, minimum=0, maximum=63)
         check_choice("selector", self.selector, TOPK_ARCHS)

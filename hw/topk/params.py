@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..checks import check_choice, check_int, signed_range
+from ..checks import MAX_UNITS, check_choice, check_int, signed_range
 
 __all__ = ["TOPK_ARCHS", "TopKParams", "comparator_layers"]
 
@@ -23,7 +23,7 @@ class TopKParams:
     Parameters
     ----------
     n : int
-        Number of candidate scores, ``>= 1``.
+        Number of candidate scores, ``1 ..= 1024``.
     k : int
         Number of winners reported, ``1 <= k <= n``.
     score_width : int
@@ -38,7 +38,7 @@ class TopKParams:
     arch: str = "network"
 
     def __post_init__(self):
-        check_int("n", self.n, minimum=1)
+        check_int("n", self.n, minimum=1, maximum=MAX_UNITS)
         check_int("k", self.k, minimum=1, maximum=self.n)
         check_int("score_width", self.score_width, minimum=1, maximum=MAX_SCORE_WIDTH)
         check_choice("arch", self.arch, TOPK_ARCHS)

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, fields
 
-from ..checks import check_int, signed_range, signed_width
+from ..checks import MAX_UNITS, check_int, signed_range, signed_width
 
 __all__ = ["CrossbarParams", "TileParams"]
 
@@ -33,9 +33,9 @@ class CrossbarParams:
     Parameters
     ----------
     rows : int
-        Wordlines (inputs), ``>= 1``.
+        Wordlines (inputs), ``1 ..= 1024``.
     cols : int
-        Outputs, ``>= 1``.
+        Outputs, ``1 ..= 1024``.
     cell_bits : int
         Bits per cell, ``1 ..= w_bits``.
     w_bits : int
@@ -57,8 +57,8 @@ class CrossbarParams:
     adc_bits: int = 8
 
     def __post_init__(self):
-        check_int("rows", self.rows, minimum=1)
-        check_int("cols", self.cols, minimum=1)
+        check_int("rows", self.rows, minimum=1, maximum=MAX_UNITS)
+        check_int("cols", self.cols, minimum=1, maximum=MAX_UNITS)
         check_int("w_bits", self.w_bits, minimum=2, maximum=8)
         check_int("cell_bits", self.cell_bits, minimum=1, maximum=self.w_bits)
         check_int("in_bits", self.in_bits, minimum=2, maximum=8)
@@ -179,9 +179,9 @@ class TileParams(CrossbarParams):
     rows, cols, cell_bits, w_bits, in_bits, dac_bits, adc_bits :
         As :class:`CrossbarParams`.
     crossbars_per_group : int
-        Crossbars sharing one periphery, ``>= 1``.
+        Crossbars sharing one periphery, ``1 ..= 1024``.
     groups : int
-        Peripheries (groups) of the tile, ``>= 1``.
+        Peripheries (groups) of the tile, ``1 ..= 1024`` crossbars in all.
     """
 
     crossbars_per_group: int = 2
@@ -189,8 +189,8 @@ class TileParams(CrossbarParams):
 
     def __post_init__(self):
         super().__post_init__()
-        check_int("crossbars_per_group", self.crossbars_per_group, minimum=1)
-        check_int("groups", self.groups, minimum=1)
+        check_int("crossbars_per_group", self.crossbars_per_group, minimum=1, maximum=MAX_UNITS)
+        check_int("groups", self.groups, minimum=1, maximum=MAX_UNITS // self.crossbars_per_group)
 
     @property
     def crossbar(self) -> CrossbarParams:

@@ -88,22 +88,20 @@ class BenchReport:
 
 
 def design_cells(design, abc: bool = True) -> int:
-    """Yosys cells of ``design``'s logic, synthesized once and cached beside its build
-    (``abc=False``: before ABC's technology mapping)."""
+    """Yosys cells of ``design``'s logic, synthesized once (``abc=False``: before ABC's
+    technology mapping)."""
     return design_synth(design, abc).cells
 
 
 def design_synth(design, abc: bool = True, blackbox: tuple[str, ...] = ()):
-    """``design``'s :class:`~moetile.sw.cost.synth.SynthResult`, cached beside its build;
-    ``blackbox``: submodule names (under the top) whose contents are not counted."""
-    from moetile.sim.build import design_dir, generate_verilog
+    """``design``'s :class:`~moetile.sw.cost.synth.SynthResult` (synthesized once, shared with
+    ``moetile synth``); ``blackbox``: submodule names (under the top) whose contents are not
+    counted."""
+    from moetile.sim.build import generate_verilog
     from moetile.sw.cost.synth import synthesize
 
-    name = "synth" + ("" if abc else "-noabc") + ("-" + "-".join(blackbox) if blackbox else "")
     modules = tuple(f"{design.top}.{sub}" for sub in blackbox)
-    verilog = generate_verilog(design)
-    cache = design_dir(design) / f"{name}.json"
-    return synthesize(verilog, design.top, cache=cache, abc=abc, blackbox=modules)
+    return synthesize(generate_verilog(design), design.top, abc=abc, blackbox=modules)
 
 
 def run_bench(name: str, progress=lambda message: None, quick: bool = False) -> BenchReport:

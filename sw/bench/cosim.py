@@ -8,11 +8,13 @@ compute bound (every lane of every array adding for the batch's real work) over 
 gate/up and down cycles.
 """
 
+from dataclasses import replace
+
 from moetile.sw.models.tiny_moe import TinyMoESettings
 
 from . import BenchReport, Claim, trained_model
 
-__all__ = ["BENCH_MODEL", "bench_model", "run"]
+__all__ = ["BENCH_MODEL", "QUICK_BATCH", "QUICK_HARDWARE", "QUICK_MODEL", "bench_model", "run"]
 
 #: The bench's model: small enough to train in seconds and to build in seconds.
 BENCH_MODEL = TinyMoESettings(
@@ -30,8 +32,23 @@ BENCH_MODEL = TinyMoESettings(
 )
 HARDWARE = {"lanes": 8, "arrays": 4}
 PREFILL, DECODE, COCOTB_TOKENS = 128, 16, 4
-#: A quick run: a 32-token prefill batch, 4 decode batches, 2 tokens on the cocotb path.
+#: A quick run: a 32-token prefill in batches of 16, 4 decode batches, 2 tokens on the cocotb
+#: path, on the smaller model and design that the co-simulation tests build (so both use one
+#: Verilator build of each path).
 QUICK_TOKENS = (32, 4, 2)
+QUICK_MODEL = replace(
+    BENCH_MODEL,
+    hidden=32,
+    heads=2,
+    experts=4,
+    expert_hidden=48,
+    context=32,
+    batch=8,
+    steps=30,
+    eval_windows=2,
+)
+QUICK_HARDWARE = {"lanes": 4, "arrays": 2}
+QUICK_BATCH = 16
 
 
 def bench_model(progress):
@@ -75,24 +92,29 @@ def run(progress, quick: bool = False) -> BenchReport:
     from moetile.sw.runtime.model import AcceleratedModel
 
     prefill, decode, cocotb_tokens = QUICK_TOKENS if quick else (PREFILL, DECODE, COCOTB_TOKENS)
+    batch = QUICK_BATCH if quick else PREFILL
     quiet_transformers()
-    model = bench_model(progress)
+    if quick:
+        model = trained_model(QUICK_MODEL, "bench-cosim-moe-quick", progress)
+    else:
+        model = bench_model(progress)
+    context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
-    accelerated = AcceleratedModel(model, HARDWARE, PREFILL)
-    accelerated.calibrate([train[:PREFILL], train[PREFILL : 2 * PREFILL]])
+    accelerated = AcceleratedModel(model, QUICK_HARDWARE if quick else HARDWARE, batch)
+    accelerated.calibrate([train[:context], train[context : 2 * context]])
     inputs = accelerated.layer_inputs([validation[:prefill]])
 
     progress("prefill and decode on the fast harness")
     fast = make_backend("fast", accelerated.params)
     try:
-        rows = _measure(accelerated, fast, inputs, PREFILL, "prefill")
+        rows = _measure(accelerated, fast, inputs, batch, "prefill")
         rows += _measure(accelerated, fast, [x[:decode] for x in inputs], 1, "decode")
-        speed_fast = _measure(accelerated, fast, inputs[:1], PREFILL, "speed")[0]
+        speed_fast = _measure(accelerated, fast, inputs[:1], batch, "speed")[0]
     finally:
         fast.close()
     progress(f"{cocotb_tokens} tokens of layer 0 on the cocotb path")
     cocotb = make_backend("cocotb", accelerated.params)
-    slow = _measure(accelerated, cocotb, [inputs[0][:cocotb_tokens]], PREFILL, "speed")[0]
+    slow = _measure(accelerated, cocotb, [inputs[0][:cocotb_tokens]], batch, "speed")[0]
     rows += [speed_fast, slow]
 
     measured = [r for r in rows if r["phase"] in ("prefill", "decode")] + [slow]

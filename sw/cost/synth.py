@@ -1,5 +1,6 @@
-"""Area from Yosys: ``synth -flatten; stat`` on generated Verilog, cached beside the design
-(or, for Verilog elsewhere, in the build folder by a digest of its text).
+"""Area from Yosys: ``synth -flatten; stat`` on generated Verilog, cached in the cache's
+``synth/`` folder by a digest of the Verilog text and the options, so the same design
+synthesized by ``moetile synth``, a benchmark or a test is synthesized once.
 Memories stay memories: they are counted as memory bits, not mapped to flip-flops and gates."""
 
 import hashlib
@@ -46,14 +47,11 @@ def synthesize(
     verilog: Path,
     top: str,
     *,
-    cache: Path | None = None,
     abc: bool = True,
     blackbox: tuple[str, ...] = (),
 ) -> SynthResult:
-    """Run Yosys on ``verilog``; reuse ``cache`` (a JSON file) when it is newer than the source.
-    Without a ``cache``, the result is kept under the build folder by a digest of the Verilog
-    text and the options, so the same Verilog generated into another folder is not
-    synthesized again.
+    """Run Yosys on ``verilog``, once for each Verilog text and options: the result is kept in
+    the cache by a digest of both, so the same Verilog anywhere is not synthesized again.
 
     ``blackbox`` names modules whose contents are not counted (a behavioural model of an
     analog part, priced from its own table): they become Yosys blackboxes, and their
@@ -63,12 +61,10 @@ def synthesize(
     the RTL's structure one for one, without ABC's delay-driven restructuring, which can make
     the same logic map to rather different cell counts in two designs.
     """
-    by_content = cache is None
-    if by_content:
-        cache = _content_cache(verilog, top, abc, blackbox)
+    cache = _content_cache(verilog, top, abc, blackbox)
     # Processes that want the same result take turns: the later one reads the earlier's.
     with locked_file(cache.with_name(f".{cache.name}.lock")):
-        if cache.exists() and (by_content or cache.stat().st_mtime >= verilog.stat().st_mtime):
+        if cache.exists():
             data = json.loads(cache.read_text())
             if "memories" in data:
                 return SynthResult(**data)
