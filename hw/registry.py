@@ -79,13 +79,50 @@ class Design:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
-    def top(self) -> str:
-        """Verilog module name: the block, then its microarchitecture where it has several."""
+    def base(self) -> str:
+        """The block, then its microarchitecture where it has several: ``fat_parapim``."""
         arch = getattr(self.params, "arch", None)
         return f"{self.block.name}_{arch}" if arch else self.block.name
 
+    @property
+    def top(self) -> str:
+        """Verilog module name, one per Params: :attr:`base`, then each Params field that differs
+        from the registered defaults of its microarchitecture (``fat_fat_lanes16``), or a short
+        hash of the Params where that would be long."""
+        changed = self.changed_params()
+        words = [f"{name}{_identifier(value)}" for name, value in changed.items()]
+        readable = "_".join([self.base, *words])
+        if all(w.isidentifier() for w in words) and len(readable) <= MAX_TOP_LENGTH:
+            return readable
+        return f"{self.base}_{self.params_hash[:8]}"
+
+    def changed_params(self) -> dict:
+        """The Params fields (the microarchitecture aside) that differ from the registered
+        defaults of the same microarchitecture (or from the Params class's defaults)."""
+        arch = getattr(self.params, "arch", None)
+        same = [d for d in self.block.defaults if getattr(d, "arch", None) == arch]
+        reference = dataclasses.asdict(same[0] if same else self.block.params())
+        return {
+            name: value
+            for name, value in self.params_dict.items()
+            if name != "arch" and reference.get(name) != value
+        }
+
     def component(self):
         return self.block.build(self.params)
+
+
+#: The longest readable top module name; a longer one is the base and a hash of the Params.
+MAX_TOP_LENGTH = 48
+
+
+def _identifier(value) -> str:
+    """A Params value as part of a Verilog identifier: ``16``, ``m3`` (-3), ``1`` (True)."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value).replace("-", "m")
+    return str(value)
 
 
 _BLOCKS: dict[str, Block] = {}

@@ -12,6 +12,7 @@ from moetile.hw.registry import Design
 from moetile.sw.paths import cache_root, locked_file, write_atomically
 
 from .env import BUILD_WAIVERS, prepare_environment
+from .verilog import design_verilog
 
 __all__ = [
     "design_dir",
@@ -19,8 +20,6 @@ __all__ = [
     "locked",
     "rtl_digest",
     "verilator_build",
-    "verilog_text",
-    "zero_memories_uninitialized",
 ]
 
 
@@ -41,7 +40,8 @@ def rtl_digest() -> str:
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
-    digest.update(Path(__file__).read_bytes())
+    for writer in ("build.py", "verilog.py"):
+        digest.update((Path(__file__).parent / writer).read_bytes())
     return digest.hexdigest()[:8]
 
 
@@ -52,63 +52,13 @@ def locked(directory: Path):
         yield directory
 
 
-@contextlib.contextmanager
-def zero_memories_uninitialized():
-    """Within the ``with`` body, Amaranth writes no initial contents for a memory whose initial
-    contents are all zero.
-
-    A memory macro has no reset contents, and every memory of the blocks is written before it
-    is read, so such contents say nothing; spelt out bit by bit they cost Amaranth and Yosys
-    over a minute for the weight banks of a large accelerator, and Yosys writes them as
-    megabytes of ``initial`` blocks that Verilator then compiles. Verilator starts memories at
-    zero anyway."""
-    from amaranth.back import rtlil
-
-    emit = rtlil.ModuleEmitter.emit_memory
-
-    def emit_nonzero(self, cell_idx, cell):
-        if any(cell.init):
-            emit(self, cell_idx, cell)
-
-    rtlil.ModuleEmitter.emit_memory = emit_nonzero
-    try:
-        yield
-    finally:
-        rtlil.ModuleEmitter.emit_memory = emit
-
-
-#: Attempts at a conversion that the WebAssembly runtime under Amaranth's Yosys failed to start.
-CONVERT_ATTEMPTS = 3
-
-
-def verilog_text(component, name: str) -> str:
-    """``component`` as Verilog with top module ``name``, all-zero memories without initial
-    contents (:func:`zero_memories_uninitialized`). The WebAssembly Yosys that Amaranth
-    converts with can fail to start when the kernel refuses it a sealed memory file for a
-    moment (``WasmtimeError: cannot add seals to the memfd``); that start, and only that, is
-    tried again. Any other Yosys error is raised at once."""
-    from amaranth._toolchain.yosys import YosysError
-    from amaranth.back import verilog
-
-    attempt = 1
-    while True:
-        try:
-            with zero_memories_uninitialized():
-                return verilog.convert(component, name=name, emit_src=False)
-        except YosysError as error:
-            if "WasmtimeError" not in str(error) or attempt == CONVERT_ATTEMPTS:
-                raise
-            attempt += 1
-
-
 def generate_verilog(design: Design) -> Path:
     """Write ``<top>.v`` (and ``params.json``) for ``design`` in its cache directory, once."""
     directory = design_dir(design)
     path = directory / f"{design.top}.v"
     with locked(directory):
         if not path.exists():
-            text = verilog_text(design.component(), design.top)
-            write_atomically(path, text)
+            write_atomically(path, design_verilog(design))
             write_atomically(
                 directory / "params.json",
                 json.dumps({"block": design.block.name, "params": design.params_dict}, indent=2)

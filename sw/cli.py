@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("block", nargs="?", help="block name (default: every block, its defaults)")
     gen.add_argument(
+        "--top",
+        metavar="NAME",
+        help="the top module's name (one design; default: the block, its microarchitecture "
+        "and the Params that differ from its defaults)",
+    )
+    gen.add_argument(
         "--list-params",
         action="store_true",
         help="list BLOCK's Params (type, default, meaning and allowed values) and exit",
@@ -201,25 +207,29 @@ def _generate(args) -> int:
     directory's manifest (a record with the same file name is replaced), so that designs
     generated into one directory by several commands are all linted and synthesized, and a
     design that fails to convert leaves nothing written."""
-    from moetile.sim.build import verilog_text
+    from moetile.sim.verilog import design_verilog, port_records
 
     if args.list_params:
         return _list_params(args)
     folder = OutputFolder(args.out)
     designs = _designs(args)
+    if args.top is not None and len(designs) != 1:
+        raise UserError("--top names one design: give a block (and its --param)")
+    if args.top is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.top):
+        raise UserError(f"--top must be a Verilog identifier, not {args.top!r}")
     outputs = []
     for n, design in enumerate(designs, 1):
-        progress(f"[{n}/{len(designs)}] generating {design.top} {design.params_dict}")
-        component = design.component()
+        top = args.top or design.top
+        progress(f"[{n}/{len(designs)}] generating {top} {design.params_dict}")
         record = {
             "block": design.block.name,
-            "top": design.top,
-            "verilog": f"{design.top}-{design.params_hash}.v",
+            "top": top,
+            "verilog": f"{top}-{design.params_hash}.v",
             "params": design.params_dict,
             "params_hash": design.params_hash,
-            "ports": _ports(component),
+            "ports": port_records(design.component()),
         }
-        outputs.append((record, verilog_text(component, design.top)))
+        outputs.append((record, design_verilog(design, top)))
     new = {record["verilog"] for record, _ in outputs}
     kept = [
         r
@@ -271,24 +281,6 @@ def _existing_manifest(directory: Path) -> list[dict]:
         ) from None
 
 
-def _ports(component) -> list[dict]:
-    from amaranth.hdl import Value
-
-    ports = [
-        {"name": "clk", "direction": "in", "width": 1},
-        {"name": "rst", "direction": "in", "width": 1},
-    ]
-    for path, member, value in component.signature.flatten(component):
-        ports.append(
-            {
-                "name": "__".join(str(p) for p in path),
-                "direction": "in" if member.flow.name == "In" else "out",
-                "width": Value.cast(value).shape().width,
-            }
-        )
-    return ports
-
-
 def _manifest(directory: Path) -> list[dict]:
     path = directory / MANIFEST
     if not path.exists():
@@ -330,7 +322,7 @@ def _synth(args) -> int:
         print_table(
             [
                 {
-                    "verilog": r["verilog"],
+                    "design": r["top"],
                     "cells": r["cells"],
                     "memory_bits": r["memory_bits"],
                     "largest cell types": _top_cells(r["cells_by_type"]),

@@ -54,7 +54,7 @@ def _prove(args) -> int:
     from moetile.sim.formal.spec import formal_spec
 
     designs = formal_designs(args.block, args.param)
-    tops = ", ".join(dict.fromkeys(d.top for d in designs))
+    tops = ", ".join(dict.fromkeys(d.base for d in designs))
     progress(f"proving {len(designs)} designs ({tops})")
     specs = [(design, formal_spec(design.block.name)) for design in designs]
     results = prove_designs(specs, args.property)
@@ -77,11 +77,11 @@ _STATUSES = ("proved", "bounded", "failed")
 
 
 def _differences(design: Design, designs: list[Design]) -> str:
-    """The Params that tell ``design`` from the others of its block with the same top (or the
-    label its formal spec gives them)."""
+    """The Params that tell ``design`` from the others of its block with the same
+    microarchitecture (or the label its formal spec gives them)."""
     from moetile.sim.formal.spec import formal_spec
 
-    same = [d for d in designs if d.top == design.top and d is not design]
+    same = [d for d in designs if d.base == design.base and d is not design]
     if not same:
         return ""
     spec = formal_spec(design.block.name)

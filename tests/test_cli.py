@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 
@@ -44,11 +45,23 @@ def test_generate_writes_every_default_design(rtl):
     ]
     for record in manifest["designs"]:
         text = (rtl / record["verilog"]).read_text()
-        assert f"module {record['top']}(" in text
+        names = [p["name"] for p in record["ports"]]
+        assert f"module {record['top']}({', '.join(names)});" in text  # the manifest's order
+        assert text.startswith(f"// {record['top']}: moetile {metadata.version('moetile')}, ")
+        params = text.splitlines()[1]
+        assert all(f" {k}={v}" in params for k, v in record["params"].items())
+        for port in record["ports"]:  # each payload's fields tile it exactly, in order
+            fields = port.get("fields", [])
+            assert [f["offset"] for f in fields] == [
+                sum(f["width"] for f in fields[:n]) for n in range(len(fields))
+            ]
+            assert not fields or sum(f["width"] for f in fields) == port["width"]
         ports = {p["name"]: p for p in record["ports"]}
         assert ports["o__payload"]["direction"] == "out"
         if record["block"] == "topk":
             assert ports["i__payload"]["width"] == 16 * 8
+            score = {"name": "scores.3", "offset": 24, "width": 8, "signed": True}
+            assert score in ports["i__payload"]["fields"]
         elif record["block"] == "fat":
             assert ports["i_w__payload"]["width"] == 2 * record["params"]["n_inputs"]
         elif record["block"] == "mixpe":  # a scale and zero point per column, and last
@@ -258,7 +271,7 @@ def test_conversion_retries_only_a_wasm_runtime_that_failed_to_start():
     from amaranth._toolchain.yosys import YosysError
     from amaranth.back import verilog
 
-    from moetile.sim.build import verilog_text
+    from moetile.sim.verilog import verilog_text
 
     flaky = [YosysError("wasmtime._error.WasmtimeError: cannot add seals to the memfd"), "ok"]
 
@@ -283,7 +296,7 @@ def test_only_memories_with_nonzero_contents_are_initialized_in_verilog():
     from amaranth.lib import wiring
     from amaranth.lib.memory import Memory
 
-    from moetile.sim.build import verilog_text
+    from moetile.sim.verilog import verilog_text
 
     class Memories(wiring.Component):
         addr: wiring.In(2)
@@ -335,3 +348,33 @@ def test_report_gathers_recorded_runs_and_reruns_on_request(tmp_path, monkeypatc
     assert measured("report", "--json") == [2]
     assert measured("report", "--json", "--rerun") == [3]
     assert len(RUNS) == 3
+
+
+def test_variants_of_a_block_get_their_own_top_modules(tmp_path, capsys):
+    out = str(tmp_path)
+    for lanes in ("4", "8", "2"):
+        assert main(["generate", "fat", "--param", f"lanes={lanes}", "--out", out]) == 0
+    assert main(["generate", "fat", "--param", "lanes=2", "--top", "my_fat", "--out", out]) == 0
+    designs = json.loads((tmp_path / "manifest.json").read_text())["designs"]
+    tops = [d["top"] for d in designs]
+    assert tops == ["fat_fat_lanes4", "fat_fat", "fat_fat_lanes2", "my_fat"]
+    for record in designs:
+        assert f"module {record['top']}(" in (tmp_path / record["verilog"]).read_text()
+    capsys.readouterr()
+    assert main(["synth", "--dir", out]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:2] == ["design", "cells"]
+    assert [line.split()[0] for line in table[1:]] == tops
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--top", "fat-1"], "--top must be a Verilog identifier, not 'fat-1'"),
+        (["--top", "x"], "--top names one design"),
+    ],
+)
+def test_top_names_one_design_with_a_verilog_identifier(argv, message, tmp_path, capsys):
+    block = ["fat"] if "fat-1" in argv else []
+    assert main(["generate", *block, *argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err

@@ -53,7 +53,7 @@ def prove_design(
     ``mutant`` is ``(name, make_dut)``: a component built in place of the design's, proved in
     a folder of its own (the sabotage tests prove designs broken on purpose).
     """
-    _check_names(names, [spec.properties(design.params)], design.top)
+    _check_names(names, [spec.properties(design.params)], design.base)
     return _run_jobs(_jobs(design, spec, names, mutant))
 
 
@@ -63,7 +63,7 @@ def prove_designs(
     """Every property (or those in ``names``) of every design, each result with its design, in
     one pool of parallel jobs: a design's long proof runs beside the next design's. A design
     without a property named is skipped; a name no design has is refused."""
-    label = ", ".join(sorted({design.top for design, _spec in designs}))
+    label = ", ".join(sorted({design.base for design, _spec in designs}))
     _check_names(names, [spec.properties(design.params) for design, spec in designs], label)
     jobs = [(design, job) for design, spec in designs for job in _jobs(design, spec, names)]
     results = _run_jobs([job for _design, job in jobs])
@@ -92,7 +92,7 @@ def _jobs(
     if mutant:
         folder = folder / "mutants" / mutant[0]
     return [
-        lambda p=p: run_property(design.top, p, make, assume, folder / p.name) for p in properties
+        lambda p=p: run_property(design.base, p, make, assume, folder / p.name) for p in properties
     ]
 
 
