@@ -53,6 +53,12 @@ def add_cosim_command(commands) -> None:
         shown = text if "default:" in text else f"{text} (default: {default})"
         cosim.add_argument(option, type=kind, default=None, help=shown)
     cosim.add_argument(
+        "--area",
+        action="store_true",
+        default=None,
+        help="synthesize the accelerator for its area if the cache does not hold it yet",
+    )
+    cosim.add_argument(
         "--config",
         type=Path,
         metavar="FILE.toml",
@@ -91,6 +97,7 @@ def _cosim(args) -> int:
             f"perplexity per byte on {h['tokens']} held-out tokens: float "
             f"{h['float_perplexity']:.3f}, quantized golden {h['golden_perplexity']:.3f}"
         )
+    print(_area(report["area"], report["simulation"]["cycles"]))
     print(f"wrote {', '.join(files)} to {args.out}")
     return 0 if report["bit_exact"] else 1
 
@@ -104,10 +111,20 @@ def _settings(args):
 
     names = tuple(f.name for f in fields(CosimSettings))
     values = read_settings(args.config, names) if args.config else {}
-    for field, _kind, _text in OPTIONS.values():
+    for field in (*(field for field, _kind, _text in OPTIONS.values()), "area"):
         if getattr(args, field) is not None:
             values[field] = getattr(args, field)
     return CosimSettings(**values)
+
+
+def _area(area: dict | None, cycles: int) -> str:
+    if area is None:
+        return "area: not synthesized yet (--area synthesizes it, or moetile synth)"
+    line = (
+        f"area of {area['design']}: {area['cells']:,} cells of logic, {area['memory_bits']:,} "
+        "memory bits (Yosys synth)"
+    )
+    return f"{line}; {cycles:,} cycles simulated" if cycles else line
 
 
 def _headline(report: dict) -> str:

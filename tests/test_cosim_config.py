@@ -90,3 +90,27 @@ def test_sizes_beyond_the_text_are_refused_before_training(argv, message, tmp_pa
     with mock.patch("moetile.sw.runtime.cosim.resolve_model", must_not_train):
         assert main(["cosim", *argv, "--out", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_report_carries_the_area_from_the_synthesis_cache_or_synthesized():
+    """The area ``moetile synth`` counts for the same Verilog: from the cache when it is there,
+    synthesized only when asked (Yosys itself is tested by the synth tests)."""
+    from moetile.hw.moe import MoELayerParams
+    from moetile.sw.cost.synth import SynthResult
+    from moetile.sw.runtime.cosim import design_area
+
+    result = SynthResult("moe_layer", 1234, {}, 5678, 3)
+    quiet = lambda message: None  # noqa: E731
+    params = MoELayerParams()
+    with (
+        mock.patch("moetile.sw.cost.synth.synthesized", return_value=None),
+        mock.patch("moetile.sw.cost.synth.synthesize", return_value=result) as synthesize,
+    ):
+        assert design_area(params, False, quiet) is None
+        assert synthesize.call_count == 0
+        area = design_area(params, True, quiet)
+        assert area == {"design": "moe_layer", "cells": 1234, "memory_bits": 5678}
+        (verilog, top), _ = synthesize.call_args
+        assert top == "moe_layer" and verilog.name == "moe_layer.v"
+    with mock.patch("moetile.sw.cost.synth.synthesized", return_value=result):
+        assert design_area(params, False, quiet) == area

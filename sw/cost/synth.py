@@ -13,7 +13,7 @@ from pathlib import Path
 
 from moetile.sw.paths import locked_file
 
-__all__ = ["SynthResult", "synthesize"]
+__all__ = ["SynthResult", "synthesize", "synthesized"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,16 @@ def synthesize(
             if "memories" in data:
                 return SynthResult(**data)
         return _synthesize(verilog, top, cache, abc, blackbox)
+
+
+def synthesized(verilog: Path, top: str) -> SynthResult | None:
+    """:func:`synthesize`'s result for ``verilog`` when it is in the cache, else ``None``
+    (nothing is run)."""
+    cache = _content_cache(verilog, top, True, ())
+    if not cache.exists():
+        return None
+    data = json.loads(cache.read_text())
+    return SynthResult(**data) if "memories" in data else None
 
 
 def _synthesize(verilog: Path, top: str, cache: Path, abc: bool, blackbox) -> SynthResult:

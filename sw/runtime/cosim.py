@@ -51,6 +51,7 @@ class CosimSettings:
     ``xbar``; ``lanes``, ``arrays``: the engine's size (FAT lanes and arrays, MixPE rows and
     columns, tokens per job and crossbar peripheries);
     ``calibration``: training-split tokens that set the activation scales;
+    ``area``: synthesize the design for its area when the cache does not hold it yet;
     ``quality_tokens``: held-out tokens on which the float model and the quantized golden are
     compared besides the co-simulated ones (``None``: :data:`QUALITY_PER_TOKEN` per simulated
     token, at most :data:`QUALITY_TOKENS`; see :meth:`resolved`)."""
@@ -65,6 +66,7 @@ class CosimSettings:
     calibration: int = 512
     quality_tokens: int | None = None
     train_steps: int = COSIM_TRAIN_STEPS
+    area: bool = False
 
     def __post_init__(self):
         for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
@@ -133,6 +135,24 @@ def _check_moe_config(path: Path) -> None:
             f"{path}: a {kind or 'unknown'} model without MoE layers the accelerator can run "
             "(it runs Mixtral-style tiny MoEs made by `moetile model train-tiny`)"
         )
+
+
+def design_area(params: MoELayerParams, compute: bool, progress) -> dict | None:
+    """The accelerator's area as ``moetile synth`` counts it (logic cells and memory bits):
+    from the synthesis cache, or synthesized now when ``compute``; ``None`` when neither."""
+    from moetile.hw.registry import Design, block
+    from moetile.sim.build import generate_verilog
+    from moetile.sw.cost.synth import synthesize, synthesized
+
+    design = Design(block("moe_layer"), params)
+    verilog = generate_verilog(design)
+    result = synthesized(verilog, design.top)
+    if result is None and compute:
+        progress(f"synthesizing {design.top} for its area (Yosys synth; stat)")
+        result = synthesize(verilog, design.top)
+    if result is None:
+        return None
+    return {"design": design.top, "cells": result.cells, "memory_bits": result.memory_bits}
 
 
 def _passages(data: torch.Tensor, tokens: int, context: int) -> list[torch.Tensor]:
@@ -223,6 +243,8 @@ def cosim(
             ),
         }
         accelerated.records = []
+    simulated_rtl = settings.backend != "golden"
+    area = design_area(params, settings.area, progress) if simulated_rtl or settings.area else None
     rows = summarize(records, params)
     simulated = [r for r in records if r.stats is not None]
     cycles = sum(r.cycles for r in simulated)
@@ -234,6 +256,7 @@ def cosim(
         "settings": asdict(settings),
         "params": asdict(params),
         "bit_exact": all(r.exact for r in records),
+        "area": area,
         "layers": rows,
         "quality": quality,
         "simulation": {
