@@ -48,17 +48,17 @@ SMALL_SETTINGS = {
 #: longest chains start first (see conftest.py); the rest are quick. ``moetile report`` is
 #: quick when it comes after the benchmarks, whose recorded runs it gathers.
 COSTS = {
-    "moetile prove": 320,
+    "moetile prove": 380,
     "moetile synth": 200,
-    "moetile cosim --engine xbar": 90,
-    "moetile cosim --engine mixpe": 80,
-    "moetile cosim": 80,
-    "moetile bench predictor": 80,
-    "moetile bench crossbar": 100,
-    "moetile bench cosim": 60,
+    "moetile bench crossbar": 110,
+    "moetile cosim --engine mixpe": 100,
+    "moetile cosim": 90,
+    "moetile bench predictor": 90,
     "moetile model convert-cmoe": 60,
-    "moetile bench mixpe": 40,
+    "moetile cosim --engine xbar": 60,
     "moetile bench fat": 40,
+    "moetile bench cosim": 30,
+    "moetile bench mixpe": 25,
 }
 
 #: A token with a digit is a measured figure: it may change from run to run, but must stay a

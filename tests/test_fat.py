@@ -27,7 +27,7 @@ def variant_id(fields):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"lanes": 0}, "lanes must be an integer >= 1, not 0"),
+        ({"lanes": 0}, "lanes must be an integer in \\[1, 1024\\], not 0"),
         ({"in_width": 33}, r"in_width must be an integer in \[1, 32\], not 33"),
         ({"n_inputs": 0}, "n_inputs must be"),
         ({"n_outputs": -1}, "n_outputs must be"),

@@ -26,7 +26,7 @@ from moetile.sw.quant.w4a8 import gemm_error_bound, quantize_activations, quanti
     [
         ({"group": 16}, "group must be one of 32, 64, 128, not 16"),
         ({"cols": 33}, r"cols must be an integer in \[1, 32\], not 33"),
-        ({"rows": 0}, "rows must be an integer >= 1, not 0"),
+        ({"rows": 0}, "rows must be an integer in \\[1, 1024\\], not 0"),
         ({"n_inputs": 48}, r"n_inputs must be a multiple of group \(32\), not 48"),
         ({"n_inputs": 16}, "n_inputs must be an integer >= 32, not 16"),
         ({"scale_width": 25}, r"scale_width must be an integer in \[1, 24\]"),

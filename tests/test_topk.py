@@ -26,7 +26,7 @@ def reference(scores, k):
 @pytest.mark.parametrize(
     ("field", "values", "message"),
     [
-        ("n", {"n": 0}, "n must be an integer >= 1, not 0"),
+        ("n", {"n": 0}, "n must be an integer in \\[1, 1024\\], not 0"),
         ("k", {"n": 4, "k": 5}, r"k must be an integer in \[1, 4\], not 5"),
         ("k", {"k": 0}, "k must be"),
         ("score_width", {"score_width": 0}, "score_width must be"),

@@ -30,13 +30,13 @@ from moetile.sw.mapping.xbar_schedule import (
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        (dict(rows=0), "rows must be an integer >= 1"),
+        (dict(rows=0), "rows must be an integer in \\[1, 1024\\]"),
         (dict(w_bits=9), r"w_bits must be an integer in \[2, 8\]"),
         (dict(cell_bits=9, w_bits=8), r"cell_bits must be an integer in \[1, 8\]"),
         (dict(dac_bits=8, in_bits=8), r"dac_bits must be an integer in \[1, 7\]"),
         (dict(adc_bits=0), r"adc_bits must be an integer in \[1, 16\]"),
-        (dict(crossbars_per_group=0), "crossbars_per_group must be an integer >= 1"),
-        (dict(groups=0), "groups must be an integer >= 1"),
+        (dict(crossbars_per_group=0), "crossbars_per_group must be an integer in \\[1, 1024\\]"),
+        (dict(groups=0), "groups must be an integer in \\[1, 512\\]"),
     ],
 )
 def test_params_refused(fields, message):
