@@ -104,7 +104,7 @@ def _must_not_run(*args, **kwargs):
 #: Each command that writes, with its output option, and the function it starts work with.
 WRITERS = {
     "cosim": (["cosim"], "--out", "moetile.sw.runtime.cosim.cosim"),
-    "generate": (["generate", "topk"], "--out", "moetile.sim.build.verilog_text"),
+    "generate": (["generate", "topk"], "--out", "moetile.sim.verilog.design_verilog"),
     "train-tiny": (
         ["model", "train-tiny"],
         "--out",
