@@ -67,6 +67,12 @@ def generate_verilog(design: Design) -> Path:
     return path
 
 
+#: C++ optimization of the cocotb builds: a cocotb bench runs at the speed of Python (tens of
+#: thousands of cycles a second), which even an unoptimized model outruns many times over, so
+#: the build is made for compile time (Verilator's default, ``-Os``, takes several times longer).
+COCOTB_CFLAGS = "-O0"
+
+
 def verilator_build(design: Design) -> Path:
     """Build the cocotb Verilator simulator of ``design`` once; return its build directory."""
     directory = design_dir(design)
@@ -83,7 +89,10 @@ def verilator_build(design: Design) -> Path:
                     sources=[source],
                     hdl_toplevel=design.top,
                     build_dir=sim_dir,
-                    build_args=[f"-Wno-{w}" for w in BUILD_WAIVERS],
+                    build_args=[
+                        *(f"-Wno-{w}" for w in BUILD_WAIVERS),
+                        *("-CFLAGS", COCOTB_CFLAGS),
+                    ],
                     timescale=("1ns", "1ps"),
                     log_file=log,
                 )

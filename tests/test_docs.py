@@ -35,9 +35,15 @@ MOETILE = Path(sys.executable).parent / "moetile"
 SMALL_SETTINGS = {
     "moetile bench": ["--quick"],
     "moetile report": ["--quick"],
+    # The design sizes that build and simulate soonest: the FAT engine's bit-serial passes
+    # take the most cycles, so its design gets more lanes.
+    "moetile cosim --engine": [
+        *("--train-steps", "2", "--tokens", "16"),
+        *("--lanes", "8", "--arrays", "2", "--max-tokens", "16"),
+    ],
     "moetile cosim": [
         *("--train-steps", "2", "--tokens", "16"),
-        *("--lanes", "4", "--arrays", "2", "--max-tokens", "16"),
+        *("--lanes", "16", "--arrays", "2", "--max-tokens", "16"),
     ],
     "moetile model train-tiny": ["--steps", "2"],
     "moetile model convert-cmoe": ["--calibration", "8", "--held-out", "4"],

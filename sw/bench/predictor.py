@@ -155,7 +155,7 @@ def run(progress, quick: bool = False) -> BenchReport:
     quiet_transformers()
     models = {
         "tiny-moe float": predictor_model(progress, quick),
-        "tiny-moe ternary": bench_model(progress),
+        "tiny-moe ternary": bench_model(progress, quick),
     }
     accuracy_rows, loss_rows, hardware_rows, means = [], [], [], {}
     for workload, model in models.items():

@@ -48,19 +48,20 @@ BENCH_TILE = TileParams(rows=16, cols=8, cell_bits=2, w_bits=8, in_bits=8, dac_b
 ADC_BITS = (6, 4)
 BATCH = 32
 TOKENS = 256
-#: A quick run: an 8 × 16-cell crossbar with its lossless 5-bit ADC, 64 tokens of each trace.
-QUICK_TILE, QUICK_ADC_BITS, QUICK_TOKENS = replace(BENCH_TILE, rows=8, cols=4), (5,), 64
+#: A quick run: a 4 × 16-cell crossbar with its lossless ADC, 64 tokens of each trace.
+QUICK_TILE, QUICK_TOKENS = replace(BENCH_TILE, rows=4, cols=4), 64
+QUICK_ADC_BITS = (QUICK_TILE.crossbar.lossless_adc_bits,)
 BASELINE = "the unshared tile (one periphery per crossbar) on its fastest schedule"
 
 
-def _traces(progress, tokens: int) -> dict:
+def _traces(progress, tokens: int, quick: bool = False) -> dict:
     """``{name: (top_k (tokens, k), expert load for sorting)}``."""
     from moetile.sw.models.corpus import stdlib_corpus
     from moetile.sw.models.trace import passages_of, record_hf_trace
 
     from .cosim import bench_model
 
-    model = bench_model(progress)
+    model = bench_model(progress, quick)
     context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
     progress(f"crossbar: tracing {tokens} tokens of held-out text through the bench's tiny MoE")
@@ -156,7 +157,7 @@ def measure(traces: dict, adc_bits, progress, tile: TileParams = BENCH_TILE) -> 
 
 def run(progress, quick: bool = False) -> BenchReport:
     if quick:
-        rows = measure(_traces(progress, QUICK_TOKENS), QUICK_ADC_BITS, progress, QUICK_TILE)
+        rows = measure(_traces(progress, QUICK_TOKENS, quick), QUICK_ADC_BITS, progress, QUICK_TILE)
     else:
         rows = measure(_traces(progress, TOKENS), ADC_BITS, progress)
     real = [r for r in rows if r["trace"].startswith("tiny-moe")]
