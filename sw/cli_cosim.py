@@ -41,7 +41,7 @@ OPTIONS = {
 
 
 def add_cosim_command(commands) -> None:
-    from moetile.sw.runtime.cosim import CosimSettings
+    from moetile.sw.runtime.cosim_settings import CosimSettings
 
     defaults = CosimSettings()
     cosim = commands.add_parser(
@@ -107,7 +107,7 @@ def _settings(args):
     instead of the file's value."""
     from dataclasses import fields
 
-    from moetile.sw.runtime.cosim import CosimSettings
+    from moetile.sw.runtime.cosim_settings import CosimSettings
 
     names = tuple(f.name for f in fields(CosimSettings))
     values = read_settings(args.config, names) if args.config else {}

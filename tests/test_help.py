@@ -3,6 +3,8 @@ and their papers, and every option's default."""
 
 import argparse
 import dataclasses
+import subprocess
+import sys
 from importlib import metadata
 
 import pytest
@@ -96,3 +98,21 @@ def test_parallel_units_have_a_documented_bound(name, field, tmp_path, capsys):
             break
         meaning.append(line.strip())
     assert "1024" in " ".join(meaning), meaning
+
+
+def test_help_answers_without_loading_torch():
+    """``--help`` and ``--version`` answer at once: building the command line imports neither
+    torch nor transformers (each command imports what it runs)."""
+    code = (
+        "import sys\n"
+        "from moetile.sw.cli import main\n"
+        "for argv in (['--version'], ['--help'], ['cosim', '--help'], ['bench', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "[]"

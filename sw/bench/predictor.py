@@ -30,8 +30,10 @@ PREDICTOR_MODEL = TinyMoESettings(
 )
 RANK, STEPS, LOSS, EXTRA, MACS = 32, 600, "pairwise", 2, 8
 TRAIN_TOKENS, TEST_TOKENS = 8192, 2048
-#: A quick run: the float model trained 20 steps, predictors 30 steps, fewer tokens.
-QUICK_MODEL_STEPS, QUICK_STEPS, QUICK_TOKENS = 20, 30, (1024, 256)
+#: A quick run: the float model 64 wide (as the ternary one, so one predictor unit serves
+#: both) trained 20 steps, predictors 30 steps, fewer tokens.
+QUICK_MODEL = replace(PREDICTOR_MODEL, hidden=64, expert_hidden=128, steps=20)
+QUICK_STEPS, QUICK_TOKENS = 30, (1024, 256)
 #: The attention cost model: an array of this many int8 MACs a cycle.
 ATTENTION_MACS = 64
 
@@ -48,8 +50,7 @@ def attention_cycles(hidden: int, context: int) -> int:
 def predictor_model(progress, quick: bool = False):
     """The bench's float tiny MoE, trained once into the build folder."""
     if quick:
-        settings = replace(PREDICTOR_MODEL, steps=QUICK_MODEL_STEPS)
-        return trained_model(settings, "bench-predictor-moe-quick", progress)
+        return trained_model(QUICK_MODEL, "bench-predictor-moe-quick-64", progress)
     return trained_model(PREDICTOR_MODEL, "bench-predictor-moe", progress)
 
 

@@ -15,12 +15,10 @@ from moetile.hw.moe.interface import STATS
 from moetile.sw.golden.moe_layer import moe_layer
 from moetile.sw.mapping.moe_layer import load_words, results_of, token_payloads
 
+from .cosim_settings import BACKENDS
 from .quantize import QuantizedLayer
 
 __all__ = ["BACKENDS", "Backend", "LayerRun", "cycle_bound", "make_backend"]
-
-#: Backend names, in the order ``moetile cosim --backend`` lists them.
-BACKENDS = ("fast", "cocotb", "golden")
 
 
 @dataclass

@@ -1,0 +1,64 @@
+"""What ``moetile cosim`` runs, and on what hardware: its settings, checked when made (this
+module imports no torch, so the command line is built without it)."""
+
+from dataclasses import dataclass, replace
+
+from moetile.hw.checks import check_choice, check_int
+from moetile.hw.moe import ENGINES, MoELayerParams
+
+__all__ = ["BACKENDS", "COSIM_TRAIN_STEPS", "CosimSettings"]
+
+#: Backend names, in the order ``moetile cosim --backend`` lists them.
+BACKENDS = ("fast", "cocotb", "golden")
+
+#: Training steps of the ternary tiny MoE when ``moetile cosim`` has to make it (the full
+#: schedule of ``moetile model train-tiny`` is 800 steps).
+COSIM_TRAIN_STEPS = 300
+
+#: The quality step's held-out tokens per co-simulated token, and at most, by default.
+QUALITY_PER_TOKEN, QUALITY_TOKENS = 8, 1024
+
+
+@dataclass(frozen=True)
+class CosimSettings:
+    """What to co-simulate and on what hardware.
+
+    ``model``: ``tiny-moe`` (the tiny MoE, trained on first use: ternary experts for the FAT
+    engine, float experts for MixPE and crossbars), ``cmoe-minilm``
+    or a directory holding a tiny MoE; ``tokens``: held-out tokens run through the model on the
+    accelerator; ``max_tokens``: the accelerator's batch; ``engine``: ``fat``, ``mixpe`` or
+    ``xbar``; ``lanes``, ``arrays``: the engine's size (FAT lanes and arrays, MixPE rows and
+    columns, tokens per job and crossbar peripheries);
+    ``calibration``: training-split tokens that set the activation scales;
+    ``area``: synthesize the design for its area when the cache does not hold it yet;
+    ``quality_tokens``: held-out tokens on which the float model and the quantized golden are
+    compared besides the co-simulated ones (``None``: :data:`QUALITY_PER_TOKEN` per simulated
+    token, at most :data:`QUALITY_TOKENS`; see :meth:`resolved`)."""
+
+    model: str = "tiny-moe"
+    tokens: int = 128
+    backend: str = "fast"
+    engine: str = "fat"
+    max_tokens: int = 128
+    lanes: int = 16
+    arrays: int = 8
+    calibration: int = 512
+    quality_tokens: int | None = None
+    train_steps: int = COSIM_TRAIN_STEPS
+    area: bool = False
+
+    def __post_init__(self):
+        for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
+            check_int(name, getattr(self, name), minimum=1)
+        if self.quality_tokens is not None:
+            check_int("quality_tokens", self.quality_tokens, minimum=0)
+        check_choice("backend", self.backend, BACKENDS)
+        check_choice("engine", self.engine, ENGINES)
+        # The engine's own limits (MixPE columns within a group), before any model is trained.
+        MoELayerParams(engine=self.engine, lanes=self.lanes, arrays=self.arrays)
+
+    def resolved(self) -> "CosimSettings":
+        """These settings with the quality step's size decided: the run's own size."""
+        if self.quality_tokens is not None:
+            return self
+        return replace(self, quality_tokens=min(QUALITY_TOKENS, QUALITY_PER_TOKEN * self.tokens))
