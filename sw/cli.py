@@ -142,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("name", help="the benchmark (listed below)")
     bench.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
     bench.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    bench.add_argument(
+        "--out",
+        type=Path,
+        help="also write the report (NAME.json) and the benchmark's plots into this folder: "
+        "new, or one moetile wrote (earlier benchmarks' files there are kept)",
+    )
     bench.set_defaults(run=_bench)
 
     report = commands.add_parser(
@@ -341,7 +347,10 @@ def _top_cells(by_type: dict, count: int = 4) -> str:
 def _bench(args) -> int:
     from moetile.sw.bench import run_bench
 
+    folder = OutputFolder(args.out) if args.out else None  # refused now, not after the run
     report = run_bench(args.name, progress, args.quick)
+    if folder:
+        _write_bench(folder, args.name, report)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0
@@ -354,6 +363,21 @@ def _bench(args) -> int:
             f"({claim.what}; against {claim.baseline}): {verdict}"
         )
     return 0
+
+
+def _write_bench(folder: OutputFolder, name: str, report) -> None:
+    import matplotlib.pyplot as plt
+
+    from moetile.sw.bench import bench_plots
+    from moetile.sw.outputs import PNG_METADATA
+
+    with folder.writing(keep_earlier=True) as stage:
+        (stage / f"{name}.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        for file, figure in bench_plots(name, report).items():
+            figure.savefig(stage / file, dpi=110, metadata=PNG_METADATA)
+            plt.close(figure)
+        written = sorted(entry.name for entry in stage.iterdir())
+    progress(f"wrote {', '.join(written)} to {folder.path}")
 
 
 def _report(args) -> int:

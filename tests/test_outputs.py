@@ -120,6 +120,7 @@ WRITERS = {
         "--out",
         "moetile.sw.predictor.suite.train_suite",
     ),
+    "bench": (["bench", "topk"], "--out", "moetile.sw.bench.run_bench"),
 }
 
 
@@ -180,3 +181,30 @@ def test_generate_twice_into_one_folder_keeps_both_and_refuses_a_stranger(tmp_pa
     assert main(["generate", "topk", "--out", str(out)]) == 2
     assert "holds constraints.sdc" in capsys.readouterr().err
     assert json.loads((out / "manifest.json").read_text()) == manifest
+
+
+def test_benchmarks_share_a_folder_each_with_its_report_and_plots(tmp_path, capsys):
+    """``moetile bench NAME --out DIR`` adds ``NAME.json`` and the benchmark's plots to DIR,
+    keeping the other benchmarks' files there."""
+    from moetile.sw.bench import BenchReport
+
+    reports = {
+        "topk": BenchReport("topk", [{"arch": "network", "cells": 10}]),
+        "gocache": BenchReport(
+            "gocache",
+            [
+                {"workload": w, "prompt": p, "speedup": p / 4, "energy_ratio": p / 5}
+                for w in ("tiny-moe", "random")
+                for p in (8, 16, 32, 64)
+            ],
+        ),
+    }
+    out = tmp_path / "benchmarks"
+    for name, report in reports.items():
+        with mock.patch("moetile.sw.bench.run_bench", return_value=report):
+            assert main(["bench", name, "--out", str(out)]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [OWN_FILES, "gocache.json", "gocache.png", "topk.json"]
+    assert is_own_png(out / "gocache.png")
+    assert json.loads((out / "topk.json").read_text())["rows"] == reports["topk"].rows
+    assert f"wrote topk.json to {out}" in capsys.readouterr().err

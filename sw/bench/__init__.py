@@ -12,6 +12,7 @@ __all__ = [
     "BENCH_SUMMARIES",
     "BenchReport",
     "Claim",
+    "bench_plots",
     "design_cells",
     "design_synth",
     "recorded_bench",
@@ -110,6 +111,12 @@ def run_bench(name: str, progress=lambda message: None, quick: bool = False) -> 
 
     module = _module(name)
     return measured(_key(name, quick), lambda: module.run(progress, quick))
+
+
+def bench_plots(name: str, report: BenchReport) -> dict:
+    """``{file name: matplotlib figure}`` of benchmark ``name``'s report (none for most)."""
+    make = getattr(_module(name), "plots", None)
+    return make(report) if make else {}
 
 
 def recorded_bench(

@@ -33,11 +33,10 @@ from moetile.hw.gocache import GOCacheParams
 from moetile.hw.registry import Design, block
 from moetile.sw.cost.activity import gocache_activity, xbar_activity
 from moetile.sw.golden.xbar import tile_cycles
-from moetile.sw.outputs import PNG_METADATA
 
 from . import BenchReport, Claim
 
-__all__ = ["BENCH_ROUTER", "GENERATED", "PROMPTS", "run"]
+__all__ = ["BENCH_ROUTER", "GENERATED", "PROMPTS", "plots", "run"]
 
 #: The bench model's gate (64 inputs, 8 experts); each expert selects 8 tokens (the average
 #: load of a 32-token prompt under top-2 routing); sequences up to 72 tokens.
@@ -229,37 +228,36 @@ def _row(workload: str, prompt: int, count: int, tallies: dict, cost: ExpertCost
     }
 
 
-def _plot(rows: list[dict]) -> str:
-    """Speedup and energy ratio against prompt length, as a PNG in the build folder."""
-    import os
-
+def plots(report: BenchReport) -> dict:
+    """``{"gocache.png": figure}``: speed-up and energy ratio against the prompt length."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from moetile.sw.paths import cache_root
-
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    rows = [r for r in report.rows if "speedup" in r]
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.8))
     for workload in dict.fromkeys(r["workload"] for r in rows):
         mine = [r for r in rows if r["workload"] == workload]
         for axis, key in zip(axes, ("speedup", "energy_ratio"), strict=True):
             axis.plot([r["prompt"] for r in mine], [r[key] for r in mine], "o-", label=workload)
     for axis, title in zip(axes, ("speed", "energy"), strict=True):
-        axis.set(xscale="log", xlabel="prompt tokens", title=f"{title}: no cache / GO cache")
+        axis.set(
+            xscale="log",
+            xlabel="prompt tokens",
+            ylabel="ratio",
+            title=f"{title}: no cache / GO cache",
+        )
         axis.set_xticks(PROMPTS, [str(p) for p in PROMPTS])
+        axis.minorticks_off()  # the log axis's own labels would overprint the prompt lengths
         axis.grid(alpha=0.3)
-        axis.legend()
-    figure.suptitle(f"Generating {GENERATED} tokens, expert-choice routing")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="gate inputs")
+    figure.suptitle(
+        f"GO cache (moetile bench gocache): generating {GENERATED} tokens, expert-choice routing",
+        fontsize=9,
+    )
     figure.tight_layout()
-    out = cache_root() / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "gocache.png"
-    tmp = out / f".gocache.{os.getpid()}.png"
-    figure.savefig(tmp, dpi=110, metadata=PNG_METADATA)
-    plt.close(figure)
-    os.replace(tmp, path)
-    return str(path)
+    return {"gocache.png": figure}
 
 
 def run(progress, quick: bool = False) -> BenchReport:
@@ -290,7 +288,6 @@ def run(progress, quick: bool = False) -> BenchReport:
     for row in rows:
         if row["workload"] == "tiny-moe":
             row["selections_kept_from_float"] = round(agreement, 4)
-    progress(f"gocache: plot written to {_plot(rows)}")
     claim_row = next(r for r in rows if r["workload"] == "tiny-moe" and r["prompt"] == CLAIM_PROMPT)
     setting = f"{GENERATED} tokens after a {CLAIM_PROMPT}-token prompt, tiny-MoE gate"
     claims = [

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from moetile.hw.moe import MoELayerParams
+from moetile.hw.registry import Design, block
 
 from ..models import TINY_MODELS, saved_model_dir
 from ..outputs import OutputFolder
@@ -84,7 +85,6 @@ def _check_moe_config(path: Path) -> None:
 def design_area(params: MoELayerParams, compute: bool, progress) -> dict | None:
     """The accelerator's area as ``moetile synth`` counts it (logic cells and memory bits):
     from the synthesis cache, or synthesized now when ``compute``; ``None`` when neither."""
-    from moetile.hw.registry import Design, block
     from moetile.sim.build import generate_verilog
     from moetile.sw.cost.synth import synthesize, synthesized
 
@@ -199,6 +199,7 @@ def cosim(
         "engine": settings.engine,
         "settings": asdict(settings),
         "params": asdict(params),
+        "design": Design(block("moe_layer"), params).top,
         "bit_exact": all(r.exact for r in records),
         "area": area,
         "layers": rows,
