@@ -1,6 +1,7 @@
 """``moetile predictor train|eval``: pre-attention expert predictors from routing traces."""
 
 import json
+from importlib import metadata
 from pathlib import Path
 
 from .console import UserError, print_table, progress
@@ -88,7 +89,11 @@ def _eval(args) -> int:
             row[key] = round(row[key], 4)
     if plot:
         with plot.writing() as partial:
-            plot_accuracy(rows, partial, f"{suite.model}: top-{suite.params.k} exact match")
+            title = (
+                f"{suite.model}: top-{suite.params.k} exact match on {len(trace.tokens)} "
+                f"held-out tokens ({args.trace.name}), moetile {metadata.version('moetile')}"
+            )
+            plot_accuracy(rows, partial, title)
         progress(f"plot written to {args.plot}")
     if args.json:
         print(json.dumps(rows))

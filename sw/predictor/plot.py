@@ -14,14 +14,15 @@ def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6.4, 3.8))
+    figure, axis = plt.subplots(figsize=(8, 3.8))
     for method in dict.fromkeys(r["predictor"] for r in rows):
         mine = [r for r in rows if r["predictor"] == method and r["layer"] != "mean"]
         axis.plot([r["layer"] for r in mine], [r["exact_match"] for r in mine], "o-", label=method)
-    axis.set(xlabel="layer", ylabel="exact match of the top-k set", ylim=(0, 1), title=title)
+    axis.set(xlabel="layer", ylabel="exact match of the top-k set", ylim=(0, 1))
+    axis.set_title(title, fontsize=9)
     axis.set_xticks(sorted({r["layer"] for r in rows if r["layer"] != "mean"}))
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="predictor")
     figure.tight_layout()
     figure.savefig(Path(path), dpi=110, format="png", metadata=PNG_METADATA)
     plt.close(figure)
