@@ -378,3 +378,32 @@ def test_top_names_one_design_with_a_verilog_identifier(argv, message, tmp_path,
     block = ["fat"] if "fat-1" in argv else []
     assert main(["generate", *block, *argv, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_reports_wanting_one_benchmark_at_once_measure_it_once(tmp_path, monkeypatch):
+    """Two reports that find no record take turns: the first measures, the second reads."""
+    import threading
+    import time
+
+    from moetile.sw.bench import BenchReport
+    from moetile.sw.bench.record import recorded
+    from moetile.sw.paths import CACHE_DIR_ENV
+
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    runs = []
+
+    def measure():
+        runs.append(1)
+        time.sleep(0.5)
+        return BenchReport("fake", [{"run": len(runs)}])
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(recorded("fake", measure))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(runs) == 1
+    assert sorted(reused for _report, reused in results) == [False, True]

@@ -42,16 +42,21 @@ def measured(name: str, measure):
     """``measure()`` (a :class:`~moetile.sw.bench.BenchReport`), recorded for these sources."""
     path = _path(name)
     with locked_file(path.with_name(f".{name}.lock")):
-        report = measure()
-        write_atomically(path, json.dumps(report.to_json(), indent=2) + "\n")
-    return report
+        return _measure(path, measure)
 
 
 def recorded(name: str, measure) -> tuple[dict, bool]:
     """``(report JSON, reused)``: the report recorded for these sources when there is one,
-    else :func:`measured`'s."""
+    else :func:`measured`'s; under one lock, so a run that finds none measures it once while
+    others wait for its record."""
     path = _path(name)
     with locked_file(path.with_name(f".{name}.lock")):
         if path.is_file():
             return json.loads(path.read_text()), True
-    return measured(name, measure).to_json(), False
+        return _measure(path, measure).to_json(), False
+
+
+def _measure(path: Path, measure):
+    report = measure()
+    write_atomically(path, json.dumps(report.to_json(), indent=2) + "\n")
+    return report
