@@ -345,7 +345,7 @@ def _top_cells(by_type: dict, count: int = 4) -> str:
 
 
 def _bench(args) -> int:
-    from moetile.sw.bench import run_bench
+    from moetile.sw.bench import claim_text, run_bench
 
     folder = OutputFolder(args.out) if args.out else None  # refused now, not after the run
     report = run_bench(args.name, progress, args.quick)
@@ -355,13 +355,8 @@ def _bench(args) -> int:
         print(json.dumps(report.to_json(), indent=2))
         return 0
     print_table(report.rows)
-    for claim in report.claims:
-        verdict = "holds" if claim.holds else "DOES NOT HOLD"
-        print(
-            f"claim {claim.name}: measured {claim.measured:.4f} vs paper "
-            f"{claim.paper:.{claim.decimals}f} "
-            f"({claim.what}; against {claim.baseline}): {verdict}"
-        )
+    for n, claim in enumerate(report.claims):
+        print(("\n" if n == 0 and report.rows else "") + claim_text(claim.to_json()))
     return 0
 
 
@@ -381,7 +376,8 @@ def _write_bench(folder: OutputFolder, name: str, report) -> None:
 
 
 def _report(args) -> int:
-    from moetile.sw.bench import BENCHES, recorded_bench, run_bench
+    from moetile.sw.bench import BENCHES, claim_text, recorded_bench, run_bench
+    from moetile.sw.bench.claims import PAPER_SCORES
 
     claims = []
     for name in BENCHES:
@@ -394,10 +390,15 @@ def _report(args) -> int:
         claims += [{"bench": name, **claim} for claim in report["claims"]]
     if args.json:
         print(json.dumps({"claims": claims}, indent=2))
-    else:
-        print_table(claims)
-        held = sum(c["holds"] for c in claims)
-        print(f"{held} of {len(claims)} paper figures reached")
+        return 0
+    papers = [c for c in claims if c["source"]]
+    targets = [c for c in claims if not c["source"]]
+    for claim in papers + targets:
+        print(claim_text(claim, prefix=f"{claim['bench']}/"))
+    scores = [c["score"] for c in papers]
+    counts = ", ".join(f"{scores.count(s)} {s}" for s in PAPER_SCORES)
+    met = sum(c["score"] == "met" for c in targets)
+    print(f"{len(papers)} paper figures: {counts}; {met} of {len(targets)} own targets met")
     return 0
 
 

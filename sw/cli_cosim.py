@@ -2,7 +2,14 @@
 
 from pathlib import Path
 
-from .console import print_table, progress, progress_bar, quiet_transformers, training_bar
+from .console import (
+    print_table,
+    progress,
+    progress_bar,
+    quiet_transformers,
+    training_bar,
+    wrapped,
+)
 from .outputs import OutputFolder
 from .runtime.settings_file import SETTINGS_FILE, read_settings
 
@@ -98,7 +105,7 @@ def _cosim(args) -> int:
             f"{h['float_perplexity']:.3f}, quantized golden {h['golden_perplexity']:.3f}"
         )
     print(_area(report["area"], report["simulation"]["cycles"]))
-    print(f"wrote {', '.join(files)} to {args.out}")
+    print(wrapped(f"wrote {', '.join(files)} to {args.out}"))
     return 0 if report["bit_exact"] else 1
 
 
@@ -134,7 +141,7 @@ def _headline(report: dict) -> str:
     if report["backend"] == "golden" or not report["bit_exact"]:
         return head if report["bit_exact"] else f"{report['model']}: {verdict}"
     return (
-        f"{head}; {sim['cycles']:,} cycles simulated in {sim['seconds']:.1f} s "
+        f"{head}; {sim['cycles']:,} cycles in {sim['seconds']:.1f} s "
         f"({sim['cycles_per_second'] / 1e6:.2f} M cycles/s)"
     )
 
@@ -150,8 +157,8 @@ def _row(row: dict) -> dict:
             }
         )
         out["cycles/token"] = round(row["cycles_per_token"])
-        out["utilization"] = f"{100 * row['utilization']:.0f}%"
-    out["bit-exact"] = "yes" if row["bit_exact"] else "NO"
+        out["util"] = f"{100 * row['utilization']:.0f}%"
+    out["exact"] = "yes" if row["bit_exact"] else "NO"
     out["error"] = f"{100 * row['error']:.1f}%"
     return out
 

@@ -326,7 +326,9 @@ def run(progress, quick=False):
     from moetile.sw.bench import BenchReport, Claim
 
     RUNS.append(progress)
-    return BenchReport("fake", [{"run": len(RUNS)}], [Claim("c", "w", 1.0, len(RUNS), "b")])
+    return BenchReport(
+        "fake", [{"run": len(RUNS)}], [Claim("c", "w", 1.0, len(RUNS), "b", source=None)]
+    )
 
 
 def test_report_gathers_recorded_runs_and_reruns_on_request(tmp_path, monkeypatch, capsys):

@@ -124,7 +124,7 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert status == 0, printed
-    assert "every layer bit-exact" in printed and "utilization" in printed
+    assert "every layer bit-exact" in printed and "  util  exact" in printed
     files = sorted(p.name for p in out.iterdir())
     plots = ["cycles.png", "error.png", "expert_load.png"]
     assert files == [OWN_FILES, *plots, "report.json", SETTINGS_FILE, "utilization.png"]

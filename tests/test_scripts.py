@@ -36,7 +36,7 @@ def test_benchmarks_script_writes_each_benchmark(tmp_path):
     for name in PICKED:
         report = json.loads((out / f"{name}.json").read_text())
         assert report["bench"] == name and report["rows"]
-        assert all({"name", "paper", "measured", "holds"} <= set(c) for c in report["claims"])
+        assert all({"name", "paper", "measured", "score"} <= set(c) for c in report["claims"])
     assert [p.name for p in tmp_path.iterdir()] == ["results"]  # nothing left behind
 
 

@@ -7,12 +7,16 @@ design, to check the flow in a fraction of the time: its figures are not the pap
 import importlib
 from dataclasses import dataclass, field
 
+from .claims import PAPERS, Claim, claim_text
+
 __all__ = [
     "BENCHES",
     "BENCH_SUMMARIES",
+    "PAPERS",
     "BenchReport",
     "Claim",
     "bench_plots",
+    "claim_text",
     "design_cells",
     "design_synth",
     "recorded_bench",
@@ -23,11 +27,11 @@ __all__ = [
 #: One line on each benchmark: what it measures against what, and the paper it reproduces.
 BENCH_SUMMARIES = {
     "topk": "pipelined top-k network vs the sequential selector (throughput, area; no paper)",
-    "fat": "FAT ternary adder array vs a ParaPIM-style array (FAT, arXiv 2201.07634)",
-    "mixpe": "MixPE shift-and-add W4A8 array vs multiplier PEs (MixPE, arXiv 2411.16158)",
-    "crossbar": "multiplexed-crossbar tiles vs the unshared tile (MoE-PIM, arXiv 2602.10254)",
-    "gocache": "generation with the GO cache vs recomputing every step (MoE-PIM's GO cache)",
-    "predictor": "pre-attention expert predictor vs Fate and others (arXiv 2511.10676)",
+    "fat": f"FAT ternary adder array vs a ParaPIM-style array ({PAPERS['fat']})",
+    "mixpe": f"MixPE shift-and-add W4A8 array vs multiplier PEs ({PAPERS['mixpe']})",
+    "crossbar": f"multiplexed-crossbar tiles vs the unshared tile ({PAPERS['crossbar']})",
+    "gocache": f"generation with the GO cache vs recomputing every step ({PAPERS['gocache']})",
+    "predictor": f"pre-attention expert predictor vs Fate and others ({PAPERS['predictor']})",
     "sim": "cycles per second of the three simulators (moetile's own targets)",
     "cosim": "the MoE layer accelerator end to end: bit-exact, utilization (own targets)",
 }
@@ -43,35 +47,6 @@ BENCHES = {
     "predictor": "moetile.sw.bench.predictor",
     "cosim": "moetile.sw.bench.cosim",
 }
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A paper figure this benchmark reproduces, with what this run measured."""
-
-    name: str
-    what: str
-    paper: float
-    measured: float
-    baseline: str
-    at_least: bool = True
-    decimals: int = 2
-
-    @property
-    def holds(self) -> bool:
-        """Compared at the precision the paper states (``decimals`` places)."""
-        measured = round(self.measured, self.decimals)
-        return measured >= self.paper if self.at_least else measured <= self.paper
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "what": self.what,
-            "paper": self.paper,
-            "measured": round(self.measured, 4),
-            "baseline": self.baseline,
-            "holds": self.holds,
-        }
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from moetile.sw.mapping.fat import plan_linear
 from moetile.sw.models.minilm import ffn_weight
 from moetile.sw.quant.ternary import ternarize
 
-from . import BenchReport, Claim, design_cells
+from . import PAPERS, BenchReport, Claim, design_cells
 
 __all__ = ["measure_sweep", "run"]
 
@@ -109,17 +109,20 @@ def measure_sweep(base: FatParams, sparsities, progress, seed: int = 0) -> list[
                     "macs_per_kcycle_per_kcell": work / measured[name] / total * 1e6,
                     "energy_pj": energy,
                     "pj_per_mac": energy / work,
+                    "pj_per_cycle": energy / measured[name],
                 }
             )
     baseline = {
         r["sparsity"]: r["macs_per_kcycle_per_kcell"] for r in rows if r["design"] == "parapim"
     }
     energy = {r["sparsity"]: r["energy_pj"] for r in rows if r["design"] == "parapim"}
+    power = {r["sparsity"]: r["pj_per_cycle"] for r in rows if r["design"] == "parapim"}
     for row in rows:
         row["throughput_per_cell_vs_parapim"] = (
             row["macs_per_kcycle_per_kcell"] / baseline[row["sparsity"]]
         )
         row["energy_efficiency_vs_parapim"] = energy[row["sparsity"]] / row["energy_pj"]
+        row["power_efficiency_vs_parapim"] = power[row["sparsity"]] / row["pj_per_cycle"]
     return rows
 
 
@@ -169,16 +172,18 @@ def run(progress, quick: bool = False) -> BenchReport:
             if r.get("sparsity") == sparsity and r.get("design") == design and "cycles" in r
         )
 
-    def efficiency(sparsity, design):
-        return measured(sparsity, design, "energy_efficiency_vs_parapim")
+    def efficiency(sparsity, design, kind="energy"):
+        return measured(sparsity, design, f"{kind}_efficiency_vs_parapim")
 
     claims = [
         Claim(
             "speedup_dense",
-            "FAT cycles vs baseline, dense ternary weights",
+            "FAT cycles vs baseline, dense ternary weights (set by the baseline's 2 cycles "
+            "per bit: it checks the design meets its cycle model, not an independent result)",
             2.00,
             measured(0.0, "fat"),
             "ParaPIM-style array, same weights and inputs",
+            source=PAPERS["fat"],
         ),
         Claim(
             "speedup_sparsity_0.8",
@@ -186,13 +191,16 @@ def run(progress, quick: bool = False) -> BenchReport:
             10.02,
             measured(0.8, "fat"),
             "ParaPIM-style array, same weights and inputs",
+            source=PAPERS["fat"],
         ),
         Claim(
             "speedup_sparsity_0.8_varwidth",
-            "FAT with variable-width accumulation (beyond the paper) at 80% zero weights",
+            "moetile's FAT with variable-width accumulation at 80% zero weights, against the "
+            "paper's figure for FAT",
             10.02,
             measured(0.8, "fat_varwidth"),
             "ParaPIM-style array, same weights and inputs",
+            source=None,
         ),
         Claim(
             "energy_efficiency_sparsity_0.8",
@@ -200,13 +208,17 @@ def run(progress, quick: bool = False) -> BenchReport:
             12.19,
             efficiency(0.8, "fat"),
             "ParaPIM-style array, same weights and inputs",
+            source=PAPERS["fat"],
         ),
         Claim(
-            "power_efficiency",
-            "energy per ternary MAC with dense weights: the latched carry's saving alone",
+            "power_efficiency_sparsity_0.8",
+            "the array's power at 80% zero weights: energy per cycle (activity × cited "
+            "per-action table), where the paper's is the sense amplifiers' alone (its 12.19 = "
+            "10.02 × 1.22)",
             1.22,
-            efficiency(0.0, "fat"),
+            efficiency(0.8, "fat", "power"),
             "ParaPIM-style array, same weights and inputs",
+            source=PAPERS["fat"],
         ),
     ]
     return BenchReport("fat", rows, claims)

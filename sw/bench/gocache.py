@@ -34,9 +34,20 @@ from moetile.hw.registry import Design, block
 from moetile.sw.cost.activity import gocache_activity, xbar_activity
 from moetile.sw.golden.xbar import tile_cycles
 
-from . import BenchReport, Claim
+from . import PAPERS, BenchReport, Claim
 
 __all__ = ["BENCH_ROUTER", "GENERATED", "PROMPTS", "plots", "run"]
+
+#: Why a claim of this bench can go beyond the paper's figure, by definition.
+SETTING_DIFFERS = (
+    "the setting is not the paper's (8 experts selecting 8 tokens each, the paper's 16 experts "
+    "and 4 selections), and only the router and the experts are counted: no attention, no KV "
+    "cache"
+)
+PROMPT_LEFT_OUT = (
+    "the prompt, the same work for both schemes, is left out: recomputing repeats the whole "
+    "sequence at every step, while the cache costs one gate row and one update a token"
+)
 
 #: The bench model's gate (64 inputs, 8 experts); each expert selects 8 tokens (the average
 #: load of a 32-token prompt under top-2 routing); sequences up to 72 tokens.
@@ -291,7 +302,22 @@ def run(progress, quick: bool = False) -> BenchReport:
     claim_row = next(r for r in rows if r["workload"] == "tiny-moe" and r["prompt"] == CLAIM_PROMPT)
     setting = f"{GENERATED} tokens after a {CLAIM_PROMPT}-token prompt, tiny-MoE gate"
     claims = [
-        Claim("speedup_8_tokens", f"cycles, {setting}", 4.2, claim_row["speedup"], BASELINE),
-        Claim("energy_8_tokens", f"energy, {setting}", 10.1, claim_row["energy_ratio"], BASELINE),
+        Claim(
+            f"{prefix}{figure}_8_tokens",
+            f"{kind} of {definition}, {setting}",
+            paper,
+            claim_row[column],
+            BASELINE,
+            source=PAPERS["gocache"],
+            beyond=reason,
+        )
+        for prefix, definition, reason in (
+            ("", "the whole job (the prompt and the 8 tokens)", SETTING_DIFFERS),
+            ("generation_", "the 8 generated tokens alone", PROMPT_LEFT_OUT),
+        )
+        for figure, kind, paper, column in (
+            ("speedup", "cycles", 4.2, f"{prefix}speedup"),
+            ("energy", "energy", 10.1, f"{prefix}energy_ratio"),
+        )
     ]
     return BenchReport("gocache", rows, claims)

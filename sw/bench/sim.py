@@ -91,6 +91,7 @@ def run(progress, quick: bool = False) -> BenchReport:
             fast_speed / cocotb["cycles_per_second"],
             "cocotb bench under Verilator",
             decimals=1,
+            source=None,
         ),
         Claim(
             "fast_mcycles_per_second",
@@ -98,6 +99,7 @@ def run(progress, quick: bool = False) -> BenchReport:
             1.0,
             fast_speed / 1e6,
             "target of the fast harness",
+            source=None,
         ),
         Claim(
             "bare_loop_over_fast",
@@ -106,6 +108,7 @@ def run(progress, quick: bool = False) -> BenchReport:
             bare["cycles_per_second"] / fast_speed,
             "bare Verilator loop, no I/O",
             at_least=False,
+            source=None,
         ),
     ]
     return BenchReport("sim", rows, claims)

@@ -37,7 +37,7 @@ from moetile.sw.mapping.xbar_schedule import (
     make_schedule,
 )
 
-from . import BenchReport, Claim, design_synth
+from . import PAPERS, BenchReport, Claim, design_synth
 
 __all__ = ["BATCH", "BENCH_TILE", "measure", "run"]
 
@@ -52,6 +52,9 @@ TOKENS = 256
 QUICK_TILE, QUICK_TOKENS = replace(BENCH_TILE, rows=4, cols=4), 64
 QUICK_ADC_BITS = (QUICK_TILE.crossbar.lossless_adc_bits,)
 BASELINE = "the unshared tile (one periphery per crossbar) on its fastest schedule"
+#: The configuration the claims measure, fixed before the run: four sorted experts per
+#: periphery, on the paper's compact schedule (the table has every other).
+CLAIM_CONFIG = ("S4", "compact")
 
 
 def _traces(progress, tokens: int, quick: bool = False) -> dict:
@@ -160,27 +163,35 @@ def run(progress, quick: bool = False) -> BenchReport:
         rows = measure(_traces(progress, QUICK_TOKENS, quick), QUICK_ADC_BITS, progress, QUICK_TILE)
     else:
         rows = measure(_traces(progress, TOKENS), ADC_BITS, progress)
-    real = [r for r in rows if r["trace"].startswith("tiny-moe")]
-    best = max(real, key=lambda r: r["area_efficiency_vs_unshared"])
-    skewed = max(
-        (r for r in rows if r["trace"] == "skewed"), key=lambda r: r["area_efficiency_vs_unshared"]
-    )
+    adc_bits = (QUICK_ADC_BITS if quick else ADC_BITS)[0]
+    chosen = [
+        r
+        for r in rows
+        if (r["grouping"], r["schedule"], r["adc_bits"]) == (*CLAIM_CONFIG, adc_bits)
+    ]
+    learned = [r["area_efficiency_vs_unshared"] for r in chosen if r["trace"] != "skewed"]
+    (skewed,) = [r["area_efficiency_vs_unshared"] for r in chosen if r["trace"] == "skewed"]
+    unshared = next(r for r in rows if r["grouping"] == "none" and r["adc_bits"] == adc_bits)
+    shared = f"{unshared['digital_um2'] / unshared['area_um2']:.0%}"
+    setting = f"{'/'.join(CLAIM_CONFIG)} (fixed before the run), lossless {adc_bits}-bit ADC"
     claims = [
         Claim(
-            "area_efficiency",
-            "MoE-part MVMs per cycle per mm², best on the trained tiny MoE's routing: "
-            f"{best['grouping']}/{best['schedule']}, {best['adc_bits']}-bit ADC, {best['trace']}",
+            name,
+            f"MoE-part MVMs per cycle per mm², {setting}, {trace}",
             2.2,
-            best["area_efficiency_vs_unshared"],
+            value,
             BASELINE,
-        ),
-        Claim(
-            "area_efficiency_skewed",
-            "the same on the synthetic skewed trace: "
-            f"{skewed['grouping']}/{skewed['schedule']}, {skewed['adc_bits']}-bit ADC",
-            2.2,
-            skewed["area_efficiency_vs_unshared"],
-            BASELINE,
-        ),
+            source=PAPERS["crossbar"],
+            beyond=f"a tile's digital periphery, which the crossbars of a group share, is "
+            f"{shared} of the unshared tile's area here",
+        )
+        for name, trace, value in (
+            (
+                "area_efficiency",
+                "mean over the trained tiny MoE's layers",
+                sum(learned) / len(learned),
+            ),
+            ("area_efficiency_skewed", "the synthetic skewed trace", skewed),
+        )
     ]
     return BenchReport("crossbar", rows + area_table_rows(), claims)
