@@ -7,13 +7,13 @@ from unittest import mock
 
 import pytest
 import torch
-from amaranth import Module
+from amaranth import Module, Mux, Signal
 
 from moetile.hw.mixpe import MixPEParams, array, dequant
 from moetile.hw.mixpe.arith import shift_add
 from moetile.hw.mixpe.array import MixPEArray
 from moetile.hw.mixpe.interface import activation_layout, group_layout, weight_layout
-from moetile.hw.mixpe.pe import MultiplierPE
+from moetile.hw.mixpe.pe import GroupSumPE, MultiplierPE
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
 from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sw.golden.mixpe import mixpe_cycles, mixpe_gemm
@@ -32,7 +32,10 @@ from moetile.sw.quant.w4a8 import gemm_error_bound, quantize_activations, quanti
         ({"scale_width": 25}, r"scale_width must be an integer in \[1, 24\]"),
         ({"scale_frac": 9}, r"scale_frac must be an integer in \[0, 8\], not 9"),
         ({"out_shift": -1}, "out_shift must be"),
-        ({"arch": "tensorcore"}, "arch must be one of 'mixpe', 'multiplier', not 'tensorcore'"),
+        (
+            {"arch": "tensorcore"},
+            "arch must be one of 'mixpe', 'multiplier', 'group_multiplier', not 'tensorcore'",
+        ),
     ],
 )
 def test_params_reject_bad_values(values, message):
@@ -215,7 +218,7 @@ def _run_in_the_amaranth_simulator(arch: str, seed: int) -> tuple[list, list]:
     return received, columns
 
 
-@pytest.mark.parametrize("arch", ["mixpe", "multiplier"])
+@pytest.mark.parametrize("arch", ["mixpe", "multiplier", "group_multiplier"])
 def test_rtl_in_the_amaranth_simulator(arch, seed):
     received, expected = _run_in_the_amaranth_simulator(arch, seed)
     assert received == expected
@@ -233,13 +236,29 @@ class _NeverCleared(MultiplierPE):
         return m
 
 
+class _MultiplierDropsTopBit(GroupSumPE):
+    """A group-sum PE whose multiplier sees only the code's low 3 bits."""
+
+    def elaborate(self, platform):
+        m = Module()
+        partial = Signal.like(self.held)
+        product = self.code[:3] * self.x if self.multiply else shift_add(self.code, self.x)
+        total = Mux(self.group_first, 0, partial) + product
+        with m.If(self.step):
+            m.d.sync += partial.eq(total)
+        with m.If(self.step & self.capture):
+            m.d.sync += self.held.eq(total)
+        return m
+
+
 @pytest.mark.parametrize(
     ("arch", "sabotage"),
     [
         ("mixpe", mock.patch.object(dequant, "shift_add", _zero_point_without_its_top_bit)),
         ("multiplier", mock.patch.object(array, "MultiplierPE", _NeverCleared)),
+        ("group_multiplier", mock.patch.object(array, "GroupSumPE", _MultiplierDropsTopBit)),
     ],
-    ids=["dequantizer-drops-zero-bit", "accumulator-never-cleared"],
+    ids=["dequantizer-drops-zero-bit", "accumulator-never-cleared", "multiplier-drops-code-bit"],
 )
 def test_sabotaged_rtl_fails(arch, sabotage, seed):
     """Broken on purpose, the same run disagrees with the golden model."""

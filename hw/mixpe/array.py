@@ -31,7 +31,8 @@ class MixPEArray(wiring.Component):
     outputs). On a group's last step the sums move to hold registers, and each row's
     :class:`GroupDequantizer` applies ``acc += s * (P - z * S)`` one column per cycle while
     the next group accumulates (so ``cols <= group``). The accumulators are written once per
-    group and never shifted. ``arch == "multiplier"``: each column dequantizes its weight
+    group and never shifted. ``arch == "group_multiplier"``: the same, with a multiplier
+    forming ``q * x`` in each PE. ``arch == "multiplier"``: each column dequantizes its weight
     (``s * (q - z)``) every step, and every PE multiplies and accumulates it.
 
     Streams. A step takes one ``i_x`` and one ``i_w`` transfer together. The group's scales
@@ -80,7 +81,7 @@ class MixPEArray(wiring.Component):
         # are there and the datapath can take it.
         fire = Signal()
         blocked = Signal()
-        takes_group = group_last if p.arch == "mixpe" else group_first
+        takes_group = group_last if p.dequantizes_groups else group_first
         m.d.comb += [
             fire.eq(
                 self.i_x.valid & self.i_w.valid & (~takes_group | self.i_group.valid) & ~blocked
@@ -100,7 +101,7 @@ class MixPEArray(wiring.Component):
         pending = Signal()
         column = Signal(counter_range(p.cols))
         control = dict(fire=fire, blocked=blocked, pending=pending, column=column, closes=closes)
-        if p.arch == "mixpe":
+        if p.dequantizes_groups:
             results = self._mixpe(m, group_first, group_last, group_index, pass_last, **control)
         else:
             results = self._multiplier(m, group_first, pass_first, pass_last, **control)
@@ -116,7 +117,7 @@ class MixPEArray(wiring.Component):
         return m
 
     def _mixpe(self, m, group_first, group_last, group_index, pass_last, **control):
-        """Shift-and-add PEs, the activation-sum column and the per-row dequantizers."""
+        """Group-sum PEs, the activation-sum column and the per-row dequantizers."""
         p = self.params
         fire, blocked, pending, column = (
             control[k] for k in ("fire", "blocked", "pending", "column")
@@ -155,8 +156,9 @@ class MixPEArray(wiring.Component):
             sums = [
                 (f"pe_{r}_{c}", code, unit.held[c]) for c, code in enumerate(self.i_w.payload.q)
             ]
+            multiply = p.arch == "group_multiplier"
             for name, code, target in [*sums, (f"act_sum_{r}", C(1, 1), unit.act_sum)]:
-                pe = GroupSumPE(len(code), len(target))
+                pe = GroupSumPE(len(code), len(target), multiply and name.startswith("pe_"))
                 m.submodules[name] = pe
                 m.d.comb += [
                     pe.x.eq(self.i_x.payload.x[r]),

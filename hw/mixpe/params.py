@@ -7,9 +7,12 @@ from ..checks import MAX_UNITS, check_choice, check_int, signed_range, signed_wi
 __all__ = ["ACT_WIDTH", "GROUP_SIZES", "MIXPE_ARCHS", "WEIGHT_WIDTH", "MixPEParams"]
 
 #: ``mixpe``: each product by shift-and-add, one dequantization per group and output.
-#: ``multiplier``: the baseline; every weight dequantized to ``s * (q - z)`` as it enters the
-#: array, then multiplied by a hardware multiplier in every PE.
-MIXPE_ARCHS = ("mixpe", "multiplier")
+#: ``multiplier``: the conventional baseline; every weight dequantized to ``s * (q - z)`` as
+#: it enters the array, then multiplied by a hardware multiplier in every PE.
+#: ``group_multiplier``: MixPE's array with a 4 × 8 multiplier in each PE instead of its
+#: shift-and-add (the same group sums, dequantization per group and accumulation): the
+#: baseline that isolates the shift-and-add.
+MIXPE_ARCHS = ("mixpe", "multiplier", "group_multiplier")
 
 #: Group sizes along the reduction axis (the W4A8 quantizers' usual choices).
 GROUP_SIZES = (32, 64, 128)
@@ -77,6 +80,12 @@ class MixPEParams:
         check_int("scale_frac", self.scale_frac, minimum=0, maximum=self.scale_width)
         check_int("out_shift", self.out_shift, minimum=0, maximum=31)
         check_choice("arch", self.arch, MIXPE_ARCHS)
+
+    @property
+    def dequantizes_groups(self) -> bool:
+        """Integer group sums, dequantized once per group and output (``mixpe`` and
+        ``group_multiplier``), rather than every weight as it enters (``multiplier``)."""
+        return self.arch != "multiplier"
 
     @property
     def groups(self) -> int:

@@ -11,7 +11,8 @@ __all__ = ["GroupSumPE", "MultiplierPE"]
 
 
 class GroupSumPE(wiring.Component):
-    """``P = sum_{j in G} code[j] * x[j]`` over one group, by shift-and-add.
+    """``P = sum_{j in G} code[j] * x[j]`` over one group, by shift-and-add (or, with
+    ``multiply``, by a hardware multiplier: the baseline that isolates the shift-and-add).
 
     On ``step`` the product joins the running sum, which restarts on a group's first step
     (``group_first``). On the group's last step (``capture``) the complete sum moves to
@@ -24,6 +25,8 @@ class GroupSumPE(wiring.Component):
         Bits of the unsigned weight code.
     sum_width : int
         Signed width of the group sum.
+    multiply : bool
+        Form ``code * x`` with a multiplier instead of shift-and-add.
 
     Members
     -------
@@ -33,7 +36,8 @@ class GroupSumPE(wiring.Component):
     held : Out(signed(sum_width))
     """
 
-    def __init__(self, code_width: int, sum_width: int):
+    def __init__(self, code_width: int, sum_width: int, multiply: bool = False):
+        self.multiply = multiply
         super().__init__(
             {
                 "x": In(signed(ACT_WIDTH)),
@@ -49,7 +53,8 @@ class GroupSumPE(wiring.Component):
         m = Module()
         partial = Signal.like(self.held)
         total = Signal.like(self.held)
-        m.d.comb += total.eq(Mux(self.group_first, 0, partial) + shift_add(self.code, self.x))
+        product = self.code * self.x if self.multiply else shift_add(self.code, self.x)
+        m.d.comb += total.eq(Mux(self.group_first, 0, partial) + product)
         with m.If(self.step):
             m.d.sync += partial.eq(total)
         with m.If(self.step & self.capture):

@@ -25,6 +25,8 @@ def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -
       registers, and the group's scales and zero points to theirs; then for every output,
       ``z * S`` (3 adds), ``P - z * S`` (1 add), one multiply by the scale and one
       accumulator add and write.
+    - ``group_multiplier``: as ``mixpe``, with one 4 × 8 multiply per PE and step instead
+      of the 3 shift-and-add adds.
     - ``multiplier``, per step: each column dequantizes its weight (a subtract and a multiply
       by the scale); every PE multiplies and adds into its accumulator (a register write).
       Per group: the scales and zero points are held in registers.
@@ -34,8 +36,11 @@ def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -
     a.add("sram", steps * (p.rows * ACT_WIDTH + p.cols * WEIGHT_WIDTH))
     a.add("sram", groups * p.cols * (p.scale_width + WEIGHT_WIDTH))
     a.add("add", p.out_width, outputs * p.rows)
-    if p.arch == "mixpe":
-        a.add("add", p.product_width, steps * pes * (WEIGHT_WIDTH - 1))
+    if p.dequantizes_groups:
+        if p.arch == "mixpe":
+            a.add("add", p.product_width, steps * pes * (WEIGHT_WIDTH - 1))
+        else:
+            a.add("multiply", (WEIGHT_WIDTH, ACT_WIDTH), steps * pes)
         a.add("add", p.group_sum_width, steps * pes)
         a.add("register", steps * pes * p.group_sum_width)
         a.add("add", p.act_sum_width, steps * p.rows)

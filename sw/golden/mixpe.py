@@ -65,8 +65,8 @@ def mixpe_cycles(params: MixPEParams, passes) -> int:
     ``mixpe``: a group's last step hands its sums to the dequantizers (``cols`` cycles); it
     waits while they are busy and, for a pass's first group, until the previous pass's
     ``cols`` results have left, which start the cycle after the last dequantization.
-    ``multiplier``: results leave from the cycle after the last step; the next pass's first
-    step waits until they have.
+    ``group_multiplier``: as ``mixpe``. ``multiplier``: results leave from the cycle after the
+    last step; the next pass's first step waits until they have.
     """
     g, cols = params.group, params.cols
     lengths = [params.groups] * passes if isinstance(passes, int) else list(passes)
