@@ -201,3 +201,14 @@ def test_static_inputs_are_set_per_run():
         ValueError, match=r"static input cfg_offset must be an integer in \[0, 2\*\*8\)"
     ):
         sim.run({"i": [1]}, expect={"o": 1}, statics={"cfg_offset": 256}, budget=10)
+
+
+def test_the_tuned_build_is_a_library_of_its_own():
+    """``FastSim(design, tuned=True)`` (``moetile bench sim``'s ceiling) never shares or
+    replaces the default build."""
+    from moetile.sim.fast.build import TUNED_VERILATOR_FLAGS, library_path
+
+    design = Design(block("topk"), TopKParams())
+    default, tuned = library_path(design), library_path(design, tuned=True)
+    assert default != tuned and default.parent.parent == tuned.parent.parent
+    assert "--x-assign" in TUNED_VERILATOR_FLAGS

@@ -114,15 +114,20 @@ class FastSim:
         Build with waveform tracing (a separate build); each run then writes ``wave_path``.
     build : bool
         Build the library if it is missing (default); ``False`` refuses instead.
+    tuned : bool
+        Use the build tuned for speed (:data:`~moetile.sim.fast.build.TUNED_COMPILER_FLAGS`),
+        a separate build.
     """
 
-    def __init__(self, design: Design, waves: str | None = None, build: bool = True):
+    def __init__(
+        self, design: Design, waves: str | None = None, build: bool = True, tuned: bool = False
+    ):
         self.design = design
         streams, statics = design_ports(design.component())
         self.streams = {s.name: s for s in streams}
         self.statics = {p.name: p for p in statics}
         self.waves = waves
-        self.library_path = _library_path(design, waves, build)
+        self.library_path = _library_path(design, waves, build, tuned)
         self.lib = _load(self.library_path)
 
     @staticmethod
@@ -295,10 +300,10 @@ def _pending(sim, status, budget, ins, in_structs, outs, out_structs) -> str:
     return f"{sim.design.top}: deadline of {budget} cycles passed; " + "; ".join(pending)
 
 
-def _library_path(design: Design, waves, build: bool) -> Path:
+def _library_path(design: Design, waves, build: bool, tuned: bool) -> Path:
     if build:
-        return fast_library(design, waves)
-    path = library_path(design, waves)
+        return fast_library(design, waves, tuned)
+    path = library_path(design, waves, tuned)
     if not path.exists():
         raise ValueError(
             f"no fast-harness build of {design.top} at {path}; "
