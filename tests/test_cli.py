@@ -34,6 +34,7 @@ def test_generate_writes_every_default_design(rtl):
         "fat_parapim",
         "gemv",
         "gocache",
+        "mixpe_group_multiplier",
         "mixpe_mixpe",
         "mixpe_multiplier",
         "moe_layer",
@@ -121,7 +122,7 @@ def test_generate_with_params_and_config(tmp_path):
 @pytest.mark.cost(300)
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "12 clean, 0 with warnings, 0 that do not parse" in capsys.readouterr().out
+    assert "13 clean, 0 with warnings, 0 that do not parse" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     cells = {top: d["cells"] for top, d in designs.items()}
@@ -189,8 +190,8 @@ def test_bench_topk_json(tmp_path):
         (["generate", "fat", "--param", "arch=isaac"], "arch must be one of 'fat', 'parapim'"),
         (["generate", "fat", "--param", "variable_width=maybe"], "parameter variable_width"),
         (
-            ["generate", "fat", "--param", "arch=parapim", "--param", "variable_width=true"],
-            "variable_width must be False for arch 'parapim'",
+            ["generate", "fat", "--param", "arch=parapim", "--param", "lanes=0"],
+            "lanes must be an integer in [1, 1024], not 0",
         ),
         (["generate", "topk", "--param", "k=99"], r"k must be an integer in [1, 16], not 99"),
         (["generate", "topk", "--param", "q=1"], "unknown parameter 'q' for block 'topk'"),

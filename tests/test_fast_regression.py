@@ -51,7 +51,13 @@ def test_topk_random_regression(arch, seed):
 
 
 @pytest.mark.parametrize(
-    "fields", [dict(arch="fat"), dict(arch="parapim"), dict(arch="fat", variable_width=True)]
+    "fields",
+    [
+        dict(arch="fat"),
+        dict(arch="parapim"),
+        dict(arch="fat", variable_width=True),
+        dict(arch="parapim", variable_width=True),
+    ],
 )
 def test_fat_random_regression(fields, seed):
     """``TRANSACTIONS`` weight rows (and as many output rows), in passes of random sparsity."""

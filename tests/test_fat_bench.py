@@ -13,7 +13,14 @@ def test_sweep_measures_speedups():
     base = FatParams(lanes=2, in_width=4, n_inputs=20, n_outputs=2)
     rows = measure_sweep(base, (0.0, 0.8), progress=lambda message: None)
     by = {(r["sparsity"], r["design"]): r for r in rows}
-    assert len(rows) == 6
+    assert len(rows) == 8
+    # The ablation: variable width alone speeds the baseline up, never as far as FAT's.
+    varwidth = by[0.0, "parapim_varwidth"]["speedup_vs_parapim"]
+    assert 1 < varwidth < by[0.0, "fat"]["speedup_vs_parapim"]
+    assert by[0.8, "fat_varwidth"]["speedup_vs_same_width"] == pytest.approx(
+        by[0.8, "fat_varwidth"]["speedup_vs_parapim"]
+        / by[0.8, "parapim_varwidth"]["speedup_vs_parapim"]
+    )
     # Dense: half the cycles per bit, less a fixed pipeline fill of a few cycles.
     assert 1.95 < by[0.0, "fat"]["speedup_vs_parapim"] < 2.0
     assert 9.0 < by[0.8, "fat"]["speedup_vs_parapim"] < 10.0

@@ -70,16 +70,18 @@ class LaneArray(wiring.Component):
         # One full adder per lane on this bit position.
         operand = self._operand_bits(m, op, bit)
         plane_in = Signal(p.lanes)
+        m.submodules.adder = adder = LaneAdder(p)
         if p.variable_width:
-            # Bits past the previous add's width are its sign, latched before this add
-            # overwrites that plane.
+            # Bits past the previous add's width are its sign, latched in the cycle that
+            # reads that plane, before this add overwrites it (the baseline reads it in the
+            # first of a bit's two cycles, and writes the sum there).
             old_sign = Signal(p.lanes)
-            with m.If(busy & (bit == read_width - 1)):
+            reads = busy & (bit == read_width - 1)
+            with m.If(reads & adder.write if p.cycles_per_bit == 2 else reads):
                 m.d.sync += old_sign.eq(planes[bit])
             m.d.comb += plane_in.eq(Mux(bit < read_width, planes[bit], old_sign))
         else:
             m.d.comb += plane_in.eq(planes[bit])
-        m.submodules.adder = adder = LaneAdder(p)
         total = adder.total
         m.d.comb += [
             adder.plane.eq(plane_in),

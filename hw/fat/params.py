@@ -39,8 +39,9 @@ class FatParams:
         Weight positions the SACU examines per cycle (``fat`` only); a run of zeros costs
         ``ceil(run / zero_skip)`` scan cycles, hidden behind the previous add.
     variable_width : bool
-        ``fat`` only: the ``i``-th add of a row runs over ``in_width + bit_length(i)`` bits (what
-        the running sum can occupy) instead of ``acc_width``.
+        The ``i``-th add of a row runs over ``in_width + bit_length(i)`` bits (what the running
+        sum can occupy) instead of ``acc_width``: FAT's addition beyond the paper, which the
+        ``parapim`` baseline may have too (every one of its adds counts, zeros included).
     arch : str
         One of :data:`FAT_ARCHS`.
     """
@@ -61,8 +62,6 @@ class FatParams:
         check_int("zero_skip", self.zero_skip, minimum=1)
         check_bool("variable_width", self.variable_width)
         check_choice("arch", self.arch, FAT_ARCHS)
-        if self.variable_width and self.arch != "fat":
-            raise ValueError("variable_width must be False for arch 'parapim'")
 
     @property
     def input_range(self) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Registers the MixPE array and its multiplier baseline with the block registry."""
+"""Registers the MixPE array and its two multiplier baselines with the block registry."""
 
 from ..registry import register
 from .params import MIXPE_ARCHS, MixPEParams
@@ -10,5 +10,5 @@ MIXPE = register(
     MixPEParams,
     "moetile.hw.mixpe.array:MixPEArray",
     defaults=[MixPEParams(arch=arch) for arch in MIXPE_ARCHS],
-    summary="MixPE shift-and-add W4A8 array and its multiplier-PE baseline",
+    summary="MixPE shift-and-add W4A8 array and its multiplier-PE baselines",
 )

@@ -81,7 +81,8 @@ def fat_cycles(params: FatParams, weights) -> PassTiming:
       ``(j - p) // zero_skip + 1`` scan cycles (FAT; the pointer then moves to ``j + 1``), one
       cycle per position for the baseline, one cycle for a row without non-zero weights.
     - The lanes take an op when idle or in the last cycle of the current op; an op lasts its
-      bit count (FAT), twice ``acc_width`` (baseline), or one cycle (an empty row).
+      bit count (FAT: ``acc_width``, or ``add_width`` of its ordinal with variable width),
+      twice that (baseline, whose every weight is an add), or one cycle (an empty row).
     - A row's sums reach the output the cycle after its last op ends, and are read at once.
     """
     w = check_ternary("weights", weights, (params.n_outputs, params.n_inputs))
@@ -103,7 +104,8 @@ def fat_cycles(params: FatParams, weights) -> PassTiming:
 def _row_ops(params: FatParams, row: list[int]):
     """``(scan cycles, duration, is an add)`` of each op the row becomes."""
     if not params.skips_zeros:
-        return [(1, params.cycles_per_bit * params.acc_width, 1)] * len(row)
+        bits = [params.add_width(ordinal) for ordinal in range(1, len(row) + 1)]
+        return [(1, params.cycles_per_bit * width, 1) for width in bits]
     positions = [j for j, v in enumerate(row) if v]
     if not positions:
         return [(1, 1, 0)]
