@@ -4,13 +4,12 @@ from dataclasses import replace
 
 import pytest
 
-from moetile.hw.fat import FatParams
-from moetile.sw.bench.fat import measure_sweep
+from moetile.sw.bench.fat import QUICK, measure_sweep
 
 
 @pytest.mark.cost(90)
 def test_sweep_measures_speedups():
-    base = FatParams(lanes=2, in_width=4, n_inputs=20, n_outputs=2)
+    base = QUICK  # the quick benchmark's array: its builds and synthesis are shared
     rows = measure_sweep(base, (0.0, 0.8), progress=lambda message: None)
     by = {(r["sparsity"], r["design"]): r for r in rows}
     assert len(rows) == 8
