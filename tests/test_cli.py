@@ -410,3 +410,29 @@ def test_reports_wanting_one_benchmark_at_once_measure_it_once(tmp_path, monkeyp
         thread.join()
     assert len(runs) == 1
     assert sorted(reused for _report, reused in results) == [False, True]
+
+
+def test_a_bench_model_is_retrained_when_its_settings_change(tmp_path, monkeypatch):
+    """``trained_model`` keys its folder by the settings: a model trained with other settings
+    (an older default) is never reused, and the same settings train once."""
+    from dataclasses import replace
+
+    from moetile.sw import bench
+    from moetile.sw.bench.cosim import BENCH_MODEL
+    from moetile.sw.models import tiny_moe
+    from moetile.sw.paths import CACHE_DIR_ENV
+
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    trained = []
+
+    def train(settings, path):
+        trained.append(settings.steps)
+        path.mkdir(parents=True)
+        (path / "model.safetensors").write_text("")
+
+    monkeypatch.setattr(tiny_moe, "train_tiny_moe", train)
+    monkeypatch.setattr(tiny_moe, "load_tiny_moe", lambda path, kind: path)
+    first = bench.trained_model(BENCH_MODEL, "bench-x", lambda m: None)
+    again = bench.trained_model(BENCH_MODEL, "bench-x", lambda m: None)
+    other = bench.trained_model(replace(BENCH_MODEL, steps=7), "bench-x", lambda m: None)
+    assert first == again != other and trained == [BENCH_MODEL.steps, 7]

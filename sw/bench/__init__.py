@@ -116,12 +116,19 @@ def _module(name: str):
 
 
 def trained_model(settings, name: str, progress):
-    """A bench's tiny MoE of ``settings``, trained once into ``<cache>/models/NAME``."""
+    """A bench's tiny MoE of ``settings``, trained once into ``<cache>/models/NAME-DIGEST``:
+    the digest of the settings, so a model trained with other settings is never reused."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
     from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
     from moetile.sw.paths import cache_root, locked_file
 
-    path = cache_root() / "models" / name
-    with locked_file(path.with_name(f".{name}.lock")):
+    text = json.dumps(asdict(settings), sort_keys=True)
+    folder = f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    path = cache_root() / "models" / folder
+    with locked_file(path.with_name(f".{folder}.lock")):
         if not (path / "model.safetensors").is_file():
             progress(f"training the bench's tiny MoE once into {path}")
             train_tiny_moe(settings, path)
