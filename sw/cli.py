@@ -364,12 +364,12 @@ def _write_bench(folder: OutputFolder, name: str, report) -> None:
     import matplotlib.pyplot as plt
 
     from moetile.sw.bench import bench_plots
-    from moetile.sw.outputs import PNG_METADATA
+    from moetile.sw.outputs import PNG_DPI, PNG_METADATA
 
     with folder.writing(keep_earlier=True) as stage:
         (stage / f"{name}.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
         for file, figure in bench_plots(name, report).items():
-            figure.savefig(stage / file, dpi=110, metadata=PNG_METADATA)
+            figure.savefig(stage / file, dpi=PNG_DPI, metadata=PNG_METADATA)
             plt.close(figure)
         written = sorted(entry.name for entry in stage.iterdir())
     progress(f"wrote {', '.join(written)} to {folder.path}")

@@ -21,12 +21,14 @@ from pathlib import Path
 from .console import UserError
 from .paths import cache_root
 
-__all__ = ["OWN_FILES", "PNG_METADATA", "OutputFile", "OutputFolder", "is_own_png"]
+__all__ = ["OWN_FILES", "PNG_DPI", "PNG_METADATA", "OutputFile", "OutputFolder", "is_own_png"]
 
 #: The list of moetile's own files in an output folder (JSON).
 OWN_FILES = ".moetile-files.json"
 #: The text chunk of every PNG moetile writes, by which it knows the file as its own.
 PNG_METADATA = {"Software": "moetile"}
+#: The resolution of every plot moetile writes.
+PNG_DPI = 110
 #: Prefix of the folder a run writes into before its files replace the old ones.
 STAGING = ".moetile-staging-"
 

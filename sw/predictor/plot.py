@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from moetile.sw.outputs import PNG_METADATA
+from moetile.sw.outputs import PNG_DPI, PNG_METADATA
 
 __all__ = ["plot_accuracy"]
 
@@ -24,5 +24,5 @@ def plot_accuracy(rows: list[dict], path: Path, title: str) -> None:
     axis.grid(alpha=0.3)
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="predictor")
     figure.tight_layout()
-    figure.savefig(Path(path), dpi=110, format="png", metadata=PNG_METADATA)
+    figure.savefig(Path(path), dpi=PNG_DPI, format="png", metadata=PNG_METADATA)
     plt.close(figure)

@@ -5,12 +5,12 @@ moetile's version), legends beside the plot rather than over its bars."""
 from importlib.metadata import version
 from pathlib import Path
 
-from moetile.sw.outputs import PNG_METADATA
+from moetile.sw.outputs import PNG_DPI, PNG_METADATA
 
 __all__ = ["plot_figures", "plot_title", "write_plots"]
 
 #: The figures' size in inches and resolution.
-FIGURE_SIZE, DPI = (8, 4.4), 110
+FIGURE_SIZE = (8, 4.4)
 
 
 def plot_title(report: dict) -> str:
@@ -82,7 +82,7 @@ def write_plots(report: dict, out: Path) -> list[str]:
 
     written = []
     for name, fig in plot_figures(report).items():
-        fig.savefig(out / name, dpi=DPI, metadata=PNG_METADATA)
+        fig.savefig(out / name, dpi=PNG_DPI, metadata=PNG_METADATA)
         plt.close(fig)
         written.append(name)
     return written
