@@ -93,10 +93,16 @@ def _numeric(rows: list[dict], column: str) -> bool:
     return all(isinstance(r[column], int | float) and not isinstance(r[column], bool) for r in rows)
 
 
-def wrapped(line: str) -> str:
-    """``line`` within :data:`TABLE_WIDTH`, broken only at spaces, its rest indented."""
+def wrapped(line: str, indent: str = "", rest: str = "    ") -> str:
+    """``line`` within :data:`TABLE_WIDTH`, broken only at spaces: its first line indented by
+    ``indent``, the others by ``rest``."""
     return textwrap.fill(
-        line, TABLE_WIDTH, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False
+        line,
+        TABLE_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
     )
 
 

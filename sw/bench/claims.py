@@ -2,10 +2,9 @@
 paper's figure is short of it, within 10 % of it or beyond it, and beyond it says why; one of
 moetile's own targets is met or missed. Nothing is rounded before it is compared."""
 
-import textwrap
 from dataclasses import dataclass, field
 
-__all__ = ["PAPERS", "PAPER_SCORES", "TARGET_SCORES", "TOLERANCE", "Claim", "claim_text"]
+__all__ = ["PAPERS", "PAPER_SCORES", "TOLERANCE", "Claim", "claim_text"]
 
 #: The paper each benchmark's paper figures come from.
 PAPERS = {
@@ -19,9 +18,8 @@ PAPERS = {
 #: How far from a paper's figure a measurement still reproduces it (a fraction of the figure).
 TOLERANCE = 0.10
 
-#: The scores: of a paper figure, and of one of moetile's own targets.
+#: The scores of a paper figure (one of moetile's own targets is ``met`` or ``missed``).
 PAPER_SCORES = ("short", "within 10 %", "beyond")
-TARGET_SCORES = ("met", "missed")
 
 
 @dataclass(frozen=True)
@@ -80,6 +78,8 @@ def claim_text(claim: dict, prefix: str = "") -> str:
     """A claim's JSON (:meth:`Claim.to_json`) as its user reads it, within the table width:
     the figure and its score on the first line; then where it comes from, what it is and,
     beyond the paper, why (its lines indented further)."""
+    from moetile.sw.console import wrapped
+
     measured, figure = f"{claim['measured']:.4f}", f"{claim['paper']:.{claim['decimals']}f}"
     if claim["source"]:
         first = f"claim {prefix}{claim['name']}: measured {measured} vs paper {figure}"
@@ -88,27 +88,12 @@ def claim_text(claim: dict, prefix: str = "") -> str:
         first = f"target {prefix}{claim['name']}: measured {measured} vs target {figure}"
         first += f": {claim['score']}"
     origin = claim["source"] or "moetile's own target"
-    lines = [first, *_wrapped(f"{origin}: {claim['what']}; against {claim['baseline']}", 4)]
+    lines = [first, wrapped(f"{origin}: {claim['what']}; against {claim['baseline']}", "    ")]
     if claim["beyond"]:
-        lines += _wrapped(f"beyond the paper: {claim['beyond']}", 6)
+        lines.append(wrapped(f"beyond the paper: {claim['beyond']}", "    ", " " * 6))
     return "\n".join(lines)
 
 
 def _percent(deviation: float) -> str:
     """``+38.5%``; a deviation under 0.1 % with two decimals (``-0.02%``), not ``-0.0%``."""
     return f"{deviation:+.1%}" if abs(deviation) >= 0.001 else f"{deviation:+.2%}"
-
-
-def _wrapped(paragraph: str, indent: int) -> list[str]:
-    """``paragraph`` within the table width, its first line indented 4 and the rest ``indent``."""
-    from moetile.sw.console import TABLE_WIDTH
-
-    more = " " * indent
-    return textwrap.wrap(
-        paragraph,
-        TABLE_WIDTH,
-        initial_indent="    ",
-        subsequent_indent=more,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )

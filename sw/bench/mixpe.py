@@ -117,7 +117,9 @@ def run(progress, quick: bool = False) -> BenchReport:
     params, gemm = QUICK if quick else (BENCH, GEMM)
     rows = measure(params, gemm, SCALE_WIDTHS, progress)
     main = next(r for r in rows if r["design"] == "mixpe")
-    base = next(r for r in rows if r["design"] == "multiplier" and r["scale_width"] == 12)
+    base = next(
+        r for r in rows if r["design"] == "multiplier" and r["scale_width"] == main["scale_width"]
+    )
     rows += energy_table_rows()
     claims = [
         Claim(
