@@ -6,7 +6,13 @@ import pytest
 from moetile.hw.fat import FatParams
 from moetile.hw.mixpe import MixPEParams
 from moetile.sw.cost.activity import fat_activity, mixpe_activity
-from moetile.sw.cost.energy import ENERGY_TABLE, Activity, action_energy, energy_table_rows
+from moetile.sw.cost.energy import (
+    ENERGY_TABLE,
+    Activity,
+    action_energy,
+    energy_table_rows,
+    static_energy,
+)
 
 
 def test_every_entry_has_a_source():
@@ -27,6 +33,9 @@ def test_scaling_rules_meet_the_table():
     assert action_energy("multiply", (32, 32)) == pytest.approx(3.1, rel=0.05)
     assert action_energy("sram", 64) == pytest.approx(10.0)
     assert action_energy("register", 10) == pytest.approx(0.09)
+    # One register bit (5.98 µm²) leaks 7.4e-5 mW: 7.4e-5 pJ in a 1 ns cycle; so does a memory bit.
+    assert static_energy(5.98, 0, 1000) == pytest.approx(0.074)
+    assert static_energy(0, 10, 1000) == pytest.approx(0.74)
     with pytest.raises(ValueError, match="action kind must be one of add, multiply"):
         action_energy("wire", 3)
     with pytest.raises(ValueError, match="action kind must be one of"):
@@ -47,8 +56,12 @@ def test_mixpe_moves_multiplies_out_of_the_inner_loop():
 
 def test_fat_saves_the_carry_write_back_and_the_zeros():
     fat, base = FatParams(), FatParams(arch="parapim")
-    dense = {p.arch: fat_activity(p, 100 * p.acc_width * p.cycles_per_bit, 4) for p in (fat, base)}
+    ones = [[1] * fat.n_inputs] * fat.n_outputs
+    dense = {p.arch: fat_activity(p, ones) for p in (fat, base)}
     ratio = dense["parapim"].energy_pj() / dense["fat"].energy_pj()
     assert 1.2 < ratio < 2
-    sparse = fat_activity(fat, 20 * fat.acc_width, 4).energy_pj()
+    fifth = [[int(j % 5 == 0) for j in range(fat.n_inputs)]] * fat.n_outputs
+    sparse = fat_activity(fat, fifth).energy_pj()
     assert dense["parapim"].energy_pj() / sparse > 4 * ratio
+    # The baseline adds the zeros too: its activity does not depend on the codes.
+    assert fat_activity(base, fifth).counts == dense["parapim"].counts

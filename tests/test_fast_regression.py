@@ -109,12 +109,22 @@ def test_mixpe_random_regression(arch, seed):
         assert torch.equal(got, expected), n
 
 
-@pytest.mark.parametrize("adc_bits", [4, 9], ids=["saturating", "lossless"])
-def test_xbar_random_regression(adc_bits, seed):
+@pytest.mark.parametrize(
+    "adc_bits, double_buffered", [(4, False), (9, True)], ids=["saturating", "lossless-db"]
+)
+def test_xbar_random_regression(adc_bits, double_buffered, seed):
     """``TRANSACTIONS`` input vectors: random routings of random and extreme tokens, in runs
-    of every schedule kind, checked per crossbar in one batched golden call."""
+    of every schedule kind, checked per crossbar in one batched golden call; the lossless tile
+    double-buffered."""
     params = TileParams(
-        rows=6, cols=3, cell_bits=3, dac_bits=3, adc_bits=adc_bits, crossbars_per_group=3, groups=2
+        rows=6,
+        cols=3,
+        cell_bits=3,
+        dac_bits=3,
+        adc_bits=adc_bits,
+        crossbars_per_group=3,
+        groups=2,
+        double_buffered=double_buffered,
     )
     gen = torch.Generator().manual_seed(seed)
     xbar = params.crossbar

@@ -251,8 +251,9 @@ def _tile_run(params: TileParams, seed: int):
     return received, expected
 
 
-def test_tile_in_the_amaranth_simulator(seed):
-    received, expected = _tile_run(SMALL, seed)
+@pytest.mark.parametrize("double_buffered", [False, True])
+def test_tile_in_the_amaranth_simulator(seed, double_buffered):
+    received, expected = _tile_run(replace(SMALL, double_buffered=double_buffered), seed)
     assert received == expected
 
 

@@ -60,7 +60,7 @@ SHAPES = [
         crossbars_per_group=2,
         groups=1,
     ),
-    # 4-bit weights in one cell, 6-bit inputs, a 1-bit ADC.
+    # 4-bit weights in one cell, 6-bit inputs, a 1-bit ADC, double-buffered inputs.
     dict(
         rows=3,
         cols=5,
@@ -71,13 +71,15 @@ SHAPES = [
         adc_bits=1,
         crossbars_per_group=2,
         groups=2,
+        double_buffered=True,
     ),
 ]
 
 
 def shape_id(shape):
     size = f"g{shape['crossbars_per_group']}x{shape['groups']}"
-    return f"{size}-d{shape['dac_bits']}-a{shape['adc_bits']}"
+    buffers = "-db" if shape.get("double_buffered") else ""
+    return f"{size}-d{shape['dac_bits']}-a{shape['adc_bits']}{buffers}"
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
@@ -98,9 +100,11 @@ def test_fast_harness_exact(shape, seed):
             assert all(torch.equal(a, b) for a, b in zip(busy.outputs, expected, strict=True))
 
 
-def test_cocotb_bench(seed):
-    """Three crossbars per group behind a saturating ADC; the fast harness covers the rest."""
-    design = Design(block("xbar"), TileParams(**SHAPES[1]))
+@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[3]], ids=shape_id)
+def test_cocotb_bench(shape, seed):
+    """Three crossbars per group behind a saturating ADC, and double-buffered inputs; the fast
+    harness covers the rest."""
+    design = Design(block("xbar"), TileParams(**shape))
     result = run_bench(design, "moetile.sim.benches.bench_xbar", seed=seed)
     assert result.total == len(KINDS) * len(SCHEDULES) * 2
 

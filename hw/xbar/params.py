@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, fields
 
-from ..checks import MAX_UNITS, check_int, signed_range, signed_width
+from ..checks import MAX_UNITS, check_bool, check_int, signed_range, signed_width
 
 __all__ = ["CrossbarParams", "TileParams"]
 
@@ -182,15 +182,20 @@ class TileParams(CrossbarParams):
         Crossbars sharing one periphery, ``1 ..= 1024``.
     groups : int
         Peripheries (groups) of the tile, ``1 ..= 1024`` crossbars in all.
+    double_buffered : bool
+        Each input driver holds a second vector, so the next slot's vectors are taken while a
+        slot reads (its transfers hidden behind the reads); otherwise they wait for the reads.
     """
 
     crossbars_per_group: int = 2
     groups: int = 2
+    double_buffered: bool = False
 
     def __post_init__(self):
         super().__post_init__()
         check_int("crossbars_per_group", self.crossbars_per_group, minimum=1, maximum=MAX_UNITS)
         check_int("groups", self.groups, minimum=1, maximum=MAX_UNITS // self.crossbars_per_group)
+        check_bool("double_buffered", self.double_buffered)
 
     @property
     def crossbar(self) -> CrossbarParams:
@@ -199,8 +204,9 @@ class TileParams(CrossbarParams):
 
     @property
     def arch(self) -> str:
-        """Names the generated module: ``g1`` unshared, ``g2`` two crossbars per periphery."""
-        return f"g{self.crossbars_per_group}"
+        """Names the generated module: ``g1`` unshared, ``g2`` two crossbars per periphery;
+        ``g1_db`` double-buffered."""
+        return f"g{self.crossbars_per_group}" + ("_db" if self.double_buffered else "")
 
     @property
     def crossbars(self) -> int:

@@ -25,9 +25,13 @@ class InputDriver(wiring.Component):
     wordline levels of read ``plane`` (:class:`~moetile.hw.xbar.params.CrossbarParams`);
     ``input_sum`` is ``sum_r x[r]``, for the weight offset.
 
+    ``double_buffered``: ``take`` and ``clear`` fill a second, staged vector instead, which
+    ``swap`` makes the one read (a vector taken in the cycle of the swap goes straight to it),
+    so the next slot's vectors arrive while this one reads. Without, ``swap`` is unused.
+
     Members
     -------
-    take, clear : In(1)
+    take, clear, swap : In(1)
     x : In(ArrayLayout(signed(in_bits), rows))
     crossbar : In
     plane : In
@@ -37,12 +41,14 @@ class InputDriver(wiring.Component):
     input_sum : Out(signed(input_sum_width))
     """
 
-    def __init__(self, params: CrossbarParams, count: int):
+    def __init__(self, params: CrossbarParams, count: int, double_buffered: bool = False):
         self.params = params
+        self.double_buffered = double_buffered
         super().__init__(
             {
                 "take": In(1),
                 "clear": In(1),
+                "swap": In(1),
                 "x": In(vector_layout(params)),
                 "crossbar": In(counter_range(count)),
                 "plane": In(counter_range(params.planes)),
@@ -58,11 +64,28 @@ class InputDriver(wiring.Component):
         p = self.params
         held = Signal.like(self.x)
 
-        # Taking a vector for the slot.
-        with m.If(self.clear):
-            m.d.sync += self.active.eq(0)
-        with m.If(self.take):
-            m.d.sync += [held.eq(self.x), self.read_crossbar.eq(self.crossbar), self.active.eq(1)]
+        # Taking a vector for the slot (or, double-buffered, for the next one).
+        if self.double_buffered:
+            staged = Signal.like(self.x)
+            staged_crossbar = Signal.like(self.crossbar)
+            staged_active = Signal()
+            with m.If(self.clear):
+                m.d.sync += staged_active.eq(0)
+            with m.If(self.take):
+                m.d.sync += [staged.eq(self.x), staged_crossbar.eq(self.crossbar)]
+                m.d.sync += staged_active.eq(1)
+            with m.If(self.swap):
+                m.d.sync += [
+                    held.eq(Mux(self.take, self.x, staged)),
+                    self.read_crossbar.eq(Mux(self.take, self.crossbar, staged_crossbar)),
+                    self.active.eq(self.take | (staged_active & ~self.clear)),
+                ]
+        else:
+            with m.If(self.clear):
+                m.d.sync += self.active.eq(0)
+            with m.If(self.take):
+                m.d.sync += [held.eq(self.x), self.read_crossbar.eq(self.crossbar)]
+                m.d.sync += self.active.eq(1)
 
         # Read ``plane``: magnitude bits of every row, a chunk at a time, then the sign bits.
         with m.Switch(self.plane):

@@ -1,7 +1,7 @@
 """The multiplexed-crossbar tile: groups of crossbars, each group behind one shared
 periphery, running a schedule slot by slot."""
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import C, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,7 +27,9 @@ class XbarTile(wiring.Component):
     Then every active group reads its crossbar, one read per cycle for ``planes`` cycles, all
     groups in lockstep, and the slot's results leave as one transfer on ``o``. A slot thus
     takes ``T + planes`` cycles when nothing stalls, and the next slot's vectors are taken as
-    soon as its results are in the output register (exact model:
+    soon as its results are in the output register. Double-buffered
+    (``params.double_buffered``), the next slot's vectors are taken while a slot reads, and it
+    starts reading as soon as both are done: ``max(T, planes)`` cycles a slot (exact model:
     :func:`moetile.sw.golden.xbar.tile_cycles`). A group fed twice in one slot keeps the later
     vector.
 
@@ -57,51 +59,61 @@ class XbarTile(wiring.Component):
         p = self.params
         xbar = p.crossbar
         computing = Signal()
-        started = Signal()  # a vector of the current slot has been taken
+        started = Signal()  # a vector of the slot being taken has been taken
+        # Double-buffered: a slot's vectors are all in, and it waits for the reads to end.
+        pending = Signal() if p.double_buffered else C(0, 1)
         plane = Signal(counter_range(xbar.planes))
         last_plane = plane == xbar.planes - 1
         advance = computing & ~(last_plane & self.o.valid & ~self.o.ready)
+        reading_ends = advance & last_plane
 
-        # Streams in: weights only between slots, then the slot's vectors.
+        # Streams in: weights only between slots, then the slot's vectors (double-buffered,
+        # also while the previous slot reads, unless a slot is already waiting).
+        busy = pending if p.double_buffered else computing
         m.d.comb += [
-            self.i_w.ready.eq(~computing & ~started),
-            self.i_x.ready.eq(~computing & ~(self.i_w.valid & ~started)),
+            self.i_w.ready.eq(~computing & ~started & ~pending),
+            self.i_x.ready.eq(~busy & ~(self.i_w.valid & ~started & ~computing)),
         ]
         taken = self.i_x.valid & self.i_x.ready
+        complete = taken & self.i_x.payload.last  # the slot's last vector
         with m.If(taken):
             m.d.sync += started.eq(~self.i_x.payload.last)
-            with m.If(self.i_x.payload.last):
-                m.d.sync += [computing.eq(1), plane.eq(0)]
         with m.If(advance):
             m.d.sync += plane.eq(plane + 1)
             with m.If(last_plane):
                 m.d.sync += computing.eq(0)
+        free = ~computing | reading_ends
+        start = (complete | pending) & free
+        with m.If(start):
+            m.d.sync += [computing.eq(1), plane.eq(0)]
+        if p.double_buffered:
+            m.d.sync += pending.eq(Mux(start, 0, pending | complete))
 
         # The groups: analog part, input driver, shift-and-add.
         totals, actives = [], []
         for g in range(p.groups):
-            total, active = self._group(m, g, plane, taken & ~started, advance)
+            total, active = self._group(m, g, plane, taken & ~started, advance, start)
             totals.append(total)
             actives.append(active)
 
         # Results: held until read; the last read of a slot writes them.
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(advance & last_plane):
+        with m.If(reading_ends):
             m.d.sync += [self.o.valid.eq(1), self.o.payload.active.eq(Cat(actives))]
             for g in range(p.groups):
                 for c in range(p.cols):
                     m.d.sync += self.o.payload.y[g][c].eq(Mux(actives[g], totals[g][c], 0))
         return m
 
-    def _group(self, m, g, plane, first_vector, advance):
+    def _group(self, m, g, plane, first_vector, advance, start):
         """Group ``g``: its crossbars behind an input driver and a shift-and-add. Returns its
         running totals and whether it is active this slot."""
         p = self.params
         xbar = p.crossbar
         count = p.crossbars_per_group
         analog = AnalogGroup(xbar, count)
-        driver = InputDriver(xbar, count)
+        driver = InputDriver(xbar, count, p.double_buffered)
         shift_add = ShiftAdd(xbar)
         m.submodules[f"{ANALOG_MODULE}{g}"] = analog
         m.submodules[f"driver{g}"] = driver
@@ -122,6 +134,7 @@ class XbarTile(wiring.Component):
         m.d.comb += [
             driver.take.eq(self.i_x.valid & self.i_x.ready & x.groups[g]),
             driver.clear.eq(first_vector),
+            driver.swap.eq(start),
             driver.x.eq(x.x),
             driver.crossbar.eq(x.crossbar[g]),
         ]

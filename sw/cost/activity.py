@@ -63,26 +63,30 @@ def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -
     return a
 
 
-def fat_activity(params: FatParams, add_cycles: int, rows: int) -> Activity:
-    """Actions of a FAT array or its baseline that spent ``add_cycles`` cycles adding and took
-    ``rows`` weight rows (each one output row per lane).
+def fat_activity(params: FatParams, rows) -> Activity:
+    """Actions of a FAT array or its baseline that took the weight rows ``rows`` (ternary
+    codes ``(n, n_inputs)``, as its ``i_w`` transfers carried them; each row one output row
+    per lane).
 
-    One bit position of an add, in every lane: read the input bit and the accumulator bit
-    from the bit planes, a 1-bit full add, write the sum bit back. FAT keeps the carry in the
-    sense amplifier's latch (a register write); the baseline writes it to the array and reads
-    it back at the next bit (an extra memory write and read) and takes two cycles per bit.
-    Per row, both read the 2-bit codes of every weight (the SACU scans them all) and every
-    lane's sum once for the output.
+    A row becomes one add per non-zero code (FAT) or per code (the baseline, which adds the
+    zeros too), the ``k``-th add of a row ``add_width(k)`` bits wide. One bit position of an
+    add, in every lane: read the input bit and the accumulator bit from the bit planes, a
+    1-bit full add, write the sum bit back. FAT keeps the carry in the sense amplifier's latch
+    (a register write); the baseline writes it to the array and reads it back at the next
+    bit (an extra memory write and read). Per row, both read the 2-bit codes of every weight
+    (the SACU scans them all) and every lane's sum once for the output.
     """
     p, a = params, Activity()
-    bit_ops = add_cycles // p.cycles_per_bit * p.lanes
+    codes = [list(row) for row in rows]
+    adds = [sum(1 for v in row if v) if p.skips_zeros else len(row) for row in codes]
+    bit_ops = p.lanes * sum(p.add_width(k) for n in adds for k in range(1, n + 1))
     a.add("add", 1, bit_ops)
     if p.arch == "fat":
         a.add("sram", bit_ops * 3)  # two reads and the sum's write
         a.add("register", bit_ops)  # the carry latch
     else:
         a.add("sram", bit_ops * 5)  # three reads, the sum's and the carry's writes
-    a.add("sram", rows * (2 * p.n_inputs + p.lanes * p.acc_width))
+    a.add("sram", len(codes) * (2 * p.n_inputs + p.lanes * p.acc_width))
     return a
 
 

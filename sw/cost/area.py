@@ -20,7 +20,15 @@ from moetile.hw.xbar import TileParams
 
 from .energy import ISAAC
 
-__all__ = ["ANALOG_AREA", "CELL_AREA", "TileArea", "analog_area", "digital_area", "area_table_rows"]
+__all__ = [
+    "ANALOG_AREA",
+    "CELL_AREA",
+    "TileArea",
+    "analog_area",
+    "area_table_rows",
+    "digital_area",
+    "logic_area",
+]
 
 NANGATE = "Nangate 45 nm Open Cell Library (FreePDK45), X1 cells; scaled to 32 nm by (32/45)^2"
 SCALE_TO_32NM = (32 / 45) ** 2
@@ -77,10 +85,14 @@ def _gate_area(kind: str) -> float:
     return CELL_AREA[kind][0]
 
 
+def logic_area(cells_by_type: dict) -> float:
+    """µm² at 45 nm (the cells' own node) of synthesized logic (``SynthResult.cells_by_type``)."""
+    return sum(n * _gate_area(t) for t, n in cells_by_type.items() if t != "$scopeinfo")
+
+
 def digital_area(cells_by_type: dict) -> float:
     """µm² at 32 nm of synthesized logic (``SynthResult.cells_by_type``)."""
-    total = sum(n * _gate_area(t) for t, n in cells_by_type.items() if t != "$scopeinfo")
-    return total * SCALE_TO_32NM
+    return logic_area(cells_by_type) * SCALE_TO_32NM
 
 
 def analog_area(params: TileParams) -> dict[str, float]:

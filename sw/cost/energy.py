@@ -4,8 +4,11 @@ with its source.
 Activity is a :class:`Activity`: counts of actions, each at a bit width. The simulation counts
 the events (stream transfers, add cycles); each block's ``*_activity`` function turns them into
 actions from the datapath's structure, stated in its docstring. Energy is the sum of each
-count times :func:`action_energy`. Dynamic energy only: leakage, clock tree and wires are not
-modelled, so a design that takes more cycles is not charged for them.
+count times :func:`action_energy`: the dynamic energy. Static energy is leakage, paid every
+cycle a design runs: :func:`static_energy` prices its logic's area (Nangate 45 nm cells, from
+synthesis) at the Aladdin 40 nm register's leakage per µm², and each bit of its memories at the
+register's leakage per bit (an SRAM cell leaks less than a flip-flop: an upper bound), at the
+1 GHz clock (1 ns cycle) the table is characterized at. Clock tree and wires are not modelled.
 
 Scaling rules (the table gives a few widths; actions of other widths follow these):
 
@@ -36,6 +39,7 @@ __all__ = [
     "EnergyEntry",
     "action_energy",
     "energy_table_rows",
+    "static_energy",
 ]
 
 ISAAC = (
@@ -45,9 +49,11 @@ ISAAC = (
 )
 HOROWITZ = "M. Horowitz, 'Computing's energy problem', ISSCC 2014, 45 nm"
 ALADDIN = (
-    "Y. S. Shao et al., 'Aladdin', ISCA 2014, 40 nm component table "
-    "(register: 0.009 pJ dynamic energy per bit)"
+    "Y. S. Shao et al., 'Aladdin', ISCA 2014, 40 nm component table at a 1 ns cycle "
+    "(register, per bit: 0.009 pJ dynamic energy, 7.4e-5 mW leakage, 5.98 µm²)"
 )
+#: The clock the static energy assumes: the Aladdin table's 1 ns cycle.
+CYCLE_NS = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,10 @@ ENERGY_TABLE = {
     "mul32": EnergyEntry(3.1, "32-bit integer multiply", HOROWITZ),
     "sram64": EnergyEntry(10.0, "64-bit read of an 8 KB SRAM (per bit: 10 / 64)", HOROWITZ),
     "register_bit": EnergyEntry(0.009, "1-bit register write", ALADDIN),
+    "leakage_bit": EnergyEntry(7.4e-5 * CYCLE_NS, "a register or memory bit leaking 1 ns", ALADDIN),
+    "leakage_um2": EnergyEntry(
+        7.4e-5 / 5.98 * CYCLE_NS, "1 µm² of logic leaking 1 ns (a register's, per µm²)", ALADDIN
+    ),
     "adc8": EnergyEntry(1.67, "8-bit ADC conversion", ISAAC),
     "dac1": EnergyEntry(0.39, "1-bit DAC driving a wordline for one 100 ns read", ISAAC),
     "crossbar128": EnergyEntry(30.0, "read of a 128 x 128 crossbar (100 ns)", ISAAC),
@@ -128,6 +138,13 @@ class Activity:
         for (kind, width), n in self.counts.items():
             out[kind] += n * action_energy(kind, width)
         return out
+
+
+def static_energy(logic_um2: float, memory_bits: int, cycles: int) -> float:
+    """pJ leaked by ``logic_um2`` µm² of logic and ``memory_bits`` bits of memory over
+    ``cycles`` cycles."""
+    t = ENERGY_TABLE
+    return (t["leakage_um2"].pj * logic_um2 + t["leakage_bit"].pj * memory_bits) * cycles
 
 
 def energy_table_rows() -> list[dict]:

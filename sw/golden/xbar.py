@@ -107,5 +107,11 @@ def tile_slots(params: TileParams, weights, slots: list[TileSlot]) -> list[torch
 def tile_cycles(params: TileParams, transfers) -> int:
     """Cycles from a run's first vector transfer to its last result transfer, inclusive, with
     every vector offered at once and results read at once: ``T`` input cycles and ``planes``
-    reads per slot, plus the last result's transfer. ``transfers``: ``T`` of every slot."""
-    return sum(t + params.planes for t in transfers) + 1
+    reads per slot, plus the last result's transfer. Double-buffered, a slot's ``T`` transfers
+    overlap the previous slot's reads: after the first slot's transfers, each slot costs
+    ``max(T, planes)``, then the last slot's reads and its result. ``transfers``: ``T`` of every
+    slot."""
+    if not params.double_buffered or not transfers:
+        return sum(t + params.planes for t in transfers) + 1
+    first, *rest = transfers
+    return first + sum(max(t, params.planes) for t in rest) + params.planes + 1

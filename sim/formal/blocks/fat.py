@@ -1,5 +1,6 @@
-"""FAT array proofs (FAT, the ParaPIM-style baseline and variable-width adds): the stream
-contract, and every output row equal to ``sum_k w[k] * x[lane, k]`` of its pass's inputs."""
+"""FAT array proofs (FAT and the ParaPIM-style baseline, each with fixed and variable-width
+adds): the stream contract, and every output row equal to ``sum_k w[k] * x[lane, k]`` of its
+pass's inputs."""
 
 import dataclasses
 
@@ -20,6 +21,7 @@ SMALL = tuple(
         {"arch": "fat"},
         {"arch": "parapim"},
         {"arch": "fat", "variable_width": True},
+        {"arch": "parapim", "variable_width": True},
     )
 )
 

@@ -1,4 +1,4 @@
-"""Proofs of the `mixpe` block (MixPE and its multiplier baseline): the stream contract, with
+"""Proofs of the `mixpe` block (MixPE and its two baselines): the stream contract, with
 ``cols`` results owed for every pass."""
 
 from amaranth import Module, Mux, Signal
@@ -13,19 +13,19 @@ SMALL = tuple(
     MixPEParams(
         rows=2, cols=2, n_inputs=32, group=32, scale_width=4, scale_frac=2, out_shift=2, arch=arch
     )
-    for arch in ("mixpe", "multiplier")
+    for arch in ("mixpe", "multiplier", "group_multiplier")
 )
 
 
 def _owed(params: MixPEParams):
     """``cols`` results when a pass ends: at the end of a group whose ``last`` flag is set, or
-    of the pass's ``groups``-th group. ``mixpe`` takes a group's flag with its last step,
-    ``multiplier`` with its first."""
+    of the pass's ``groups``-th group. The arrays that dequantize per group take a group's
+    flag with its last step, ``multiplier`` with its first."""
 
     def owed(m: Module, dut):
         steps = Passes(m, transfer(dut.i_x), params.group, 1, "steps")
         flag = dut.i_group.payload.last
-        if params.arch == "multiplier":
+        if not params.dequantizes_groups:
             kept = Signal(name="last_kept")
             with m.If(transfer(dut.i_group)):
                 m.d.sync += kept.eq(flag)
@@ -37,9 +37,9 @@ def _owed(params: MixPEParams):
 
 
 def _latency(params: MixPEParams) -> int:
-    """From a pass's last step: ``mixpe`` dequantizes its last group one column a cycle before
-    the results leave; ``multiplier`` offers them the next cycle."""
-    return params.cols + 1 if params.arch == "mixpe" else 1
+    """From a pass's last step: the arrays that dequantize per group dequantize the last group
+    one column a cycle before the results leave; ``multiplier`` offers them the next cycle."""
+    return params.cols + 1 if params.dequantizes_groups else 1
 
 
 SPEC = FormalSpec(

@@ -1,4 +1,5 @@
-"""Proofs of the `xbar` block (crossbar tiles, one and two crossbars per group): the stream
+"""Proofs of the `xbar` block (crossbar tiles, one and two crossbars per group, and one
+double-buffered): the stream
 contract, with one result owed for every slot (an input vector flagged ``last``), and each
 slot's results equal to the exact ``x · W`` of the crossbar each group read (the formal Params'
 ADCs are lossless)."""
@@ -24,8 +25,9 @@ SMALL = tuple(
         adc_bits=2,
         crossbars_per_group=g,
         groups=2,
+        double_buffered=double,
     )
-    for g in (1, 2)
+    for g, double in ((1, False), (2, False), (1, True))
 )
 
 
@@ -125,13 +127,22 @@ def _mvm_depth(params: TileParams) -> int:
     return 2 * (params.planes + 2) + 2
 
 
+def _contract(params: TileParams) -> OutputContract:
+    """Slots owed at most: one in the output register, one read behind it and,
+    double-buffered, one waiting for the reads; between results, a slot's reads and its
+    transfer (a waiting slot reads as soon as the one before it is done)."""
+    return OutputContract(
+        "o",
+        every("i_x", flag="last"),
+        capacity=3 if params.double_buffered else 2,
+        latency=params.planes + 1,
+    )
+
+
 SPEC = FormalSpec(
     block="xbar",
     params=SMALL,
-    # Two slots owed at most: one in the output register, one read behind it.
-    contracts=lambda params: [
-        OutputContract("o", every("i_x", flag="last"), capacity=2, latency=params.planes + 1)
-    ],
+    contracts=lambda params: [_contract(params)],
     depth=lambda params: CONTROL_DEPTH,
     functional=lambda params: [_mvm(params)],
     assumptions=_assume_addresses,
