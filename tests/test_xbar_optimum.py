@@ -1,20 +1,33 @@
 """The exact fewest-transfers solver against brute force, and the aligned schedule against it."""
 
 import itertools
+import math
 
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from moetile.sw.mapping.xbar_optimum import fewest_transfers
 from moetile.sw.mapping.xbar_schedule import make_schedule
 
 GROUPS = ((0, 1), (2, 3))
+#: The most placements the brute force may try (a second or so).
+PLACEMENTS = 20_000
+
+
+def _queues(choices: torch.Tensor):
+    return [[(t, e) for t in range(len(choices)) for e in g if choices[t, e]] for g in GROUPS]
+
+
+def _placements(choices: torch.Tensor) -> int:
+    queues = _queues(choices)
+    length = max(len(q) for q in queues)
+    return math.prod(math.perm(length, len(q)) for q in queues)
 
 
 def _brute_force(choices: torch.Tensor) -> int:
     """Every way each group can place its pairs in compact's slots, one pair a slot."""
-    queues = [[(t, e) for t in range(len(choices)) for e in g if choices[t, e]] for g in GROUPS]
+    queues = _queues(choices)
     length = max(len(q) for q in queues)
     placements = [list(itertools.permutations(range(length), len(q))) for q in queues]
     best = None
@@ -36,6 +49,7 @@ def _brute_force(choices: torch.Tensor) -> int:
 )
 def test_fewest_transfers_is_the_brute_force_minimum(rows):
     choices = torch.tensor(rows, dtype=torch.bool)
+    assume(_placements(choices) <= PLACEMENTS)
     best = fewest_transfers(choices, GROUPS)
     assert best.proven
     assert best.transfers == _brute_force(choices)
