@@ -8,11 +8,13 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from moetile.hw.registry import Design, block, blocks, design_from_config, parse_param
+from moetile.hw.registry import block, blocks
 
 from .bench import BENCH_SUMMARIES
 from .cli_cache import add_cache_command
 from .cli_cosim import add_cosim_command
+from .cli_designs import add_design_options, selected_designs
+from .cli_implement import add_implement_command
 from .cli_models import add_model_commands
 from .cli_predictor import add_predictor_commands
 from .cli_prove import add_prove_command
@@ -83,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         "Params.",
         epilog=_listing("blocks", {b.name: b.summary for b in blocks()}),
     )
-    gen.add_argument("block", nargs="?", help="block name (default: every block, its defaults)")
+    add_design_options(gen, "block name (default: every block, its defaults)")
     gen.add_argument(
         "--top",
         metavar="NAME",
@@ -94,20 +96,6 @@ def _parser() -> argparse.ArgumentParser:
         "--list-params",
         action="store_true",
         help="list BLOCK's Params (type, default, meaning and allowed values) and exit",
-    )
-    source = gen.add_mutually_exclusive_group()
-    source.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="one Params field of BLOCK (repeatable; --list-params lists them)",
-    )
-    source.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help='JSON: {"block": ..., "params": {...}} or a list of them',
     )
     gen.add_argument(
         "--out",
@@ -133,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     add_model_commands(commands)
     add_predictor_commands(commands)
     add_prove_command(commands)
+    add_implement_command(commands)
 
     bench = commands.add_parser(
         "bench",
@@ -184,30 +173,6 @@ def command_parsers(parser: argparse.ArgumentParser | None = None, words: tuple[
             yield from command_parsers(sub, (*words, name))
 
 
-def _designs(args) -> list[Design]:
-    if args.config is not None:
-        return _designs_from_config(args.config)
-    if args.block is None:
-        if args.param:
-            raise UserError("--param needs a block name")
-        return [Design(entry, params) for entry in blocks() for params in entry.defaults]
-    entry = block(args.block)
-    return [Design(entry, entry.make_params(dict(parse_param(entry, p) for p in args.param)))]
-
-
-def _designs_from_config(path: Path) -> list[Design]:
-    try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise UserError(f"cannot read --config {path}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"--config {path} is not valid JSON: {error}") from None
-    entries = data if isinstance(data, list) else [data]
-    return [
-        design_from_config(item, f"--config {path} entry {n}") for n, item in enumerate(entries)
-    ]
-
-
 def _generate(args) -> int:
     """Convert every design first, then write the files and merge their records into the
     directory's manifest (a record with the same file name is replaced), so that designs
@@ -218,7 +183,7 @@ def _generate(args) -> int:
     if args.list_params:
         return _list_params(args)
     folder = OutputFolder(args.out)
-    designs = _designs(args)
+    designs = selected_designs(args)
     if args.top is not None and len(designs) != 1:
         raise UserError("--top names one design: give a block (and its --param)")
     if args.top is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.top):

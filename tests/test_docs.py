@@ -80,7 +80,7 @@ EXACT = ("moetile generate", "moetile lint", "moetile synth")
 
 #: Commands whose output wraps a paragraph or a table cell where its figures' widths make it
 #: (claims, long cells, the files written): those lines are compared joined.
-WRAPS = ("moetile bench", "moetile report", "moetile cosim")
+WRAPS = ("moetile bench", "moetile report", "moetile cosim", "moetile implement")
 
 
 @dataclass(frozen=True)

