@@ -7,7 +7,7 @@ from pathlib import Path
 from moetile.sw.cost.fpga import DEFAULT_CLOCK_MHZ, DEVICES, check_clock, check_device
 
 from .cli_designs import add_design_options, selected_designs
-from .console import print_table, progress, wrapped
+from .console import UserError, print_table, progress, wrapped
 
 __all__ = ["add_implement_command"]
 
@@ -52,7 +52,11 @@ def _implement(args) -> int:
             f"at {args.clock:g} MHz"
         )
         text = rtlil.convert(design.component(), name=design.top)
-        reports.append(implement(text, design.top, args.device, args.clock, args.dir / design.top))
+        try:
+            report = implement(text, design.top, args.device, args.clock, args.dir / design.top)
+        except RuntimeError as error:
+            raise UserError(f"{design.top}: {error}") from None
+        reports.append(report)
     if args.json:
         print(json.dumps({"designs": [r.to_json() for r in reports]}, indent=2))
         return 0

