@@ -17,7 +17,7 @@ KINDS = {
     "corpus": "the training and held-out text",
     "synth": "Yosys synthesis results",
     "formal": "formal proofs, their counterexamples and the solvers' links",
-    "fpga": "place-and-route reports of moetile implement",
+    "fpga": "place-and-route reports of moetile implement and the tools' working files",
     "bench-records": "recorded benchmark runs, gathered by moetile report",
     "bench": "benchmark plots",
 }

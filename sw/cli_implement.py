@@ -2,14 +2,19 @@
 the clock they reach and their critical path."""
 
 import json
+import shutil
 from pathlib import Path
 
 from moetile.sw.cost.fpga import DEFAULT_CLOCK_MHZ, DEVICES, check_clock, check_device
 
 from .cli_designs import add_design_options, selected_designs
 from .console import UserError, print_table, progress, wrapped
+from .outputs import OutputFolder
 
 __all__ = ["add_implement_command"]
+
+#: The files of each design copied to ``--dir``: its RTLIL and nextpnr's report.
+KEPT = (".il", ".report.json")
 
 
 def add_implement_command(commands) -> None:
@@ -31,7 +36,7 @@ def add_implement_command(commands) -> None:
         "--dir",
         type=Path,
         default=Path("build/fpga"),
-        help="where each design's netlist and nextpnr report are kept",
+        help="folder for each design's RTLIL and nextpnr report: new, or one moetile wrote",
     )
     implement.add_argument("--json", action="store_true", help="JSON on stdout instead of tables")
     implement.set_defaults(run=_implement)
@@ -41,22 +46,31 @@ def _implement(args) -> int:
     from amaranth.back import rtlil
 
     from moetile.sw.cost.fpga import implement
+    from moetile.sw.paths import cache_root
 
     check_device(args.device)
     check_clock(args.clock)
     designs = selected_designs(args)
-    reports = []
+    folder = OutputFolder(args.dir, "--dir")  # refused now, not after the run
+    reports, kept = [], []
     for n, design in enumerate(designs, 1):
         progress(
             f"[{n}/{len(designs)}] {design.top}: synth_ecp5, then nextpnr-ecp5 on {args.device} "
             f"at {args.clock:g} MHz"
         )
         text = rtlil.convert(design.component(), name=design.top)
+        # The tools work in the cache; the netlist and nextpnr's report are copied to --dir.
+        work = cache_root() / "fpga" / "work" / design.params_hash
         try:
-            report = implement(text, design.top, args.device, args.clock, args.dir / design.top)
+            report = implement(text, design.top, args.device, args.clock, work)
         except RuntimeError as error:
             raise UserError(f"{design.top}: {error}") from None
         reports.append(report)
+        kept += [work / f"{design.top}{suffix}" for suffix in KEPT]
+    with folder.writing(keep_earlier=True) as stage:
+        for path in kept:
+            if path.is_file():
+                shutil.copyfile(path, stage / path.name)
     if args.json:
         print(json.dumps({"designs": [r.to_json() for r in reports]}, indent=2))
         return 0

