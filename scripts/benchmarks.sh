@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 if [ $# -gt 1 ]; then
     names="${*:2}"
 else
-    names=$(python -c 'from moetile.sw.bench import BENCHES; print(" ".join(BENCHES))')
+    names=$(python -c 'from moetile.app.bench import BENCHES; print(" ".join(BENCHES))')
 fi
 for name in $names; do
     echo "benchmark $name" >&2

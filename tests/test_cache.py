@@ -2,9 +2,9 @@
 variable, said on first use, shown and cleared by ``moetile cache`` (which removes only what
 moetile keeps there)."""
 
+from moetile.app.cli import main
+from moetile.app.cli.cache import KINDS
 from moetile.sw import paths
-from moetile.sw.cli import main
-from moetile.sw.cli_cache import KINDS
 from moetile.sw.paths import CACHE_DIR_ENV, cache_root, locked_file
 
 

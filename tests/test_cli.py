@@ -7,15 +7,18 @@ from importlib import metadata
 
 import pytest
 
+from moetile.app.cli import main
 from moetile.hw.gocache import GOCacheParams
 from moetile.hw.moe import MoELayerParams
 from moetile.hw.predictor import PredictorParams
-from moetile.sw.cli import main
 
 
 def moetile(*args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "moetile.sw.cli", *args], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-m", "moetile.app.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -237,7 +240,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 
 def test_report_gathers_claims(monkeypatch, capsys):
-    from moetile.sw import bench
+    from moetile.app import bench
 
     monkeypatch.setattr(bench, "BENCHES", {"topk": bench.BENCHES["topk"]})
     assert main(["report", "--json"]) == 0
@@ -324,7 +327,7 @@ RUNS = []
 
 def run(progress, quick=False):
     """A stand-in benchmark (this module, registered by the test below)."""
-    from moetile.sw.bench import BenchReport, Claim
+    from moetile.app.bench import BenchReport, Claim
 
     RUNS.append(progress)
     return BenchReport(
@@ -333,7 +336,7 @@ def run(progress, quick=False):
 
 
 def test_report_gathers_recorded_runs_and_reruns_on_request(tmp_path, monkeypatch, capsys):
-    from moetile.sw import bench
+    from moetile.app import bench
     from moetile.sw.paths import CACHE_DIR_ENV
 
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
@@ -388,8 +391,8 @@ def test_reports_wanting_one_benchmark_at_once_measure_it_once(tmp_path, monkeyp
     import threading
     import time
 
-    from moetile.sw.bench import BenchReport
-    from moetile.sw.bench.record import recorded
+    from moetile.app.bench import BenchReport
+    from moetile.app.bench.record import recorded
     from moetile.sw.paths import CACHE_DIR_ENV
 
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
@@ -417,8 +420,8 @@ def test_a_bench_model_is_retrained_when_its_settings_change(tmp_path, monkeypat
     (an older default) is never reused, and the same settings train once."""
     from dataclasses import replace
 
-    from moetile.sw import bench
-    from moetile.sw.bench.cosim import BENCH_MODEL
+    from moetile.app import bench
+    from moetile.app.bench.cosim import BENCH_MODEL
     from moetile.sw.models import tiny_moe
     from moetile.sw.paths import CACHE_DIR_ENV
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from moetile.sw.bench import BENCHES, PAPERS, Claim, claim_text
-from moetile.sw.cli import main
+from moetile.app.bench import BENCHES, PAPERS, Claim, claim_text
+from moetile.app.cli import main
 from moetile.sw.console import TABLE_WIDTH, print_table
 
 
@@ -104,7 +104,7 @@ def test_targets_are_met_or_missed_without_rounding():
 
 def run(progress, quick=False):
     """A stand-in benchmark with a paper figure and a target (registered by the test below)."""
-    from moetile.sw.bench import BenchReport
+    from moetile.app.bench import BenchReport
 
     claims = [
         Claim("own", "a target", 1.0, 2.0, "b", source=None),
@@ -114,7 +114,7 @@ def run(progress, quick=False):
 
 
 def test_report_lists_paper_figures_apart_from_targets(tmp_path, monkeypatch, capsys):
-    from moetile.sw import bench
+    from moetile.app import bench
     from moetile.sw.paths import CACHE_DIR_ENV
 
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))

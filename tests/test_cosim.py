@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from moetile.sw.bench.cosim import QUICK_BATCH, QUICK_HARDWARE, QUICK_MODEL
-from moetile.sw.cli import main
+from moetile.app.bench.cosim import QUICK_BATCH, QUICK_HARDWARE, QUICK_MODEL
+from moetile.app.cli import main
+from moetile.app.cosim.run import CosimSettings, cosim
+from moetile.app.cosim.settings_file import SETTINGS_FILE
 from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
 from moetile.sw.outputs import OWN_FILES
-from moetile.sw.runtime.cosim import CosimSettings, cosim
 from moetile.sw.runtime.model import AcceleratedModel
 from moetile.sw.runtime.quantize import check_supported, quantize_layer
-from moetile.sw.runtime.settings_file import SETTINGS_FILE
 
 #: The quick cosim benchmark's model and design: its Verilator builds serve both.
 SMALL_MODEL = QUICK_MODEL

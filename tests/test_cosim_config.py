@@ -6,10 +6,10 @@ from unittest import mock
 
 import pytest
 
-from moetile.sw.cli import main
+from moetile.app.cli import main
+from moetile.app.cosim.run import CosimSettings
+from moetile.app.cosim.settings_file import read_settings, settings_toml
 from moetile.sw.console import UserError
-from moetile.sw.runtime.cosim import CosimSettings
-from moetile.sw.runtime.settings_file import read_settings, settings_toml
 
 NAMES = tuple(f.name for f in fields(CosimSettings))
 
@@ -22,7 +22,7 @@ def _settings_of(argv) -> CosimSettings:
     def cosim(settings, *args):
         raise _Started(settings)
 
-    with mock.patch("moetile.sw.runtime.cosim.cosim", cosim), pytest.raises(_Started) as started:
+    with mock.patch("moetile.app.cosim.run.cosim", cosim), pytest.raises(_Started) as started:
         main(["cosim", *argv])
     return started.value.args[0]
 
@@ -87,7 +87,7 @@ def test_sizes_beyond_the_text_are_refused_before_training(argv, message, tmp_pa
     def must_not_train(*args, **kwargs):
         raise AssertionError("trained before the sizes were checked")
 
-    with mock.patch("moetile.sw.runtime.cosim.resolve_model", must_not_train):
+    with mock.patch("moetile.app.cosim.run.resolve_model", must_not_train):
         assert main(["cosim", *argv, "--out", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
 
@@ -95,9 +95,9 @@ def test_sizes_beyond_the_text_are_refused_before_training(argv, message, tmp_pa
 def test_the_report_carries_the_area_from_the_synthesis_cache_or_synthesized():
     """The area ``moetile synth`` counts for the same Verilog: from the cache when it is there,
     synthesized only when asked (Yosys itself is tested by the synth tests)."""
+    from moetile.app.cosim.run import design_area
     from moetile.hw.moe import MoELayerParams
     from moetile.sw.cost.synth import SynthResult
-    from moetile.sw.runtime.cosim import design_area
 
     result = SynthResult("moe_layer", 1234, {}, 5678, 3)
     quiet = lambda message: None  # noqa: E731

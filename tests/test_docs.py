@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from moetile.sw.cli import command_parsers
+from moetile.app.cli.main import command_parsers
 from moetile.sw.paths import CACHE_DIR_ENV
 
 ROOT = Path(__file__).resolve().parents[1]

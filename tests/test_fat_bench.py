@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from moetile.sw.bench.fat import QUICK, measure_sweep
+from moetile.app.bench.fat import QUICK, measure_sweep
 
 
 @pytest.mark.cost(90)

@@ -11,13 +11,13 @@ from unittest import mock
 import pytest
 from broken_designs import OutputMutant, WrongTies
 
+from moetile.app.cli import main
 from moetile.hw.gocache import selection
 from moetile.hw.registry import Design, block, blocks
 from moetile.sim.formal.harness import output_streams
 from moetile.sim.formal.run import SHORT_INDUCTION_DEPTH, prove_design
 from moetile.sim.formal.spec import formal_spec
 from moetile.sim.formal.tools import SbyOutcome
-from moetile.sw.cli import main
 from moetile.sw.paths import CACHE_DIR_ENV
 
 

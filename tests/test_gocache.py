@@ -240,7 +240,7 @@ def test_fast_random_regression(seed):
 def test_bench_counts_the_work_of_both_schemes(seed):
     """The bench's tallies on one sequence: the prompt once, then one token per step with the
     cache and the whole sequence so far at every step without it."""
-    from moetile.sw.bench.gocache import expert_cost, sequence
+    from moetile.app.bench.gocache import expert_cost, sequence
 
     p, prompt, generated = SHAPES["default"], 5, 4
     weights, vectors = sequence_tokens(p, np.random.default_rng(seed), "ties", prompt + generated)

@@ -9,9 +9,9 @@ from importlib import metadata
 
 import pytest
 
+from moetile.app.bench import BENCH_SUMMARIES, BENCHES
+from moetile.app.cli.main import command_parsers, main
 from moetile.hw.registry import blocks
-from moetile.sw.bench import BENCH_SUMMARIES, BENCHES
-from moetile.sw.cli import command_parsers, main
 
 
 def _help(argv, capsys) -> str:
@@ -105,7 +105,7 @@ def test_help_answers_without_loading_torch():
     torch nor transformers (each command imports what it runs)."""
     code = (
         "import sys\n"
-        "from moetile.sw.cli import main\n"
+        "from moetile.app.cli.main import main\n"
         "for argv in (['--version'], ['--help'], ['cosim', '--help'], ['bench', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"

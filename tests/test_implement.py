@@ -13,7 +13,7 @@ from moetile.sw.paths import CACHE_DIR_ENV
 
 def moetile(*args, cwd, cache):
     return subprocess.run(
-        [sys.executable, "-m", "moetile.sw.cli", *args],
+        [sys.executable, "-m", "moetile.app.cli.main", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -118,7 +118,7 @@ def test_a_folder_it_did_not_write_is_refused_before_any_work(tmp_path):
 
 
 def test_a_failed_tool_is_one_line(tmp_path, monkeypatch, capsys):
-    from moetile.sw.cli import main
+    from moetile.app.cli import main
     from moetile.sw.cost import fpga
 
     def fails(command, work, what):

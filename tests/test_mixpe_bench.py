@@ -2,8 +2,8 @@
 
 import pytest
 
+from moetile.app.bench.mixpe import measure
 from moetile.hw.mixpe import MixPEParams
-from moetile.sw.bench.mixpe import measure
 
 pytestmark = pytest.mark.cosim
 

@@ -80,7 +80,7 @@ def test_ternary_experts_train_reload_and_recover_exactly(tiny_model, tmp_path):
 
 
 def test_trace_refuses_a_model_of_the_other_kind(tiny_model, tmp_path, capsys):
-    from moetile.sw.cli import main
+    from moetile.app.cli import main
 
     out = tmp_path / "t.safetensors"
     args = ["model", "trace", "tiny-moe-ternary", "--model-dir", str(tiny_model[0])]

@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 
-from moetile.sw.cli import main
+from moetile.app.cli import main
 from moetile.sw.console import UserError
 from moetile.sw.outputs import OWN_FILES, OutputFile, OutputFolder, is_own_png
 
@@ -103,7 +103,7 @@ def _must_not_run(*args, **kwargs):
 
 #: Each command that writes, with its output option, and the function it starts work with.
 WRITERS = {
-    "cosim": (["cosim"], "--out", "moetile.sw.runtime.cosim.cosim"),
+    "cosim": (["cosim"], "--out", "moetile.app.cosim.run.cosim"),
     "generate": (["generate", "topk"], "--out", "moetile.sim.verilog.design_verilog"),
     "train-tiny": (
         ["model", "train-tiny"],
@@ -120,7 +120,7 @@ WRITERS = {
         "--out",
         "moetile.sw.predictor.suite.train_suite",
     ),
-    "bench": (["bench", "topk"], "--out", "moetile.sw.bench.run_bench"),
+    "bench": (["bench", "topk"], "--out", "moetile.app.bench.run_bench"),
 }
 
 
@@ -133,7 +133,7 @@ def test_every_writing_command_refuses_a_foreign_folder_before_working(name, tmp
     trace = mock.Mock(model="tiny-moe", split="train")
     with (
         mock.patch(work, _must_not_run),
-        mock.patch("moetile.sw.cli_predictor._load_trace", return_value=trace),
+        mock.patch("moetile.app.cli.predictor._load_trace", return_value=trace),
     ):
         assert main([*argv, option, str(out)]) == 2
     assert "holds thesis.tex, which moetile did not write" in capsys.readouterr().err
@@ -144,7 +144,7 @@ def test_every_writing_command_refuses_a_foreign_folder_before_working(name, tmp
 def test_cosim_refuses_the_working_directory_before_simulating(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data.csv").write_text("mine")
-    with mock.patch("moetile.sw.runtime.cosim.cosim", _must_not_run):
+    with mock.patch("moetile.app.cosim.run.cosim", _must_not_run):
         assert main(["cosim", "--out", "."]) == 2
     assert "holds data.csv" in capsys.readouterr().err
 
@@ -186,7 +186,7 @@ def test_generate_twice_into_one_folder_keeps_both_and_refuses_a_stranger(tmp_pa
 def test_benchmarks_share_a_folder_each_with_its_report_and_plots(tmp_path, capsys):
     """``moetile bench NAME --out DIR`` adds ``NAME.json`` and the benchmark's plots to DIR,
     keeping the other benchmarks' files there."""
-    from moetile.sw.bench import BenchReport
+    from moetile.app.bench import BenchReport
 
     reports = {
         "topk": BenchReport("topk", [{"arch": "network", "cells": 10}]),
@@ -201,7 +201,7 @@ def test_benchmarks_share_a_folder_each_with_its_report_and_plots(tmp_path, caps
     }
     out = tmp_path / "benchmarks"
     for name, report in reports.items():
-        with mock.patch("moetile.sw.bench.run_bench", return_value=report):
+        with mock.patch("moetile.app.bench.run_bench", return_value=report):
             assert main(["bench", name, "--out", str(out)]) == 0
     files = sorted(p.name for p in out.iterdir())
     assert files == [OWN_FILES, "gocache.json", "gocache.png", "topk.json"]

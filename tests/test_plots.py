@@ -6,7 +6,7 @@ from itertools import combinations
 
 import pytest
 
-from moetile.sw.runtime.plots import plot_figures, plot_title
+from moetile.app.cosim.plots import plot_figures, plot_title
 
 STEPS = ("load", "route", "gather", "gate_up", "down", "output")
 
@@ -83,8 +83,8 @@ def test_tick_labels_do_not_overlap(figures):
 def test_the_go_cache_plot_labels_each_prompt_length_once():
     import matplotlib.pyplot as plt
 
-    from moetile.sw.bench import BenchReport, bench_plots
-    from moetile.sw.bench.gocache import PROMPTS
+    from moetile.app.bench import BenchReport, bench_plots
+    from moetile.app.bench.gocache import PROMPTS
 
     rows = [
         {"workload": w, "prompt": p, "speedup": p / 4, "energy_ratio": p / 5}

@@ -4,8 +4,8 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from .console import UserError, print_table, progress
-from .outputs import OutputFile, OutputFolder, is_own_png
+from moetile.sw.console import UserError, print_table, progress
+from moetile.sw.outputs import OutputFile, OutputFolder, is_own_png
 
 __all__ = ["add_predictor_commands"]
 

@@ -14,14 +14,13 @@ measured on the harness's build and on one tuned for speed (``-O3``, ``--x-assig
 import random
 import time
 
+from moetile.app.bench import BenchReport, Claim
 from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
 from moetile.sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
 from moetile.sim.fast import FastSim
 from moetile.sim.fat_sim import run_passes
 from moetile.sim.replay import replay_on_cocotb
-
-from . import BenchReport, Claim
 
 __all__ = ["run"]
 

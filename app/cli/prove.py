@@ -4,8 +4,7 @@ import dataclasses
 import json
 
 from moetile.hw.registry import Design, block, blocks, parse_param
-
-from .console import UserError, print_table, progress
+from moetile.sw.console import UserError, print_table, progress
 
 __all__ = ["add_prove_command", "formal_designs"]
 

@@ -9,7 +9,7 @@ router.ExpertChoiceRouter`) on the fast harness; every update is checked against
 recomputation, and each step of the no-cache runs must end with the update the cached run
 made for the same token.
 
-Workloads: the gate of each layer of the bench's trained tiny MoE (:data:`moetile.sw.bench.
+Workloads: the gate of each layer of the bench's trained tiny MoE (:data:`moetile.app.bench.
 cosim.BENCH_MODEL`, 8 experts) on held-out text, int8 with one scale per layer for the
 weights and one for the hidden states (calibrated on training text, as expert choice compares
 scores across tokens), and random int8 gate rows and tokens.
@@ -29,12 +29,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from moetile.app.bench import PAPERS, BenchReport, Claim
 from moetile.hw.gocache import GOCacheParams
 from moetile.hw.registry import Design, block
 from moetile.sw.cost.activity import gocache_activity, xbar_activity
 from moetile.sw.golden.xbar import tile_cycles
-
-from . import PAPERS, BenchReport, Claim
 
 __all__ = ["BENCH_ROUTER", "GENERATED", "PROMPTS", "plots", "run"]
 
@@ -91,8 +90,8 @@ class ExpertCost:
 
 
 def expert_cost() -> ExpertCost:
-    from .cosim import BENCH_MODEL
-    from .xbar import BENCH_TILE
+    from moetile.app.bench.cosim import BENCH_MODEL
+    from moetile.app.bench.xbar import BENCH_TILE
 
     tile = replace(BENCH_TILE, crossbars_per_group=1, groups=1)
     x, d, f = tile.crossbar, BENCH_MODEL.hidden, BENCH_MODEL.expert_hidden
@@ -165,11 +164,10 @@ def _int8(values: torch.Tensor, scale: float) -> np.ndarray:
 def _tiny_moe(progress, count: int, quick: bool = False) -> tuple[list, float]:
     """Each layer's int8 gate rows and held-out sequences of int8 gate inputs, and the share
     of final expert-choice selections the int8 scores keep from the float router's."""
+    from moetile.app.bench.cosim import bench_model
     from moetile.sw.golden.gocache import expert_choice
     from moetile.sw.models.corpus import stdlib_corpus
     from moetile.sw.models.trace import passages_of, record_hf_trace
-
-    from .cosim import bench_model
 
     model = bench_model(progress, quick)
     context = model.config.max_position_embeddings

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from .console import (
+from moetile.app.cosim.settings_file import SETTINGS_FILE, read_settings
+from moetile.sw.console import (
     print_table,
     progress,
     progress_bar,
@@ -10,8 +11,7 @@ from .console import (
     training_bar,
     wrapped,
 )
-from .outputs import OutputFolder
-from .runtime.settings_file import SETTINGS_FILE, read_settings
+from moetile.sw.outputs import OutputFolder
 
 __all__ = ["add_cosim_command"]
 
@@ -48,7 +48,7 @@ OPTIONS = {
 
 
 def add_cosim_command(commands) -> None:
-    from moetile.sw.runtime.cosim_settings import CosimSettings
+    from moetile.app.cosim.settings import CosimSettings
 
     defaults = CosimSettings()
     cosim = commands.add_parser(
@@ -82,7 +82,7 @@ def add_cosim_command(commands) -> None:
 
 
 def _cosim(args) -> int:
-    from moetile.sw.runtime.cosim import cosim, write_report
+    from moetile.app.cosim.run import cosim, write_report
 
     settings = _settings(args)
     OutputFolder(args.out)  # refused now, not after the simulation
@@ -114,7 +114,7 @@ def _settings(args):
     instead of the file's value."""
     from dataclasses import fields
 
-    from moetile.sw.runtime.cosim_settings import CosimSettings
+    from moetile.app.cosim.settings import CosimSettings
 
     names = tuple(f.name for f in fields(CosimSettings))
     values = read_settings(args.config, names) if args.config else {}

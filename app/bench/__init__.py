@@ -7,7 +7,7 @@ design, to check the flow in a fraction of the time: its figures are not the pap
 import importlib
 from dataclasses import dataclass, field
 
-from .claims import PAPERS, Claim, claim_text
+from moetile.app.bench.claims import PAPERS, Claim, claim_text
 
 __all__ = [
     "BENCHES",
@@ -38,14 +38,14 @@ BENCH_SUMMARIES = {
 
 #: Benchmark name → module providing ``run`` (the same names as :data:`BENCH_SUMMARIES`).
 BENCHES = {
-    "topk": "moetile.sw.bench.topk",
-    "fat": "moetile.sw.bench.fat",
-    "sim": "moetile.sw.bench.sim",
-    "mixpe": "moetile.sw.bench.mixpe",
-    "crossbar": "moetile.sw.bench.xbar",
-    "gocache": "moetile.sw.bench.gocache",
-    "predictor": "moetile.sw.bench.predictor",
-    "cosim": "moetile.sw.bench.cosim",
+    "topk": "moetile.app.bench.topk",
+    "fat": "moetile.app.bench.fat",
+    "sim": "moetile.app.bench.sim",
+    "mixpe": "moetile.app.bench.mixpe",
+    "crossbar": "moetile.app.bench.xbar",
+    "gocache": "moetile.app.bench.gocache",
+    "predictor": "moetile.app.bench.predictor",
+    "cosim": "moetile.app.bench.cosim",
 }
 
 
@@ -82,7 +82,7 @@ def design_synth(design, abc: bool = True, blackbox: tuple[str, ...] = ()):
 
 def run_bench(name: str, progress=lambda message: None, quick: bool = False) -> BenchReport:
     """Measure benchmark ``name`` now, and record the report for ``moetile report``."""
-    from .record import measured
+    from moetile.app.bench.record import measured
 
     module = _module(name)
     return measured(_key(name, quick), lambda: module.run(progress, quick))
@@ -99,7 +99,7 @@ def recorded_bench(
 ) -> tuple[dict, bool]:
     """``(report JSON, reused)``: the report of benchmark ``name`` recorded by an earlier run
     of these very sources, or a new run's."""
-    from .record import recorded
+    from moetile.app.bench.record import recorded
 
     module = _module(name)
     return recorded(_key(name, quick), lambda: module.run(progress, quick))

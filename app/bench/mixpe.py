@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import torch
 
+from moetile.app.bench import PAPERS, BenchReport, Claim, design_cells
 from moetile.hw.mixpe import MixPEParams
 from moetile.hw.registry import Design, block
 from moetile.sim.mixpe_sim import run_passes
@@ -22,8 +23,6 @@ from moetile.sw.cost.activity import mixpe_activity
 from moetile.sw.cost.energy import energy_table_rows
 from moetile.sw.mapping.mixpe import golden_backend, plan_gemm
 from moetile.sw.quant.w4a8 import quantize_activations, quantize_groups
-
-from . import PAPERS, BenchReport, Claim, design_cells
 
 __all__ = ["GEMM", "measure", "run"]
 

@@ -12,14 +12,15 @@ import torch
 
 from moetile.hw.moe import MoELayerParams
 from moetile.hw.registry import Design, block
+from moetile.sw.models import TINY_MODELS, saved_model_dir
+from moetile.sw.outputs import OutputFolder
+from moetile.sw.paths import locked_file
+from moetile.sw.runtime.backends import GoldenBackend
+from moetile.sw.runtime.model import AcceleratedModel, perplexity, summarize
 
-from ..models import TINY_MODELS, saved_model_dir
-from ..outputs import OutputFolder
-from ..paths import locked_file
-from .backends import GoldenBackend, make_backend
-from .cosim_settings import COSIM_TRAIN_STEPS, CosimSettings
-from .model import AcceleratedModel, perplexity, summarize
+from .backends import make_backend
 from .plots import write_plots
+from .settings import COSIM_TRAIN_STEPS, CosimSettings
 from .settings_file import SETTINGS_FILE, settings_toml
 
 __all__ = ["COSIM_TRAIN_STEPS", "CosimSettings", "cosim", "resolve_model", "write_report"]

@@ -5,11 +5,10 @@ import json
 import shutil
 from pathlib import Path
 
+from moetile.app.cli.designs import add_design_options, selected_designs
+from moetile.sw.console import UserError, print_table, progress, wrapped
 from moetile.sw.cost.fpga import DEFAULT_CLOCK_MHZ, DEVICES, check_clock, check_device
-
-from .cli_designs import add_design_options, selected_designs
-from .console import UserError, print_table, progress, wrapped
-from .outputs import OutputFolder
+from moetile.sw.outputs import OutputFolder
 
 __all__ = ["add_implement_command"]
 

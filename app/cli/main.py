@@ -8,18 +8,17 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from moetile.app.bench import BENCH_SUMMARIES
+from moetile.app.cli.cache import add_cache_command
+from moetile.app.cli.cosim import add_cosim_command
+from moetile.app.cli.designs import add_design_options, selected_designs
+from moetile.app.cli.implement import add_implement_command
+from moetile.app.cli.models import add_model_commands
+from moetile.app.cli.predictor import add_predictor_commands
+from moetile.app.cli.prove import add_prove_command
 from moetile.hw.registry import block, blocks
-
-from .bench import BENCH_SUMMARIES
-from .cli_cache import add_cache_command
-from .cli_cosim import add_cosim_command
-from .cli_designs import add_design_options, selected_designs
-from .cli_implement import add_implement_command
-from .cli_models import add_model_commands
-from .cli_predictor import add_predictor_commands
-from .cli_prove import add_prove_command
-from .console import UserError, print_table, progress
-from .outputs import OutputFolder
+from moetile.sw.console import UserError, print_table, progress
+from moetile.sw.outputs import OutputFolder
 
 __all__ = ["command_parsers", "main"]
 
@@ -310,7 +309,7 @@ def _top_cells(by_type: dict, count: int = 4) -> str:
 
 
 def _bench(args) -> int:
-    from moetile.sw.bench import claim_text, run_bench
+    from moetile.app.bench import claim_text, run_bench
 
     folder = OutputFolder(args.out) if args.out else None  # refused now, not after the run
     report = run_bench(args.name, progress, args.quick)
@@ -328,7 +327,7 @@ def _bench(args) -> int:
 def _write_bench(folder: OutputFolder, name: str, report) -> None:
     import matplotlib.pyplot as plt
 
-    from moetile.sw.bench import bench_plots
+    from moetile.app.bench import bench_plots
     from moetile.sw.outputs import PNG_DPI, PNG_METADATA
 
     with folder.writing(keep_earlier=True) as stage:
@@ -341,8 +340,8 @@ def _write_bench(folder: OutputFolder, name: str, report) -> None:
 
 
 def _report(args) -> int:
-    from moetile.sw.bench import BENCHES, claim_text, recorded_bench, run_bench
-    from moetile.sw.bench.claims import PAPER_SCORES
+    from moetile.app.bench import BENCHES, claim_text, recorded_bench, run_bench
+    from moetile.app.bench.claims import PAPER_SCORES
 
     claims = []
     for name in BENCHES:
@@ -365,7 +364,3 @@ def _report(args) -> int:
     met = sum(c["score"] == "met" for c in targets)
     print(f"{len(papers)} paper figures: {counts}; {met} of {len(targets)} own targets met")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

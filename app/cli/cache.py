@@ -4,8 +4,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .console import UserError, print_table
-from .paths import CACHE_DIR_ENV, cache_root
+from moetile.sw.console import UserError, print_table
+from moetile.sw.paths import CACHE_DIR_ENV, cache_root
 
 __all__ = ["KINDS", "add_cache_command"]
 

@@ -3,7 +3,7 @@ baselines, and the predictor unit on the RTL.
 
 Workloads: a float tiny MoE trained for this bench (:data:`PREDICTOR_MODEL`, 4 layers, 8
 experts, top-2, trained once into the build folder) and the ternary-expert tiny MoE of the
-other benches (:data:`moetile.sw.bench.cosim.BENCH_MODEL`, 2 layers). Each is traced on
+other benches (:data:`moetile.app.bench.cosim.BENCH_MODEL`, 2 layers). Each is traced on
 training text (the predictors' training data) and on held-out text (the test tokens): split by
 text, never by token of one passage.
 
@@ -18,9 +18,8 @@ and compared with a stated attention cost (:func:`attention_cycles`).
 
 from dataclasses import replace
 
+from moetile.app.bench import PAPERS, BenchReport, Claim, design_cells, trained_model
 from moetile.sw.models.tiny_moe import TinyMoESettings
-
-from . import PAPERS, BenchReport, Claim, design_cells, trained_model
 
 __all__ = ["PREDICTOR_MODEL", "attention_cycles", "run"]
 
@@ -147,10 +146,9 @@ def _hardware(workload: str, suite, test, context: int) -> dict:
 
 
 def run(progress, quick: bool = False) -> BenchReport:
+    from moetile.app.bench.cosim import bench_model
     from moetile.sw.console import quiet_transformers
     from moetile.sw.predictor.suite import evaluate, train_suite
-
-    from .cosim import bench_model
 
     steps, tokens = (QUICK_STEPS, QUICK_TOKENS) if quick else (STEPS, (TRAIN_TOKENS, TEST_TOKENS))
     quiet_transformers()

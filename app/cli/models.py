@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from .console import UserError, print_table, progress, quiet_transformers, training_bar
-from .models import CMOE_MODEL, TINY_MODELS
-from .outputs import OutputFile, OutputFolder
+from moetile.sw.console import UserError, print_table, progress, quiet_transformers, training_bar
+from moetile.sw.models import CMOE_MODEL, TINY_MODELS
+from moetile.sw.outputs import OutputFile, OutputFolder
 
 __all__ = ["add_model_commands"]
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
+from moetile.app.bench.claims import PAPERS, Claim
 from moetile.sw.mapping.xbar_optimum import fewest_transfers
 from moetile.sw.mapping.xbar_schedule import choice_matrix, group_experts, make_schedule
-
-from .claims import PAPERS, Claim
 
 __all__ = ["Study", "run", "zipf_routing"]
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import torch
 
+from moetile.app.bench import PAPERS, BenchReport, Claim, design_cells, design_synth
 from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
 from moetile.sim.benches.fat_cases import random_inputs, sparse_weights
@@ -27,8 +28,6 @@ from moetile.sw.golden.fat import fat_cycles, fat_matvec
 from moetile.sw.mapping.fat import plan_linear
 from moetile.sw.models.minilm import ffn_weight
 from moetile.sw.quant.ternary import ternarize
-
-from . import PAPERS, BenchReport, Claim, design_cells, design_synth
 
 __all__ = ["measure_sweep", "run"]
 

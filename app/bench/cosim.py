@@ -10,9 +10,8 @@ gate/up and down cycles.
 
 from dataclasses import replace
 
+from moetile.app.bench import BenchReport, Claim, trained_model
 from moetile.sw.models.tiny_moe import TinyMoESettings
-
-from . import BenchReport, Claim, trained_model
 
 __all__ = ["BENCH_MODEL", "QUICK_BATCH", "QUICK_HARDWARE", "QUICK_MODEL", "bench_model", "run"]
 
@@ -96,9 +95,9 @@ def _measure(accelerated, backend, inputs, batch: int, phase: str) -> list[dict]
 
 
 def run(progress, quick: bool = False) -> BenchReport:
+    from moetile.app.cosim.backends import make_backend
     from moetile.sw.console import quiet_transformers
     from moetile.sw.models.corpus import stdlib_corpus
-    from moetile.sw.runtime.backends import make_backend
     from moetile.sw.runtime.model import AcceleratedModel
 
     prefill, decode, cocotb_tokens = QUICK_TOKENS if quick else (PREFILL, DECODE, COCOTB_TOKENS)

@@ -1,7 +1,7 @@
 """``moetile bench crossbar``: multiplexed-crossbar tiles against the unshared tile, on real
 routing.
 
-Routing: each MoE layer of the bench's trained tiny MoE (:data:`moetile.sw.bench.cosim.
+Routing: each MoE layer of the bench's trained tiny MoE (:data:`moetile.app.bench.cosim.
 BENCH_MODEL`, 8 experts, top-2) traced on held-out text, and a synthetic skewed trace (expert
 popularity ``∝ 1/(rank+1)**1.2``). Sorted groupings take each expert's load from the same
 model's routing of training text (the synthetic trace: its popularity). Every trace is cut into
@@ -30,6 +30,8 @@ from dataclasses import replace
 
 import torch
 
+from moetile.app.bench import PAPERS, BenchReport, Claim, design_synth, xbar_schedules
+from moetile.app.bench.xbar_schedules import zipf_routing
 from moetile.hw.registry import Design, block
 from moetile.hw.xbar import TileParams
 from moetile.hw.xbar.analog import ANALOG_MODULE
@@ -45,9 +47,6 @@ from moetile.sw.mapping.xbar_schedule import (
     group_experts,
     make_schedule,
 )
-
-from . import PAPERS, BenchReport, Claim, design_synth, xbar_schedules
-from .xbar_schedules import zipf_routing
 
 __all__ = ["BATCH", "BENCH_TILE", "measure", "run"]
 
@@ -81,7 +80,7 @@ CLAIM_CONFIG = ("S4", "compact")
 def moe_tiles(tile: TileParams) -> int:
     """Tile positions holding every expert of the bench's tiny MoE: each layer's gate and up
     projections (``expert_hidden × hidden``) and its down projection, cut into crossbars."""
-    from .cosim import BENCH_MODEL
+    from moetile.app.bench.cosim import BENCH_MODEL
 
     d, f = BENCH_MODEL.hidden, BENCH_MODEL.expert_hidden
     rows, cols = tile.rows, tile.cols
@@ -114,10 +113,9 @@ def _density_claim(rows: list[dict], setting: str, tile: TileParams) -> Claim:
 
 def _traces(progress, tokens: int, quick: bool = False) -> dict:
     """``{name: (top_k (tokens, k), expert load for sorting)}``."""
+    from moetile.app.bench.cosim import bench_model
     from moetile.sw.models.corpus import stdlib_corpus
     from moetile.sw.models.trace import passages_of, record_hf_trace
-
-    from .cosim import bench_model
 
     model = bench_model(progress, quick)
     context = model.config.max_position_embeddings

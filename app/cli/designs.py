@@ -5,8 +5,7 @@ import json
 from pathlib import Path
 
 from moetile.hw.registry import Design, block, blocks, design_from_config, parse_param
-
-from .console import UserError
+from moetile.sw.console import UserError
 
 __all__ = ["add_design_options", "selected_designs"]
 

@@ -1,0 +1,7 @@
+"""``python -m moetile.app.cli``: the ``moetile`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
