@@ -1,5 +1,7 @@
 """The registry of generatable blocks: one :func:`register` call makes a block known to the CLI,
-the build cache and the benches (standard library only; components are imported lazily)."""
+the build cache, its golden model, its cocotb testbench, its proofs and its benchmark (standard
+library only: every part is named as ``"module"`` or ``"module:attribute"`` and imported when
+used, so the registry stays on the lowest floor while naming parts on the floors above)."""
 
 import dataclasses
 import hashlib
@@ -9,7 +11,16 @@ import json
 import re
 from dataclasses import dataclass
 
-__all__ = ["Block", "Design", "block", "blocks", "design_from_config", "parse_param", "register"]
+__all__ = [
+    "Block",
+    "Design",
+    "block",
+    "blocks",
+    "design_from_config",
+    "parse_param",
+    "register",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,15 @@ class Block:
         The Params generated when no block is named (e.g. one per microarchitecture).
     summary : str
         One line on what the block is (``moetile generate --help``).
+    golden : str
+        ``"module:function"``: the independent golden model the block is proved equal to.
+    testbench : str
+        The module of the block's cocotb tests (``moetile.sim.runner.run_testbench``).
+    proofs : str
+        The module whose ``SPEC`` states what ``moetile prove`` proves of the block.
+    benchmark : str
+        The module whose ``run(progress, quick)`` is ``moetile bench NAME``, NAME being the
+        module's last part; empty where the block has no benchmark of its own.
     """
 
     name: str
@@ -35,10 +55,17 @@ class Block:
     component: str
     defaults: tuple
     summary: str
+    golden: str
+    testbench: str
+    proofs: str
+    benchmark: str = ""
 
     def build(self, params):
-        module, function = self.component.split(":")
-        return getattr(importlib.import_module(module), function)(params)
+        return resolve(self.component)(params)
+
+    @property
+    def benchmark_name(self) -> str:
+        return self.benchmark.rsplit(".", 1)[-1]
 
     def param_docs(self) -> dict[str, str]:
         """Each Params field's meaning (with its allowed values), from the numpydoc
@@ -128,10 +155,31 @@ def _identifier(value) -> str:
 _BLOCKS: dict[str, Block] = {}
 
 
-def register(name: str, params: type, component: str, defaults, summary: str) -> Block:
-    entry = Block(name, params, component, tuple(defaults), summary)
+def register(
+    name: str,
+    params: type,
+    component: str,
+    defaults,
+    summary: str,
+    *,
+    golden: str,
+    testbench: str,
+    proofs: str,
+    benchmark: str = "",
+) -> Block:
+    """Make a block known everywhere; see :class:`Block` for what each part names."""
+    entry = Block(
+        name, params, component, tuple(defaults), summary, golden, testbench, proofs, benchmark
+    )
     _BLOCKS[name] = entry
     return entry
+
+
+def resolve(part: str):
+    """A registered part: ``"module:attribute"`` → the attribute, ``"module"`` → the module."""
+    module, _, attribute = part.partition(":")
+    loaded = importlib.import_module(module)
+    return getattr(loaded, attribute) if attribute else loaded
 
 
 def blocks() -> list[Block]:

@@ -69,7 +69,7 @@ def generate_verilog(design: Design) -> Path:
 
 
 #: C++ optimization of a cocotb build's model code (Verilator's ``OPT_FAST``, ``-Os`` by
-#: default): ``-O1`` compiles about a third sooner and runs a cocotb bench about as fast
+#: default): ``-O1`` compiles about a third sooner and runs a cocotb testbench about as fast
 #: (``-O0`` compiles sooner still, but its model runs a long MoE-layer bench at half the
 #: speed). Verilator's runtime, which serves every VPI call, keeps its optimization (and
 #: ccache compiles it once).

@@ -27,7 +27,7 @@ BUILD_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE")
 
 #: Bench modules whose ``assert`` statements pytest rewrites inside the simulator. Rewriting every
 #: module (cocotb's default) makes ``import torch`` in the simulator about three times slower.
-BENCH_MODULE_GLOB = "bench_*.py"
+TESTBENCH_MODULE_GLOB = "tb_*.py"
 
 PCH_INCLUDE_FLAG = "CFG_CXXFLAGS_PCH_I=-include"
 
@@ -48,7 +48,7 @@ def prepare_environment() -> None:
     rest = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p not in first]
     os.environ["PATH"] = os.pathsep.join(first + rest)
     os.environ.pop("VERILATOR_ROOT", None)
-    os.environ["COCOTB_REWRITE_ASSERTION_FILES"] = BENCH_MODULE_GLOB
+    os.environ["COCOTB_REWRITE_ASSERTION_FILES"] = TESTBENCH_MODULE_GLOB
     if shutil.which("ccache"):
         os.environ.setdefault("OBJCACHE", "ccache")
         os.environ.setdefault("CCACHE_DIR", str(cache_root() / "ccache"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from moetile.hw.fat import FatParams
 from moetile.hw.fat.array import FatArray
 from moetile.sim.amaranth_sim import simulate, stream_send
-from moetile.sim.benches.fat_cases import pass_payloads
+from moetile.sim.testbenches.fat_cases import pass_payloads
 
 __all__ = ["PassRun", "amaranth_backend", "fast_passes", "run_passes"]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from moetile.hw.gocache import GOCacheParams
 from moetile.hw.registry import Design, block
 
-from .benches.gocache_cases import token_chunks, weight_chunks
 from .fast import FastSim, Traffic
+from .testbenches.gocache_cases import token_chunks, weight_chunks
 
 __all__ = ["RouterRun", "random_traffic", "run_tokens"]
 

@@ -7,8 +7,8 @@ import numpy as np
 from moetile.hw.predictor import PredictorParams
 from moetile.hw.registry import Design, block
 
-from .benches.predictor_cases import state_chunks, weight_chunks
 from .fast import FastSim, Traffic
+from .testbenches.predictor_cases import state_chunks, weight_chunks
 
 __all__ = ["PredictorRun", "run_predictions"]
 

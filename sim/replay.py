@@ -1,5 +1,5 @@
 """The same transactions under the same per-cycle traffic patterns on both Verilator paths:
-the cocotb bench (:mod:`moetile.sim.benches.bench_replay`) and the fast harness. Both return a
+the cocotb testbench (:mod:`moetile.sim.testbenches.tb_replay`) and the fast harness. Both return a
 :class:`Replay`, which compares exactly."""
 
 import json
@@ -10,10 +10,10 @@ from pathlib import Path
 
 from moetile.hw.registry import Design
 
-from .benches.bench_replay import REPLAY_ENV
 from .build import design_dir
 from .fast import FastSim, Traffic
-from .runner import run_bench
+from .runner import run_testbench
+from .testbenches.tb_replay import REPLAY_ENV
 
 __all__ = ["Replay", "random_patterns", "replay_on_cocotb", "replay_on_fast"]
 
@@ -59,7 +59,7 @@ def replay_on_cocotb(
     seed: int = 0,
     after: dict | None = None,
 ):
-    """The same on the cocotb bench; returns the :class:`Replay` and the bench's raw result
+    """The same on the cocotb testbench; returns the :class:`Replay` and the bench's raw result
     (with its cycles and wall-clock seconds). ``after``: input stream → the input stream
     whose transactions must all be sent before it starts (e.g. weights before tokens)."""
     streams = FastSim.ports_of(design)
@@ -81,8 +81,8 @@ def replay_on_cocotb(
     runs.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".json", dir=runs, delete=False) as handle:
         json.dump(spec, handle)
-    module = "moetile.sim.benches.bench_replay"
-    run_bench(design, module, seed=seed, extra_env={REPLAY_ENV: handle.name})
+    module = "moetile.sim.testbenches.tb_replay"
+    run_testbench(design, seed=seed, module=module, extra_env={REPLAY_ENV: handle.name})
     result = json.loads(Path(handle.name).with_suffix(".result.json").read_text())
     replay = Replay(
         {name: result["outputs"][name] for name in expect},

@@ -1,4 +1,4 @@
-"""Runs a cocotb bench against a cached Verilator build and turns its results into pass/fail."""
+"""Runs a cocotb testbench against a cached Verilator build and turns its results into pass/fail."""
 
 import json
 import os
@@ -12,7 +12,7 @@ from moetile.hw.registry import Design
 from .build import design_dir, verilator_build
 from .env import prepare_environment
 
-__all__ = ["BenchFailure", "BenchResult", "run_bench"]
+__all__ = ["TestbenchFailure", "TestbenchResult", "run_testbench"]
 
 #: Environment variables through which a bench learns its design and seed.
 DESIGN_ENV = "MOETILE_DESIGN"
@@ -20,7 +20,7 @@ SEED_ENV = "MOETILE_SEED"
 
 
 @dataclass(frozen=True)
-class BenchResult:
+class TestbenchResult:
     passed: tuple[str, ...]
     failed: tuple[str, ...]
 
@@ -29,18 +29,20 @@ class BenchResult:
         return len(self.passed) + len(self.failed)
 
 
-class BenchFailure(AssertionError):
+class TestbenchFailure(AssertionError):
     pass
 
 
-def run_bench(
-    design: Design, module: str, *, seed: int, testcase=None, extra_env=None
-) -> BenchResult:
-    """Run cocotb bench ``module`` on ``design``; raise :class:`BenchFailure` with the pass/fail
-    counts and failing names unless at least one test ran and none failed. ``extra_env`` adds
-    environment variables for the bench."""
+def run_testbench(
+    design: Design, *, seed: int, module: str | None = None, testcase=None, extra_env=None
+) -> TestbenchResult:
+    """Run the block's registered cocotb testbench (or the testbench ``module``) on ``design``;
+    raise :class:`TestbenchFailure` with the pass/fail counts and failing names unless at
+    least one test ran and none failed. ``extra_env`` adds environment variables for the
+    testbench."""
     from cocotb_tools.runner import get_runner
 
+    module = module or design.block.testbench
     sim_dir = verilator_build(design)
     prepare_environment()
     runs = design_dir(design) / "runs"
@@ -76,7 +78,7 @@ def run_bench(
             os.environ["PYTEST_CURRENT_TEST"] = saved
     result = _read_results(results, test_dir)
     if result.failed or not result.total:
-        raise BenchFailure(
+        raise TestbenchFailure(
             f"{module} on {design.top} ({design.params_hash}), seed {seed}: "
             f"{len(result.passed)} passed, {len(result.failed)} failed "
             f"{list(result.failed)}; log: {test_dir / 'sim.log'}"
@@ -84,11 +86,13 @@ def run_bench(
     return result
 
 
-def _read_results(results: Path, test_dir: Path) -> BenchResult:
+def _read_results(results: Path, test_dir: Path) -> TestbenchResult:
     if not results.is_file():
-        raise BenchFailure(f"simulation ended without a results file; log: {test_dir / 'sim.log'}")
+        raise TestbenchFailure(
+            f"simulation ended without a results file; log: {test_dir / 'sim.log'}"
+        )
     passed, failed = [], []
     for case in ElementTree.parse(results).getroot().iter("testcase"):
         bad = case.find("failure") is not None or case.find("error") is not None
         (failed if bad else passed).append(case.get("name"))
-    return BenchResult(tuple(passed), tuple(failed))
+    return TestbenchResult(tuple(passed), tuple(failed))

@@ -2,12 +2,13 @@
 checks catch them (one ranks ties to the higher index, one ignores ``o.ready`` and drops
 results under back-pressure), and a small stream adder with a static input."""
 
+from dataclasses import replace
 from unittest import mock
 
 from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 
-from moetile.hw.registry import Block, Design
+from moetile.hw.registry import Block, Design, block
 from moetile.hw.topk import TopKParams, network
 from moetile.hw.topk.interface import topk_signature
 
@@ -43,7 +44,13 @@ class IgnoresReady(wiring.Component):
 
 def broken_topk(kind: str, params: TopKParams) -> Design:
     """``kind``: ``wrong_ties`` or ``ignores_ready``; built in its own cache directory."""
-    entry = Block(f"topk_{kind}", TopKParams, f"broken_designs:{_CLASSES[kind]}", (), kind)
+    entry = replace(
+        block("topk"),
+        name=f"topk_{kind}",
+        component=f"broken_designs:{_CLASSES[kind]}",
+        defaults=(),
+        summary=kind,
+    )
     return Design(entry, params)
 
 
@@ -75,7 +82,16 @@ class Offset(wiring.Component):
 
 
 def offset_design() -> Design:
-    entry = Block("offset", TopKParams, "broken_designs:Offset", (), "offset")
+    entry = Block(
+        "offset",
+        TopKParams,
+        "broken_designs:Offset",
+        (),
+        "offset",
+        golden="",
+        testbench="",
+        proofs="",
+    )
     return Design(entry, TopKParams(n=1, k=1))
 
 

@@ -356,6 +356,33 @@ def test_report_gathers_recorded_runs_and_reruns_on_request(tmp_path, monkeypatc
     assert len(RUNS) == 3
 
 
+def test_a_benchmark_answers_to_its_earlier_name(tmp_path, monkeypatch, capsys):
+    from moetile.app import bench
+    from moetile.sw.paths import CACHE_DIR_ENV
+
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    monkeypatch.setitem(bench.BENCHES, "xbar", __name__)
+    RUNS.clear()
+    assert main(["bench", "crossbar", "--json", "--out", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == [{"run": 1}]
+    assert (tmp_path / "out" / "xbar.json").is_file()
+    assert not (tmp_path / "out" / "crossbar.json").exists()
+    assert bench.bench_name("crossbar") == "xbar" and len(RUNS) == 1
+
+
+def test_every_registered_part_of_every_block_resolves():
+    from moetile.app.bench import BENCHES
+    from moetile.hw.registry import blocks, resolve
+
+    for entry in blocks():
+        assert callable(resolve(entry.golden)), entry.name
+        assert resolve(entry.testbench).__name__ == entry.testbench
+        assert resolve(entry.proofs).SPEC.block == entry.name
+        if entry.benchmark:
+            assert callable(resolve(entry.benchmark).run)
+            assert BENCHES[entry.benchmark_name] == entry.benchmark
+
+
 def test_variants_of_a_block_get_their_own_top_modules(tmp_path, capsys):
     out = str(tmp_path)
     for lanes in ("4", "8", "2"):

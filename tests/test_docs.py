@@ -57,7 +57,7 @@ COSTS = {
     "moetile report": 0,
     "moetile prove": 380,
     "moetile synth": 200,
-    "moetile bench crossbar": 110,
+    "moetile bench xbar": 110,
     "moetile cosim --engine mixpe": 100,
     "moetile cosim": 90,
     "moetile bench predictor": 90,

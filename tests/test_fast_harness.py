@@ -13,10 +13,10 @@ from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
 from moetile.hw.topk import TOPK_ARCHS, TopKParams
 from moetile.hw.topk.interface import input_layout
-from moetile.sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
-from moetile.sim.benches.topk_cases import random_vectors
 from moetile.sim.fast import DeadlineError, FastSim, Traffic
 from moetile.sim.replay import random_patterns, replay_on_cocotb, replay_on_fast
+from moetile.sim.testbenches.fat_cases import pass_payloads, random_inputs, sparse_weights
+from moetile.sim.testbenches.topk_cases import random_vectors
 from moetile.sw.golden.topk import top_k
 
 pytestmark = pytest.mark.cosim

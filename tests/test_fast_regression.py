@@ -13,9 +13,9 @@ from moetile.hw.mixpe import MIXPE_ARCHS, MixPEParams
 from moetile.hw.registry import Design, block
 from moetile.hw.topk import TOPK_ARCHS, TopKParams
 from moetile.hw.xbar import TileParams
-from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sim.fast import FastSim, Traffic
 from moetile.sim.mixpe_sim import run_passes
+from moetile.sim.testbenches.mixpe_cases import KINDS, gemm_operands
 from moetile.sim.xbar_sim import check_slots, run_slots
 from moetile.sw.golden.fat import fat_matvec
 from moetile.sw.golden.topk import top_k

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from moetile.hw.fat import WEIGHT_CODES, FatParams
-from moetile.sim.benches.fat_cases import random_inputs, sparse_weights
 from moetile.sim.fat_sim import run_passes
+from moetile.sim.testbenches.fat_cases import random_inputs, sparse_weights
 from moetile.sw.golden.fat import encode_weights, fat_cycles, fat_matvec
 
 SHAPES = [

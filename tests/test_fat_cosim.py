@@ -4,7 +4,7 @@ import pytest
 
 from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
-from moetile.sim.runner import run_bench
+from moetile.sim.runner import run_testbench
 
 pytestmark = pytest.mark.cosim
 
@@ -18,5 +18,5 @@ SHAPE = dict(lanes=4, in_width=8, n_inputs=20, n_outputs=6, zero_skip=4)
 )
 def test_cocotb_bench(fields, seed):
     design = Design(block("fat"), FatParams(**SHAPE, **fields))
-    result = run_bench(design, "moetile.sim.benches.bench_fat", seed=seed)
+    result = run_testbench(design, seed=seed)
     assert result.total == 16

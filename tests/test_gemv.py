@@ -1,4 +1,4 @@
-"""Int8 GEMV: Params, golden model, the block in the Amaranth simulator, the cocotb bench under
+"""Int8 GEMV: Params, golden model, the block in the Amaranth simulator, the cocotb testbench under
 Verilator, and 100,000 random vectors on the fast harness."""
 
 import random
@@ -12,9 +12,9 @@ from moetile.hw.gemv.gemv import Gemv
 from moetile.hw.gemv.interface import chunk_layout
 from moetile.hw.registry import Design, block
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
-from moetile.sim.benches.gemv_cases import chunked, edge_vectors, gemv_job, random_matrix
 from moetile.sim.fast import FastSim, Traffic
-from moetile.sim.runner import run_bench
+from moetile.sim.runner import run_testbench
+from moetile.sim.testbenches.gemv_cases import chunked, edge_vectors, gemv_job, random_matrix
 from moetile.sw.golden.gemv import gemv
 
 SHAPES = [dict(inputs=32, outputs=8, macs=8), dict(inputs=13, outputs=3, macs=4)]
@@ -98,9 +98,7 @@ def test_block_in_the_amaranth_simulator(shape, seed):
 @pytest.mark.cosim
 @pytest.mark.parametrize("shape", SHAPES[:2], ids=str)
 def test_cocotb_bench(shape, seed):
-    result = run_bench(
-        Design(block("gemv"), GemvParams(**shape)), "moetile.sim.benches.bench_gemv", seed=seed
-    )
+    result = run_testbench(Design(block("gemv"), GemvParams(**shape)), seed=seed)
     assert result.total == 6
 
 

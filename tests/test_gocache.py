@@ -17,7 +17,10 @@ from moetile.hw.gocache.interface import token_layout
 from moetile.hw.gocache.router import ExpertChoiceRouter
 from moetile.hw.registry import Design, block
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
-from moetile.sim.benches.gocache_cases import (
+from moetile.sim.fast import FastSim, Traffic
+from moetile.sim.gocache_sim import random_traffic, run_tokens
+from moetile.sim.runner import run_testbench
+from moetile.sim.testbenches.gocache_cases import (
     KINDS,
     expected_updates,
     same_updates,
@@ -25,9 +28,6 @@ from moetile.sim.benches.gocache_cases import (
     token_chunks,
     weight_chunks,
 )
-from moetile.sim.fast import FastSim, Traffic
-from moetile.sim.gocache_sim import random_traffic, run_tokens
-from moetile.sim.runner import run_bench
 from moetile.sw.golden.gocache import expert_choice, gocache, positions, selections
 
 #: The registered design (cocotb); capacity 1; capacity = longest sequence (never full); a
@@ -187,7 +187,7 @@ def test_sabotaged_tie_rule_is_caught(seed):
 @pytest.mark.parametrize("shape", ["default", "capacity1"])
 def test_cocotb_bench(shape, seed):
     design = Design(block("gocache"), SHAPES[shape])
-    result = run_bench(design, "moetile.sim.benches.bench_gocache", seed=seed)
+    result = run_testbench(design, seed=seed)
     assert result.total == 18
 
 

@@ -1,5 +1,5 @@
 """Every supported Hugging Face MoE block class: built small from its own config with random
-weights, ``MoELayer.forward`` equals the block's forward.
+weights, ``FloatMoELayer.forward`` equals the block's forward.
 
 Bound: both are float32 with the same operations in a different order (routing weights
 normalized, experts summed), so they differ by a few units in the last place of the output's
@@ -17,7 +17,7 @@ import torch
 import transformers
 
 from moetile.sw.models.hf_adapters import NOT_EXPRESSIBLE, Unsupported, from_hf, supported
-from moetile.sw.models.moe_layer import Expert, MoELayer
+from moetile.sw.models.moe_layer import Expert, FloatMoELayer
 
 RELATIVE_BOUND = 1e-5
 
@@ -206,17 +206,19 @@ def test_moe_layer_rejects_bad_descriptions():
     experts = (expert,) * 4
     gate = torch.zeros(4, 2)
     with pytest.raises(ValueError, match=r"top_k must be an integer in \[1, 2\], not 3"):
-        MoELayer(gate=torch.zeros(2, 2), top_k=3, normalize_top_k=True, experts=(expert,) * 2)
+        FloatMoELayer(gate=torch.zeros(2, 2), top_k=3, normalize_top_k=True, experts=(expert,) * 2)
     with pytest.raises(ValueError, match=r"gate must have shape \(2, hidden\)"):
-        MoELayer(gate=torch.zeros(3, 2), top_k=1, normalize_top_k=True, experts=(expert,) * 2)
+        FloatMoELayer(gate=torch.zeros(3, 2), top_k=1, normalize_top_k=True, experts=(expert,) * 2)
     with pytest.raises(ValueError, match="scoring must be one of softmax, sigmoid, not 'tanh'"):
-        MoELayer(gate=gate, top_k=1, normalize_top_k=True, experts=experts, scoring="tanh")
+        FloatMoELayer(gate=gate, top_k=1, normalize_top_k=True, experts=experts, scoring="tanh")
     with pytest.raises(ValueError, match="groups must divide the 4 experts"):
-        MoELayer(gate=gate, top_k=1, normalize_top_k=True, experts=experts, groups=3)
+        FloatMoELayer(gate=gate, top_k=1, normalize_top_k=True, experts=experts, groups=3)
     with pytest.raises(ValueError, match=r"choice_bias must have shape \(4,\)"):
-        MoELayer(gate=gate, top_k=1, normalize_top_k=True, experts=experts, choice_bias=gate)
+        FloatMoELayer(gate=gate, top_k=1, normalize_top_k=True, experts=experts, choice_bias=gate)
     with pytest.raises(ValueError, match="sparsemixer routing chooses 2 experts; top_k is 1"):
-        MoELayer(gate=gate, top_k=1, normalize_top_k=True, experts=experts, routing="sparsemixer")
+        FloatMoELayer(
+            gate=gate, top_k=1, normalize_top_k=True, experts=experts, routing="sparsemixer"
+        )
     with pytest.raises(ValueError, match="activation must be one of"):
         Expert(up=torch.zeros(4, 2), down=torch.zeros(2, 4), activation="swish")
     with pytest.raises(ValueError, match="expert down must have shape"):
@@ -226,7 +228,7 @@ def test_moe_layer_rejects_bad_descriptions():
 def test_group_limited_routing_chooses_only_within_the_best_groups():
     experts = tuple(Expert(up=torch.eye(2), down=torch.eye(2)) for _ in range(4))
     gate = torch.tensor([[1.0, 0.0], [0.9, 0.0], [0.0, 1.0], [0.0, 0.1]])
-    layer = MoELayer(
+    layer = FloatMoELayer(
         gate=gate, top_k=2, normalize_top_k=False, experts=experts, groups=2, topk_groups=1
     )
     # Expert 2 scores above expert 1, but group 0 (best score 1.0) beats group 1 (0.95).

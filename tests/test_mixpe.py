@@ -15,7 +15,7 @@ from moetile.hw.mixpe.array import MixPEArray
 from moetile.hw.mixpe.interface import activation_layout, group_layout, weight_layout
 from moetile.hw.mixpe.pe import GroupSumPE, MultiplierPE
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
-from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
+from moetile.sim.testbenches.mixpe_cases import KINDS, gemm_operands
 from moetile.sw.golden.mixpe import mixpe_cycles, mixpe_gemm
 from moetile.sw.mapping.mixpe import golden_backend, group_last_flags, plan_gemm, run_gemm
 from moetile.sw.quant.w4a8 import gemm_error_bound, quantize_activations, quantize_groups

@@ -10,10 +10,10 @@ import torch
 
 from moetile.hw.mixpe import MIXPE_ARCHS, MixPEParams
 from moetile.hw.registry import Design, block
-from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sim.fast import Traffic
 from moetile.sim.mixpe_sim import run_passes
-from moetile.sim.runner import run_bench
+from moetile.sim.runner import run_testbench
+from moetile.sim.testbenches.mixpe_cases import KINDS, gemm_operands
 from moetile.sw.golden.mixpe import mixpe_cycles
 from moetile.sw.mapping.mixpe import golden_backend, plan_gemm
 
@@ -78,5 +78,5 @@ def test_fast_harness_exact(shape, arch, seed):
 )
 def test_cocotb_bench(shape, arch, seed):
     design = Design(block("mixpe"), MixPEParams(**shape, arch=arch))
-    result = run_bench(design, "moetile.sim.benches.bench_mixpe", seed=seed)
+    result = run_testbench(design, seed=seed)
     assert result.total == 10

@@ -1,7 +1,7 @@
 """The MoE layer accelerator: Params, the golden's arithmetic, the divider in the Amaranth
 simulator, the whole layer against the golden on the fast harness (random and extreme layers and
 tokens, several shapes, random idle and back-pressure, batches back to back), a 100,000-transfer
-regression, and the cocotb bench under Verilator."""
+regression, and the cocotb testbench under Verilator."""
 
 import random
 
@@ -13,9 +13,9 @@ from moetile.hw.moe import MoELayerParams
 from moetile.hw.moe.divider import Divider
 from moetile.hw.registry import Design, block
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
-from moetile.sim.benches.moe_cases import edge_tokens, random_layer, random_tokens
 from moetile.sim.fast import FastSim, Traffic
 from moetile.sim.replay import random_patterns, replay_on_cocotb
+from moetile.sim.testbenches.moe_cases import edge_tokens, random_layer, random_tokens
 from moetile.sw.golden.moe_layer import W4A8Rows, moe_layer, requantize, token_multiplier
 from moetile.sw.mapping.moe_layer import load_words, results_of, token_payloads
 

@@ -15,15 +15,15 @@ from moetile.hw.predictor.interface import weight_layout
 from moetile.hw.predictor.unit import ExpertPredictor
 from moetile.hw.registry import Design, block
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
-from moetile.sim.benches.predictor_cases import (
+from moetile.sim.fast import FastSim, Traffic
+from moetile.sim.predictor_sim import run_predictions
+from moetile.sim.runner import run_testbench
+from moetile.sim.testbenches.predictor_cases import (
     KINDS,
     predictor_case,
     state_chunks,
     weight_chunks,
 )
-from moetile.sim.fast import FastSim, Traffic
-from moetile.sim.predictor_sim import run_predictions
-from moetile.sim.runner import run_bench
 from moetile.sw.golden.predictor import predictor
 from moetile.sw.models.trace import LayerTrace, Trace
 from moetile.sw.predictor.metrics import accuracy, ranking
@@ -156,7 +156,7 @@ def test_sabotaged_requantizer_is_caught(seed):
 @pytest.mark.cosim
 def test_cocotb_bench(seed):
     design = Design(block("predictor"), SHAPES["odd"])
-    assert run_bench(design, "moetile.sim.benches.bench_predictor", seed=seed).total == 8
+    assert run_testbench(design, seed=seed).total == 8
 
 
 @pytest.mark.cosim

@@ -11,7 +11,7 @@ from moetile.hw.topk.interface import input_layout
 from moetile.hw.topk.params import comparator_layers
 from moetile.hw.topk.rtl import topk_component
 from moetile.sim.amaranth_sim import measure_stream, simulate, stream_recv, stream_send
-from moetile.sim.benches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
+from moetile.sim.testbenches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
 from moetile.sw.golden.topk import top_k
 
 SHAPES = [(16, 4, 8), (5, 5, 6), (7, 1, 4), (1, 1, 3), (12, 3, 2)]

@@ -10,9 +10,9 @@ import torch
 
 from moetile.hw.registry import Design, block
 from moetile.hw.xbar import TileParams
-from moetile.sim.benches.xbar_cases import KINDS, tile_case
 from moetile.sim.fast import Traffic
-from moetile.sim.runner import run_bench
+from moetile.sim.runner import run_testbench
+from moetile.sim.testbenches.xbar_cases import KINDS, tile_case
 from moetile.sim.xbar_sim import fast_backend, run_slots
 from moetile.sw.golden.xbar import tile_cycles, tile_slots
 from moetile.sw.mapping.xbar import map_experts, run_experts
@@ -105,7 +105,7 @@ def test_cocotb_bench(shape, seed):
     """Three crossbars per group behind a saturating ADC, and double-buffered inputs; the fast
     harness covers the rest."""
     design = Design(block("xbar"), TileParams(**shape))
-    result = run_bench(design, "moetile.sim.benches.bench_xbar", seed=seed)
+    result = run_testbench(design, seed=seed)
     assert result.total == len(KINDS) * len(SCHEDULES) * 2
 
 

@@ -7,18 +7,23 @@ design, to check the flow in a fraction of the time: its figures are not the pap
 import importlib
 from dataclasses import dataclass, field
 
-from moetile.app.bench.claims import PAPERS, Claim, claim_text
+from moetile.hw.registry import blocks
+
+from .claims import PAPERS, Claim, claim_text
 
 __all__ = [
     "BENCHES",
+    "BENCH_ALIASES",
     "BENCH_SUMMARIES",
     "PAPERS",
     "BenchReport",
     "Claim",
+    "bench_name",
     "bench_plots",
     "claim_text",
     "design_cells",
     "design_synth",
+    "OWN_BENCHES",
     "recorded_bench",
     "run_bench",
     "trained_model",
@@ -29,24 +34,24 @@ BENCH_SUMMARIES = {
     "topk": "pipelined top-k network vs the sequential selector (throughput, area; no paper)",
     "fat": f"FAT ternary adder array vs a ParaPIM-style array ({PAPERS['fat']})",
     "mixpe": f"MixPE shift-and-add W4A8 array vs multiplier PEs ({PAPERS['mixpe']})",
-    "crossbar": f"multiplexed-crossbar tiles vs the unshared tile ({PAPERS['crossbar']})",
+    "xbar": f"multiplexed-crossbar tiles vs the unshared tile ({PAPERS['xbar']})",
     "gocache": f"generation with the GO cache vs recomputing every step ({PAPERS['gocache']})",
     "predictor": f"pre-attention expert predictor vs Fate and others ({PAPERS['predictor']})",
     "sim": "cycles per second of the three simulators (moetile's own targets)",
     "cosim": "the MoE layer accelerator end to end: bit-exact, utilization (own targets)",
 }
 
-#: Benchmark name → module providing ``run`` (the same names as :data:`BENCH_SUMMARIES`).
+#: Benchmarks of no single block (a block's own is registered with it: ``benchmark=``).
+OWN_BENCHES = {"sim": "moetile.app.bench.sim"}
+
+#: Benchmark name → module providing ``run``: each registered block's benchmark, then
+#: :data:`OWN_BENCHES` (the same names as :data:`BENCH_SUMMARIES`).
 BENCHES = {
-    "topk": "moetile.app.bench.topk",
-    "fat": "moetile.app.bench.fat",
-    "sim": "moetile.app.bench.sim",
-    "mixpe": "moetile.app.bench.mixpe",
-    "crossbar": "moetile.app.bench.xbar",
-    "gocache": "moetile.app.bench.gocache",
-    "predictor": "moetile.app.bench.predictor",
-    "cosim": "moetile.app.bench.cosim",
-}
+    entry.benchmark_name: entry.benchmark for entry in blocks() if entry.benchmark
+} | OWN_BENCHES
+
+#: Earlier names a benchmark still answers to.
+BENCH_ALIASES = {"crossbar": "xbar"}
 
 
 @dataclass(frozen=True)
@@ -105,14 +110,21 @@ def recorded_bench(
     return recorded(_key(name, quick), lambda: module.run(progress, quick))
 
 
+def bench_name(name: str) -> str:
+    """The benchmark's name, an earlier name (:data:`BENCH_ALIASES`) turned into today's."""
+    name = BENCH_ALIASES.get(name, name)
+    if name not in BENCHES:
+        raise ValueError(f"unknown benchmark {name!r}; allowed: {', '.join(BENCHES)}")
+    return name
+
+
 def _key(name: str, quick: bool) -> str:
+    name = bench_name(name)
     return f"{name}-quick" if quick else name
 
 
 def _module(name: str):
-    if name not in BENCHES:
-        raise ValueError(f"unknown benchmark {name!r}; allowed: {', '.join(BENCHES)}")
-    return importlib.import_module(BENCHES[name])
+    return importlib.import_module(BENCHES[bench_name(name)])
 
 
 def trained_model(settings, name: str, progress):

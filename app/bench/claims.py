@@ -10,7 +10,7 @@ __all__ = ["PAPERS", "PAPER_SCORES", "TOLERANCE", "Claim", "claim_text"]
 PAPERS = {
     "fat": "FAT, arXiv 2201.07634",
     "mixpe": "MixPE, arXiv 2411.16158",
-    "crossbar": "MoE-PIM, arXiv 2602.10254",
+    "xbar": "MoE-PIM, arXiv 2602.10254",
     "gocache": "MoE-PIM, arXiv 2602.10254",
     "predictor": "pre-attention expert prediction, arXiv 2511.10676",
 }

@@ -19,8 +19,8 @@ import torch
 from moetile.app.bench import PAPERS, BenchReport, Claim, design_cells, design_synth
 from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
-from moetile.sim.benches.fat_cases import random_inputs, sparse_weights
 from moetile.sim.fat_sim import fast_passes
+from moetile.sim.testbenches.fat_cases import random_inputs, sparse_weights
 from moetile.sw.cost.activity import fat_activity
 from moetile.sw.cost.area import logic_area
 from moetile.sw.cost.energy import energy_table_rows, static_energy

@@ -101,8 +101,8 @@ def expert_cost() -> ExpertCost:
 
 def _run(session, params, weights, vectors, what: str):
     """One sequence from its first token on the RTL, checked: (updates, golden, stamps)."""
-    from moetile.sim.benches.gocache_cases import expected_updates, same_updates
     from moetile.sim.gocache_sim import run_tokens
+    from moetile.sim.testbenches.gocache_cases import expected_updates, same_updates
 
     starts = np.zeros(len(vectors), dtype=bool)
     starts[0] = True
@@ -196,7 +196,7 @@ def _tiny_moe(progress, count: int, quick: bool = False) -> tuple[list, float]:
 
 
 def _random_sequences(count: int) -> list:
-    from moetile.sim.benches.gocache_cases import sequence_tokens
+    from moetile.sim.testbenches.gocache_cases import sequence_tokens
 
     rng = np.random.default_rng(0)
     length = max(PROMPTS) + GENERATED

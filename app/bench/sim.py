@@ -2,7 +2,7 @@
 Verilator loop, on the same FAT design and the same passes, in one run.
 
 The workload is :data:`PASSES` passes of the FAT benchmark's array at 50 % zero weights, fed
-back to back (inputs and weight rows of every pass queued at once). The cocotb bench and the
+back to back (inputs and weight rows of every pass queued at once). The cocotb testbench and the
 fast harness run it whole, on the same transactions with steady traffic, and count their own
 cycles; the Amaranth simulator runs it pass by pass (its driver loads a pass's inputs, then
 streams its rows), a few cycles a pass more. The bare loop clocks the fast harness's model
@@ -17,10 +17,10 @@ import time
 from moetile.app.bench import BenchReport, Claim
 from moetile.hw.fat import FatParams
 from moetile.hw.registry import Design, block
-from moetile.sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
 from moetile.sim.fast import FastSim
 from moetile.sim.fat_sim import run_passes
 from moetile.sim.replay import replay_on_cocotb
+from moetile.sim.testbenches.fat_cases import pass_payloads, random_inputs, sparse_weights
 
 __all__ = ["run"]
 
@@ -73,7 +73,7 @@ def run(progress, quick: bool = False) -> BenchReport:
         for build, name in ((sim, "bare verilator loop"), (tuned, "bare loop, tuned"))
     )
 
-    progress("sim: the cocotb bench under Verilator (building it on first use)")
+    progress("sim: the cocotb testbench under Verilator (building it on first use)")
     replay, result = replay_on_cocotb(design, inputs, expect, {}, budget=budget)
     if replay.outputs["o"] != reference.integers("o"):
         raise AssertionError("the cocotb path and the fast harness disagree")
@@ -99,7 +99,7 @@ def run(progress, quick: bool = False) -> BenchReport:
             "fast harness cycles/s over the cocotb path, same design and workload",
             100.0,
             fast_speed / cocotb["cycles_per_second"],
-            "cocotb bench under Verilator",
+            "cocotb testbench under Verilator",
             decimals=1,
             source=None,
         ),

@@ -8,8 +8,8 @@ import torch
 from moetile.app.bench import BenchReport, design_cells
 from moetile.hw.registry import Design, block
 from moetile.hw.topk import TOPK_ARCHS, TopKParams
-from moetile.sim.benches.topk_cases import random_vectors
 from moetile.sim.fast import FastSim
+from moetile.sim.testbenches.topk_cases import random_vectors
 from moetile.sw.golden.topk import top_k
 
 __all__ = ["run"]

@@ -1,4 +1,4 @@
-"""``moetile bench crossbar``: multiplexed-crossbar tiles against the unshared tile, on real
+"""``moetile bench xbar``: multiplexed-crossbar tiles against the unshared tile, on real
 routing.
 
 Routing: each MoE layer of the bench's trained tiny MoE (:data:`moetile.app.bench.cosim.
@@ -104,7 +104,7 @@ def _density_claim(rows: list[dict], setting: str, tile: TileParams) -> Claim:
         per_tile / tiles,
         "the paper's absolute figure (no baseline)",
         decimals=1,
-        source=PAPERS["crossbar"],
+        source=PAPERS["xbar"],
         beyond=f"the figure falls as the part grows (it divides by the area), and this part is "
         f"the tiny MoE's, {area_mm2:.3g} mm² of {tile.rows} × {tile.crossbar.bitlines}-cell "
         "crossbars, not the paper's model and crossbars: not a like-for-like comparison",
@@ -120,7 +120,7 @@ def _traces(progress, tokens: int, quick: bool = False) -> dict:
     model = bench_model(progress, quick)
     context = model.config.max_position_embeddings
     train, validation = stdlib_corpus().split_bytes()
-    progress(f"crossbar: tracing {tokens} tokens of held-out text through the bench's tiny MoE")
+    progress(f"xbar: tracing {tokens} tokens of held-out text through the bench's tiny MoE")
     held_out = record_hf_trace(model, passages_of(validation, context, tokens), "bench")
     profile = record_hf_trace(model, passages_of(train, context, 4 * tokens), "bench", "train")
     traces = {
@@ -200,7 +200,7 @@ def measure(traces: dict, adc_bits, progress, tile: TileParams = BENCH_TILE) -> 
             mine = []
             for label, grouping, double in TILES:
                 params = replace(tile, adc_bits=bits, double_buffered=double)
-                progress(f"crossbar: {trace}, {bits}-bit ADC, grouping {label}")
+                progress(f"xbar: {trace}, {bits}-bit ADC, grouping {label}")
                 for schedule in SCHEDULES:
                     rng = random.Random(f"{trace}-{bits}-{grouping}-{schedule}")
                     row = _run(params, top_k, load, grouping, schedule, rng)
@@ -239,7 +239,7 @@ def run(progress, quick: bool = False) -> BenchReport:
             2.2,
             value,
             BASELINE,
-            source=PAPERS["crossbar"],
+            source=PAPERS["xbar"],
             beyond=f"a tile's digital periphery, which the crossbars of a group share, is "
             f"{shared} of the unshared tile's area here",
         )
@@ -255,6 +255,4 @@ def run(progress, quick: bool = False) -> BenchReport:
     learned_rows = [r for r in chosen if r["trace"] != "skewed"]
     claims.append(_density_claim(learned_rows, setting, QUICK_TILE if quick else BENCH_TILE))
     schedule_rows, schedule_claims = xbar_schedules.run(progress, quick)
-    return BenchReport(
-        "crossbar", rows + schedule_rows + area_table_rows(), claims + schedule_claims
-    )
+    return BenchReport("xbar", rows + schedule_rows + area_table_rows(), claims + schedule_claims)

@@ -1,7 +1,7 @@
 """The ``aligned`` schedule's input transfers on skewed routing, against ``compact`` at the same
 length (the MoE-PIM paper's comparison for its optimized compact schedule) and against the
 fewest possible (CP-SAT, :mod:`moetile.sw.mapping.xbar_optimum`), for ``moetile bench
-crossbar``. Schedules only: no simulation, the tile's runs are in :mod:`.xbar`.
+xbar``. Schedules only: no simulation, the tile's runs are in :mod:`.xbar`.
 
 The traces: :data:`TOKENS` tokens each choosing :data:`TOP_K` of :data:`EXPERTS` experts without
 replacement, expert ``r``'s popularity ``∝ 1/(r+1)**skew`` (Zipf), for each skew of
@@ -58,7 +58,7 @@ def _groups(choices, grouping):
 def measure_reduction(study: Study, progress) -> list[dict]:
     rows = []
     for skew in SKEWS:
-        progress(f"crossbar: scheduling {study.seeds} skewed traces of skew {skew}")
+        progress(f"xbar: scheduling {study.seeds} skewed traces of skew {skew}")
         for grouping in GROUPINGS:
             compact = aligned = 0
             for seed in range(study.seeds):
@@ -82,7 +82,7 @@ def measure_reduction(study: Study, progress) -> list[dict]:
 def measure_optimum(study: Study, progress) -> list[dict]:
     rows = []
     for skew, grouping in study.optimum_cases:
-        progress(f"crossbar: solving {OPTIMUM_TOKENS} tokens, skew {skew}, {grouping} exactly")
+        progress(f"xbar: solving {OPTIMUM_TOKENS} tokens, skew {skew}, {grouping} exactly")
         choices = skewed_choices(OPTIMUM_TOKENS, skew, 0)
         groups = _groups(choices, grouping)
         aligned = make_schedule("aligned", choices, groups).transfers
@@ -121,7 +121,7 @@ def run(progress, quick: bool) -> tuple[list[dict], list[Claim]]:
             0.39,
             mean,
             "the compact schedule on the same traces and groupings",
-            source=PAPERS["crossbar"],
+            source=PAPERS["xbar"],
             beyond="a group serves its pairs in any order and each slot's tokens are a greedy "
             "cover of the groups that cannot wait; the paper's optimized compact schedule is "
             "not specified that far",

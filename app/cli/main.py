@@ -127,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
         help="measure a block against its baseline",
         epilog=_listing("benchmarks", BENCH_SUMMARIES),
     )
-    bench.add_argument("name", help="the benchmark (listed below)")
+    bench.add_argument(
+        "name", help="the benchmark (listed below; crossbar: the earlier name of xbar)"
+    )
     bench.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
     bench.add_argument("--quick", action="store_true", help=QUICK_HELP)
     bench.add_argument(
@@ -309,12 +311,13 @@ def _top_cells(by_type: dict, count: int = 4) -> str:
 
 
 def _bench(args) -> int:
-    from moetile.app.bench import claim_text, run_bench
+    from moetile.app.bench import bench_name, claim_text, run_bench
 
+    name = bench_name(args.name)
     folder = OutputFolder(args.out) if args.out else None  # refused now, not after the run
-    report = run_bench(args.name, progress, args.quick)
+    report = run_bench(name, progress, args.quick)
     if folder:
-        _write_bench(folder, args.name, report)
+        _write_bench(folder, name, report)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0

@@ -1,4 +1,4 @@
-"""Where a quantized MoE layer runs on the design: the fast harness or the cocotb bench, each
+"""Where a quantized MoE layer runs on the design: the fast harness or the cocotb testbench, each
 returning the accelerator's own cycle counters next to the results."""
 
 import time
@@ -52,7 +52,7 @@ class FastBackend(Backend):
 
 
 class CocotbBackend(Backend):
-    """Each batch replayed on the cocotb bench under Verilator: the weights, then the tokens."""
+    """Each batch replayed on the cocotb testbench under Verilator: the weights, then the tokens."""
 
     name = "cocotb"
 

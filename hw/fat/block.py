@@ -11,4 +11,8 @@ FAT = register(
     "moetile.hw.fat.array:FatArray",
     defaults=[FatParams(arch=arch) for arch in FAT_ARCHS],
     summary="FAT sparse ternary adder array and its ParaPIM-style baseline",
+    golden="moetile.sw.golden.fat:fat_matvec",
+    testbench="moetile.sim.testbenches.tb_fat",
+    proofs="moetile.sim.formal.blocks.fat",
+    benchmark="moetile.app.bench.fat",
 )

@@ -11,4 +11,7 @@ GEMV = register(
     "moetile.hw.gemv.gemv:Gemv",
     defaults=[GemvParams()],
     summary="int8 GEMV (router gate, predictor projections)",
+    golden="moetile.sw.golden.gemv:gemv",
+    testbench="moetile.sim.testbenches.tb_gemv",
+    proofs="moetile.sim.formal.blocks.gemv",
 )

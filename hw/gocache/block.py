@@ -11,4 +11,8 @@ GOCACHE = register(
     "moetile.hw.gocache.router:ExpertChoiceRouter",
     defaults=[GOCacheParams()],
     summary="expert-choice router with the gate-output (GO) cache",
+    golden="moetile.sw.golden.gocache:gocache",
+    testbench="moetile.sim.testbenches.tb_gocache",
+    proofs="moetile.sim.formal.blocks.gocache",
+    benchmark="moetile.app.bench.gocache",
 )

@@ -17,7 +17,7 @@ from .params import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
 from .router import Router, scale_pair_layout
 from .xbar_engine import XbarEngine
 
-__all__ = ["ENGINE_COMPONENTS", "MoELayer"]
+__all__ = ["ENGINE_COMPONENTS", "MoELayerAccelerator"]
 
 #: The component of each engine kind.
 ENGINE_COMPONENTS = {"fat": FatEngine, "mixpe": MixPEEngine, "xbar": XbarEngine}
@@ -35,7 +35,7 @@ class Step(enum.Enum, shape=4):
     STATS = 8
 
 
-class MoELayer(wiring.Component):
+class MoELayerAccelerator(wiring.Component):
     """The MoE feed-forward block of one layer, for a batch of tokens.
 
     Weights first: ``i_load`` writes the gate, tables, scales and expert rows into resident

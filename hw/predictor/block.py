@@ -11,4 +11,8 @@ PREDICTOR = register(
     "moetile.hw.predictor.unit:ExpertPredictor",
     defaults=[PredictorParams()],
     summary="pre-attention expert predictor unit",
+    golden="moetile.sw.golden.predictor:predictor",
+    testbench="moetile.sim.testbenches.tb_predictor",
+    proofs="moetile.sim.formal.blocks.predictor",
+    benchmark="moetile.app.bench.predictor",
 )

@@ -11,4 +11,8 @@ TOPK = register(
     "moetile.hw.topk.rtl:topk_component",
     defaults=[TopKParams(arch=arch) for arch in TOPK_ARCHS],
     summary="top-k selector: pipelined comparator network or sequential",
+    golden="moetile.sw.golden.topk:top_k",
+    testbench="moetile.sim.testbenches.tb_topk",
+    proofs="moetile.sim.formal.blocks.topk",
+    benchmark="moetile.app.bench.topk",
 )

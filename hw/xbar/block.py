@@ -14,4 +14,8 @@ XBAR = register(
         TileParams(rows=8, cols=4, crossbars_per_group=2, groups=2),
     ],
     summary="multiplexed-crossbar tile, shared and unshared",
+    golden="moetile.sw.golden.xbar:tile_slots",
+    testbench="moetile.sim.testbenches.tb_xbar",
+    proofs="moetile.sim.formal.blocks.xbar",
+    benchmark="moetile.app.bench.xbar",
 )

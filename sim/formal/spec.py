@@ -1,9 +1,11 @@
 """What is proved of a block: its small formal Params, each output port's contract, and its
-functional properties. Each block's proofs live in ``moetile.sim.formal.blocks.<block>``."""
+functional properties. Each block registers the module of its proofs (``proofs=``; the built-in
+blocks' are in ``moetile.sim.formal.blocks``)."""
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from moetile.hw.registry import block, resolve
 
 from .properties import Property, contract_properties
 
@@ -54,10 +56,10 @@ class FormalSpec:
         return found + list(self.functional(params))
 
 
-def formal_spec(block: str) -> FormalSpec:
-    """The formal spec of a registered block."""
-    try:
-        module = importlib.import_module(f"moetile.sim.formal.blocks.{block}")
-    except ModuleNotFoundError as error:
-        raise ValueError(f"block {block!r} has no formal proofs") from error
-    return module.SPEC
+def formal_spec(name: str) -> FormalSpec:
+    """The formal spec of a registered block: the ``SPEC`` of the module it registers as its
+    ``proofs``."""
+    entry = block(name)
+    if not entry.proofs:
+        raise ValueError(f"block {name!r} has no formal proofs")
+    return resolve(entry.proofs).SPEC

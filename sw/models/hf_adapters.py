@@ -1,15 +1,15 @@
-"""Adapters from Hugging Face ``transformers`` MoE blocks to :class:`MoELayer`.
+"""Adapters from Hugging Face ``transformers`` MoE blocks to :class:`FloatMoELayer`.
 
 A new architecture is one function registered with :func:`adapter`. Every adapter reads the
 block's own weights and settings (shared, not copied), and the tests check, per class, that
-``MoELayer.forward`` equals the block's forward on random input.
+``FloatMoELayer.forward`` equals the block's forward on random input.
 """
 
 from collections.abc import Callable
 
 import torch
 
-from .moe_layer import Expert, MoELayer
+from .moe_layer import Expert, FloatMoELayer
 
 __all__ = ["NOT_EXPRESSIBLE", "Unsupported", "adapter", "from_hf", "supported"]
 
@@ -20,7 +20,7 @@ DEEPSEEK_NORMALIZE_EPSILON = 1e-20
 
 
 def adapter(*class_names: str):
-    """Register ``function(block) -> MoELayer`` for blocks whose class is one of
+    """Register ``function(block) -> FloatMoELayer`` for blocks whose class is one of
     ``class_names``."""
 
     def register(function):
@@ -35,7 +35,7 @@ def supported() -> list[str]:
     return sorted(_ADAPTERS)
 
 
-#: Block classes examined and found inexpressible, with what :class:`MoELayer` lacks.
+#: Block classes examined and found inexpressible, with what :class:`FloatMoELayer` lacks.
 NOT_EXPRESSIBLE = {
     "AXK1MoE": "an RMSNorm applied to the block's output",
     "GptOssMLP": "gpt-oss's clamped SwiGLU (gate * sigmoid(alpha * gate) * (up + 1), both "
@@ -69,8 +69,8 @@ NOT_EXPRESSIBLE = {
 }
 
 
-def from_hf(block) -> MoELayer:
-    """The :class:`MoELayer` of a Hugging Face MoE block (weights shared, not copied)."""
+def from_hf(block) -> FloatMoELayer:
+    """The :class:`FloatMoELayer` of a Hugging Face MoE block (weights shared, not copied)."""
     name = type(block).__name__
     if name in NOT_EXPRESSIBLE:
         raise Unsupported(f"MoE block {name} cannot be expressed: {NOT_EXPRESSIBLE[name]}")
@@ -80,7 +80,7 @@ def from_hf(block) -> MoELayer:
 
 
 class Unsupported(ValueError):
-    """A block of a supported class whose settings :class:`MoELayer` cannot express."""
+    """A block of a supported class whose settings :class:`FloatMoELayer` cannot express."""
 
 
 def _fused_experts(experts, transposed: bool = False, **options) -> tuple[Expert, ...]:
@@ -116,10 +116,10 @@ def _mlp_expert(mlp) -> Expert:
     )
 
 
-def _routed(block, router, weight=None, experts=None, **description) -> MoELayer:
-    """An :class:`MoELayer` from ``router``'s top-k and weight (or ``weight``), the block's
+def _routed(block, router, weight=None, experts=None, **description) -> FloatMoELayer:
+    """An :class:`FloatMoELayer` from ``router``'s top-k and weight (or ``weight``), the block's
     fused experts (or ``experts``) and ``description`` (routing settings, shared experts)."""
-    return MoELayer(
+    return FloatMoELayer(
         gate=(router.weight if weight is None else weight).detach(),
         top_k=router.top_k,
         experts=_fused_experts(block.experts) if experts is None else experts,
@@ -140,13 +140,13 @@ def _grouped(block, router, groups: int, topk_groups: int) -> dict:
 
 
 @adapter("Qwen3_5MoeSparseMoeBlock")
-def _qwen3_5_moe(block) -> MoELayer:
+def _qwen3_5_moe(block) -> FloatMoELayer:
     """Qwen2-MoE's shape with the top-k always renormalized."""
     return _gated_shared(block, normalize_top_k=True)
 
 
 @adapter("Lfm2MoeSparseMoeBlock")
-def _lfm2_moe(block) -> MoELayer:
+def _lfm2_moe(block) -> FloatMoELayer:
     """Sigmoid scores, an optional selection-only expert bias, renormalization with 1e-6, a
     routed scaling factor."""
     gate = block.gate
@@ -162,7 +162,7 @@ def _lfm2_moe(block) -> MoELayer:
 
 
 @adapter("MiniMaxM2SparseMoeBlock")
-def _minimax_m2(block) -> MoELayer:
+def _minimax_m2(block) -> FloatMoELayer:
     """Sigmoid scores, a selection-only bias kept on the block, always renormalized."""
     return _routed(
         block,
@@ -174,7 +174,7 @@ def _minimax_m2(block) -> MoELayer:
 
 
 @adapter("Mistral4MoE", "MistralLarge4TextMoE")
-def _mistral4(block) -> MoELayer:
+def _mistral4(block) -> FloatMoELayer:
     """Softmax scores, group-limited top-k (a group scored by the sum of its best two),
     renormalization with DeepSeek's epsilon (always, for Mistral Large 4), a routed scaling
     factor, and the shared experts."""
@@ -192,7 +192,7 @@ def _mistral4(block) -> MoELayer:
 
 
 @adapter("BeamMoE")
-def _beam(block) -> MoELayer:
+def _beam(block) -> FloatMoELayer:
     """DeepSeek-V3's routing without shared experts, the scaling applied on the block."""
     gate = block.gate
     return _routed(
@@ -209,7 +209,7 @@ def _beam(block) -> MoELayer:
 
 
 @adapter("FlintSparseMoeBlock")
-def _flint(block) -> MoELayer:
+def _flint(block) -> FloatMoELayer:
     """Sigmoid scores, top-k, renormalized when ``norm_topk_prob``, plus an ungated shared
     expert."""
     return _routed(
@@ -222,7 +222,7 @@ def _flint(block) -> MoELayer:
 
 
 @adapter("HYV3MoE", "Dots3NoteVisionMoE")
-def _hy_v3(block) -> MoELayer:
+def _hy_v3(block) -> FloatMoELayer:
     """Sigmoid scores, a selection-only bias kept on the block, renormalization with 1e-20, a
     router scaling factor, and the shared experts where the block has them."""
     return _routed(
@@ -238,13 +238,13 @@ def _hy_v3(block) -> MoELayer:
 
 
 @adapter("JambaSparseMoeBlock")
-def _jamba(block) -> MoELayer:
+def _jamba(block) -> FloatMoELayer:
     """Softmax over all experts, top-k, not renormalized."""
     return _routed(block, block.router, normalize_top_k=False)
 
 
 @adapter("LagunaSparseMoeBlock")
-def _laguna(block) -> MoELayer:
+def _laguna(block) -> FloatMoELayer:
     """Soft-capped logits, sigmoid scores, a selection-only bias, always renormalized, a routed
     scaling factor, and the shared experts."""
     gate = block.gate
@@ -261,7 +261,7 @@ def _laguna(block) -> MoELayer:
 
 
 @adapter("MixtralSparseMoeBlock", "MiniMaxSparseMoeBlock", "Qwen3VLMoeTextSparseMoeBlock")
-def _mixtral(block) -> MoELayer:
+def _mixtral(block) -> FloatMoELayer:
     """Softmax over all experts, top-k, always renormalized."""
     return _routed(block, block.gate, normalize_top_k=True)
 
@@ -274,7 +274,7 @@ def _mixtral(block) -> MoELayer:
     "Cohere2MoeSparseMoeBlock",
     "MellumSparseMoeBlock",
 )
-def _olmoe(block) -> MoELayer:
+def _olmoe(block) -> FloatMoELayer:
     """Softmax over all experts, top-k, renormalized when ``norm_topk_prob``."""
     return _routed(block, block.gate, normalize_top_k=bool(block.gate.norm_topk_prob))
 
@@ -285,12 +285,12 @@ def _olmoe(block) -> MoELayer:
     "Qwen4ExpTextSparseMoeBlock",
     "Qwen3OmniMoeTalkerTextSparseMoeBlock",
 )
-def _qwen2_moe(block) -> MoELayer:
+def _qwen2_moe(block) -> FloatMoELayer:
     """Qwen's routing plus one shared expert behind its own sigmoid gate."""
     return _gated_shared(block, normalize_top_k=bool(block.gate.norm_topk_prob))
 
 
-def _gated_shared(block, normalize_top_k: bool) -> MoELayer:
+def _gated_shared(block, normalize_top_k: bool) -> FloatMoELayer:
     return _routed(
         block,
         block.gate,
@@ -301,13 +301,13 @@ def _gated_shared(block, normalize_top_k: bool) -> MoELayer:
 
 
 @adapter("GraniteMoeMoE", "GraniteMoeSharedMoE", "GraniteMoeHybridMoE", "GraniteMoeSWAMoE")
-def _granite(block) -> MoELayer:
+def _granite(block) -> FloatMoELayer:
     """Top-k of the logits, softmax over those k: the renormalized top-k of the softmax."""
     return _routed(block, block.router, normalize_top_k=True)
 
 
 @adapter("DeepseekV2Moe", "DeepseekOcr2TextMoe", "UnlimitedOcrTextMoe")
-def _deepseek_v2(block) -> MoELayer:
+def _deepseek_v2(block) -> FloatMoELayer:
     """Softmax scores, greedy or group-limited top-k (a group scored by its best expert), no
     renormalization, a routed scaling factor, and the shared experts."""
     gate = block.gate
@@ -342,7 +342,7 @@ def _deepseek_v2(block) -> MoELayer:
     "SolarOpenMoE",
     "MiMoV2FlashMoE",
 )
-def _deepseek_v3(block, experts=None) -> MoELayer:
+def _deepseek_v3(block, experts=None) -> FloatMoELayer:
     """Sigmoid scores, a selection-only bias, group-limited top-k (a group scored by the sum of
     its best two), renormalization with DeepSeek's epsilon, a routed scaling factor, and the
     shared experts where the block has them."""
@@ -363,7 +363,7 @@ def _deepseek_v3(block, experts=None) -> MoELayer:
 
 
 @adapter("PhimoeSparseMoeBlock")
-def _phimoe(block) -> MoELayer:
+def _phimoe(block) -> FloatMoELayer:
     """PhiMoE's SparseMixer, exact at inference (top-2)."""
     return _routed(
         block,
@@ -375,7 +375,7 @@ def _phimoe(block) -> MoELayer:
 
 
 @adapter("DbrxFFN")
-def _dbrx(block) -> MoELayer:
+def _dbrx(block) -> FloatMoELayer:
     """Softmax, top-k, the chosen weights divided by their p-norm when the config asks; the
     experts' ``w1`` (gate), ``v1`` (up) and ``w2`` (down, stored transposed) stacked."""
     mlp = block.experts.mlp
@@ -383,7 +383,7 @@ def _dbrx(block) -> MoELayer:
     w1, v1, w2 = (w.detach().view(shape) for w in (mlp.w1, mlp.v1, mlp.w2))
     activation = _activation_of(mlp.activation_fn, "DbrxExpertGLU")
     p = block.moe_normalize_expert_weights
-    return MoELayer(
+    return FloatMoELayer(
         gate=block.router.layer.weight.detach(),
         top_k=block.top_k,
         normalize_top_k=p is not None,
@@ -397,7 +397,7 @@ def _dbrx(block) -> MoELayer:
 
 
 @adapter("Glm5NextTextMoE", "HYV4MoE")
-def _glm5_next(block) -> MoELayer:
+def _glm5_next(block) -> FloatMoELayer:
     """DeepSeek-V3's routing with SiLU experts whose gate and up are clamped at
     ``swiglu_limit``."""
     experts = block.experts
@@ -406,7 +406,7 @@ def _glm5_next(block) -> MoELayer:
 
 
 @adapter("Ernie4_5_MoeSparseMoeBlock")
-def _ernie4_5_moe(block) -> MoELayer:
+def _ernie4_5_moe(block) -> FloatMoELayer:
     """Softmax scores, a selection-only bias, renormalized by the sum floored at ``norm_min``,
     and the shared experts where configured."""
     gate = block.gate
@@ -421,7 +421,7 @@ def _ernie4_5_moe(block) -> MoELayer:
 
 
 @adapter("Kolibri1SparseMoeBlock")
-def _kolibri1(block) -> MoELayer:
+def _kolibri1(block) -> FloatMoELayer:
     """Experts chosen on the logits plus a bias, weighted by the sigmoid of their logits,
     renormalized when ``norm_topk_prob``, and the shared experts."""
     gate = block.gate
@@ -437,7 +437,7 @@ def _kolibri1(block) -> MoELayer:
 
 
 @adapter("AfmoeSparseMoeBlock")
-def _afmoe(block) -> MoELayer:
+def _afmoe(block) -> FloatMoELayer:
     """Sigmoid scores, a selection-only bias kept on the block, renormalization with 1e-20, a
     route scale, and the shared experts."""
     router = block.router
@@ -455,7 +455,7 @@ def _afmoe(block) -> MoELayer:
 
 
 @adapter("AriaTextMoELayer")
-def _aria(block) -> MoELayer:
+def _aria(block) -> FloatMoELayer:
     """Softmax over the top-k logits (the renormalized top-k), experts stored for ``x @ W``,
     and the shared experts."""
     return _routed(
@@ -468,7 +468,7 @@ def _aria(block) -> MoELayer:
 
 
 @adapter("HunYuanMoEV1Moe")
-def _hunyuan_v1(block) -> MoELayer:
+def _hunyuan_v1(block) -> FloatMoELayer:
     """Softmax, top-k, renormalized, plus an ungated shared MLP."""
     gate = block.gate
     return _routed(
@@ -481,7 +481,7 @@ def _hunyuan_v1(block) -> MoELayer:
 
 
 @adapter("LongcatFlashMoE")
-def _longcat_flash(block) -> MoELayer:
+def _longcat_flash(block) -> FloatMoELayer:
     """Softmax scores, a selection-only bias, no renormalization, a routed scaling factor;
     the zero-computation (identity) experts are refused."""
     router, experts = block.router, block.experts

@@ -1,4 +1,4 @@
-"""``MoELayer``: the one description of an MoE feed-forward block that every workload is
+"""``FloatMoELayer``: the one description of an MoE feed-forward block that every workload is
 converted to and that mapping, tracing and the runtime read."""
 
 from dataclasses import dataclass, field
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ACTIVATIONS", "GROUP_SCORES", "ROUTINGS", "SCORINGS", "Expert", "MoELayer"]
+__all__ = ["ACTIVATIONS", "GROUP_SCORES", "ROUTINGS", "SCORINGS", "Expert", "FloatMoELayer"]
 
 ACTIVATIONS = {
     "silu": F.silu,
@@ -72,8 +72,9 @@ GROUP_SCORES = ("max", "top2_sum")
 
 
 @dataclass(frozen=True)
-class MoELayer:
-    """A token-choice MoE block.
+class FloatMoELayer:
+    """A token-choice MoE block in floating point, independent of any framework (the
+    quantized form is :class:`~moetile.sw.golden.moe_layer.IntegerMoELayer`).
 
     Routing (``routing = "top_k"``): ``logits = x @ gate.T + gate_bias`` (soft-capped to
     ``c * tanh(logits / c)`` when ``logit_softcap = c > 0``); ``scores =

@@ -11,7 +11,7 @@ import torch
 from moetile.hw.moe import MoELayerParams
 from moetile.sw.golden.moe_layer import moe_layer
 from moetile.sw.models.hf_adapters import from_hf
-from moetile.sw.models.moe_layer import MoELayer
+from moetile.sw.models.moe_layer import FloatMoELayer
 
 from .backends import Backend, GoldenBackend
 from .quantize import QuantizedLayer, layer_params, quantize_layer
@@ -71,7 +71,7 @@ class AcceleratedModel:
     model: torch.nn.Module
     hardware: dict
     max_tokens: int
-    layers: list[MoELayer] = field(default_factory=list)
+    layers: list[FloatMoELayer] = field(default_factory=list)
     quantized: list[QuantizedLayer] = field(default_factory=list)
     records: list[BatchRecord] = field(default_factory=list)
 

@@ -1,4 +1,4 @@
-"""Quantization of an :class:`~moetile.sw.models.moe_layer.MoELayer` for the MoE layer
+"""Quantization of an :class:`~moetile.sw.models.moe_layer.FloatMoELayer` for the MoE layer
 accelerator with its expert engine, and the host's side of the integer interface.
 
 What the accelerator holds (every scale a float on the host, a multiplier and shift on chip):
@@ -28,7 +28,7 @@ import torch
 
 from moetile.hw.moe import MoELayerParams
 from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer, W4A8Rows
-from moetile.sw.models.moe_layer import ACTIVATIONS, Expert, MoELayer
+from moetile.sw.models.moe_layer import ACTIVATIONS, Expert, FloatMoELayer
 from moetile.sw.quant.fixed import fixed_point_pair
 from moetile.sw.quant.ternary import check_finite
 from moetile.sw.quant.w4a8 import quantize_groups
@@ -39,7 +39,7 @@ __all__ = ["QuantizedLayer", "check_supported", "int8_rows", "layer_params", "qu
 TABLE_ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "relu")
 
 
-def check_supported(layer: MoELayer, where: str, engine: str = "fat") -> None:
+def check_supported(layer: FloatMoELayer, where: str, engine: str = "fat") -> None:
     """Refuse, naming the feature, a layer the accelerator with ``engine`` cannot run."""
     unsupported = {
         "scoring": layer.scoring != "softmax",
@@ -114,7 +114,7 @@ def _expert_rows(engine: str, group: int, scale_width: int, weight, where: str):
     return W4A8Rows(q.codes, q.scales, q.zeros, group), q.step
 
 
-def layer_params(layer: MoELayer, max_tokens: int, **hardware) -> MoELayerParams:
+def layer_params(layer: FloatMoELayer, max_tokens: int, **hardware) -> MoELayerParams:
     """Params that fit ``layer``; ``hardware`` sets lanes, arrays and the other knobs."""
     expert = layer.experts[0]
     return MoELayerParams(
@@ -168,7 +168,7 @@ class QuantizedLayer:
 
 
 def quantize_layer(
-    layer: MoELayer, params: MoELayerParams, calibration: torch.Tensor, where: str
+    layer: FloatMoELayer, params: MoELayerParams, calibration: torch.Tensor, where: str
 ) -> QuantizedLayer:
     """Quantize ``layer`` for ``params`` with scales calibrated on float tokens ``(n, d)``."""
     p = params
@@ -247,7 +247,7 @@ def _row_pairs(alpha: torch.Tensor, factor: float, where: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _activation_ranges(layer: MoELayer, x: torch.Tensor) -> tuple[float, float, float]:
+def _activation_ranges(layer: FloatMoELayer, x: torch.Tensor) -> tuple[float, float, float]:
     """Largest |gate|, |up| and |act(gate) * up| over the experts each calibration token uses."""
     _, _, chosen = layer.route(x)
     gate_max = up_max = hidden_max = 1e-12

@@ -1,5 +1,5 @@
-"""What a cocotb bench, running inside the simulator, learns from
-:func:`moetile.sim.runner.run_bench`."""
+"""What a cocotb testbench, running inside the simulator, learns from
+:func:`moetile.sim.runner.run_testbench`."""
 
 import json
 import os
@@ -8,12 +8,12 @@ from moetile.hw.registry import Design, design_from_config
 
 from .runner import DESIGN_ENV, SEED_ENV
 
-__all__ = ["bench_design", "bench_seed"]
+__all__ = ["testbench_design", "testbench_seed"]
 
 
-def bench_design() -> Design:
+def testbench_design() -> Design:
     return design_from_config(json.loads(os.environ[DESIGN_ENV]), DESIGN_ENV)
 
 
-def bench_seed() -> int:
+def testbench_seed() -> int:
     return int(os.environ[SEED_ENV])

@@ -1,4 +1,4 @@
-"""cocotb bench for the multiplexed-crossbar tile: every slot's results bit-exact under idle
+"""cocotb testbench for the multiplexed-crossbar tile: every slot's results bit-exact under idle
 and back-pressure, for every schedule kind and operand kind, and cycles equal to the tile's
 cycle model when traffic is steady."""
 
@@ -8,9 +8,9 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from moetile.hw.xbar.interface import input_layout, output_layout, weight_layout
-from moetile.sim.bench_context import bench_design, bench_seed
-from moetile.sim.benches.xbar_cases import KINDS, tile_case
 from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset, until_drained
+from moetile.sim.testbench_context import testbench_design, testbench_seed
+from moetile.sim.testbenches.xbar_cases import KINDS, tile_case
 from moetile.sw.golden.xbar import tile_cycles, tile_slots
 from moetile.sw.mapping.xbar import slot_streams
 from moetile.sw.mapping.xbar_schedule import SCHEDULES
@@ -21,8 +21,8 @@ TRAFFIC = {"steady": (0.0, 0.0), "both": (0.3, 0.5)}
 
 
 async def _run(dut, weights, slots, traffic):
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{traffic}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{traffic}")
     idle, backpressure = TRAFFIC[traffic]
     wl, xl, ol = weight_layout(params), input_layout(params), output_layout(params)
     await reset(dut)
@@ -59,7 +59,7 @@ async def _run(dut, weights, slots, traffic):
 @cocotb.test()
 @cocotb.parametrize(kind=list(KINDS), schedule=list(SCHEDULES), traffic=list(TRAFFIC))
 async def slots(dut, kind, schedule, traffic):
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{kind}-{schedule}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{kind}-{schedule}")
     weights, slot_list = tile_case(params, rng, kind, schedule, tokens=5)
     await _run(dut, weights, slot_list, traffic)

@@ -1,4 +1,4 @@
-"""cocotb bench for the expert predictor unit: every prediction equal to the golden under idle
+"""cocotb testbench for the expert predictor unit: every prediction equal to the golden under idle
 and back-pressure, for random, extreme (saturating) and small (tied) operands; cycles equal to
 the cycle model when traffic is steady."""
 
@@ -12,14 +12,14 @@ from cocotb.triggers import ClockCycles
 from moetile.hw.gemv.interface import chunk_layout
 from moetile.hw.predictor.interface import weight_layout
 from moetile.hw.topk.interface import output_layout
-from moetile.sim.bench_context import bench_design, bench_seed
-from moetile.sim.benches.predictor_cases import (
+from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset, until_drained
+from moetile.sim.testbench_context import testbench_design, testbench_seed
+from moetile.sim.testbenches.predictor_cases import (
     KINDS,
     predictor_case,
     state_chunks,
     weight_chunks,
 )
-from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset, until_drained
 from moetile.sw.golden.predictor import predictor
 
 __all__ = ["predictions"]
@@ -30,8 +30,8 @@ TRAFFIC = {"steady": (0.0, 0.0), "both": (0.3, 0.5)}
 @cocotb.test()
 @cocotb.parametrize(kind=list(KINDS), traffic=list(TRAFFIC))
 async def predictions(dut, kind, traffic):
-    p = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{kind}-{traffic}")
+    p = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{kind}-{traffic}")
     idle, backpressure = TRAFFIC[traffic]
     w1, w2, multiplier, shift, states = predictor_case(
         p, np.random.default_rng(rng.getrandbits(32)), kind, 12

@@ -1,4 +1,4 @@
-"""cocotb bench for the MixPE array and its multiplier baseline: every result bit-exact under
+"""cocotb testbench for the MixPE array and its multiplier baseline: every result bit-exact under
 idle and back-pressure, and cycles equal to the cycle model when traffic is steady."""
 
 import random
@@ -12,9 +12,9 @@ from moetile.hw.mixpe.interface import (
     output_layout,
     weight_layout,
 )
-from moetile.sim.bench_context import bench_design, bench_seed
-from moetile.sim.benches.mixpe_cases import KINDS, gemm_operands
 from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset, until_drained
+from moetile.sim.testbench_context import testbench_design, testbench_seed
+from moetile.sim.testbenches.mixpe_cases import KINDS, gemm_operands
 from moetile.sw.mapping.mixpe import golden_backend, group_last_flags, plan_gemm
 
 __all__ = ["extremes", "random_gemm"]
@@ -25,8 +25,8 @@ TRAFFIC = {"steady": (0.0, 0.0), "both": (0.3, 0.5)}
 async def _run(dut, operands, traffic):
     """Run the GEMM of ``operands`` pass by pass; check every output column, and with steady
     traffic the cycles from the first step to the last output against the model."""
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{traffic}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{traffic}")
     idle, backpressure = TRAFFIC[traffic]
     plan = plan_gemm(params, *operands)
     xl, wl, gl, ol = (
@@ -65,8 +65,8 @@ async def _run(dut, operands, traffic):
 @cocotb.parametrize(tokens=[1, "more"], traffic=list(TRAFFIC))
 async def random_gemm(dut, tokens, traffic):
     """One token, and more tokens and outputs than the array has rows and columns."""
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{tokens}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{tokens}")
     m = 1 if tokens == 1 else 2 * params.rows + 1
     await _run(dut, gemm_operands(params, rng, "random", m, 2 * params.cols + 1), traffic)
 
@@ -74,6 +74,6 @@ async def random_gemm(dut, tokens, traffic):
 @cocotb.test()
 @cocotb.parametrize(kind=[k for k in KINDS if k != "random"], traffic=list(TRAFFIC))
 async def extremes(dut, kind, traffic):
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{kind}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{kind}")
     await _run(dut, gemm_operands(params, rng, kind, params.rows + 1, params.cols), traffic)

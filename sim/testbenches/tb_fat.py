@@ -1,4 +1,4 @@
-"""cocotb bench for the FAT array and its baseline: bit-exact sums, and cycles equal to the
+"""cocotb testbench for the FAT array and its baseline: bit-exact sums, and cycles equal to the
 cycle model when traffic is steady."""
 
 import random
@@ -7,8 +7,6 @@ import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from moetile.hw.fat.interface import output_layout
-from moetile.sim.bench_context import bench_design, bench_seed
-from moetile.sim.benches.fat_cases import pass_payloads, random_inputs, sparse_weights
 from moetile.sim.cocotb_streams import (
     Scoreboard,
     StreamSink,
@@ -16,6 +14,8 @@ from moetile.sim.cocotb_streams import (
     reset,
     until_drained,
 )
+from moetile.sim.testbench_context import testbench_design, testbench_seed
+from moetile.sim.testbenches.fat_cases import pass_payloads, random_inputs, sparse_weights
 from moetile.sw.golden.fat import fat_cycles
 
 __all__ = ["back_to_back", "extremes", "sparsity_sweep"]
@@ -45,8 +45,8 @@ def _budget(params, weights) -> int:
 async def _run(dut, passes, traffic):
     """Run ``(weights, x)`` passes; check every output row, and with steady traffic check each
     pass's cycles (first weight-row transfer to last output transfer) against the model."""
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{traffic}-{len(passes)}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{traffic}-{len(passes)}")
     board, xs, ws, out = await _streams(dut, params, rng, traffic)
     for weights, x in passes:
         columns, rows, expected = pass_payloads(params, weights, x)
@@ -74,8 +74,8 @@ async def _run(dut, passes, traffic):
 @cocotb.test()
 @cocotb.parametrize(sparsity=[0.0, 0.5, 0.8, 0.95, 1.0], traffic=list(TRAFFIC))
 async def sparsity_sweep(dut, sparsity, traffic):
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{sparsity}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{sparsity}")
     passes = [
         (sparse_weights(params, rng, sparsity), random_inputs(params, rng, kind))
         for kind in ("lanes", "random")
@@ -86,8 +86,8 @@ async def sparsity_sweep(dut, sparsity, traffic):
 @cocotb.test()
 @cocotb.parametrize(sign=[1, -1], inputs=["min", "max"])
 async def extremes(dut, sign, inputs):
-    params = bench_design().params
-    rng = random.Random(bench_seed())
+    params = testbench_design().params
+    rng = random.Random(testbench_seed())
     weights = sparse_weights(params, rng, 0.0).abs() * sign
     await _run(dut, [(weights, random_inputs(params, rng, inputs))], "steady")
 
@@ -97,8 +97,8 @@ async def extremes(dut, sign, inputs):
 async def back_to_back(dut, traffic):
     """Every pass's inputs and weight rows queued at once: the array must take a pass's rows
     only after its inputs are loaded, however early they arrive."""
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-back-to-back-{traffic}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-back-to-back-{traffic}")
     board, xs, ws, out = await _streams(dut, params, rng, traffic)
     budget = 0
     for sparsity in (0.0, 0.5, 0.9, 0.5):

@@ -1,4 +1,4 @@
-"""cocotb bench for the int8 GEMV block: exact sums under idle and back-pressure, and the
+"""cocotb testbench for the int8 GEMV block: exact sums under idle and back-pressure, and the
 cycles of a vector equal to the Params' count when traffic is steady."""
 
 import random
@@ -8,8 +8,6 @@ import numpy as np
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from moetile.hw.gemv.interface import chunk_layout, result_layout
-from moetile.sim.bench_context import bench_design, bench_seed
-from moetile.sim.benches.gemv_cases import chunked, edge_vectors, gemv_job, random_matrix
 from moetile.sim.cocotb_streams import (
     Scoreboard,
     StreamSink,
@@ -17,6 +15,8 @@ from moetile.sim.cocotb_streams import (
     reset,
     until_drained,
 )
+from moetile.sim.testbench_context import testbench_design, testbench_seed
+from moetile.sim.testbenches.gemv_cases import chunked, edge_vectors, gemv_job, random_matrix
 
 __all__ = ["extreme_weights", "random_weights"]
 
@@ -24,8 +24,8 @@ TRAFFIC = {"steady": (0.0, 0.0), "both": (0.3, 0.5)}
 
 
 async def _run(dut, weights, vectors, traffic):
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{traffic}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{traffic}")
     idle, backpressure = TRAFFIC[traffic]
     chunk, result = chunk_layout(params), result_layout(params)
     _, expected = gemv_job(params, weights, vectors)
@@ -57,8 +57,8 @@ async def _run(dut, weights, vectors, traffic):
 @cocotb.test()
 @cocotb.parametrize(traffic=list(TRAFFIC))
 async def random_weights(dut, traffic):
-    params = bench_design().params
-    rng = random.Random(bench_seed())
+    params = testbench_design().params
+    rng = random.Random(testbench_seed())
     lo, hi = params.value_range
     vectors = np.array([[rng.randint(lo, hi) for _ in range(params.inputs)] for _ in range(12)])
     await _run(dut, random_matrix(params, rng, "mixed"), vectors, traffic)
@@ -67,6 +67,6 @@ async def random_weights(dut, traffic):
 @cocotb.test()
 @cocotb.parametrize(kind=["min", "max"], traffic=list(TRAFFIC))
 async def extreme_weights(dut, kind, traffic):
-    params = bench_design().params
-    rng = random.Random(bench_seed())
+    params = testbench_design().params
+    rng = random.Random(testbench_seed())
     await _run(dut, random_matrix(params, rng, kind), edge_vectors(params), traffic)

@@ -1,4 +1,4 @@
-"""cocotb bench for the expert-choice router with the GO cache: every token's update equal to
+"""cocotb testbench for the expert-choice router with the GO cache: every token's update equal to
 the golden recomputation under idle and back-pressure, for random, tied and extreme scores,
 sequences up to the longest and no longer than the capacity; cycles equal to the Params'
 model when traffic is steady."""
@@ -11,15 +11,15 @@ from cocotb.triggers import ClockCycles
 
 from moetile.hw.gemv.interface import chunk_layout
 from moetile.hw.gocache.interface import token_layout, update_layout
-from moetile.sim.bench_context import bench_design, bench_seed
-from moetile.sim.benches.gocache_cases import (
+from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset, until_drained
+from moetile.sim.testbench_context import testbench_design, testbench_seed
+from moetile.sim.testbenches.gocache_cases import (
     KINDS,
     expected_updates,
     sequence_tokens,
     token_chunks,
     weight_chunks,
 )
-from moetile.sim.cocotb_streams import Scoreboard, StreamSink, StreamSource, reset, until_drained
 
 __all__ = ["sequences"]
 
@@ -50,8 +50,8 @@ def _decode(layout):
 @cocotb.test()
 @cocotb.parametrize(kind=list(KINDS), lengths=list(LENGTHS), traffic=list(TRAFFIC))
 async def sequences(dut, kind, lengths, traffic):
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{kind}-{lengths}-{traffic}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{kind}-{lengths}-{traffic}")
     idle, backpressure = TRAFFIC[traffic]
     n = 3 * params.tokens + 2
     weights, vectors = sequence_tokens(params, np.random.default_rng(rng.getrandbits(32)), kind, n)

@@ -1,4 +1,4 @@
-"""cocotb bench that replays given transactions under given per-cycle traffic patterns on any
+"""cocotb testbench that replays given transactions under given per-cycle traffic patterns on any
 design and records what came out and when: the cocotb half of the fast harness's proof that
 both paths agree cycle for cycle. The spec and the result are JSON files named by
 :data:`REPLAY_ENV` (see :func:`moetile.sim.replay.replay_on_cocotb`)."""

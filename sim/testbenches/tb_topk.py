@@ -1,13 +1,13 @@
-"""cocotb bench for the top-k selector (either microarchitecture) against the golden model."""
+"""cocotb testbench for the top-k selector (either microarchitecture) against the golden model."""
 
 import random
 
 import cocotb
 
 from moetile.hw.topk.interface import input_layout, output_layout
-from moetile.sim.bench_context import bench_design, bench_seed
-from moetile.sim.benches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
 from moetile.sim.cocotb_streams import run_stream_bench
+from moetile.sim.testbench_context import testbench_design, testbench_seed
+from moetile.sim.testbenches.topk_cases import decode_top, edge_vectors, random_vectors, topk_items
 
 __all__ = ["edge_cases", "random_scores"]
 
@@ -15,8 +15,8 @@ TRAFFIC = {"steady": (0.0, 0.0), "idle": (0.5, 0.0), "stall": (0.0, 0.6), "both"
 
 
 async def _check(dut, vectors, traffic, salt):
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-{salt}-{traffic}")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-{salt}-{traffic}")
     idle, backpressure = TRAFFIC[traffic]
     in_layout, out_layout = input_layout(params), output_layout(params)
     items = [
@@ -38,13 +38,13 @@ async def _check(dut, vectors, traffic, salt):
 @cocotb.test()
 @cocotb.parametrize(traffic=list(TRAFFIC))
 async def edge_cases(dut, traffic):
-    await _check(dut, edge_vectors(bench_design().params), traffic, "edge")
+    await _check(dut, edge_vectors(testbench_design().params), traffic, "edge")
 
 
 @cocotb.test()
 @cocotb.parametrize(traffic=["steady", "both"])
 async def random_scores(dut, traffic):
-    params = bench_design().params
-    rng = random.Random(f"{bench_seed()}-vectors")
+    params = testbench_design().params
+    rng = random.Random(f"{testbench_seed()}-vectors")
     count = 200 if params.arch == "network" else 40
     await _check(dut, random_vectors(params, rng, count), traffic, "random")
