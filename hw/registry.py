@@ -67,6 +67,11 @@ class Block:
     def benchmark_name(self) -> str:
         return self.benchmark.rsplit(".", 1)[-1]
 
+    def nested(self) -> dict[str, dict[str, type]]:
+        """Params fields holding a choice of nested Params (the Params class's ``NESTED``):
+        field → {choice name: its Params class}. Their fields are set as ``field.name``."""
+        return getattr(self.params, "NESTED", {})
+
     def param_docs(self) -> dict[str, str]:
         """Each Params field's meaning (with its allowed values), from the numpydoc
         ``Parameters`` sections of the Params class and its bases."""
@@ -75,18 +80,68 @@ class Block:
             for names, text in _numpydoc_parameters(cls.__doc__ if cls is not object else ""):
                 if not text.startswith("As :class:"):
                     docs.update(dict.fromkeys(names, _expand_names(cls, text)))
+        for field, choices in self.nested().items():
+            for choice, cls in choices.items():
+                for names, text in _numpydoc_parameters(cls.__doc__):
+                    text = f"{field} {choice!r} only: {_expand_names(cls, text)}"
+                    docs.update(dict.fromkeys((f"{field}.{n}" for n in names), text))
         return docs
 
+    def nested_fields(self) -> dict[str, tuple[str, dataclasses.Field]]:
+        """``{"field.name": (choice, its dataclass field)}`` of every nested choice."""
+        return {
+            f"{field}.{f.name}": (choice, f)
+            for field, choices in self.nested().items()
+            for choice, cls in choices.items()
+            for f in dataclasses.fields(cls)
+            if f.init
+        }
+
     def make_params(self, values: dict):
-        """Params from a ``{field: value}`` dict, refusing unknown fields."""
+        """Params from a ``{field: value}`` dict, refusing unknown fields; ``field.name``
+        sets a field of a nested choice (:meth:`nested`), the one ``field`` names or its
+        default."""
         names = [f.name for f in dataclasses.fields(self.params)]
-        for key in values:
-            if key not in names:
+        plain, dotted = {}, {}
+        for key, value in values.items():
+            outer, dot, inner = key.partition(".")
+            if outer not in names or (dot and outer not in self.nested()):
+                allowed = [*names, *self.nested_fields()]
                 raise ValueError(
                     f"unknown parameter {key!r} for block {self.name!r}; "
-                    f"allowed: {', '.join(names)}"
+                    f"allowed: {', '.join(allowed)}"
                 )
-        return self.params(**values)
+            if dot:
+                dotted.setdefault(outer, {})[inner] = value
+            else:
+                plain[key] = value
+        for outer, changes in dotted.items():
+            plain[outer] = self._nested_value(outer, plain.get(outer), changes)
+        return self.params(**plain)
+
+    def _nested_value(self, field: str, base, changes: dict):
+        """Nested choice ``base`` (its name, dict or Params; ``None``: the field's default)
+        with ``changes`` to its fields."""
+        choices = self.nested()[field]
+        if base is None:
+            base = next(f.default for f in dataclasses.fields(self.params) if f.name == field)
+        if isinstance(base, str):
+            if base not in choices:
+                allowed = ", ".join(map(repr, choices))
+                raise ValueError(f"{field} must be one of {allowed}, not {base!r}")
+            base = {"name": base}
+        elif dataclasses.is_dataclass(base):
+            base = dataclasses.asdict(base)
+        choice = base.get("name")
+        cls = choices[choice]
+        allowed = [f.name for f in dataclasses.fields(cls) if f.init]
+        for key in changes:
+            if key not in allowed:
+                raise ValueError(
+                    f"{field} {choice!r} has no parameter {key!r}; allowed: {', '.join(allowed)}"
+                )
+        current = {k: v for k, v in base.items() if k != "name"}
+        return cls(**{**current, **changes})
 
 
 @dataclass(frozen=True)
@@ -200,6 +255,9 @@ def parse_param(entry: Block, text: str) -> tuple[str, object]:
     if not sep or not key:
         raise ValueError(f"--param must look like name=value, not {text!r}")
     types_by_name = {f.name: f.type for f in dataclasses.fields(entry.params)}
+    types_by_name.update({name: f.type for name, (_, f) in entry.nested_fields().items()})
+    for name in entry.nested():
+        types_by_name[name] = str  # a choice's name; its Params make the choice
     if key not in types_by_name:
         raise ValueError(
             f"unknown parameter {key!r} for block {entry.name!r}; "

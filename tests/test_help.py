@@ -36,12 +36,15 @@ def test_list_params_gives_each_field_a_type_default_and_meaning(name, capsys):
     assert main(["generate", name, "--list-params"]) == 0
     lines = capsys.readouterr().out.splitlines()
     entry = next(e for e in blocks() if e.name == name)
-    for field in dataclasses.fields(entry.params):
+    fields = [(f.name, f) for f in dataclasses.fields(entry.params)]
+    fields += [(key, f) for key, (_, f) in entry.nested_fields().items()]
+    for key, field in fields:
         kind = getattr(field.type, "__name__", str(field.type))
-        header = f"  {field.name} : {kind} = {field.default!r}"
+        default = getattr(field.default, "name", field.default)  # a nested choice: its name
+        header = f"  {key} : {kind} = {default!r}"
         assert header in lines, header
         meaning = lines[lines.index(header) + 1]
-        assert meaning.startswith("      ") and meaning.strip(), (name, field.name)
+        assert meaning.startswith("      ") and meaning.strip(), (name, key)
         assert "`" not in meaning
 
 

@@ -3,13 +3,14 @@ simulator, the whole layer against the golden on the fast harness (random and ex
 tokens, several shapes, random idle and back-pressure, batches back to back), a 100,000-transfer
 regression, and the cocotb testbench under Verilator."""
 
+import dataclasses
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from moetile.hw.moe import MoELayerParams
+from moetile.hw.moe import FatEngineParams, MixPEEngineParams, MoELayerParams, XbarEngineParams
 from moetile.hw.moe.divider import Divider
 from moetile.hw.registry import Design, block
 from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
@@ -45,11 +46,7 @@ SHAPES = {
         arrays=2,
         max_tokens=8,
         router_macs=5,
-        engine="xbar",
-        crossbar_rows=8,
-        crossbar_cols=4,
-        cell_bits=3,
-        dac_bits=2,
+        engine=XbarEngineParams(crossbar_rows=8, crossbar_cols=4, cell_bits=3, dac_bits=2),
     ),
     "one-expert": dict(
         hidden=4,
@@ -71,14 +68,21 @@ SHAPES = {
         ({"experts": 2, "top_k": 3}, r"top_k must be an integer in \[1, 2\], not 3"),
         ({"router_macs": 40}, r"router_macs must be an integer in \[1, 32\], not 40"),
         ({"engine": "pim"}, "engine must be one of 'fat', 'mixpe', 'xbar', not 'pim'"),
-        ({"engine": "xbar", "dac_bits": 8}, r"dac_bits must be an integer in \[1, 7\], not 8"),
+        (
+            {"engine": "xbar", "engine.dac_bits": 8},
+            r"dac_bits must be an integer in \[1, 7\], not 8",
+        ),
         (
             {"engine": "mixpe", "arrays": 33},
             r"arrays must be at most group \(32\) for engine 'mixpe'",
         ),
-        ({"group": 16}, "group must be one of 32, 64, 128, not 16"),
+        ({"engine": "mixpe", "engine.group": 16}, "group must be one of 32, 64, 128, not 16"),
+        ({"engine.group": 64}, "engine 'fat' has no parameter 'group'; allowed: zero_skip"),
+        ({"engine.zero": 1}, "engine 'fat' has no parameter 'zero'; allowed: zero_skip"),
+        ({"engin.zero": 1}, "unknown parameter 'engin.zero' for block 'moe_layer'"),
+        ({"engine": {"name": "pim"}}, "engine must be one of 'fat', 'mixpe', 'xbar', not"),
         (
-            {"engine": "mixpe", "weight_scale_width": 24, "hidden": 512},
+            {"engine": "mixpe", "engine.weight_scale_width": 24, "hidden": 512},
             "expert sums need 45 bits, more than 32: lower weight_scale_width",
         ),
         ({"renormalize": 1}, "renormalize must be True or False, not 1"),
@@ -86,8 +90,20 @@ SHAPES = {
     ],
 )
 def test_params_reject_bad_values(values, message):
+    """As ``--param`` and ``--config`` give them (``engine.FIELD`` sets a field of the
+    engine's own Params)."""
     with pytest.raises(ValueError, match=message):
-        MoELayerParams(**values)
+        block("moe_layer").make_params(values)
+
+
+def test_an_engine_is_chosen_once_by_name_dict_or_params():
+    make = block("moe_layer").make_params
+    chosen = MoELayerParams(engine=MixPEEngineParams(group=64))
+    assert make({"engine": "mixpe", "engine.group": 64}) == chosen
+    assert make({"engine": {"name": "mixpe", "group": 64, "weight_scale_width": 8}}) == chosen
+    assert make(dataclasses.asdict(chosen)) == chosen  # a manifest's params read back
+    assert MoELayerParams(engine="mixpe").engine == MixPEEngineParams()
+    assert make({"engine.zero_skip": 4}).engine == FatEngineParams(zero_skip=4)
 
 
 def test_geometry_pads_rows_to_whole_passes():
@@ -102,18 +118,19 @@ def test_geometry_pads_rows_to_whole_passes():
 def test_mixpe_geometry_pads_rows_to_whole_groups():
     p = MoELayerParams(hidden=40, expert_hidden=70, arrays=2, experts=4, engine="mixpe")
     assert p.inputs == 96 and p.gate_up_rows == 70 and p.down_rows == 20
-    assert p.gate_up_groups == 2 and p.down_groups == 3  # gate/up passes skip the third
+    assert p.engine.gate_up_groups(p) == 2 and p.engine.down_groups(p) == 3  # gate/up skip one
     assert p.bank_words == 4 * 90 * 3 and p.bank_word_bits == 4 * 33 + 8
-    assert p.mixpe.rows == p.lanes and p.mixpe.cols == p.arrays
-    assert p.sum_width == p.mixpe.acc_width <= 32
+    assert p.unit.rows == p.lanes and p.unit.cols == p.arrays
+    assert p.sum_width == p.unit.acc_width <= 32
 
 
 def test_xbar_geometry_cuts_rows_into_crossbars():
     p = MoELayerParams(**SHAPES["xbar"])
     assert p.inputs == 24 and p.gate_up_rows == 14 and p.down_rows == 10
-    assert p.gate_up_blocks == (4, 3) and p.down_blocks == (3, 2)  # 14 rows of 20 inputs
+    assert p.engine.gate_up_blocks(p) == (4, 3)  # 14 rows of 20 inputs
+    assert p.engine.down_blocks(p) == (3, 2)
     assert p.bank_words == 5 * (4 * 3 + 3 * 2) and p.bank_word_bits == 8 * 4 * 8
-    assert p.crossbar.adc_bits == p.crossbar.lossless_adc_bits == 8  # 8 rows x 3 x 7 = 168
+    assert p.unit.adc_bits == p.unit.lossless_adc_bits == 8  # 8 rows x 3 x 7 = 168
     assert p.sum_width == (24 << 14).bit_length() + 1
 
 

@@ -232,10 +232,13 @@ def _list_params(args) -> int:
     entry = block(args.block)
     docs = entry.param_docs()
     print(f"{entry.name}: {entry.summary}; Params ({entry.params.__name__}):")
-    for field in dataclasses.fields(entry.params):
+    fields = [(f.name, f) for f in dataclasses.fields(entry.params)]
+    fields += [(name, f) for name, (_, f) in entry.nested_fields().items()]
+    for name, field in fields:
         kind = getattr(field.type, "__name__", str(field.type))
-        print(f"  {field.name} : {kind} = {field.default!r}")
-        meaning = re.sub(r":\w+:`~?([\w.]+)`", r"\1", docs.get(field.name, "")).replace("``", "")
+        default = getattr(field.default, "name", field.default)  # a nested choice: its name
+        print(f"  {name} : {kind} = {default!r}")
+        meaning = re.sub(r":\w+:`~?([\w.]+)`", r"\1", docs.get(name, "")).replace("``", "")
         for line in textwrap.wrap(meaning, width=92):
             print(f"      {line}")
     return 0

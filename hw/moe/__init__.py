@@ -4,6 +4,15 @@ Importing this package pulls in only :class:`MoELayerParams`; the component is i
 :mod:`moetile.hw.moe.layer`.
 """
 
+from .engines import FatEngineParams, MixPEEngineParams, XbarEngineParams
 from .params import ACTIVATION_WIDTH, CONFIG_WORDS, ENGINES, MoELayerParams
 
-__all__ = ["ACTIVATION_WIDTH", "CONFIG_WORDS", "ENGINES", "MoELayerParams"]
+__all__ = [
+    "ACTIVATION_WIDTH",
+    "CONFIG_WORDS",
+    "ENGINES",
+    "FatEngineParams",
+    "MixPEEngineParams",
+    "MoELayerParams",
+    "XbarEngineParams",
+]

@@ -161,9 +161,9 @@ class FatEngine(ExpertEngine):
         """Array ``a``: its bank, its feeder (columns replayed per pass, rows in order) and
         its output count. Returns (busy, (array output, rows out))."""
         p = self.params
-        array = FatArray(p.fat)
+        array = FatArray(p.unit)
         m.submodules[f"array{a}"] = array
-        bank = Memory(shape=weight_layout(p.fat), depth=p.bank_rows, init=[])
+        bank = Memory(shape=weight_layout(p.unit), depth=p.bank_rows, init=[])
         m.submodules[f"bank{a}"] = bank
         bank_write = bank.write_port()
         bank_read = bank.read_port(domain="comb")

@@ -8,19 +8,14 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
+from ..registry import resolve
 from .activation import ActivationUnit, lane_context_layout
 from .combine import CombineUnit
-from .engine import FatEngine
 from .interface import STATS, column_layout, load_layout, result_layout, stats_layout, token_layout
-from .mixpe_engine import MixPEEngine
 from .params import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
 from .router import Router, scale_pair_layout
-from .xbar_engine import XbarEngine
 
-__all__ = ["ENGINE_COMPONENTS", "MoELayerAccelerator"]
-
-#: The component of each engine kind.
-ENGINE_COMPONENTS = {"fat": FatEngine, "mixpe": MixPEEngine, "xbar": XbarEngine}
+__all__ = ["MoELayerAccelerator"]
 
 
 class Step(enum.Enum, shape=4):
@@ -77,7 +72,7 @@ class MoELayerAccelerator(wiring.Component):
         m = Module()
         p = self.params
         m.submodules.router = router = Router(p)
-        m.submodules.engine = engine = ENGINE_COMPONENTS[p.engine](p)
+        m.submodules.engine = engine = resolve(p.engine.component)(p)
         m.submodules.activation = activation = ActivationUnit(p)
         m.submodules.combine = combine = CombineUnit(p)
         m.submodules.scales = scales = Memory(

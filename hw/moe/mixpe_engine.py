@@ -32,17 +32,18 @@ class MixPEEngine(ExpertEngine):
     def elaborate(self, platform):
         m = Module()
         p = self.params
+        e = p.engine
         columns, start, job = take_columns_and_job(m, self)
-        m.submodules.array = array = MixPEArray(p.mixpe)
+        m.submodules.array = array = MixPEArray(p.unit)
         rows, base = self.job_rows(job)
-        groups = Mux(job.phase, p.down_groups, p.gate_up_groups)
+        groups = Mux(job.phase, e.down_groups(p), e.gate_up_groups(p))
 
         # Feeding: pass after pass, every column of the job against row ``fed`` of each bank.
         busy = Signal()
         fed = Signal(counter_range(max(p.gate_up_rows, p.down_rows) + 1))
         step = Signal(counter_range(p.inputs))
-        group_bits = (p.group - 1).bit_length()
-        word = (base + fed) * (p.inputs // p.group) + step[group_bits:]
+        group_bits = (e.group - 1).bit_length()
+        word = (base + fed) * (p.inputs // e.group) + step[group_bits:]
         feeding = busy & (fed < rows)
         column_read = columns.read_port(domain="comb")
         group_index = step[group_bits:]
@@ -59,7 +60,7 @@ class MixPEEngine(ExpertEngine):
             self._bank(m, c, word, step[:group_bits], array)
         with m.If(array.i_x.valid & array.i_x.ready):
             m.d.sync += step.eq(step + 1)
-            with m.If(last_group & (step[:group_bits] == p.group - 1)):
+            with m.If(last_group & (step[:group_bits] == e.group - 1)):
                 m.d.sync += [step.eq(0), fed.eq(fed + 1)]
 
         # Results: each pass's columns in order; the job ends with its last row.
@@ -86,16 +87,17 @@ class MixPEEngine(ExpertEngine):
     def _bank(self, m, c, word, position, array):
         """Column ``c``'s bank: written by the load stream, read a group word at a time."""
         p = self.params
+        e = p.engine
         bank = Memory(shape=p.bank_word_bits, depth=p.bank_words, init=[])
         m.submodules[f"bank{c}"] = bank
         write, read = bank.write_port(), bank.read_port(domain="comb")
-        codes = WEIGHT_WIDTH * p.group
+        codes = WEIGHT_WIDTH * e.group
         m.d.comb += [
             write.addr.eq(self.bank_addr),
             write.data.eq(self.bank_data),
             write.en.eq(self.bank_en & (self.bank_select == c)),
             read.addr.eq(word),
             array.i_w.payload.q[c].eq(read.data[:codes].word_select(position, WEIGHT_WIDTH)),
-            array.i_group.payload.scale[c].eq(read.data[codes : codes + p.weight_scale_width]),
-            array.i_group.payload.zero[c].eq(read.data[codes + p.weight_scale_width :]),
+            array.i_group.payload.scale[c].eq(read.data[codes : codes + e.weight_scale_width]),
+            array.i_group.payload.zero[c].eq(read.data[codes + e.weight_scale_width :]),
         ]

@@ -15,7 +15,7 @@ __all__ = ["XbarEngine", "block_layout"]
 
 def block_layout(params) -> data.ArrayLayout:
     """``crossbar_rows`` consecutive inputs of every lane: ``[lane][row]``."""
-    return data.ArrayLayout(vector_layout(params.crossbar), params.lanes)
+    return data.ArrayLayout(vector_layout(params.engine.crossbar), params.lanes)
 
 
 class XbarEngine(ExpertEngine):
@@ -50,21 +50,22 @@ class XbarEngine(ExpertEngine):
         """The job's input columns as blocks of ``crossbar_rows`` inputs of every lane: a
         block is gathered in a staging register as its columns arrive, then written whole."""
         p = self.params
+        e = p.engine
         layout = block_layout(p)
-        blocks = Memory(shape=layout, depth=max(2, p.inputs // p.crossbar_rows), init=[])
+        blocks = Memory(shape=layout, depth=max(2, p.inputs // e.crossbar_rows), init=[])
         m.submodules.blocks = blocks
         write = blocks.write_port()
         staging = Signal(layout)
         gathered = Signal(layout)
-        position = Signal(counter_range(p.crossbar_rows))
+        position = Signal(counter_range(e.crossbar_rows))
         for lane in range(p.lanes):
-            for r in range(p.crossbar_rows):
+            for r in range(e.crossbar_rows):
                 column = Mux(position == r, self.i_x.payload.x[lane], staging[lane][r])
                 m.d.comb += gathered[lane][r].eq(column)
         taken = self.i_x.valid & self.i_x.ready
         m.d.comb += [
             write.data.eq(gathered),
-            write.en.eq(taken & (position == p.crossbar_rows - 1)),
+            write.en.eq(taken & (position == e.crossbar_rows - 1)),
         ]
         with m.If(taken):
             m.d.sync += [staging.eq(gathered), position.eq(position + 1)]
@@ -78,7 +79,8 @@ class XbarEngine(ExpertEngine):
         """Periphery ``a``: its crossbars, driver and shift-add, and the loop over row blocks,
         input blocks and lanes. Returns (busy, (valid, ready, y, row))."""
         p = self.params
-        xbar = p.crossbar
+        e = p.engine
+        xbar = e.crossbar
         bank = AnalogBank(xbar, p.bank_words)
         driver = InputDriver(xbar, p.bank_words)
         shift_add = ShiftAdd(xbar)
@@ -98,17 +100,17 @@ class XbarEngine(ExpertEngine):
                 m.d.comb += bank.write_u[r][c].eq(offset_code(xbar, weight))
 
         # The job's shape: rows, row blocks, input blocks, and its first crossbar.
-        (gu_rows, gu_ins), (down_rows, down_ins) = p.gate_up_blocks, p.down_blocks
+        (gu_rows, gu_ins), (down_rows, down_ins) = e.gate_up_blocks(p), e.down_blocks(p)
         rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
         row_blocks = Mux(job.phase, down_rows, gu_rows)
         ins = Mux(job.phase, down_ins, gu_ins)
         payload = self.i_job.payload
-        first = payload.expert * p.crossbars_per_expert + Mux(payload.phase, gu_rows * gu_ins, 0)
+        first = payload.expert * e.crossbars_per_expert(p) + Mux(payload.phase, gu_rows * gu_ins, 0)
 
         busy, holding, emitting = (Signal(name=f"{n}{a}") for n in ("busy", "holding", "emitting"))
         plane = Signal(counter_range(xbar.planes), name=f"plane{a}")
         lane = Signal(counter_range(p.lanes), name=f"lane{a}")
-        block = Signal(counter_range(p.inputs // p.crossbar_rows), name=f"in_block{a}")
+        block = Signal(counter_range(p.inputs // e.crossbar_rows), name=f"in_block{a}")
         row_block = Signal(counter_range(max(gu_rows, down_rows)), name=f"row_block{a}")
         row_word = Signal(counter_range(p.bank_words), name=f"row_word{a}")
         column = Signal(counter_range(xbar.cols), name=f"out_column{a}")

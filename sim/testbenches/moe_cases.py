@@ -7,6 +7,7 @@ import random
 import torch
 
 from moetile.hw.moe import MoELayerParams
+from moetile.sw.engines import engine_software
 from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer, W4A8Rows
 
 __all__ = ["edge_tokens", "random_layer", "random_tokens"]
@@ -23,49 +24,9 @@ def _pairs(rng: random.Random, rows: int, shift: int) -> torch.Tensor:
     )
 
 
-def _ternary(rng: random.Random, shape, sparsity: float) -> torch.Tensor:
-    g = torch.Generator().manual_seed(rng.randrange(1 << 31))
-    signs = torch.randint(0, 2, shape, generator=g) * 2 - 1
-    return signs * (torch.rand(shape, generator=g) >= sparsity)
-
-
-def _w4a8(rng: random.Random, params: MoELayerParams, shape, sparsity: float) -> W4A8Rows:
-    """Random W4A8 rows: uniform codes and zero points, scale codes over their whole range
-    (zero for about ``sparsity`` of the groups), every fourth row at the extremes (codes 15
-    against zero point 0, or 0 against 15, at the largest scale); padding past the row's
-    inputs has zero weights."""
-    g = torch.Generator().manual_seed(rng.randrange(1 << 31))
-    n, k = shape
-    group = params.group
-    groups = -(-k // group)
-    top = (1 << params.weight_scale_width) - 1
-    codes = torch.randint(0, 16, (n, groups * group), generator=g)
-    zeros = torch.randint(0, 16, (n, groups), generator=g)
-    scales = torch.randint(1, top + 1, (n, groups), generator=g)
-    scales[torch.rand(n, groups, generator=g) < sparsity] = 0
-    for row in range(0, n, 4):
-        high = rng.random() < 0.5
-        codes[row], zeros[row], scales[row] = 15 * high, 15 * (not high), top
-    codes[:, k:] = zeros.repeat_interleave(group, dim=1)[:, k:]
-    return W4A8Rows(codes, scales, zeros, group)
-
-
 def _rows(rng: random.Random, params: MoELayerParams, shape, sparsity: float):
     """Random rows for the layer's engine."""
-    if params.engine == "mixpe":
-        return _w4a8(rng, params, shape, sparsity)
-    if params.engine == "xbar":
-        return _int8(rng, shape, sparsity)
-    return _ternary(rng, shape, sparsity)
-
-
-def _int8(rng: random.Random, shape, sparsity: float) -> torch.Tensor:
-    """Random int8 rows, about ``sparsity`` of them zero, every fifth row at -128 and 127."""
-    g = torch.Generator().manual_seed(rng.randrange(1 << 31))
-    rows = torch.randint(-128, 128, shape, generator=g)
-    rows[torch.rand(shape, generator=g) < sparsity] = 0
-    rows[::5] = torch.where(torch.rand(rows[::5].shape, generator=g) < 0.5, -128, 127)
-    return rows
+    return engine_software(params).random_rows(rng, params, shape, sparsity)
 
 
 def _rms(rows) -> float:

@@ -87,13 +87,14 @@ class W4A8Rows:
 
     def check(self, params: MoELayerParams, name: str, shape: tuple[int, int]) -> None:
         n, k = shape
-        padded = -(-k // params.group) * params.group
-        if self.group != params.group:
-            raise ValueError(f"{name} has group {self.group}, the engine {params.group}")
+        group = params.engine.group
+        padded = -(-k // group) * group
+        if self.group != group:
+            raise ValueError(f"{name} has group {self.group}, the engine {group}")
         for part, hi, cols in (
             ("codes", 15, padded),
-            ("scales", (1 << params.weight_scale_width) - 1, padded // params.group),
-            ("zeros", 15, padded // params.group),
+            ("scales", (1 << params.engine.weight_scale_width) - 1, padded // group),
+            ("zeros", 15, padded // group),
         ):
             t = check_integer_tensor(f"{name}.{part}", getattr(self, part), lo=0, hi=hi)
             if tuple(t.shape) != (n, cols):
@@ -104,17 +105,11 @@ class W4A8Rows:
 
 
 def _check_rows(params: MoELayerParams, name: str, rows, shape: tuple[int, int]) -> None:
-    """Ternary rows for the FAT engine, :class:`W4A8Rows` for the MixPE engine, int8 rows for
-    the crossbar engine."""
-    if params.engine == "mixpe":
-        if not isinstance(rows, W4A8Rows):
-            raise ValueError(f"{name} must be W4A8Rows for engine 'mixpe'")
-        rows.check(params, name, shape)
-        return
-    lo, hi = (-128, 127) if params.engine == "xbar" else (-1, 1)
-    tensor = check_integer_tensor(name, rows, lo=lo, hi=hi)
-    if tuple(tensor.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape}, not {tuple(tensor.shape)}")
+    """Rows of the engine's form (ternary for FAT, :class:`W4A8Rows` for MixPE, int8 for the
+    crossbar engine) and ``shape``."""
+    from moetile.sw.engines import engine_software
+
+    engine_software(params).check_rows(params, name, rows, shape)
 
 
 def _project(rows, xs: torch.Tensor) -> torch.Tensor:

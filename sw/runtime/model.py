@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from moetile.hw.moe import MoELayerParams
+from moetile.sw.engines import engine_software
 from moetile.sw.golden.moe_layer import moe_layer
 from moetile.sw.models.hf_adapters import from_hf
 from moetile.sw.models.moe_layer import FloatMoELayer
@@ -43,22 +44,14 @@ def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
     ``planes`` cycles) times ``lanes``, since a periphery takes its tokens one at a time."""
     p = layer.params
     shapes = {"gate": p.hidden, "up": p.hidden, "down": p.expert_hidden}
+    engine = engine_software(p)
     total = 0
     for e, expert in enumerate(layer.integer.experts):
         if not expert_tokens[e]:
             continue
         cycles = 0
         for name, length in shapes.items():
-            part = getattr(expert, name)
-            if p.engine == "mixpe":
-                cycles += len(part.codes) * length
-                continue
-            if p.engine == "xbar":
-                blocks = -(-len(part) // p.crossbar_cols) * -(-length // p.crossbar_rows)
-                cycles += blocks * p.crossbar.planes * p.lanes
-                continue
-            nnz = (torch.as_tensor(part) != 0).sum(dim=1)
-            cycles += int(torch.where(nnz > 0, nnz * p.sum_width, 1).sum())
+            cycles += engine.projection_cycles(p, getattr(expert, name), length)
         total += expert_tokens[e] * cycles
     return total
 

@@ -12,7 +12,7 @@ What the accelerator holds (every scale a float on the host, a multiplier and sh
   weights, or refused); for the MixPE engine, W4A8 by
   :func:`~moetile.sw.quant.w4a8.quantize_groups` (asymmetric int4 groups, each row's scale
   codes in units of its own step, which plays the part of the ternary row scale); for the
-  crossbar engine, symmetric int8 per row (:func:`int8_rows`). The gate
+  crossbar engine, symmetric int8 per row (:func:`~moetile.sw.engines.xbar.int8_rows`). The gate
   and up sums are requantized to int8 at per-layer activation scales calibrated as the
   largest magnitude seen on calibration tokens (larger values saturate, as the hardware does);
   the activation table maps the gate's int8 code to ``act`` at its own scale; the gated product
@@ -27,20 +27,23 @@ from dataclasses import dataclass
 import torch
 
 from moetile.hw.moe import MoELayerParams
-from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer, W4A8Rows
+from moetile.hw.moe.engines import engine_params
+from moetile.sw.engines import engine_software
+from moetile.sw.golden.moe_layer import IntegerExpert, IntegerMoELayer
 from moetile.sw.models.moe_layer import ACTIVATIONS, Expert, FloatMoELayer
 from moetile.sw.quant.fixed import fixed_point_pair
-from moetile.sw.quant.ternary import check_finite
-from moetile.sw.quant.w4a8 import quantize_groups
 
-__all__ = ["QuantizedLayer", "check_supported", "int8_rows", "layer_params", "quantize_layer"]
+__all__ = ["QuantizedLayer", "check_supported", "layer_params", "quantize_layer"]
 
 #: Activations whose lookup table the accelerator can hold.
 TABLE_ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "relu")
 
 
-def check_supported(layer: FloatMoELayer, where: str, engine: str = "fat") -> None:
-    """Refuse, naming the feature, a layer the accelerator with ``engine`` cannot run."""
+def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
+    """Refuse, naming the feature, a layer the accelerator with ``engine`` (its Params or
+    its name) cannot run."""
+    engine = engine_params(engine)
+    software = engine_software(engine)
     unsupported = {
         "scoring": layer.scoring != "softmax",
         "routing": layer.routing != "top_k",
@@ -61,57 +64,13 @@ def check_supported(layer: FloatMoELayer, where: str, engine: str = "fat") -> No
     for n, expert in enumerate((*layer.experts, *layer.shared)):
         if expert.gate is None or expert.up_bias is not None or expert.down_bias is not None:
             raise ValueError(
-                f"{where}: expert {n} must be a gated expert without biases for the {engine} engine"
+                f"{where}: expert {n} must be a gated expert without biases for the "
+                f"{engine.name} engine"
             )
         if expert.swiglu_limit is not None or expert.activation not in TABLE_ACTIVATIONS:
             raise ValueError(f"{where}: expert {n}'s activation is not a table activation")
         for name in ("gate", "up", "down"):
-            weight, named = getattr(expert, name), f"{where}: expert {n} {name}"
-            if engine in ("mixpe", "xbar"):
-                check_finite(named, weight.detach())
-            else:
-                ternary_rows(weight, named)
-
-
-def ternary_rows(weight: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(codes, row scales)`` with ``weight == scales[:, None] * codes`` exactly, or a
-    ``ValueError`` saying the engine needs ternary weights."""
-    w = weight.detach().to(torch.float32)
-    if not torch.isfinite(w).all():
-        raise ValueError(f"{where}: weights hold NaN or inf")
-    scale = w.abs().amax(dim=1)
-    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    codes = (w / safe[:, None]).round().clamp(-1, 1)
-    if not torch.equal(codes * safe[:, None], w):
-        raise ValueError(
-            f"{where}: the fat engine runs ternary experts (each row one scale times -1/0/+1); "
-            "these weights are not (use a ternary model, e.g. --model tiny-moe)"
-        )
-    return codes.to(torch.int64), scale
-
-
-def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(codes, row scales)``: symmetric int8 per row, ``codes = round(w / s)`` with
-    ``s = max |w| / 127`` (an all-zero row gets ``s = 1``), so ``|w - s * codes| <= s / 2``."""
-    w = weight.detach().to(torch.float64)
-    scale = w.abs().amax(dim=1) / 127
-    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    codes = (w / safe[:, None]).round().clamp(-127, 127)
-    return codes.to(torch.int64), safe
-
-
-def _expert_rows(engine: str, group: int, scale_width: int, weight, where: str):
-    """``(rows, row scales)``: ternary rows for the FAT engine, W4A8 rows for MixPE, int8 rows
-    for the crossbar engine."""
-    if engine == "xbar":
-        return int8_rows(weight)
-    if engine != "mixpe":
-        return ternary_rows(weight, where)
-    w = weight.detach().to(torch.float64)
-    padded = torch.zeros(w.shape[0], -(-w.shape[1] // group) * group, dtype=torch.float64)
-    padded[:, : w.shape[1]] = w
-    q = quantize_groups(padded, group, scale_width)
-    return W4A8Rows(q.codes, q.scales, q.zeros, group), q.step
+            software.check_weights(getattr(expert, name), f"{where}: expert {n} {name}")
 
 
 def layer_params(layer: FloatMoELayer, max_tokens: int, **hardware) -> MoELayerParams:
@@ -173,6 +132,7 @@ def quantize_layer(
     """Quantize ``layer`` for ``params`` with scales calibrated on float tokens ``(n, d)``."""
     p = params
     check_supported(layer, where, p.engine)
+    software = engine_software(p)
     w = p.token_scale_width
     experts = (*layer.experts, *layer.shared)
     amax = float(calibration.abs().max())
@@ -203,13 +163,7 @@ def quantize_layer(
     integer_experts = []
     for n, expert in enumerate(experts):
         parts = {
-            name: _expert_rows(
-                p.engine,
-                p.group,
-                p.weight_scale_width,
-                getattr(expert, name),
-                f"{where}: expert {n} {name}",
-            )
+            name: software.quantize_rows(p, getattr(expert, name), f"{where}: expert {n} {name}")
             for name in ("gate", "up", "down")
         }
         alphas.append(parts["down"][1])

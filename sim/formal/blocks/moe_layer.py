@@ -3,7 +3,7 @@ token chunk and one stats transfer for every batch."""
 
 from amaranth import Module
 
-from moetile.hw.moe import MoELayerParams
+from moetile.hw.moe import FatEngineParams, MoELayerParams
 
 from ..counting import Passes, closes, every
 from ..properties import OutputContract, transfer
@@ -21,7 +21,7 @@ TINY = MoELayerParams(
     lanes=1,
     arrays=1,
     router_macs=1,
-    zero_skip=1,
+    engine=FatEngineParams(zero_skip=1),
     exp_entries=2,
     gate_frac=1,
     token_scale_width=1,
