@@ -37,6 +37,4 @@ def engine_params(value) -> EngineParams:
     if isinstance(value, dict) and value.get("name") in ENGINES:
         fields = {k: v for k, v in value.items() if k != "name"}
         return ENGINES[value["name"]](**fields)
-    raise ValueError(
-        f"engine must be one of {', '.join(map(repr, ENGINES))}, not {value!r}"
-    )
+    raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, not {value!r}")
