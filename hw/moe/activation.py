@@ -1,34 +1,24 @@
 """The activation unit: requantization, the activation lookup table and the gated product."""
 
 from amaranth import Array, Cat, Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
 from .fixed import clamp, requantize, token_multiplier
-from .interface import column_layout, row_layout
+from .interface import (
+    column_layout,
+    lane_context_layout,
+    row_layout,
+    scale_pair_layout,
+    write_signature,
+)
 from .params import ACTIVATION_WIDTH, MoELayerParams
-from .router import scale_pair_layout
 
-__all__ = ["ActivationUnit", "lane_context_layout"]
+__all__ = ["ActivationUnit"]
 
 INT8 = (-(1 << (ACTIVATION_WIDTH - 1)), (1 << (ACTIVATION_WIDTH - 1)) - 1)
-
-
-def lane_context_layout(params: MoELayerParams) -> data.StructLayout:
-    """What the lanes currently hold: per lane its token, its gating weight, its token's scale
-    code and whether it holds a token at all; and the expert running."""
-    lanes = params.lanes
-    return data.StructLayout(
-        {
-            "expert": counter_range(params.total_experts),
-            "token": data.ArrayLayout(counter_range(params.max_tokens), lanes),
-            "gate": data.ArrayLayout(params.gate_width, lanes),
-            "scale": data.ArrayLayout(params.token_scale_width, lanes),
-            "valid": data.ArrayLayout(1, lanes),
-        }
-    )
 
 
 class ActivationUnit(wiring.Component):
@@ -47,7 +37,7 @@ class ActivationUnit(wiring.Component):
     product : In(scale_pair_layout(params))
     scale_addr : Out; scale_data : In(scale_pair_layout(params))
         Reads of the per-row requantization scales.
-    act_write_addr, act_write_data, act_write_en : In
+    act_write : In(write_signature(256, signed(8)))
         Activation table writes.
     hidden_addr, hidden_data, hidden_en : Out
         Writes of hidden column ``hidden_addr``.
@@ -63,9 +53,7 @@ class ActivationUnit(wiring.Component):
                 "product": In(scale_pair_layout(params)),
                 "scale_addr": Out(counter_range(params.total_experts * params.scale_rows)),
                 "scale_data": In(scale_pair_layout(params)),
-                "act_write_addr": In(ACTIVATION_WIDTH),
-                "act_write_data": In(signed(ACTIVATION_WIDTH)),
-                "act_write_en": In(1),
+                "act_write": In(write_signature(1 << ACTIVATION_WIDTH, signed(ACTIVATION_WIDTH))),
                 "hidden_addr": Out(counter_range(params.padded_units)),
                 "hidden_data": Out(column_layout(params)),
                 "hidden_en": Out(1),
@@ -85,9 +73,9 @@ class ActivationUnit(wiring.Component):
         table_write, table_read = table.write_port(), table.read_port(domain="comb")
         gated_write, gated_read = gated.write_port(), gated.read_port(domain="comb")
         m.d.comb += [
-            table_write.addr.eq(self.act_write_addr),
-            table_write.data.eq(self.act_write_data),
-            table_write.en.eq(self.act_write_en),
+            table_write.addr.eq(self.act_write.addr),
+            table_write.data.eq(self.act_write.data),
+            table_write.en.eq(self.act_write.en),
         ]
 
         # Take a row; decode its unit: array ``a``'s row ``r`` is unit ``(r // 2) * arrays + a``,

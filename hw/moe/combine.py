@@ -6,11 +6,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
-from .activation import lane_context_layout
 from .fixed import requantize
-from .interface import result_layout, row_layout
+from .interface import lane_context_layout, result_layout, row_layout, scale_pair_layout
 from .params import MoELayerParams
-from .router import scale_pair_layout
 
 __all__ = ["CombineUnit"]
 

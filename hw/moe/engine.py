@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..checks import counter_range
 from ..fat.array import FatArray
 from ..fat.interface import weight_layout
-from .interface import column_layout, row_layout
+from .interface import column_layout, row_layout, write_signature
 from .params import MoELayerParams
 
 __all__ = [
@@ -42,10 +42,7 @@ def engine_members(params: MoELayerParams) -> dict:
         "i_x": In(stream.Signature(column_layout(params))),
         "i_job": In(stream.Signature(job_layout(params))),
         "o": Out(stream.Signature(row_layout(params))),
-        "bank_select": In(counter_range(params.arrays)),
-        "bank_addr": In(counter_range(params.bank_words)),
-        "bank_data": In(params.bank_word_bits),
-        "bank_en": In(1),
+        "bank_write": In(write_signature(params.bank_words, params.bank_word_bits, params.arrays)),
         "idle": Out(1),
     }
 
@@ -144,8 +141,8 @@ class FatEngine(ExpertEngine):
     i_x : In(stream.Signature(column_layout(params)))
     i_job : In(stream.Signature(job_layout(params)))
     o : Out(stream.Signature(row_layout(params)))
-    bank_select, bank_addr, bank_data, bank_en : In
-        Weight-row writes into array ``bank_select``'s bank.
+    bank_write : In(write_signature(bank_words, bank_word_bits, arrays))
+        Weight-row writes into array ``bank_write.bank``'s bank.
     idle : Out(1)
     """
 
@@ -169,9 +166,9 @@ class FatEngine(ExpertEngine):
         bank_read = bank.read_port(domain="comb")
         column_read = columns.read_port(domain="comb")
         m.d.comb += [
-            bank_write.addr.eq(self.bank_addr),
-            bank_write.data.eq(self.bank_data),
-            bank_write.en.eq(self.bank_en & (self.bank_select == a)),
+            bank_write.addr.eq(self.bank_write.addr),
+            bank_write.data.eq(self.bank_write.data),
+            bank_write.en.eq(self.bank_write.en & (self.bank_write.bank == a)),
         ]
         busy = Signal(name=f"busy{a}")
         sent = Signal(counter_range(max(p.gate_up_rows, p.down_rows) + 1), name=f"rows_sent{a}")

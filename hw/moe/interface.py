@@ -1,19 +1,24 @@
 """Stream payloads of the MoE layer accelerator and of the streams between its units."""
 
 from amaranth import signed, unsigned
-from amaranth.lib import data
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import Out
 
+from ..checks import counter_range
 from .params import ACTIVATION_WIDTH, MoELayerParams
 
 __all__ = [
     "STATS",
     "choice_layout",
     "column_layout",
+    "lane_context_layout",
     "load_layout",
     "result_layout",
     "row_layout",
+    "scale_pair_layout",
     "stats_layout",
     "token_layout",
+    "write_signature",
 ]
 
 #: Cycle counters the accelerator reports after each batch's results: routing (first token in
@@ -82,3 +87,35 @@ def row_layout(params: MoELayerParams) -> data.StructLayout:
             "row": unsigned(max(params.gate_up_rows, params.down_rows).bit_length()),
         }
     )
+
+
+def scale_pair_layout(params: MoELayerParams) -> data.StructLayout:
+    """A requantization multiplier and shift, as the ``config`` and ``scales`` words hold them."""
+    return data.StructLayout(
+        {"multiplier": unsigned(params.multiplier_width), "shift": unsigned(params.shift_width)}
+    )
+
+
+def lane_context_layout(params: MoELayerParams) -> data.StructLayout:
+    """What the lanes currently hold: per lane its token, its gating weight, its token's scale
+    code and whether it holds a token at all; and the expert running."""
+    lanes = params.lanes
+    return data.StructLayout(
+        {
+            "expert": counter_range(params.total_experts),
+            "token": data.ArrayLayout(counter_range(params.max_tokens), lanes),
+            "gate": data.ArrayLayout(params.gate_width, lanes),
+            "scale": data.ArrayLayout(params.token_scale_width, lanes),
+            "valid": data.ArrayLayout(1, lanes),
+        }
+    )
+
+
+def write_signature(depth: int, shape, banks: int | None = None) -> wiring.Signature:
+    """One write port into a memory of ``depth`` words of ``shape`` (or into one of ``banks``
+    such memories, ``bank`` naming it), as the load decoder drives it: every resident memory
+    is loaded through one of these."""
+    members = {"addr": Out(counter_range(depth)), "data": Out(shape), "en": Out(1)}
+    if banks is not None:
+        members["bank"] = Out(counter_range(banks))
+    return wiring.Signature(members)

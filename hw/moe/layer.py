@@ -9,11 +9,21 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
 from ..registry import resolve
-from .activation import ActivationUnit, lane_context_layout
+from .activation import ActivationUnit
 from .combine import CombineUnit
-from .interface import STATS, column_layout, load_layout, result_layout, stats_layout, token_layout
-from .params import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
-from .router import Router, scale_pair_layout
+from .interface import (
+    STATS,
+    column_layout,
+    lane_context_layout,
+    load_layout,
+    result_layout,
+    scale_pair_layout,
+    stats_layout,
+    token_layout,
+)
+from .load import LoadDecoder
+from .params import ACTIVATION_WIDTH, MoELayerParams
+from .router import Router
 
 __all__ = ["MoELayerAccelerator"]
 
@@ -103,49 +113,27 @@ class MoELayerAccelerator(wiring.Component):
         )
         m.d.comb += [activation.lanes.eq(s.lanes), combine.lanes.eq(s.lanes)]
 
-        self._load(m, s, scales, router, engine, activation)
+        m.submodules.load = load = LoadDecoder(p)
+        wiring.connect(m, wiring.flipped(self.i_load), load.i_load)
+        wiring.connect(m, load.router, router.i_w)
+        wiring.connect(m, load.exp_table, router.exp_write)
+        wiring.connect(m, load.act_table, activation.act_write)
+        wiring.connect(m, load.banks, engine.bank_write)
+        scale_write = scales.write_port()
+        m.d.comb += [
+            load.open.eq((s.step == Step.ROUTE) & (s.received == 0)),
+            scale_write.addr.eq(load.scales.addr),
+            scale_write.data.eq(load.scales.data),
+            scale_write.en.eq(load.scales.en),
+            router.scale.eq(load.router_scale),
+            activation.product.eq(load.product_scale),
+        ]
         self._route(m, s, router, tokens, token_scales, lists)
         self._experts(m, s, engine, tokens, token_scales, lists, hidden)
         self._units(m, s, scales, hidden, engine, activation, combine)
         wiring.connect(m, combine.o, wiring.flipped(self.o))
         self._stats(m, s)
         return m
-
-    def _load(self, m, s, scales, router, engine, activation):
-        """Weight-load writes, decoded by target; taken only between batches."""
-        p = self.params
-        target = {name: code for name, (code, *_rest) in p.load_targets.items()}
-        load = self.i_load.payload
-        between_batches = (s.step == Step.ROUTE) & (s.received == 0)
-        is_router = load.target == target["router"]
-        m.d.comb += [
-            router.i_w.valid.eq(self.i_load.valid & between_batches & is_router),
-            router.i_w.payload.eq(load.data),
-            self.i_load.ready.eq(between_batches & (~is_router | router.i_w.ready)),
-        ]
-        write = self.i_load.valid & self.i_load.ready
-        scale_write = scales.write_port()
-        m.d.comb += [
-            scale_write.addr.eq(load.addr),
-            scale_write.data.eq(load.data),
-            scale_write.en.eq(write & (load.target == target["scales"])),
-            router.exp_write_addr.eq(load.addr),
-            router.exp_write_data.eq(load.data),
-            router.exp_write_en.eq(write & (load.target == target["exp_table"])),
-            activation.act_write_addr.eq(load.addr),
-            activation.act_write_data.eq(load.data),
-            activation.act_write_en.eq(write & (load.target == target["act_table"])),
-            engine.bank_select.eq(load.target - target["bank0"]),
-            engine.bank_addr.eq(load.addr),
-            engine.bank_data.eq(load.data),
-            engine.bank_en.eq(write & (load.target >= target["bank0"])),
-        ]
-        for name, port in (("router", router.scale), ("product", activation.product)):
-            word = Signal(scale_pair_layout(p), name=f"config_{name}")
-            is_word = (load.target == target["config"]) & (load.addr == CONFIG_WORDS.index(name))
-            with m.If(write & is_word):
-                m.d.sync += word.eq(load.data)
-            m.d.comb += port.eq(word)
 
     def _route(self, m, s, router, tokens, token_scales, lists):
         """Store and route tokens; append each token to its experts' lists."""

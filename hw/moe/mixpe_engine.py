@@ -93,9 +93,9 @@ class MixPEEngine(ExpertEngine):
         write, read = bank.write_port(), bank.read_port(domain="comb")
         codes = WEIGHT_WIDTH * e.group
         m.d.comb += [
-            write.addr.eq(self.bank_addr),
-            write.data.eq(self.bank_data),
-            write.en.eq(self.bank_en & (self.bank_select == c)),
+            write.addr.eq(self.bank_write.addr),
+            write.data.eq(self.bank_write.data),
+            write.en.eq(self.bank_write.en & (self.bank_write.bank == c)),
             read.addr.eq(word),
             array.i_w.payload.q[c].eq(read.data[:codes].word_select(position, WEIGHT_WIDTH)),
             array.i_group.payload.scale[c].eq(read.data[codes : codes + e.weight_scale_width]),

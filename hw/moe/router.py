@@ -1,6 +1,6 @@
 """The router: gate GEMV, top-k selection and fixed-point softmax gating weights."""
 
-from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -11,17 +11,10 @@ from ..gemv.interface import chunk_layout
 from ..topk.rtl import topk_component
 from .divider import Divider
 from .fixed import requantize, token_multiplier
-from .interface import choice_layout, token_layout
+from .interface import choice_layout, scale_pair_layout, token_layout, write_signature
 from .params import MoELayerParams
 
-__all__ = ["Router", "scale_pair_layout"]
-
-
-def scale_pair_layout(params: MoELayerParams) -> data.StructLayout:
-    """A requantization multiplier and shift, as the ``config`` and ``scales`` words hold them."""
-    return data.StructLayout(
-        {"multiplier": unsigned(params.multiplier_width), "shift": unsigned(params.shift_width)}
-    )
+__all__ = ["Router"]
 
 
 class Router(wiring.Component):
@@ -42,7 +35,7 @@ class Router(wiring.Component):
     i_w : In(stream.Signature(chunk_layout(params.gemv)))
         Gate weights, as the GEMV block takes them.
     o : Out(stream.Signature(choice_layout(params)))
-    exp_write_addr, exp_write_data, exp_write_en : In
+    exp_write : In(write_signature(params.exp_entries, params.gate_width))
         Exp table writes.
     scale : In(scale_pair_layout(params))
         The logit-difference requantization.
@@ -55,9 +48,7 @@ class Router(wiring.Component):
                 "i": In(stream.Signature(token_layout(params))),
                 "i_w": In(stream.Signature(chunk_layout(params.gemv))),
                 "o": Out(stream.Signature(choice_layout(params))),
-                "exp_write_addr": In(range(params.exp_entries)),
-                "exp_write_data": In(params.gate_width),
-                "exp_write_en": In(1),
+                "exp_write": In(write_signature(params.exp_entries, params.gate_width)),
                 "scale": In(scale_pair_layout(params)),
             }
         )
@@ -109,9 +100,9 @@ class Router(wiring.Component):
         write = table.write_port()
         read = table.read_port(domain="comb")
         m.d.comb += [
-            write.addr.eq(self.exp_write_addr),
-            write.data.eq(self.exp_write_data),
-            write.en.eq(self.exp_write_en),
+            write.addr.eq(self.exp_write.addr),
+            write.data.eq(self.exp_write.data),
+            write.en.eq(self.exp_write.en),
         ]
         m.submodules.divider = divider = Divider(p.gate_frac + p.exp_sum_width, p.exp_sum_width)
 

@@ -90,13 +90,13 @@ class XbarEngine(ExpertEngine):
 
         # Programming: a whole crossbar per load word, ``w`` to offset code.
         m.d.comb += [
-            bank.write_en.eq(self.bank_en & (self.bank_select == a)),
-            bank.write_crossbar.eq(self.bank_addr),
+            bank.write_en.eq(self.bank_write.en & (self.bank_write.bank == a)),
+            bank.write_crossbar.eq(self.bank_write.addr),
         ]
         for r in range(xbar.rows):
             for c in range(xbar.cols):
                 bit = (r * xbar.cols + c) * xbar.w_bits
-                weight = self.bank_data[bit : bit + xbar.w_bits].as_signed()
+                weight = self.bank_write.data[bit : bit + xbar.w_bits].as_signed()
                 m.d.comb += bank.write_u[r][c].eq(offset_code(xbar, weight))
 
         # The job's shape: rows, row blocks, input blocks, and its first crossbar.
