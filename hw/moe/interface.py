@@ -2,7 +2,7 @@
 
 from amaranth import signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
 from .params import ACTIVATION_WIDTH, MoELayerParams
@@ -17,6 +17,7 @@ __all__ = [
     "row_layout",
     "scale_pair_layout",
     "stats_layout",
+    "read_signature",
     "token_layout",
     "write_signature",
 ]
@@ -119,3 +120,9 @@ def write_signature(depth: int, shape, banks: int | None = None) -> wiring.Signa
     if banks is not None:
         members["bank"] = Out(counter_range(banks))
     return wiring.Signature(members)
+
+
+def read_signature(depth: int, shape) -> wiring.Signature:
+    """A combinational read of a memory of ``depth`` words of ``shape``, from the reader's
+    side: ``addr`` out, ``data`` back in the same cycle."""
+    return wiring.Signature({"addr": Out(counter_range(depth)), "data": In(shape)})

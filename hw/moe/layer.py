@@ -11,8 +11,8 @@ from ..checks import counter_range
 from ..registry import resolve
 from .activation import ActivationUnit
 from .combine import CombineUnit
+from .front import TokenFrontEnd
 from .interface import (
-    STATS,
     column_layout,
     lane_context_layout,
     load_layout,
@@ -24,6 +24,7 @@ from .interface import (
 from .load import LoadDecoder
 from .params import ACTIVATION_WIDTH, MoELayerParams
 from .router import Router
+from .stats import StatsUnit
 
 __all__ = ["MoELayerAccelerator"]
 
@@ -88,27 +89,18 @@ class MoELayerAccelerator(wiring.Component):
         m.submodules.scales = scales = Memory(
             shape=scale_pair_layout(p), depth=p.total_experts * p.scale_rows, init=[]
         )
-        m.submodules.tokens = tokens = Memory(
-            shape=token_layout(p)["x"].shape, depth=p.max_tokens * p.io_chunks, init=[]
-        )
-        m.submodules.token_scales = token_scales = Memory(
-            shape=p.token_scale_width, depth=p.max_tokens, init=[]
-        )
-        m.submodules.lists = lists = Memory(
-            shape=p.token_width + p.gate_width, depth=p.experts * p.max_tokens, init=[]
-        )
+        m.submodules.front = front = TokenFrontEnd(p)
+        wiring.connect(m, wiring.flipped(self.i_token), front.i_token)
+        wiring.connect(m, front.to_router, router.i)
+        wiring.connect(m, router.o, front.choices)
         m.submodules.hidden = hidden = Memory(
             shape=column_layout(p)["x"].shape, depth=p.padded_units, init=[]
         )
         s = SimpleNamespace(
             step=Signal(Step),
             lanes=Signal(lane_context_layout(p)),
-            received=Signal(range(p.max_tokens + 1)),
-            routed=Signal(range(p.max_tokens + 1)),
-            closed=Signal(),
-            counts=Array(
-                Signal(range(p.max_tokens + 1), name=f"count{e}") for e in range(p.experts)
-            ),
+            received=front.received,
+            counts=Array(front.counts[e] for e in range(p.experts)),
             units_busy=Signal(),
         )
         m.d.comb += [activation.lanes.eq(s.lanes), combine.lanes.eq(s.lanes)]
@@ -122,68 +114,42 @@ class MoELayerAccelerator(wiring.Component):
         scale_write = scales.write_port()
         m.d.comb += [
             load.open.eq((s.step == Step.ROUTE) & (s.received == 0)),
+            front.open.eq(s.step == Step.ROUTE),
             scale_write.addr.eq(load.scales.addr),
             scale_write.data.eq(load.scales.data),
             scale_write.en.eq(load.scales.en),
             router.scale.eq(load.router_scale),
             activation.product.eq(load.product_scale),
         ]
-        self._route(m, s, router, tokens, token_scales, lists)
-        self._experts(m, s, engine, tokens, token_scales, lists, hidden)
+        with m.If((s.step == Step.ROUTE) & front.routed_all):
+            m.d.sync += [s.step.eq(Step.NEXT_GROUP), s.lanes.expert.eq(0)]
+        self._experts(m, s, engine, front, hidden)
         self._units(m, s, scales, hidden, engine, activation, combine)
         wiring.connect(m, combine.o, wiring.flipped(self.o))
-        self._stats(m, s)
+        m.submodules.stats = stats = StatsUnit(p)
+        wiring.connect(m, stats.o, wiring.flipped(self.o_stats))
+        for name, steps in (
+            ("gather", (Step.LOAD_LANES, Step.GATHER)),
+            ("gate_up", (Step.GATE_UP, Step.HIDDEN)),
+            ("down", (Step.DOWN,)),
+            ("output", (Step.OUTPUT,)),
+        ):
+            m.d.comb += getattr(stats.phase, name).eq(Cat(s.step == step for step in steps).any())
+        m.d.comb += [
+            stats.phase.route.eq((s.step == Step.ROUTE) & (s.received != 0)),
+            stats.send.eq(s.step == Step.STATS),
+        ]
+        # The stats taken: ready for the next batch.
+        stats_taken = stats.o.valid & stats.o.ready
+        m.d.comb += front.clear.eq(stats_taken)
+        with m.If(stats_taken):
+            m.d.sync += [s.step.eq(Step.ROUTE), s.first.eq(0)]
         return m
 
-    def _route(self, m, s, router, tokens, token_scales, lists):
-        """Store and route tokens; append each token to its experts' lists."""
-        p = self.params
-        token_write, scale_write = tokens.write_port(), token_scales.write_port()
-        accept = Signal()
-        chunk = Signal(counter_range(p.io_chunks))
-        final_chunk = accept & (chunk == p.io_chunks - 1)
-        m.d.comb += [
-            self.i_token.ready.eq((s.step == Step.ROUTE) & ~s.closed & router.i.ready),
-            accept.eq(self.i_token.valid & self.i_token.ready),
-            router.i.valid.eq(accept),
-            router.i.payload.eq(self.i_token.payload),
-            token_write.addr.eq(s.received * p.io_chunks + chunk),
-            token_write.data.eq(self.i_token.payload.x),
-            token_write.en.eq(accept),
-            scale_write.addr.eq(s.received),
-            scale_write.data.eq(self.i_token.payload.scale),
-            scale_write.en.eq(final_chunk),
-        ]
-        with m.If(accept):
-            m.d.sync += chunk.eq(chunk + 1)
-        with m.If(final_chunk):
-            m.d.sync += [chunk.eq(0), s.received.eq(s.received + 1)]
-            with m.If(self.i_token.payload.last | (s.received == p.max_tokens - 1)):
-                m.d.sync += s.closed.eq(1)
-
-        # Each choice appends (token, gate) to its expert's list, one choice a cycle.
-        list_write = lists.write_port()
-        choice = Signal(counter_range(p.top_k))
-        expert = router.o.payload.expert[choice]
-        m.d.comb += [
-            list_write.addr.eq(expert * p.max_tokens + s.counts[expert]),
-            list_write.data.eq(s.routed | (router.o.payload.gate[choice] << p.token_width)),
-            list_write.en.eq(router.o.valid),
-            router.o.ready.eq(choice == p.top_k - 1),
-        ]
-        with m.If(router.o.valid):
-            m.d.sync += [s.counts[expert].eq(s.counts[expert] + 1), choice.eq(choice + 1)]
-            with m.If(router.o.ready):
-                m.d.sync += [choice.eq(0), s.routed.eq(s.routed + 1)]
-        with m.If((s.step == Step.ROUTE) & s.closed & (s.routed == s.received)):
-            m.d.sync += [s.step.eq(Step.NEXT_GROUP), s.lanes.expert.eq(0)]
-
-    def _experts(self, m, s, engine, tokens, token_scales, lists, hidden):
+    def _experts(self, m, s, engine, front, hidden):
         """Expert by expert, group by group: fill the lanes, gather, gate/up, hidden, down."""
         p = self.params
-        token_read = tokens.read_port(domain="comb")
-        scale_read = token_scales.read_port(domain="comb")
-        list_read = lists.read_port(domain="comb")
+        token_read, scale_read, list_read = front.tokens, front.scales, front.lists
         hidden_read = hidden.read_port(domain="comb")
         lanes = s.lanes
         expert = lanes.expert
@@ -310,30 +276,3 @@ class MoELayerAccelerator(wiring.Component):
             m.d.sync += draining.eq(1)
             with m.If(draining & ~combine.busy):
                 m.d.sync += [s.step.eq(Step.STATS), draining.eq(0)]
-
-    def _stats(self, m, s):
-        """Cycles spent in each step, sent after the results; then ready for the next batch."""
-        counters = {name: Signal(32, name=f"cycles_{name}") for name in STATS}
-        for name, steps in (
-            ("gather", (Step.LOAD_LANES, Step.GATHER)),
-            ("gate_up", (Step.GATE_UP, Step.HIDDEN)),
-            ("down", (Step.DOWN,)),
-            ("output", (Step.OUTPUT,)),
-        ):
-            with m.If(Cat(s.step == step for step in steps).any()):
-                m.d.sync += counters[name].eq(counters[name] + 1)
-        with m.If((s.step == Step.ROUTE) & (s.received != 0)):
-            m.d.sync += counters["route"].eq(counters["route"] + 1)
-        m.d.comb += self.o_stats.valid.eq(s.step == Step.STATS)
-        for name, counter in counters.items():
-            m.d.comb += getattr(self.o_stats.payload, name).eq(counter)
-        with m.If(self.o_stats.valid & self.o_stats.ready):
-            m.d.sync += [counter.eq(0) for counter in counters.values()]
-            m.d.sync += [count.eq(0) for count in s.counts]
-            m.d.sync += [
-                s.step.eq(Step.ROUTE),
-                s.received.eq(0),
-                s.routed.eq(0),
-                s.closed.eq(0),
-                s.first.eq(0),
-            ]

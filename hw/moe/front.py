@@ -1,0 +1,139 @@
+"""The token front end: stores each batch's tokens, routes them, and lists each expert's
+tokens with their gating weights."""
+
+from amaranth import Array, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..checks import counter_range
+from .interface import choice_layout, read_signature, token_layout
+from .params import MoELayerParams
+
+__all__ = ["TokenFrontEnd"]
+
+
+class TokenFrontEnd(wiring.Component):
+    """Takes token chunks while ``open`` until the batch closes (a token with ``last``, or the
+    ``max_tokens``-th), storing each token and its scale code and handing its chunks to the
+    router; appends each of a token's choices, one a cycle, to its expert's list as
+    ``(token, gate)``. ``clear`` empties it for the next batch.
+
+    Parameters
+    ----------
+    params : MoELayerParams
+
+    Members
+    -------
+    i_token : In(stream.Signature(token_layout(params)))
+    to_router : Out(stream.Signature(token_layout(params)))
+    choices : In(stream.Signature(choice_layout(params)))
+        The router's choices, a token's at once.
+    open, clear : In(1)
+    received : Out(range(params.max_tokens + 1))
+        Tokens of the batch so far.
+    counts : Out(data.ArrayLayout(range(params.max_tokens + 1), params.experts))
+        Each routed expert's list length.
+    routed_all : Out(1)
+        The batch is closed and every token routed.
+    tokens, scales, lists : In(read_signature(...))
+        Combinational reads: a token's chunks, its scale code, and list entries (expert ``e``'s
+        ``i``-th at ``e * max_tokens + i``, the token in the low ``token_width`` bits).
+    """
+
+    def __init__(self, params: MoELayerParams):
+        self.params = params
+        p = params
+        count = range(p.max_tokens + 1)
+        super().__init__(
+            {
+                "i_token": In(stream.Signature(token_layout(p))),
+                "to_router": Out(stream.Signature(token_layout(p))),
+                "choices": In(stream.Signature(choice_layout(p))),
+                "open": In(1),
+                "clear": In(1),
+                "received": Out(count),
+                "counts": Out(data.ArrayLayout(count, p.experts)),
+                "routed_all": Out(1),
+                "tokens": In(read_signature(p.max_tokens * p.io_chunks, self._chunk_shape)),
+                "scales": In(read_signature(p.max_tokens, p.token_scale_width)),
+                "lists": In(read_signature(p.experts * p.max_tokens, self._entry_width)),
+            }
+        )
+
+    @property
+    def _chunk_shape(self):
+        return token_layout(self.params)["x"].shape
+
+    @property
+    def _entry_width(self) -> int:
+        return self.params.token_width + self.params.gate_width
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        m.submodules.tokens = tokens = Memory(
+            shape=self._chunk_shape, depth=p.max_tokens * p.io_chunks, init=[]
+        )
+        m.submodules.token_scales = token_scales = Memory(
+            shape=p.token_scale_width, depth=p.max_tokens, init=[]
+        )
+        m.submodules.lists = lists = Memory(
+            shape=self._entry_width, depth=p.experts * p.max_tokens, init=[]
+        )
+        for memory, port in (
+            (tokens, self.tokens),
+            (token_scales, self.scales),
+            (lists, self.lists),
+        ):
+            read = memory.read_port(domain="comb")
+            m.d.comb += [read.addr.eq(port.addr), port.data.eq(read.data)]
+
+        received, routed, closed = Signal.like(self.received), Signal.like(self.received), Signal()
+        counts = Array(Signal.like(self.received, name=f"count{e}") for e in range(p.experts))
+        m.d.comb += [self.received.eq(received), self.routed_all.eq(closed & (routed == received))]
+        m.d.comb += [self.counts[e].eq(counts[e]) for e in range(p.experts)]
+
+        # Tokens in: stored chunk by chunk, the scale code with the final chunk.
+        token_write, scale_write = tokens.write_port(), token_scales.write_port()
+        accept = Signal()
+        chunk = Signal(counter_range(p.io_chunks))
+        final_chunk = accept & (chunk == p.io_chunks - 1)
+        m.d.comb += [
+            self.i_token.ready.eq(self.open & ~closed & self.to_router.ready),
+            accept.eq(self.i_token.valid & self.i_token.ready),
+            self.to_router.valid.eq(accept),
+            self.to_router.payload.eq(self.i_token.payload),
+            token_write.addr.eq(received * p.io_chunks + chunk),
+            token_write.data.eq(self.i_token.payload.x),
+            token_write.en.eq(accept),
+            scale_write.addr.eq(received),
+            scale_write.data.eq(self.i_token.payload.scale),
+            scale_write.en.eq(final_chunk),
+        ]
+        with m.If(accept):
+            m.d.sync += chunk.eq(chunk + 1)
+        with m.If(final_chunk):
+            m.d.sync += [chunk.eq(0), received.eq(received + 1)]
+            with m.If(self.i_token.payload.last | (received == p.max_tokens - 1)):
+                m.d.sync += closed.eq(1)
+
+        # Each choice appends (token, gate) to its expert's list, one choice a cycle.
+        list_write = lists.write_port()
+        choice = Signal(counter_range(p.top_k))
+        expert = self.choices.payload.expert[choice]
+        m.d.comb += [
+            list_write.addr.eq(expert * p.max_tokens + counts[expert]),
+            list_write.data.eq(routed | (self.choices.payload.gate[choice] << p.token_width)),
+            list_write.en.eq(self.choices.valid),
+            self.choices.ready.eq(choice == p.top_k - 1),
+        ]
+        with m.If(self.choices.valid):
+            m.d.sync += [counts[expert].eq(counts[expert] + 1), choice.eq(choice + 1)]
+            with m.If(self.choices.ready):
+                m.d.sync += [choice.eq(0), routed.eq(routed + 1)]
+
+        with m.If(self.clear):
+            m.d.sync += [count.eq(0) for count in counts]
+            m.d.sync += [received.eq(0), routed.eq(0), closed.eq(0)]
+        return m
