@@ -10,6 +10,7 @@ from .fixed import clamp, requantize, token_multiplier
 from .interface import (
     column_layout,
     lane_context_layout,
+    read_signature,
     row_layout,
     scale_pair_layout,
     write_signature,
@@ -35,12 +36,12 @@ class ActivationUnit(wiring.Component):
     i : In(stream.Signature(row_layout(params)))
     lanes : In(lane_context_layout(params))
     product : In(scale_pair_layout(params))
-    scale_addr : Out; scale_data : In(scale_pair_layout(params))
+    scales : Out(read_signature(total_experts * scale_rows, scale_pair_layout(params)))
         Reads of the per-row requantization scales.
     act_write : In(write_signature(256, signed(8)))
         Activation table writes.
-    hidden_addr, hidden_data, hidden_en : Out
-        Writes of hidden column ``hidden_addr``.
+    hidden_write : Out(write_signature(padded_units, column_layout(params)["x"].shape))
+        Writes of the hidden columns.
     busy : Out(1)
     """
 
@@ -51,12 +52,15 @@ class ActivationUnit(wiring.Component):
                 "i": In(stream.Signature(row_layout(params))),
                 "lanes": In(lane_context_layout(params)),
                 "product": In(scale_pair_layout(params)),
-                "scale_addr": Out(counter_range(params.total_experts * params.scale_rows)),
-                "scale_data": In(scale_pair_layout(params)),
+                "scales": Out(
+                    read_signature(
+                        params.total_experts * params.scale_rows, scale_pair_layout(params)
+                    )
+                ),
                 "act_write": In(write_signature(1 << ACTIVATION_WIDTH, signed(ACTIVATION_WIDTH))),
-                "hidden_addr": Out(counter_range(params.padded_units)),
-                "hidden_data": Out(column_layout(params)),
-                "hidden_en": Out(1),
+                "hidden_write": Out(
+                    write_signature(params.padded_units, column_layout(params)["x"].shape)
+                ),
                 "busy": Out(1),
             }
         )
@@ -89,7 +93,7 @@ class ActivationUnit(wiring.Component):
         is_up = row.row[0]
         m.d.comb += [
             unit.eq((row.row >> 1) * p.arrays + row.array),
-            self.scale_addr.eq(self.lanes.expert * p.scale_rows + unit * 2 + is_up),
+            self.scales.addr.eq(self.lanes.expert * p.scale_rows + unit * 2 + is_up),
         ]
 
         # One lane a cycle: requantize this lane's sum with its token's multiplier.
@@ -98,10 +102,10 @@ class ActivationUnit(wiring.Component):
             m,
             "lane_multiplier",
             Array(self.lanes.scale)[lane],
-            self.scale_data.multiplier,
+            self.scales.data.multiplier,
             p.token_scale_width,
         )
-        wide = requantize(m, "sum", y, multiplier, self.scale_data.shift, 63)
+        wide = requantize(m, "sum", y, multiplier, self.scales.data.shift, 63)
         value = clamp(m, "value", wide, *INT8, signed(ACTIVATION_WIDTH))
         slot = row.array * p.lanes + lane
         m.d.comb += [
@@ -125,9 +129,9 @@ class ActivationUnit(wiring.Component):
         # After the last lane of an up row, its column goes to the hidden buffer.
         flush = self.busy & (lane == p.lanes)
         m.d.comb += [
-            self.hidden_addr.eq(unit),
-            self.hidden_data.x.eq(Cat(columns)),
-            self.hidden_en.eq(flush & is_up & (unit < p.padded_units)),
+            self.hidden_write.addr.eq(unit),
+            self.hidden_write.data.eq(Cat(columns)),
+            self.hidden_write.en.eq(flush & is_up & (unit < p.padded_units)),
         ]
         with m.If(flush):
             m.d.sync += self.busy.eq(0)

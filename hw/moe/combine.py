@@ -7,7 +7,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
 from .fixed import requantize
-from .interface import lane_context_layout, result_layout, row_layout, scale_pair_layout
+from .interface import (
+    lane_context_layout,
+    read_signature,
+    result_layout,
+    row_layout,
+    scale_pair_layout,
+)
 from .params import MoELayerParams
 
 __all__ = ["CombineUnit"]
@@ -26,7 +32,7 @@ class CombineUnit(wiring.Component):
     -------
     i : In(stream.Signature(row_layout(params)))
     lanes : In(lane_context_layout(params))
-    scale_addr : Out; scale_data : In(scale_pair_layout(params))
+    scales : Out(read_signature(total_experts * scale_rows, scale_pair_layout(params)))
     drain : In(1); tokens : In(range(params.max_tokens + 1))
     o : Out(stream.Signature(result_layout(params)))
     busy : Out(1)
@@ -38,8 +44,11 @@ class CombineUnit(wiring.Component):
             {
                 "i": In(stream.Signature(row_layout(params))),
                 "lanes": In(lane_context_layout(params)),
-                "scale_addr": Out(counter_range(params.total_experts * params.scale_rows)),
-                "scale_data": In(scale_pair_layout(params)),
+                "scales": Out(
+                    read_signature(
+                        params.total_experts * params.scale_rows, scale_pair_layout(params)
+                    )
+                ),
                 "drain": In(1),
                 "tokens": In(range(params.max_tokens + 1)),
                 "o": Out(stream.Signature(result_layout(params))),
@@ -70,12 +79,12 @@ class CombineUnit(wiring.Component):
         output = Signal(range(p.pass_rows * p.arrays))
         m.d.comb += [
             output.eq(row.row * p.arrays + row.array),
-            self.scale_addr.eq(self.lanes.expert * p.scale_rows + 2 * p.padded_units + output),
+            self.scales.addr.eq(self.lanes.expert * p.scale_rows + 2 * p.padded_units + output),
         ]
         token = Array(self.lanes.token)[lane]
         gate = Array(self.lanes.gate)[lane]
         weight = Signal(p.gate_width + p.combine_multiplier_width)
-        m.d.comb += weight.eq(gate * self.scale_data.multiplier[: p.combine_multiplier_width])
+        m.d.comb += weight.eq(gate * self.scales.data.multiplier[: p.combine_multiplier_width])
         with m.If(active):
             m.d.comb += [
                 read.addr.eq(token * p.hidden + output),

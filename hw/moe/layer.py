@@ -257,14 +257,14 @@ class MoELayerAccelerator(wiring.Component):
         m.d.comb += engine.o.ready.eq(Mux(down, combine.i.ready, activation.i.ready))
         hidden_write = hidden.write_port()
         m.d.comb += [
-            hidden_write.addr.eq(activation.hidden_addr),
-            hidden_write.data.eq(activation.hidden_data.x),
-            hidden_write.en.eq(activation.hidden_en),
+            hidden_write.addr.eq(activation.hidden_write.addr),
+            hidden_write.data.eq(activation.hidden_write.data),
+            hidden_write.en.eq(activation.hidden_write.en),
             s.units_busy.eq(activation.busy | combine.busy | engine.o.valid),
         ]
         for unit in (activation, combine):
             read = scales.read_port(domain="comb")
-            m.d.comb += [read.addr.eq(unit.scale_addr), unit.scale_data.eq(read.data)]
+            m.d.comb += [read.addr.eq(unit.scales.addr), unit.scales.data.eq(read.data)]
 
         # Results: the combine unit drains once every expert is done.
         draining = Signal()
