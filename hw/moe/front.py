@@ -10,7 +10,19 @@ from ..checks import counter_range
 from .interface import choice_layout, read_signature, token_layout
 from .params import MoELayerParams
 
-__all__ = ["TokenFrontEnd"]
+__all__ = ["TokenFrontEnd", "front_reads"]
+
+
+def front_reads(params: MoELayerParams) -> dict:
+    """The front end's memories as the reader sees them: ``tokens`` (a token's chunks),
+    ``scales`` (its scale code) and ``lists`` (expert ``e``'s ``i``-th entry at
+    ``e * max_tokens + i``: the token in the low ``token_width`` bits, then its gate)."""
+    p = params
+    return {
+        "tokens": read_signature(p.max_tokens * p.io_chunks, token_layout(p)["x"].shape),
+        "scales": read_signature(p.max_tokens, p.token_scale_width),
+        "lists": read_signature(p.experts * p.max_tokens, p.token_width + p.gate_width),
+    }
 
 
 class TokenFrontEnd(wiring.Component):
@@ -36,9 +48,8 @@ class TokenFrontEnd(wiring.Component):
         Each routed expert's list length.
     routed_all : Out(1)
         The batch is closed and every token routed.
-    tokens, scales, lists : In(read_signature(...))
-        Combinational reads: a token's chunks, its scale code, and list entries (expert ``e``'s
-        ``i``-th at ``e * max_tokens + i``, the token in the low ``token_width`` bits).
+    tokens, scales, lists : In(front_reads(params)[...])
+        Combinational reads of the three memories.
     """
 
     def __init__(self, params: MoELayerParams):
@@ -55,9 +66,7 @@ class TokenFrontEnd(wiring.Component):
                 "received": Out(count),
                 "counts": Out(data.ArrayLayout(count, p.experts)),
                 "routed_all": Out(1),
-                "tokens": In(read_signature(p.max_tokens * p.io_chunks, self._chunk_shape)),
-                "scales": In(read_signature(p.max_tokens, p.token_scale_width)),
-                "lists": In(read_signature(p.experts * p.max_tokens, self._entry_width)),
+                **{name: In(signature) for name, signature in front_reads(p).items()},
             }
         )
 

@@ -1,20 +1,17 @@
 """The MoE layer accelerator: router, expert engine, activation unit and combine."""
 
-from types import SimpleNamespace
-
-from amaranth import Array, Cat, Module, Mux, Signal, signed
-from amaranth.lib import enum, stream, wiring
-from amaranth.lib.memory import Memory
+from amaranth import Module
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import counter_range
 from ..registry import resolve
 from .activation import ActivationUnit
+from .buffer import SharedMemory
 from .combine import CombineUnit
 from .front import TokenFrontEnd
+from .gather import LaneGatherer
 from .interface import (
     column_layout,
-    lane_context_layout,
     load_layout,
     result_layout,
     scale_pair_layout,
@@ -22,23 +19,13 @@ from .interface import (
     token_layout,
 )
 from .load import LoadDecoder
-from .params import ACTIVATION_WIDTH, MoELayerParams
+from .params import MoELayerParams
 from .router import Router
+from .scheduler import JobScheduler
 from .stats import StatsUnit
+from .steer import RowSteer
 
 __all__ = ["MoELayerAccelerator"]
-
-
-class Step(enum.Enum, shape=4):
-    ROUTE = 0
-    NEXT_GROUP = 1
-    LOAD_LANES = 2
-    GATHER = 3
-    GATE_UP = 4
-    HIDDEN = 5
-    DOWN = 6
-    OUTPUT = 7
-    STATS = 8
 
 
 class MoELayerAccelerator(wiring.Component):
@@ -82,197 +69,74 @@ class MoELayerAccelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
+        m.submodules.load = load = LoadDecoder(p)
+        m.submodules.front = front = TokenFrontEnd(p)
         m.submodules.router = router = Router(p)
+        m.submodules.scheduler = scheduler = JobScheduler(p)
+        m.submodules.gather = gather = LaneGatherer(p)
         m.submodules.engine = engine = resolve(p.engine.component)(p)
+        m.submodules.steer = steer = RowSteer(p)
         m.submodules.activation = activation = ActivationUnit(p)
         m.submodules.combine = combine = CombineUnit(p)
-        m.submodules.scales = scales = Memory(
-            shape=scale_pair_layout(p), depth=p.total_experts * p.scale_rows, init=[]
-        )
-        m.submodules.front = front = TokenFrontEnd(p)
-        wiring.connect(m, wiring.flipped(self.i_token), front.i_token)
-        wiring.connect(m, front.to_router, router.i)
-        wiring.connect(m, router.o, front.choices)
-        m.submodules.hidden = hidden = Memory(
-            shape=column_layout(p)["x"].shape, depth=p.padded_units, init=[]
-        )
-        s = SimpleNamespace(
-            step=Signal(Step),
-            lanes=Signal(lane_context_layout(p)),
-            received=front.received,
-            counts=Array(front.counts[e] for e in range(p.experts)),
-            units_busy=Signal(),
-        )
-        m.d.comb += [activation.lanes.eq(s.lanes), combine.lanes.eq(s.lanes)]
-
-        m.submodules.load = load = LoadDecoder(p)
+        m.submodules.stats = stats = StatsUnit(p)
+        # Per-expert scales (loaded; read by the activation and combine units) and the hidden
+        # columns (written by the activation unit; streamed back by the scheduler).
+        scales = SharedMemory(p.total_experts * p.scale_rows, scale_pair_layout(p), readers=2)
+        hidden = SharedMemory(p.padded_units, column_layout(p)["x"].shape, readers=1)
+        m.submodules.scales, m.submodules.hidden = scales, hidden
+        # Weights in.
         wiring.connect(m, wiring.flipped(self.i_load), load.i_load)
         wiring.connect(m, load.router, router.i_w)
         wiring.connect(m, load.exp_table, router.exp_write)
         wiring.connect(m, load.act_table, activation.act_write)
         wiring.connect(m, load.banks, engine.bank_write)
-        scale_write = scales.write_port()
+        wiring.connect(m, load.scales, scales.write)
+        wiring.connect(m, activation.scales, scales.read0)
+        wiring.connect(m, combine.scales, scales.read1)
+        wiring.connect(m, activation.hidden_write, hidden.write)
+        wiring.connect(m, scheduler.hidden, hidden.read0)
+        # Tokens in, routed, listed per expert, gathered into the lanes.
+        wiring.connect(m, wiring.flipped(self.i_token), front.i_token)
+        wiring.connect(m, front.to_router, router.i)
+        wiring.connect(m, router.o, front.choices)
+        for name in ("tokens", "scales", "lists"):
+            wiring.connect(m, getattr(gather, name), getattr(front, name))
+        wiring.connect(m, gather.columns, scheduler.columns_in)
+        # Jobs through the engine, its rows to the units, the results and stats out.
+        wiring.connect(m, scheduler.columns, engine.i_x)
+        wiring.connect(m, scheduler.jobs, engine.i_job)
+        wiring.connect(m, engine.o, steer.i)
+        wiring.connect(m, steer.to_activation, activation.i)
+        wiring.connect(m, steer.to_combine, combine.i)
+        wiring.connect(m, combine.o, wiring.flipped(self.o))
+        wiring.connect(m, stats.o, wiring.flipped(self.o_stats))
+        stats_taken = stats.o.valid & stats.o.ready
         m.d.comb += [
-            load.open.eq((s.step == Step.ROUTE) & (s.received == 0)),
-            front.open.eq(s.step == Step.ROUTE),
-            scale_write.addr.eq(load.scales.addr),
-            scale_write.data.eq(load.scales.data),
-            scale_write.en.eq(load.scales.en),
+            load.open.eq(scheduler.loading),
+            front.open.eq(scheduler.accepting),
+            front.clear.eq(stats_taken),
+            scheduler.routed_all.eq(front.routed_all),
+            scheduler.received.eq(front.received),
+            scheduler.counts.eq(front.counts),
+            gather.start.eq(scheduler.gather),
+            gather.expert.eq(scheduler.expert),
+            gather.first.eq(scheduler.first),
+            gather.count.eq(scheduler.count),
+            scheduler.gathered.eq(gather.done),
+            steer.down.eq(scheduler.down),
+            scheduler.engine_idle.eq(engine.idle),
+            scheduler.units_busy.eq(activation.busy | combine.busy | engine.o.valid),
+            scheduler.combine_busy.eq(combine.busy),
+            combine.drain.eq(scheduler.drain),
+            combine.tokens.eq(front.received),
+            stats.phase.eq(scheduler.phase),
+            stats.send.eq(scheduler.send_stats),
+            scheduler.stats_taken.eq(stats_taken),
             router.scale.eq(load.router_scale),
             activation.product.eq(load.product_scale),
         ]
-        with m.If((s.step == Step.ROUTE) & front.routed_all):
-            m.d.sync += [s.step.eq(Step.NEXT_GROUP), s.lanes.expert.eq(0)]
-        self._experts(m, s, engine, front, hidden)
-        self._units(m, s, scales, hidden, engine, activation, combine)
-        wiring.connect(m, combine.o, wiring.flipped(self.o))
-        m.submodules.stats = stats = StatsUnit(p)
-        wiring.connect(m, stats.o, wiring.flipped(self.o_stats))
-        for name, steps in (
-            ("gather", (Step.LOAD_LANES, Step.GATHER)),
-            ("gate_up", (Step.GATE_UP, Step.HIDDEN)),
-            ("down", (Step.DOWN,)),
-            ("output", (Step.OUTPUT,)),
-        ):
-            m.d.comb += getattr(stats.phase, name).eq(Cat(s.step == step for step in steps).any())
-        m.d.comb += [
-            stats.phase.route.eq((s.step == Step.ROUTE) & (s.received != 0)),
-            stats.send.eq(s.step == Step.STATS),
-        ]
-        # The stats taken: ready for the next batch.
-        stats_taken = stats.o.valid & stats.o.ready
-        m.d.comb += front.clear.eq(stats_taken)
-        with m.If(stats_taken):
-            m.d.sync += [s.step.eq(Step.ROUTE), s.first.eq(0)]
+        for unit in (activation, combine):  # the lane context: the expert and the lanes' tokens
+            m.d.comb += unit.lanes.expert.eq(scheduler.expert)
+            for field in ("token", "gate", "scale", "valid"):
+                m.d.comb += getattr(unit.lanes, field).eq(getattr(gather.lanes, field))
         return m
-
-    def _experts(self, m, s, engine, front, hidden):
-        """Expert by expert, group by group: fill the lanes, gather, gate/up, hidden, down."""
-        p = self.params
-        token_read, scale_read, list_read = front.tokens, front.scales, front.lists
-        hidden_read = hidden.read_port(domain="comb")
-        lanes = s.lanes
-        expert = lanes.expert
-        s.first = first = Signal(range(p.max_tokens + p.lanes + 1))
-        lane = Signal(counter_range(p.lanes + 1))
-        column = Signal(counter_range(p.inputs))
-        part = Signal(counter_range(p.io_chunks + 1))
-        offset = Signal(counter_range(p.io_chunk))
-        job_sent = Signal()
-        count = Signal(range(p.max_tokens + 1))
-        shared = expert >= p.experts
-        routed_count = s.counts[expert[: p.topk.index_width]]
-        m.d.comb += count.eq(Mux(shared, s.received, routed_count))
-        gathered = Array(
-            Signal(signed(ACTIVATION_WIDTH), name=f"gathered{i}") for i in range(p.lanes)
-        )
-
-        with m.Switch(s.step):
-            with m.Case(Step.NEXT_GROUP):
-                # The expert's next group of tokens, or the next expert, or the results.
-                with m.If(first < count):
-                    m.d.sync += [s.step.eq(Step.LOAD_LANES), lane.eq(0)]
-                with m.Elif(expert == p.total_experts - 1):
-                    m.d.sync += s.step.eq(Step.OUTPUT)
-                with m.Else():
-                    m.d.sync += [expert.eq(expert + 1), first.eq(0)]
-            with m.Case(Step.LOAD_LANES):
-                index = first + lane
-                entry = list_read.data
-                token = Mux(shared, index, entry[: p.token_width])
-                m.d.comb += [
-                    list_read.addr.eq(expert * p.max_tokens + index),
-                    scale_read.addr.eq(token),
-                ]
-                m.d.sync += [
-                    lanes.token[lane].eq(token),
-                    lanes.gate[lane].eq(Mux(shared, 1 << p.gate_frac, entry[p.token_width :])),
-                    lanes.valid[lane].eq(index < count),
-                    lanes.scale[lane].eq(scale_read.data),
-                    lane.eq(lane + 1),
-                ]
-                with m.If(lane == p.lanes - 1):
-                    m.d.sync += [
-                        s.step.eq(Step.GATHER),
-                        lane.eq(0),
-                        column.eq(0),
-                        part.eq(0),
-                        offset.eq(0),
-                    ]
-            with m.Case(Step.GATHER):
-                # Column ``k`` (chunk ``part``, position ``offset``): input ``k`` of each lane's
-                # token, one lane a cycle.
-                token_address = Array(lanes.token)[lane] * p.io_chunks + part
-                m.d.comb += token_read.addr.eq(token_address)
-                byte = Array(token_read.data)[offset]
-                with m.If(lane < p.lanes):
-                    valid = Array(lanes.valid)[lane] & (column < p.hidden)
-                    m.d.sync += [gathered[lane].eq(Mux(valid, byte, 0)), lane.eq(lane + 1)]
-                m.d.comb += engine.i_x.valid.eq(lane == p.lanes)
-                for i in range(p.lanes):
-                    m.d.comb += engine.i_x.payload.x[i].eq(gathered[i])
-                with m.If(engine.i_x.valid & engine.i_x.ready):
-                    m.d.sync += [column.eq(column + 1), lane.eq(0), offset.eq(offset + 1)]
-                    with m.If(offset == p.io_chunk - 1):
-                        m.d.sync += [offset.eq(0), part.eq(part + 1)]
-                    with m.If(column == p.inputs - 1):
-                        m.d.sync += [s.step.eq(Step.GATE_UP), job_sent.eq(0), column.eq(0)]
-            with m.Case(Step.GATE_UP, Step.DOWN):
-                left = count - first
-                m.d.comb += [
-                    engine.i_job.valid.eq(~job_sent),
-                    engine.i_job.payload.expert.eq(expert),
-                    engine.i_job.payload.phase.eq(s.step == Step.DOWN),
-                    engine.i_job.payload.lanes.eq(Mux(left > p.lanes, p.lanes, left)),
-                ]
-                with m.If(engine.i_job.valid & engine.i_job.ready):
-                    m.d.sync += job_sent.eq(1)
-                with m.If(job_sent & engine.idle & ~s.units_busy):
-                    with m.If(s.step == Step.GATE_UP):
-                        m.d.sync += [s.step.eq(Step.HIDDEN), column.eq(0)]
-                    with m.Else():
-                        m.d.sync += [s.step.eq(Step.NEXT_GROUP), first.eq(first + p.lanes)]
-            with m.Case(Step.HIDDEN):
-                # The hidden columns, zero past the padded units, into the engine.
-                m.d.comb += [
-                    hidden_read.addr.eq(column),
-                    engine.i_x.valid.eq(1),
-                    engine.i_x.payload.x.eq(Mux(column < p.padded_units, hidden_read.data, 0)),
-                ]
-                with m.If(engine.i_x.ready):
-                    m.d.sync += column.eq(column + 1)
-                    with m.If(column == p.inputs - 1):
-                        m.d.sync += [s.step.eq(Step.DOWN), job_sent.eq(0), column.eq(0)]
-
-    def _units(self, m, s, scales, hidden, engine, activation, combine):
-        """Engine rows to the activation unit (gate/up) or the combine unit (down)."""
-        down = Signal()
-        with m.If(engine.i_job.valid & engine.i_job.ready):
-            m.d.sync += down.eq(engine.i_job.payload.phase)
-        for unit, selected in ((activation, ~down), (combine, down)):
-            m.d.comb += [
-                unit.i.valid.eq(engine.o.valid & selected),
-                unit.i.payload.eq(engine.o.payload),
-            ]
-        m.d.comb += engine.o.ready.eq(Mux(down, combine.i.ready, activation.i.ready))
-        hidden_write = hidden.write_port()
-        m.d.comb += [
-            hidden_write.addr.eq(activation.hidden_write.addr),
-            hidden_write.data.eq(activation.hidden_write.data),
-            hidden_write.en.eq(activation.hidden_write.en),
-            s.units_busy.eq(activation.busy | combine.busy | engine.o.valid),
-        ]
-        for unit in (activation, combine):
-            read = scales.read_port(domain="comb")
-            m.d.comb += [read.addr.eq(unit.scales.addr), unit.scales.data.eq(read.data)]
-
-        # Results: the combine unit drains once every expert is done.
-        draining = Signal()
-        m.d.comb += [
-            combine.tokens.eq(s.received),
-            combine.drain.eq((s.step == Step.OUTPUT) & ~draining),
-        ]
-        with m.If(s.step == Step.OUTPUT):
-            m.d.sync += draining.eq(1)
-            with m.If(draining & ~combine.busy):
-                m.d.sync += [s.step.eq(Step.STATS), draining.eq(0)]
