@@ -2,15 +2,17 @@
 crossbars that hold its share of every expert's int8 rows."""
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
-from amaranth.lib import data
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
 from ..xbar.analog import ANALOG_MODULE, AnalogBank, offset_code
 from ..xbar.periphery import InputDriver, ShiftAdd, connect_read, vector_layout
-from .engine import ExpertEngine, take_job
+from .engine import ExpertEngine, job_layout, take_job
+from .interface import read_signature, row_layout, write_signature
 
-__all__ = ["XbarEngine", "block_layout"]
+__all__ = ["XbarEngine", "XbarPeriphery", "block_layout"]
 
 
 def block_layout(params) -> data.ArrayLayout:
@@ -43,8 +45,26 @@ class XbarEngine(ExpertEngine):
         m = Module()
         blocks = self._blocks(m)
         _, start, job = take_job(m, self)
-        self.run_arrays(m, lambda a: self._array(m, a, blocks, start, job))
+        self.run_arrays(m, lambda a: self._periphery(m, a, blocks, start, job))
         return m
+
+    def _periphery(self, m, a, blocks, start, job):
+        """Periphery ``a``, wired: its bank's writes, the job, the blocks; returns its
+        ``(busy, (valid, ready, y, row))`` for :meth:`~ExpertEngine.run_arrays`."""
+        periphery = m.submodules[f"periphery{a}"] = XbarPeriphery(self.params)
+        block_read = blocks.read_port(domain="comb")
+        m.d.comb += [
+            periphery.bank_write.en.eq(self.bank_write.en & (self.bank_write.bank == a)),
+            periphery.bank_write.addr.eq(self.bank_write.addr),
+            periphery.bank_write.data.eq(self.bank_write.data),
+            periphery.start.eq(start),
+            periphery.starting.eq(self.i_job.payload),
+            periphery.job.eq(job),
+            block_read.addr.eq(periphery.blocks.addr),
+            periphery.blocks.data.eq(block_read.data),
+        ]
+        o = periphery.o
+        return periphery.busy, (o.valid, o.ready, o.payload.y, o.payload.row)
 
     def _blocks(self, m) -> Memory:
         """The job's input columns as blocks of ``crossbar_rows`` inputs of every lane: a
@@ -75,46 +95,74 @@ class XbarEngine(ExpertEngine):
             m.d.sync += write.addr.eq(0)
         return blocks
 
-    def _array(self, m, a, blocks, start, job):
-        """Periphery ``a``: its crossbars, driver and shift-add, and the loop over row blocks,
-        input blocks and lanes. Returns (busy, (valid, ready, y, row))."""
-        p = self.params
-        e = p.engine
-        xbar = e.crossbar
-        bank = AnalogBank(xbar, p.bank_words)
-        driver = InputDriver(xbar, p.bank_words)
-        shift_add = ShiftAdd(xbar)
-        m.submodules[f"{ANALOG_MODULE}{a}"] = bank
-        m.submodules[f"driver{a}"] = driver
-        m.submodules[f"shift_add{a}"] = shift_add
 
-        # Programming: a whole crossbar per load word, ``w`` to offset code.
-        m.d.comb += [
-            bank.write_en.eq(self.bank_write.en & (self.bank_write.bank == a)),
-            bank.write_crossbar.eq(self.bank_write.addr),
-        ]
-        for r in range(xbar.rows):
-            for c in range(xbar.cols):
-                bit = (r * xbar.cols + c) * xbar.w_bits
-                weight = self.bank_write.data[bit : bit + xbar.w_bits].as_signed()
-                m.d.comb += bank.write_u[r][c].eq(offset_code(xbar, weight))
+class XbarPeriphery(wiring.Component):
+    """One periphery of the crossbar engine: its crossbars (an
+    :class:`~moetile.hw.xbar.analog.AnalogBank`), input driver and shift-and-add, and the loop
+    over a job's row blocks, input blocks and lanes (see :class:`XbarEngine`).
 
-        # The job's shape: rows, row blocks, input blocks, and its first crossbar.
-        (gu_rows, gu_ins), (down_rows, down_ins) = e.gate_up_blocks(p), e.down_blocks(p)
-        rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
-        row_blocks = Mux(job.phase, down_rows, gu_rows)
-        ins = Mux(job.phase, down_ins, gu_ins)
-        payload = self.i_job.payload
-        first = payload.expert * e.crossbars_per_expert(p) + Mux(payload.phase, gu_rows * gu_ins, 0)
+    Members
+    -------
+    bank_write : In(write_signature(params.bank_words, params.bank_word_bits))
+        A whole crossbar per write, ``w`` to offset code.
+    start : In(1); starting : In(job_layout(params)); job : In(job_layout(params))
+        The job's first cycle, the job offered then, and the job held while it runs.
+    blocks : Out(read_signature(...))
+        The job's input blocks (:func:`block_layout`).
+    o : Out(stream.Signature(data.StructLayout({"y": ..., "row": ...})))
+        The row block's rows, lanes side by side.
+    busy : Out(1)
+    """
 
-        busy, holding, emitting = (Signal(name=f"{n}{a}") for n in ("busy", "holding", "emitting"))
-        plane = Signal(counter_range(xbar.planes), name=f"plane{a}")
-        lane = Signal(counter_range(p.lanes), name=f"lane{a}")
-        block = Signal(counter_range(p.inputs // e.crossbar_rows), name=f"in_block{a}")
-        row_block = Signal(counter_range(max(gu_rows, down_rows)), name=f"row_block{a}")
-        row_word = Signal(counter_range(p.bank_words), name=f"row_word{a}")
-        column = Signal(counter_range(xbar.cols), name=f"out_column{a}")
-        with m.If(start):
+    def __init__(self, params):
+        self.params = params
+        p, e = params, params.engine
+        rows = row_layout(p)
+        super().__init__(
+            {
+                "bank_write": In(write_signature(p.bank_words, p.bank_word_bits)),
+                "start": In(1),
+                "starting": In(job_layout(p)),
+                "job": In(job_layout(p)),
+                "blocks": Out(read_signature(max(2, p.inputs // e.crossbar_rows), block_layout(p))),
+                "o": Out(
+                    stream.Signature(
+                        data.StructLayout(
+                            {
+                                "y": rows["y"].shape,
+                                "row": range(max(p.gate_up_rows, p.down_rows) + 1),
+                            }
+                        )
+                    )
+                ),
+                "busy": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        p, e = self.params, self.params.engine
+        xbar, job = e.crossbar, self.job
+        m.submodules[ANALOG_MODULE] = bank = AnalogBank(xbar, p.bank_words)
+        m.submodules.driver = driver = InputDriver(xbar, p.bank_words)
+        m.submodules.shift_add = shift_add = ShiftAdd(xbar)
+        self._program(m, bank)
+
+        rows, row_blocks, ins = self._shape(job)
+        gu_rows, gu_ins = e.gate_up_blocks(p)
+        starting = self.starting
+        first = starting.expert * e.crossbars_per_expert(p) + Mux(
+            starting.phase, gu_rows * gu_ins, 0
+        )
+
+        busy, holding, emitting = self.busy, Signal(), Signal()
+        plane = Signal(counter_range(xbar.planes))
+        lane = Signal(counter_range(p.lanes))
+        block = Signal(counter_range(p.inputs // e.crossbar_rows), name="in_block")
+        row_block = Signal(counter_range(max(gu_rows, e.down_blocks(p)[0])))
+        row_word = Signal(counter_range(p.bank_words))
+        column = Signal(counter_range(xbar.cols), name="out_column")
+        with m.If(self.start):
             m.d.sync += [busy.eq(1), holding.eq(0), emitting.eq(0), plane.eq(0)]
             m.d.sync += [lane.eq(0), block.eq(0), row_block.eq(0), row_word.eq(first)]
 
@@ -126,11 +174,10 @@ class XbarEngine(ExpertEngine):
         next_lane = Mux(advance, Mux(last_lane, 0, lane + 1), lane)
         next_block = Mux(advance & last_lane, block + 1, block)
         take = busy & ~emitting & (~holding | (last_plane & ~last_read))
-        block_read = blocks.read_port(domain="comb")
-        m.d.comb += block_read.addr.eq(next_block)
         m.d.comb += [
+            self.blocks.addr.eq(next_block),
             driver.take.eq(take),
-            driver.x.eq(block_read.data[next_lane]),
+            driver.x.eq(self.blocks.data[next_lane]),
             driver.crossbar.eq(row_word + next_block),
         ]
         connect_read(m, driver, bank, shift_add, plane, step=holding)
@@ -141,7 +188,7 @@ class XbarEngine(ExpertEngine):
 
         # Sums: each lane's accumulators gather the input blocks of the row block.
         acc = [
-            [Signal(signed(p.sum_width), name=f"acc{a}_{n}_{c}") for c in range(xbar.cols)]
+            [Signal(signed(p.sum_width), name=f"acc{n}_{c}") for c in range(xbar.cols)]
             for n in range(p.lanes)
         ]
         with m.If(advance):
@@ -155,25 +202,43 @@ class XbarEngine(ExpertEngine):
             with m.If(last_read):
                 m.d.sync += [holding.eq(0), emitting.eq(1), column.eq(0)]
 
-        # Rows out: the row block's rows, lanes side by side; then the next row block.
-        valid, ready = Signal(name=f"row_valid{a}"), Signal(name=f"row_ready{a}")
-        row = Signal(range(max(p.gate_up_rows, p.down_rows) + 1), name=f"row{a}")
-        y = Signal.like(self.o.payload.y, name=f"row_y{a}")
-        # Lanes past the job's tokens were not read: zero, as an engine with all lanes in
-        # parallel gives for their zero inputs.
+        # Rows out: the row block's rows, lanes side by side; then the next row block. Lanes
+        # past the job's tokens were not read: zero, as an engine with all lanes in parallel
+        # gives for their zero inputs.
         by_column = Array(
             Cat(Mux(n < job.lanes, acc[n][c], 0) for n in range(p.lanes)) for c in range(xbar.cols)
         )
+        row = self.o.payload.row
         m.d.comb += [
-            valid.eq(emitting),
+            self.o.valid.eq(emitting),
             row.eq(row_block * xbar.cols + column),
-            y.eq(by_column[column]),
+            self.o.payload.y.eq(by_column[column]),
         ]
-        with m.If(valid & ready):
+        with m.If(self.o.valid & self.o.ready):
             m.d.sync += column.eq(column + 1)
             with m.If((column == xbar.cols - 1) | (row == rows - 1)):
                 m.d.sync += [emitting.eq(0), lane.eq(0), block.eq(0)]
                 m.d.sync += [row_block.eq(row_block + 1), row_word.eq(row_word + ins)]
                 with m.If(row_block == row_blocks - 1):
                     m.d.sync += busy.eq(0)
-        return busy, (valid, ready, y, row)
+        return m
+
+    def _shape(self, job):
+        """A job's rows, row blocks and input blocks (its phase's)."""
+        p, e = self.params, self.params.engine
+        (gu_rows, gu_ins), (down_rows, down_ins) = e.gate_up_blocks(p), e.down_blocks(p)
+        rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
+        return rows, Mux(job.phase, down_rows, gu_rows), Mux(job.phase, down_ins, gu_ins)
+
+    def _program(self, m, bank) -> None:
+        """A whole crossbar per load word, each weight to its offset code."""
+        xbar = self.params.engine.crossbar
+        m.d.comb += [
+            bank.write_en.eq(self.bank_write.en),
+            bank.write_crossbar.eq(self.bank_write.addr),
+        ]
+        for r in range(xbar.rows):
+            for c in range(xbar.cols):
+                bit = (r * xbar.cols + c) * xbar.w_bits
+                weight = self.bank_write.data[bit : bit + xbar.w_bits].as_signed()
+                m.d.comb += bank.write_u[r][c].eq(offset_code(xbar, weight))
