@@ -126,13 +126,13 @@ class Block:
         if base is None:
             base = next(f.default for f in dataclasses.fields(self.params) if f.name == field)
         if isinstance(base, str):
-            if base not in choices:
-                allowed = ", ".join(map(repr, choices))
-                raise ValueError(f"{field} must be one of {allowed}, not {base!r}")
             base = {"name": base}
         elif dataclasses.is_dataclass(base):
             base = dataclasses.asdict(base)
         choice = base.get("name")
+        if choice not in choices:
+            allowed = ", ".join(map(repr, choices))
+            raise ValueError(f"{field} must be one of {allowed}, not {choice!r}")
         cls = choices[choice]
         allowed = [f.name for f in dataclasses.fields(cls) if f.init]
         for key in changes:

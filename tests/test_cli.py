@@ -203,6 +203,18 @@ def test_bench_topk_json(tmp_path):
         (["generate", "--config", "missing.json"], "cannot read --config missing.json"),
         (["generate", "--config", "bad.json"], "--config bad.json is not valid JSON"),
         (["generate", "--config", "wrong.json"], "--config wrong.json entry 0: each entry must be"),
+        (
+            ["generate", "moe_layer", "--param", "engine.group=64"],
+            "engine 'fat' has no parameter 'group'; allowed: zero_skip",
+        ),
+        (
+            ["generate", "moe_layer", "--param", "engine.nope=1"],
+            "unknown parameter 'engine.nope' for block 'moe_layer'",
+        ),
+        (
+            ["generate", "moe_layer", "--param", "engine=pim", "--param", "engine.group=64"],
+            "engine must be one of 'fat', 'mixpe', 'xbar', not 'pim'",
+        ),
         (["lint", "--dir", "nowhere"], "no manifest.json in nowhere"),
         (["bench", "nope"], "unknown benchmark 'nope'; allowed: topk, fat"),
         (

@@ -3,26 +3,31 @@ tokens with their gating weights."""
 
 from amaranth import Array, Module, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
+from .buffer import SharedMemory
 from .interface import choice_layout, read_signature, token_layout
 from .params import MoELayerParams
 
-__all__ = ["TokenFrontEnd", "front_reads"]
+__all__ = ["TokenFrontEnd", "front_memories", "front_reads"]
 
 
-def front_reads(params: MoELayerParams) -> dict:
-    """The front end's memories as the reader sees them: ``tokens`` (a token's chunks),
+def front_memories(params: MoELayerParams) -> dict[str, tuple[int, object]]:
+    """The front end's memories, ``{name: (depth, shape)}``: ``tokens`` (each token's chunks),
     ``scales`` (its scale code) and ``lists`` (expert ``e``'s ``i``-th entry at
     ``e * max_tokens + i``: the token in the low ``token_width`` bits, then its gate)."""
     p = params
     return {
-        "tokens": read_signature(p.max_tokens * p.io_chunks, token_layout(p)["x"].shape),
-        "scales": read_signature(p.max_tokens, p.token_scale_width),
-        "lists": read_signature(p.experts * p.max_tokens, p.token_width + p.gate_width),
+        "tokens": (p.max_tokens * p.io_chunks, token_layout(p)["x"].shape),
+        "scales": (p.max_tokens, p.token_scale_width),
+        "lists": (p.experts * p.max_tokens, p.token_width + p.gate_width),
     }
+
+
+def front_reads(params: MoELayerParams) -> dict:
+    """A combinational read of each of :func:`front_memories`, from the reader's side."""
+    return {name: read_signature(*memory) for name, memory in front_memories(params).items()}
 
 
 class TokenFrontEnd(wiring.Component):
@@ -70,33 +75,14 @@ class TokenFrontEnd(wiring.Component):
             }
         )
 
-    @property
-    def _chunk_shape(self):
-        return token_layout(self.params)["x"].shape
-
-    @property
-    def _entry_width(self) -> int:
-        return self.params.token_width + self.params.gate_width
-
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        m.submodules.tokens = tokens = Memory(
-            shape=self._chunk_shape, depth=p.max_tokens * p.io_chunks, init=[]
-        )
-        m.submodules.token_scales = token_scales = Memory(
-            shape=p.token_scale_width, depth=p.max_tokens, init=[]
-        )
-        m.submodules.lists = lists = Memory(
-            shape=self._entry_width, depth=p.experts * p.max_tokens, init=[]
-        )
-        for memory, port in (
-            (tokens, self.tokens),
-            (token_scales, self.scales),
-            (lists, self.lists),
-        ):
-            read = memory.read_port(domain="comb")
-            m.d.comb += [read.addr.eq(port.addr), port.data.eq(read.data)]
+        memories = {}
+        for name, (depth, shape) in front_memories(p).items():
+            memories[name] = m.submodules[name] = SharedMemory(depth, shape, readers=1)
+            wiring.connect(m, wiring.flipped(getattr(self, name)), memories[name].read0)
+        tokens, token_scales, lists = memories.values()
 
         received, routed, closed = Signal.like(self.received), Signal.like(self.received), Signal()
         counts = Array(Signal.like(self.received, name=f"count{e}") for e in range(p.experts))
@@ -104,7 +90,7 @@ class TokenFrontEnd(wiring.Component):
         m.d.comb += [self.counts[e].eq(counts[e]) for e in range(p.experts)]
 
         # Tokens in: stored chunk by chunk, the scale code with the final chunk.
-        token_write, scale_write = tokens.write_port(), token_scales.write_port()
+        token_write, scale_write = tokens.write, token_scales.write
         accept = Signal()
         chunk = Signal(counter_range(p.io_chunks))
         final_chunk = accept & (chunk == p.io_chunks - 1)
@@ -128,7 +114,7 @@ class TokenFrontEnd(wiring.Component):
                 m.d.sync += closed.eq(1)
 
         # Each choice appends (token, gate) to its expert's list, one choice a cycle.
-        list_write = lists.write_port()
+        list_write = lists.write
         choice = Signal(counter_range(p.top_k))
         expert = self.choices.payload.expert[choice]
         m.d.comb += [
