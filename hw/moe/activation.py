@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
-from .fixed import clamp, requantize, token_multiplier
+from .fixed import clamp, half, requantize_product_shape, shift_rounded, token_multiplier
 from .interface import (
     column_layout,
     lane_context_layout,
@@ -16,6 +16,7 @@ from .interface import (
     write_signature,
 )
 from .params import ACTIVATION_WIDTH, MoELayerParams
+from .pipeline import Pipeline
 
 __all__ = ["ActivationUnit"]
 
@@ -71,68 +72,123 @@ class ActivationUnit(wiring.Component):
         m.submodules.act_table = table = Memory(
             shape=signed(ACTIVATION_WIDTH), depth=1 << ACTIVATION_WIDTH, init=[]
         )
+        # At least two entries: a synchronous read port of one entry has a zero-width address,
+        # which Verilator refuses.
         m.submodules.gated = gated = Memory(
-            shape=signed(ACTIVATION_WIDTH), depth=p.arrays * p.lanes, init=[]
+            shape=signed(ACTIVATION_WIDTH), depth=max(2, p.arrays * p.lanes), init=[]
         )
-        table_write, table_read = table.write_port(), table.read_port(domain="comb")
-        gated_write, gated_read = gated.write_port(), gated.read_port(domain="comb")
+        table_write, table_read = table.write_port(), table.read_port()
+        gated_write, gated_read = gated.write_port(), gated.read_port()
         m.d.comb += [
             table_write.addr.eq(self.act_write.addr),
             table_write.data.eq(self.act_write.data),
             table_write.en.eq(self.act_write.en),
         ]
+        pipe = Pipeline(m)
+        issuing, issued = self._issue(m, pipe)
+        valued = self._requantize(m, pipe, issued)
+        # The activation table and the gate value kept for the lane's up row: synchronous
+        # reads (a gate row's write lands cycles before its up row's read).
+        m.d.comb += [
+            table_read.addr.eq(valued.value.as_unsigned()),
+            gated_read.addr.eq(valued.slot),
+        ]
+        read = pipe.stage("read", **valued.carry(*valued.names))
+        m.d.comb += [
+            gated_write.addr.eq(read.slot),
+            gated_write.data.eq(table_read.data),
+            gated_write.en.eq(read.valid & ~read.up),
+        ]
+        self._hidden(m, pipe, read, gated_read.data * read.value)
+        m.d.comb += self.busy.eq(issuing | pipe.occupied)
+        return m
 
-        # Take a row; decode its unit: array ``a``'s row ``r`` is unit ``(r // 2) * arrays + a``,
-        # a gate row when ``r`` is even.
+    def _issue(self, m, pipe):
+        """Take a row and issue one lane a cycle, with its sum, token scale code and the row's
+        scales, then a spare cycle (the unit takes a row every ``lanes + 2`` cycles). Array
+        ``a``'s row ``r`` is unit ``(r // 2) * arrays + a``, a gate row when ``r`` is even."""
+        p = self.params
         row = Signal.like(self.i.payload)
         lane = Signal(counter_range(p.lanes + 1))
-        m.d.comb += self.i.ready.eq(~self.busy)
+        issuing = Signal()
+        m.d.comb += self.i.ready.eq(~issuing)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [row.eq(self.i.payload), lane.eq(0), self.busy.eq(1)]
+            m.d.sync += [row.eq(self.i.payload), lane.eq(0), issuing.eq(1)]
         unit = Signal(range(p.gate_up_rows * p.arrays))
         is_up = row.row[0]
         m.d.comb += [
             unit.eq((row.row >> 1) * p.arrays + row.array),
             self.scales.addr.eq(self.lanes.expert * p.scale_rows + unit * 2 + is_up),
         ]
-
-        # One lane a cycle: requantize this lane's sum with its token's multiplier.
-        y = Array(row.y)[lane]
-        multiplier = token_multiplier(
-            m,
-            "lane_multiplier",
-            Array(self.lanes.scale)[lane],
-            self.scales.data.multiplier,
-            p.token_scale_width,
-        )
-        wide = requantize(m, "sum", y, multiplier, self.scales.data.shift, 63)
-        value = clamp(m, "value", wide, *INT8, signed(ACTIVATION_WIDTH))
-        slot = row.array * p.lanes + lane
-        m.d.comb += [
-            table_read.addr.eq(value.as_unsigned()),
-            gated_write.addr.eq(slot),
-            gated_write.data.eq(table_read.data),
-            gated_read.addr.eq(slot),
-        ]
-        product = requantize(
-            m, "gated", gated_read.data * value, self.product.multiplier, self.product.shift, 63
-        )
-        hidden = clamp(m, "hidden", product, *INT8, signed(ACTIVATION_WIDTH))
-        columns = Array(Signal(signed(ACTIVATION_WIDTH), name=f"h{i}") for i in range(p.lanes))
-        working = self.busy & (lane < p.lanes)
-        m.d.comb += gated_write.en.eq(working & ~is_up)
+        working = issuing & (lane < p.lanes)
         with m.If(working):
             m.d.sync += lane.eq(lane + 1)
-            with m.If(is_up):
-                m.d.sync += columns[lane].eq(hidden)
+        with m.If(issuing & (lane == p.lanes)):
+            m.d.sync += issuing.eq(0)
+        issued = pipe.stage(
+            "issued",
+            valid=working,
+            up=is_up,
+            slot=row.array * p.lanes + lane,
+            lane=lane,
+            last=lane == p.lanes - 1,
+            unit=unit,
+            y=Array(row.y)[lane],
+            code=Array(self.lanes.scale)[lane],
+            multiplier=self.scales.data.multiplier,
+            shift=self.scales.data.shift,
+        )
+        return issuing, issued
 
-        # After the last lane of an up row, its column goes to the hidden buffer.
-        flush = self.busy & (lane == p.lanes)
+    def _requantize(self, m, pipe, issued):
+        """``v = sat8(requantize(y, token multiplier))`` over five stages: the token's
+        multiplier, the product, the rounding, the shift, then the clamp."""
+        p = self.params
+        lane = ("valid", "up", "slot", "lane", "last", "unit")
+        multiplier = token_multiplier(
+            m, "lane_multiplier", issued.code, issued.multiplier, p.token_scale_width
+        )
+        scaled = pipe.stage("scaled", **issued.carry(*lane, "y", "shift"), multiplier=multiplier)
+        product = Signal(requantize_product_shape(scaled.y, multiplier), name="sum_product")
+        m.d.comb += product.eq(scaled.y * scaled.multiplier)
+        multiplied = pipe.stage("multiplied", **scaled.carry(*lane, "shift"), product=product)
+        rounded = pipe.stage(
+            "rounded",
+            **multiplied.carry(*lane, "shift"),
+            total=multiplied.product + half(multiplied.shift, 63),
+        )
+        wide = shift_rounded(m, "sum", rounded.total, rounded.shift, len(product))
+        shifted = pipe.stage("shifted", **rounded.carry(*lane), wide=wide)
+        value = clamp(m, "value", shifted.wide, *INT8, signed(ACTIVATION_WIDTH))
+        return pipe.stage("valued", **shifted.carry(*lane), value=value)
+
+    def _hidden(self, m, pipe, read, gated_value):
+        """An up row's ``h = sat8(requantize(a * v, product))`` over four stages into its
+        lane's column; the column goes to the hidden buffer the cycle after the last lane."""
+        p = self.params
+        lane = ("lane", "last", "unit")
+        gated = pipe.stage(
+            "gated", valid=read.valid & read.up, **read.carry(*lane), value=gated_value
+        )
+        product = Signal(
+            requantize_product_shape(gated.value, self.product.multiplier), name="gated_product"
+        )
+        m.d.comb += product.eq(gated.value * self.product.multiplier)
+        weighed = pipe.stage("weighed", **gated.carry("valid", *lane), product=product)
+        rounded = pipe.stage(
+            "gated_rounded",
+            **weighed.carry("valid", *lane),
+            total=weighed.product + half(self.product.shift, 63),
+        )
+        wide = shift_rounded(m, "gated", rounded.total, self.product.shift, len(product))
+        shifted = pipe.stage("gated_shifted", **rounded.carry("valid", *lane), wide=wide)
+        hidden = clamp(m, "hidden", shifted.wide, *INT8, signed(ACTIVATION_WIDTH))
+        columns = Array(Signal(signed(ACTIVATION_WIDTH), name=f"h{i}") for i in range(p.lanes))
+        with m.If(shifted.valid):
+            m.d.sync += columns[shifted.lane].eq(hidden)
+        flush = pipe.stage("flush", valid=shifted.valid & shifted.last, unit=shifted.unit)
         m.d.comb += [
-            self.hidden_write.addr.eq(unit),
+            self.hidden_write.addr.eq(flush.unit),
             self.hidden_write.data.eq(Cat(columns)),
-            self.hidden_write.en.eq(flush & is_up & (unit < p.padded_units)),
+            self.hidden_write.en.eq(flush.valid & (flush.unit < p.padded_units)),
         ]
-        with m.If(flush):
-            m.d.sync += self.busy.eq(0)
-        return m

@@ -15,6 +15,7 @@ from .interface import (
     scale_pair_layout,
 )
 from .params import MoELayerParams
+from .pipeline import Pipeline, Stage
 
 __all__ = ["CombineUnit"]
 
@@ -59,76 +60,98 @@ class CombineUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        m.submodules.acc = acc = Memory(
-            shape=signed(p.combine_width), depth=p.max_tokens * p.hidden, init=[]
+        m.submodules.acc = acc = Memory(  # at least two entries, as the activation unit's
+            shape=signed(p.combine_width), depth=max(2, p.max_tokens * p.hidden), init=[]
         )
-        write, read = acc.write_port(), acc.read_port(domain="comb")
-        accumulating = self._accumulate(m, write, read)
-        self._drain(m, write, read, accumulating)
+        # One write port and one synchronous read port (block RAM), the accumulation's and
+        # the drain's in turn.
+        write, read = acc.write_port(), acc.read_port()
+        draining = Signal()
+        accumulating = self._accumulate(m, write, read, draining)
+        self._drain(m, write, read, accumulating, draining)
         return m
 
-    def _accumulate(self, m, write, read):
-        """One lane a cycle: ``acc[token][j] += gate * C_e[j] * z``."""
+    def _accumulate(self, m, write, read, draining):
+        """One lane a cycle, over three stages: the lane's token and gate with the row's
+        combine multiplier; ``w = gate * C_e[j]``; ``acc[token][j] += w * z``, read the stage
+        before. A job's lanes hold distinct tokens and its rows distinct outputs, so no
+        accumulator is read before an earlier write to it lands."""
         p = self.params
         row = Signal.like(self.i.payload)
         lane = Signal(counter_range(p.lanes))
-        active = Signal()
-        m.d.comb += self.i.ready.eq(~self.busy)
+        issuing = Signal()
+        m.d.comb += self.i.ready.eq(~issuing & ~draining)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [row.eq(self.i.payload), lane.eq(0), active.eq(1)]
+            m.d.sync += [row.eq(self.i.payload), lane.eq(0), issuing.eq(1)]
         output = Signal(range(p.pass_rows * p.arrays))
         m.d.comb += [
             output.eq(row.row * p.arrays + row.array),
             self.scales.addr.eq(self.lanes.expert * p.scale_rows + 2 * p.padded_units + output),
         ]
-        token = Array(self.lanes.token)[lane]
-        gate = Array(self.lanes.gate)[lane]
-        weight = Signal(p.gate_width + p.combine_multiplier_width)
-        m.d.comb += weight.eq(gate * self.scales.data.multiplier[: p.combine_multiplier_width])
-        with m.If(active):
-            m.d.comb += [
-                read.addr.eq(token * p.hidden + output),
-                write.addr.eq(read.addr),
-                write.data.eq(read.data + weight * Array(row.y)[lane]),
-                write.en.eq(Array(self.lanes.valid)[lane] & (output < p.hidden)),
-            ]
+        with m.If(issuing):
             m.d.sync += lane.eq(lane + 1)
             with m.If(lane == p.lanes - 1):
-                m.d.sync += active.eq(0)
-        return active
+                m.d.sync += issuing.eq(0)
+        pipe = Pipeline(m)
+        issued = pipe.stage(
+            "issued",
+            valid=issuing & Array(self.lanes.valid)[lane] & (output < p.hidden),
+            address=Array(self.lanes.token)[lane] * p.hidden + output,
+            gate=Array(self.lanes.gate)[lane],
+            multiplier=self.scales.data.multiplier[: p.combine_multiplier_width],
+            y=Array(row.y)[lane],
+        )
+        weight = Signal(p.gate_width + p.combine_multiplier_width)
+        m.d.comb += weight.eq(issued.gate * issued.multiplier)
+        weighed = pipe.stage("weighed", **issued.carry("valid", "address", "y"), weight=weight)
+        m.d.comb += read.addr.eq(weighed.address)
+        term = pipe.stage(
+            "term", **weighed.carry("valid", "address"), term=weighed.weight * weighed.y
+        )
+        with m.If(term.valid):
+            m.d.comb += [
+                write.addr.eq(term.address),
+                write.data.eq(read.data + term.term),
+                write.en.eq(1),
+            ]
+        return issuing | pipe.occupied
 
-    def _drain(self, m, write, read, accumulating):
+    def _drain(self, m, write, read, accumulating, draining):
+        """One accumulator a cycle read (and cleared, the read seeing the value before) into
+        the chunk register the cycle after, which is offered when full or at the token's last
+        output; no read is issued from the one that completes a chunk until it is taken."""
         p = self.params
-        draining = Signal()
         token = Signal(range(p.max_tokens + 1))
         output = Signal(counter_range(p.hidden))
         offset = Signal(counter_range(p.io_chunk))
+        closing = Signal()
         m.d.comb += self.busy.eq(accumulating | draining)
         with m.If(self.drain & ~draining):
             m.d.sync += [draining.eq(1), token.eq(0), output.eq(0), offset.eq(0)]
 
-        # One accumulator a cycle into the chunk register (cleared as it is read), which is
-        # offered when full or at the token's last output.
-        filling = draining & ~self.o.valid & (token < self.tokens)
-        rounded = requantize(m, "result", read.data, 1, p.out_shift, p.out_shift)
-        with m.If(filling):
+        idle = draining & ~closing & ~self.o.valid
+        reading = idle & (token < self.tokens)
+        last_output = output == p.hidden - 1
+        closes = (offset == p.io_chunk - 1) | last_output
+        with m.If(reading):
             m.d.comb += [
                 read.addr.eq(token * p.hidden + output),
                 write.addr.eq(read.addr),
                 write.data.eq(0),
                 write.en.eq(1),
             ]
-            m.d.sync += [
-                self.o.payload.y[offset].eq(rounded),
-                output.eq(output + 1),
-                offset.eq(offset + 1),
-            ]
-            last_output = output == p.hidden - 1
-            with m.If((offset == p.io_chunk - 1) | last_output):
-                m.d.sync += [self.o.valid.eq(1), offset.eq(0)]
+            m.d.sync += [output.eq(output + 1), offset.eq(offset + 1)]
+            with m.If(closes):
+                m.d.sync += [offset.eq(0), closing.eq(1)]
             with m.If(last_output):
                 m.d.sync += [output.eq(0), token.eq(token + 1)]
-        with m.If(draining & ~self.o.valid & (token == self.tokens)):
+        landed = Stage(m, "landed", valid=reading, offset=offset, closes=closes)
+        rounded = requantize(m, "result", read.data, 1, p.out_shift, p.out_shift)
+        with m.If(landed.valid):
+            m.d.sync += self.o.payload.y[landed.offset].eq(rounded)
+            with m.If(landed.closes):
+                m.d.sync += [self.o.valid.eq(1), closing.eq(0)]
+        with m.If(idle & (token == self.tokens)):
             m.d.sync += draining.eq(0)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += [self.o.valid.eq(0), self.o.payload.eq(0)]

@@ -3,7 +3,15 @@
 
 from amaranth import Const, Mux, Signal, signed
 
-__all__ = ["clamp", "requantize", "token_multiplier"]
+__all__ = [
+    "clamp",
+    "half",
+    "requantize",
+    "requantize_product_shape",
+    "round_shift",
+    "shift_rounded",
+    "token_multiplier",
+]
 
 
 def requantize(m, name: str, value, multiplier, shift, max_shift: int):
@@ -11,12 +19,32 @@ def requantize(m, name: str, value, multiplier, shift, max_shift: int):
     signal up to ``max_shift``."""
     if isinstance(multiplier, int):
         multiplier = Const(multiplier)
-    product = Signal(signed(len(value) + len(multiplier) + 2), name=f"{name}_product")
+    product = Signal(requantize_product_shape(value, multiplier), name=f"{name}_product")
     m.d.comb += product.eq(value * multiplier)
+    return round_shift(m, name, product, shift, max_shift)
+
+
+def requantize_product_shape(value, multiplier):
+    """The shape of :func:`requantize`'s product, for a pipeline that registers it."""
+    return signed(len(value) + len(multiplier) + 2)
+
+
+def round_shift(m, name: str, product, shift, max_shift: int):
+    """``(product + 2**(shift-1)) >> shift``: :func:`requantize`'s second half."""
+    return shift_rounded(m, name, product + half(shift, max_shift), shift, len(product))
+
+
+def half(shift, max_shift: int):
+    """``2**(shift-1)`` (0 for a shift of 0): what rounds half up before a right shift."""
     one = 1 if isinstance(shift, int) else Const(1, max_shift + 1)
-    rounding = (one << shift) >> 1
-    shifted = Signal(signed(len(product) + 1), name=f"{name}_shifted")
-    m.d.comb += shifted.eq((product + rounding) >> shift)
+    return (one << shift) >> 1
+
+
+def shift_rounded(m, name: str, rounded, shift, product_width: int):
+    """``rounded >> shift`` (``rounded``: a product of ``product_width`` bits plus
+    :func:`half`), as :func:`round_shift` keeps it."""
+    shifted = Signal(signed(product_width + 1), name=f"{name}_shifted")
+    m.d.comb += shifted.eq(rounded >> shift)
     return shifted
 
 

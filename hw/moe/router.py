@@ -10,9 +10,10 @@ from ..gemv.gemv import Gemv
 from ..gemv.interface import chunk_layout
 from ..topk.rtl import topk_component
 from .divider import Divider
-from .fixed import requantize, token_multiplier
+from .fixed import half, requantize_product_shape, shift_rounded, token_multiplier
 from .interface import choice_layout, scale_pair_layout, token_layout, write_signature
 from .params import MoELayerParams
+from .pipeline import Pipeline
 
 __all__ = ["Router"]
 
@@ -98,7 +99,7 @@ class Router(wiring.Component):
         p = self.params
         m.submodules.exp_table = table = Memory(shape=p.gate_width, depth=p.exp_entries, init=[])
         write = table.write_port()
-        read = table.read_port(domain="comb")
+        read = table.read_port()
         m.d.comb += [
             write.addr.eq(self.exp_write.addr),
             write.data.eq(self.exp_write.data),
@@ -115,32 +116,54 @@ class Router(wiring.Component):
         dividing = Signal()
         sent = Signal(counter_range(p.top_k + 1))
         received = Signal(counter_range(p.top_k + 1))
+        pipe = Pipeline(m)
 
-        m.d.comb += topk.o.ready.eq(~looking & ~dividing & ~self.o.valid)
+        m.d.comb += topk.o.ready.eq(~looking & ~pipe.occupied & ~dividing & ~self.o.valid)
         with m.If(topk.o.valid & topk.o.ready):
             m.d.sync += [top.eq(topk.o.payload), looking.eq(1), step.eq(0), total.eq(0)]
 
-        # Look up one candidate's exp a cycle.
-        multiplier = token_multiplier(
-            m, "router_multiplier", scale, self.scale.multiplier, p.token_scale_width
+        # One candidate a cycle through five stages: its logit's distance from the best,
+        # requantized with the token's multiplier (kept from its scale, which arrives with its
+        # last chunk, long before its logits) to an exp table index, then the entry.
+        multiplier = Signal(len(self.scale.multiplier))
+        m.d.sync += multiplier.eq(
+            token_multiplier(
+                m, "router_multiplier", scale, self.scale.multiplier, p.token_scale_width
+            )
         )
         candidates_logits = [c.score for c in top.top] if p.renormalize else list(logits)
-        logit = Array(candidates_logits)[step]
         delta = Signal(p.gemv.acc_width + 1)
-        m.d.comb += delta.eq(top.top[0].score - logit)
-        index = requantize(m, "exp_index", delta, multiplier, self.scale.shift, 63)
-        last_entry = p.exp_entries - 1
-        m.d.comb += read.addr.eq(Mux(index > last_entry, last_entry, index))
+        m.d.comb += delta.eq(top.top[0].score - Array(candidates_logits)[step])
         with m.If(looking):
-            m.d.sync += [total.eq(total + read.data), step.eq(step + 1)]
+            m.d.sync += step.eq(step + 1)
+            with m.If(step == candidates - 1):
+                m.d.sync += looking.eq(0)
+        apart = pipe.stage(
+            "apart", valid=looking, last=step == candidates - 1, step=step, delta=delta
+        )
+        product = Signal(requantize_product_shape(apart.delta, multiplier), name="exp_product")
+        m.d.comb += product.eq(apart.delta * multiplier)
+        scaled = pipe.stage("scaled", **apart.carry("valid", "last", "step"), product=product)
+        rounded = pipe.stage(
+            "rounded",
+            **scaled.carry("valid", "last", "step"),
+            total=scaled.product + half(self.scale.shift, 63),
+        )
+        index = shift_rounded(m, "exp_index", rounded.total, self.scale.shift, len(product))
+        shifted = pipe.stage("shifted", **rounded.carry("valid", "last", "step"), index=index)
+        last_entry = p.exp_entries - 1
+        indexed = pipe.stage("indexed", **shifted.carry("valid", "last", "step"))
+        m.d.comb += read.addr.eq(Mux(shifted.index > last_entry, last_entry, shifted.index))
+        with m.If(indexed.valid):
+            m.d.sync += total.eq(total + read.data)
             if p.renormalize:
-                m.d.sync += exps[step].eq(read.data)
+                m.d.sync += exps[indexed.step].eq(read.data)
             else:
                 for i in range(p.top_k):
-                    with m.If(top.top[i].index == step):
+                    with m.If(top.top[i].index == indexed.step):
                         m.d.sync += exps[i].eq(read.data)
-            with m.If(step == candidates - 1):
-                m.d.sync += [looking.eq(0), dividing.eq(1), sent.eq(0), received.eq(0)]
+            with m.If(indexed.last):
+                m.d.sync += [dividing.eq(1), sent.eq(0), received.eq(0)]
 
         # Divide each selected expert's exp by the sum.
         m.d.comb += [
