@@ -54,6 +54,11 @@ def test_fast_cosim_is_bit_exact_with_cycles_and_quality(small_model):
     assert quality["fast_perplexity"] == quality["golden_perplexity"]
     assert quality["held_out"]["tokens"] == 64
     assert report["simulation"]["cycles"] > 0
+    # Times per token at the design's clock: here none implemented it, so the assumed target.
+    clock = report["clock"]
+    assert clock["mhz"] == 100 and clock["source"].startswith("assumed")
+    for row in rows:
+        assert row["us_per_token"] == pytest.approx(row["cycles_per_token"] / 100)
 
 
 @pytest.mark.cosim
@@ -118,6 +123,8 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
             "16",
             "--quality-tokens",
             "0",
+            "--clock",
+            "62.5",
             "--out",
             str(out),
         ]
@@ -125,6 +132,12 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert status == 0, printed
     assert "every layer bit-exact" in printed and "  util  exact" in printed
+    assert "times at 62.5 MHz: given with --clock" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["clock"] == {"mhz": 62.5, "source": "given with --clock"}
+    assert report["settings"]["clock"] == 62.5  # and so in settings.toml, for --config
+    for row in report["layers"]:
+        assert row["us_per_token"] == pytest.approx(row["cycles_per_token"] / 62.5)
     files = sorted(p.name for p in out.iterdir())
     plots = ["cycles.png", "error.png", "expert_load.png"]
     assert files == [OWN_FILES, *plots, "report.json", SETTINGS_FILE, "utilization.png"]
@@ -141,6 +154,8 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
         (["--tokens", "0"], "tokens must be an integer >= 1, not 0"),
         (["--engine", "pim"], "engine must be one of 'fat', 'mixpe', 'xbar', not 'pim'"),
         (["--engine", "mixpe", "--arrays", "40"], "arrays must be at most group (32)"),
+        (["--clock", "0"], "--clock must be a positive number of MHz, not 0.0"),
+        (["--clock", "nan"], "--clock must be a positive number of MHz, not nan"),
     ],
 )
 def test_cli_refuses_bad_input_and_writes_nothing(arguments, message, tmp_path, capsys):

@@ -36,7 +36,7 @@ def reports(tmp_path_factory):
         for run in (topk, gemv):
             assert run.returncode == 0, run.stderr[-2000:]
         runs.append([json.loads(r.stdout)["designs"][0] for r in (topk, gemv)])
-    return runs, cwd
+    return runs, cwd, cache
 
 
 def test_reports_resources_fmax_and_critical_path(reports):
@@ -173,3 +173,57 @@ def test_every_resource_short_is_named():
         "block RAM (DP16KD): needs at least 60, has 56, short by 4",
     ]
     assert fit_shortfalls(cells, "ecp5-45k") == []
+
+
+def test_times_use_the_clock_the_design_reached(reports, monkeypatch):
+    """A design implemented by ``moetile implement`` prints its times at its Fmax; one not
+    implemented at the assumed target; a given clock wins over both."""
+    from moetile.hw.registry import Design, block
+    from moetile.sim.implementation import design_clock
+
+    topk, _gemv = reports[0][0]
+    monkeypatch.setenv(CACHE_DIR_ENV, str(reports[2]))
+    entry = block("topk")
+    placed = design_clock(Design(entry, entry.make_params({"arch": "sequential"})))
+    assert placed.mhz == topk["fmax_mhz"] and "placed and routed on ecp5-25k" in placed.source
+    other = design_clock(Design(entry, entry.make_params({"arch": "sequential", "k": 3})))
+    assert other.mhz == 100 and other.source.startswith("assumed")
+    assert design_clock(Design(entry, entry.make_params({})), 80).mhz == 80
+
+
+@pytest.mark.cost(150)
+def test_bench_fpga_quick_places_a_block_and_a_layer(tmp_path):
+    """The quick run of ``moetile bench fpga``: the sequential top-k selector and a small layer
+    on the smallest ECP5, the layer's time per token at its Fmax, and the two targets."""
+    from moetile.app.bench.fpga import QUICK_LAYER
+    from moetile.hw.registry import Design, block
+    from moetile.sim.implementation import design_clock
+
+    run = subprocess.run(
+        [sys.executable, "-m", "moetile.app.cli", "bench", "fpga", "--quick", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout)
+    topk, layer, topk_path, layer_path, times = report["rows"]
+    assert topk["design"] == topk_path["design"] == "topk_sequential"
+    assert layer["design"] == layer_path["design"] == times["layer"]
+    assert layer["design"] == Design(block("moe_layer"), QUICK_LAYER).top
+    for row in (topk, layer):
+        assert row["luts"] > 0 and row["ffs"] > 0 and row["synth_cells"] > 0
+        assert 0 < row["fmax_mhz"] < 1000
+    assert " cells, " in topk_path["critical_path"] and " cells, " in layer_path["critical_path"]
+    assert layer["dsp"] > 0 and times["cycles_per_token"] > 0
+    assert times["us_per_token"] == pytest.approx(
+        times["cycles_per_token"] / layer["fmax_mhz"], rel=1e-3
+    )
+    per_second = layer["fmax_mhz"] * 1e6 / times["cycles_per_token"]
+    assert times["tokens_per_s_per_klut"] == pytest.approx(per_second / layer["luts"] * 1000, 1e-3)
+    assert times["tokens_per_s_per_dsp"] == pytest.approx(per_second / layer["dsp"], 1e-3)
+    claims = {c["name"]: c for c in report["claims"]}
+    assert claims["block_fmax"]["measured"] == topk["fmax_mhz"]
+    assert claims["layer_fmax"]["measured"] == layer["fmax_mhz"]
+    # The layer's report is kept: a co-simulation of this design prints times at its Fmax.
+    assert design_clock(Design(block("moe_layer"), QUICK_LAYER)).mhz == layer["fmax_mhz"]

@@ -39,10 +39,11 @@ BENCH_SUMMARIES = {
     "predictor": f"pre-attention expert predictor vs Fate and others ({PAPERS['predictor']})",
     "sim": "cycles per second of the three simulators (moetile's own targets)",
     "cosim": "the MoE layer accelerator end to end: bit-exact, utilization (own targets)",
+    "fpga": "every design placed and routed on an ECP5: resources, Fmax, time per token (own)",
 }
 
 #: Benchmarks of no single block (a block's own is registered with it: ``benchmark=``).
-OWN_BENCHES = {"sim": "moetile.app.bench.sim"}
+OWN_BENCHES = {"sim": "moetile.app.bench.sim", "fpga": "moetile.app.bench.fpga"}
 
 #: Benchmark name → module providing ``run``: each registered block's benchmark, then
 #: :data:`OWN_BENCHES` (the same names as :data:`BENCH_SUMMARIES`).

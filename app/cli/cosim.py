@@ -38,6 +38,12 @@ OPTIONS = {
     "--arrays": ("arrays", int, "FAT arrays, MixPE columns or crossbar peripheries"),
     "--max-tokens": ("max_tokens", int, "tokens per batch"),
     "--train-steps": ("train_steps", int, "steps when the tiny MoE must be trained first"),
+    "--clock": (
+        "clock",
+        float,
+        "MHz of the times per token (default: the design's Fmax once `moetile implement` "
+        "placed it, else 100, assumed)",
+    ),
     "--quality-tokens": (
         "quality_tokens",
         int,
@@ -91,6 +97,9 @@ def _cosim(args) -> int:
     files = write_report(report, args.out)
     print(_headline(report))
     print_table([_row(row) for row in report["layers"]])
+    if report["backend"] != "golden":
+        clock = report["clock"]
+        print(wrapped(f"times at {clock['mhz']:g} MHz: {clock['source']}"))
     q = report["quality"]
     backend = report["backend"]
     print(
@@ -157,6 +166,7 @@ def _row(row: dict) -> dict:
             }
         )
         out["cycles/token"] = round(row["cycles_per_token"])
+        out["µs/token"] = f"{row['us_per_token']:.2f}"
         out["util"] = f"{100 * row['utilization']:.0f}%"
     out["exact"] = "yes" if row["bit_exact"] else "NO"
     out["error"] = f"{100 * row['error']:.1f}%"

@@ -42,10 +42,8 @@ def add_implement_command(commands) -> None:
 
 
 def _implement(args) -> int:
-    from amaranth.back import rtlil
-
-    from moetile.sw.cost.fpga import DeviceFitError, implement
-    from moetile.sw.paths import cache_root
+    from moetile.sim.implementation import implement_design, work_dir
+    from moetile.sw.cost.fpga import DeviceFitError
 
     check_device(args.device)
     check_clock(args.clock)
@@ -57,15 +55,13 @@ def _implement(args) -> int:
             f"[{n}/{len(designs)}] {design.top}: synth_ecp5, then nextpnr-ecp5 on {args.device} "
             f"at {args.clock:g} MHz"
         )
-        text = rtlil.convert(design.component(), name=design.top)
-        # The tools work in the cache; the netlist and nextpnr's report are copied to --dir.
-        work = cache_root() / "fpga" / "work" / design.params_hash
         try:
-            report = implement(text, design.top, args.device, args.clock, work)
+            report = implement_design(design, args.device, args.clock)
         except (RuntimeError, DeviceFitError) as error:
             raise UserError(f"{design.top}: {error}") from None
         reports.append(report)
-        kept += [work / f"{design.top}{suffix}" for suffix in KEPT]
+        # The tools work in the cache; the netlist and nextpnr's report are copied to --dir.
+        kept += [work_dir(design) / f"{design.top}{suffix}" for suffix in KEPT]
     with folder.writing(keep_earlier=True) as stage:
         for path in kept:
             if path.is_file():

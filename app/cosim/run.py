@@ -12,6 +12,7 @@ import torch
 
 from moetile.hw.moe import MoELayerParams
 from moetile.hw.registry import Design, block
+from moetile.sim.implementation import design_clock
 from moetile.sw.models import TINY_MODELS, saved_model_dir
 from moetile.sw.outputs import OutputFolder
 from moetile.sw.paths import locked_file
@@ -190,7 +191,12 @@ def cosim(
         accelerated.records = []
     simulated_rtl = settings.backend != "golden"
     area = design_area(params, settings.area, progress) if simulated_rtl or settings.area else None
+    design = Design(block("moe_layer"), params)
+    clock = design_clock(design, settings.clock)
     rows = summarize(records, params)
+    for row in rows:
+        if "cycles_per_token" in row:
+            row["us_per_token"] = clock.microseconds(row["cycles_per_token"])
     simulated = [r for r in records if r.stats is not None]
     cycles = sum(r.cycles for r in simulated)
     seconds = sum(r.seconds for r in simulated)
@@ -200,7 +206,8 @@ def cosim(
         "engine": settings.engine,
         "settings": asdict(settings),
         "params": asdict(params),
-        "design": Design(block("moe_layer"), params).top,
+        "design": design.top,
+        "clock": clock.to_json(),
         "bit_exact": all(r.exact for r in records),
         "area": area,
         "layers": rows,

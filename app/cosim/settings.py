@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 
 from moetile.hw.checks import check_choice, check_int
 from moetile.hw.moe import ENGINES, MoELayerParams
+from moetile.sw.cost.fpga import check_clock
 
 __all__ = ["BACKENDS", "COSIM_TRAIN_STEPS", "CosimSettings"]
 
@@ -31,6 +32,8 @@ class CosimSettings:
     columns, tokens per job and crossbar peripheries);
     ``calibration``: training-split tokens that set the activation scales;
     ``area``: synthesize the design for its area when the cache does not hold it yet;
+    ``clock``: MHz of the printed times (``None``: the design's Fmax from ``moetile
+    implement``, else the assumed target clock);
     ``quality_tokens``: held-out tokens on which the float model and the quantized golden are
     compared besides the co-simulated ones (``None``: :data:`QUALITY_PER_TOKEN` per simulated
     token, at most :data:`QUALITY_TOKENS`; see :meth:`resolved`)."""
@@ -46,12 +49,15 @@ class CosimSettings:
     quality_tokens: int | None = None
     train_steps: int = COSIM_TRAIN_STEPS
     area: bool = False
+    clock: float | None = None
 
     def __post_init__(self):
         for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
             check_int(name, getattr(self, name), minimum=1)
         if self.quality_tokens is not None:
             check_int("quality_tokens", self.quality_tokens, minimum=0)
+        if self.clock is not None:
+            check_clock(self.clock)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("engine", self.engine, ENGINES)
         # The engine's own limits (MixPE columns within a group), before any model is trained.

@@ -13,13 +13,13 @@ SETTINGS_FILE = "settings.toml"
 
 
 def settings_toml(settings: dict) -> str:
-    """``settings`` (names to strings, integers and booleans) as TOML, one line each; a setting
+    """``settings`` (names to strings, numbers and booleans) as TOML, one line each; a setting
     of ``None`` (its default) is left out."""
     lines = ["# moetile cosim --config FILE reruns these settings"]
     for name, value in settings.items():
         if value is None:
             continue
-        if not isinstance(value, str | int | bool):
+        if not isinstance(value, str | int | float | bool):
             raise TypeError(f"setting {name} is a {type(value).__name__}, not a TOML scalar")
         lines.append(f"{name} = {json.dumps(value)}")  # JSON's scalars are TOML's
     return "\n".join(lines) + "\n"
