@@ -67,6 +67,7 @@ COSTS = {
     "moetile bench cosim": 30,
     "moetile bench mixpe": 40,
     "moetile bench sim": 35,
+    "moetile bench fpga": 110,
 }
 
 #: A token with a digit is a measured figure: it may change from run to run, but must stay a
