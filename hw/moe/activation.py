@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
-from .fixed import clamp, half, requantize_product_shape, shift_rounded, token_multiplier
+from .fixed import clamp, requantize_stages, token_multiplier
 from .interface import (
     column_layout,
     lane_context_layout,
@@ -149,16 +149,16 @@ class ActivationUnit(wiring.Component):
             m, "lane_multiplier", issued.code, issued.multiplier, p.token_scale_width
         )
         scaled = pipe.stage("scaled", **issued.carry(*lane, "y", "shift"), multiplier=multiplier)
-        product = Signal(requantize_product_shape(scaled.y, multiplier), name="sum_product")
-        m.d.comb += product.eq(scaled.y * scaled.multiplier)
-        multiplied = pipe.stage("multiplied", **scaled.carry(*lane, "shift"), product=product)
-        rounded = pipe.stage(
-            "rounded",
-            **multiplied.carry(*lane, "shift"),
-            total=multiplied.product + half(multiplied.shift, 63),
+        shifted = requantize_stages(
+            m,
+            pipe,
+            "sum",
+            ("multiplied", "rounded", "shifted"),
+            scaled.carry(*lane, "shift"),
+            scaled.y,
+            scaled.multiplier,
+            "shift",
         )
-        wide = shift_rounded(m, "sum", rounded.total, rounded.shift, len(product))
-        shifted = pipe.stage("shifted", **rounded.carry(*lane), wide=wide)
         value = clamp(m, "value", shifted.wide, *INT8, signed(ACTIVATION_WIDTH))
         return pipe.stage("valued", **shifted.carry(*lane), value=value)
 
@@ -170,18 +170,16 @@ class ActivationUnit(wiring.Component):
         gated = pipe.stage(
             "gated", valid=read.valid & read.up, **read.carry(*lane), value=gated_value
         )
-        product = Signal(
-            requantize_product_shape(gated.value, self.product.multiplier), name="gated_product"
+        shifted = requantize_stages(
+            m,
+            pipe,
+            "gated",
+            ("weighed", "gated_rounded", "gated_shifted"),
+            gated.carry("valid", *lane),
+            gated.value,
+            self.product.multiplier,
+            self.product.shift,
         )
-        m.d.comb += product.eq(gated.value * self.product.multiplier)
-        weighed = pipe.stage("weighed", **gated.carry("valid", *lane), product=product)
-        rounded = pipe.stage(
-            "gated_rounded",
-            **weighed.carry("valid", *lane),
-            total=weighed.product + half(self.product.shift, 63),
-        )
-        wide = shift_rounded(m, "gated", rounded.total, self.product.shift, len(product))
-        shifted = pipe.stage("gated_shifted", **rounded.carry("valid", *lane), wide=wide)
         hidden = clamp(m, "hidden", shifted.wide, *INT8, signed(ACTIVATION_WIDTH))
         columns = Array(Signal(signed(ACTIVATION_WIDTH), name=f"h{i}") for i in range(p.lanes))
         with m.If(shifted.valid):

@@ -8,6 +8,7 @@ __all__ = [
     "half",
     "requantize",
     "requantize_product_shape",
+    "requantize_stages",
     "round_shift",
     "shift_rounded",
     "token_multiplier",
@@ -22,6 +23,28 @@ def requantize(m, name: str, value, multiplier, shift, max_shift: int):
     product = Signal(requantize_product_shape(value, multiplier), name=f"{name}_product")
     m.d.comb += product.eq(value * multiplier)
     return round_shift(m, name, product, shift, max_shift)
+
+
+def requantize_stages(m, pipe, name: str, stages, carried: dict, value, multiplier, shift):
+    """:func:`requantize` over three stages of ``pipe``, named ``stages``: the product, the
+    rounding, then the shift; return the last, holding ``carried`` and the shifted value
+    ``wide``. ``shift``: a value, or the name of a ``carried`` field that travels with each
+    entry (up to 63)."""
+    product = Signal(requantize_product_shape(value, multiplier), name=f"{name}_product")
+    m.d.comb += product.eq(value * multiplier)
+    if isinstance(shift, str):
+        shift_of, kept = (lambda stage: getattr(stage, shift)), [k for k in carried if k != shift]
+    else:
+        shift_of, kept = (lambda stage: shift), list(carried)
+    multiplying, rounding, shifting = stages
+    multiplied = pipe.stage(multiplying, **carried, product=product)
+    rounded = pipe.stage(
+        rounding,
+        **multiplied.carry(*carried),
+        total=multiplied.product + half(shift_of(multiplied), 63),
+    )
+    wide = shift_rounded(m, name, rounded.total, shift_of(rounded), len(product))
+    return pipe.stage(shifting, **rounded.carry(*kept), wide=wide)
 
 
 def requantize_product_shape(value, multiplier):

@@ -10,7 +10,7 @@ from ..gemv.gemv import Gemv
 from ..gemv.interface import chunk_layout
 from ..topk.rtl import topk_component
 from .divider import Divider
-from .fixed import half, requantize_product_shape, shift_rounded, token_multiplier
+from .fixed import requantize_stages, token_multiplier
 from .interface import choice_layout, scale_pair_layout, token_layout, write_signature
 from .params import MoELayerParams
 from .pipeline import Pipeline
@@ -141,19 +141,19 @@ class Router(wiring.Component):
         apart = pipe.stage(
             "apart", valid=looking, last=step == candidates - 1, step=step, delta=delta
         )
-        product = Signal(requantize_product_shape(apart.delta, multiplier), name="exp_product")
-        m.d.comb += product.eq(apart.delta * multiplier)
-        scaled = pipe.stage("scaled", **apart.carry("valid", "last", "step"), product=product)
-        rounded = pipe.stage(
-            "rounded",
-            **scaled.carry("valid", "last", "step"),
-            total=scaled.product + half(self.scale.shift, 63),
+        shifted = requantize_stages(
+            m,
+            pipe,
+            "exp_index",
+            ("scaled", "rounded", "shifted"),
+            apart.carry("valid", "last", "step"),
+            apart.delta,
+            multiplier,
+            self.scale.shift,
         )
-        index = shift_rounded(m, "exp_index", rounded.total, self.scale.shift, len(product))
-        shifted = pipe.stage("shifted", **rounded.carry("valid", "last", "step"), index=index)
         last_entry = p.exp_entries - 1
         indexed = pipe.stage("indexed", **shifted.carry("valid", "last", "step"))
-        m.d.comb += read.addr.eq(Mux(shifted.index > last_entry, last_entry, shifted.index))
+        m.d.comb += read.addr.eq(Mux(shifted.wide > last_entry, last_entry, shifted.wide))
         with m.If(indexed.valid):
             m.d.sync += total.eq(total + read.data)
             if p.renormalize:
