@@ -9,7 +9,6 @@ __all__ = [
     "requantize",
     "requantize_product_shape",
     "requantize_stages",
-    "round_shift",
     "shift_rounded",
     "token_multiplier",
 ]
@@ -22,7 +21,7 @@ def requantize(m, name: str, value, multiplier, shift, max_shift: int):
         multiplier = Const(multiplier)
     product = Signal(requantize_product_shape(value, multiplier), name=f"{name}_product")
     m.d.comb += product.eq(value * multiplier)
-    return round_shift(m, name, product, shift, max_shift)
+    return shift_rounded(m, name, product + half(shift, max_shift), shift, len(product))
 
 
 def requantize_stages(m, pipe, name: str, stages, carried: dict, value, multiplier, shift):
@@ -52,11 +51,6 @@ def requantize_product_shape(value, multiplier):
     return signed(len(value) + len(multiplier) + 2)
 
 
-def round_shift(m, name: str, product, shift, max_shift: int):
-    """``(product + 2**(shift-1)) >> shift``: :func:`requantize`'s second half."""
-    return shift_rounded(m, name, product + half(shift, max_shift), shift, len(product))
-
-
 def half(shift, max_shift: int):
     """``2**(shift-1)`` (0 for a shift of 0): what rounds half up before a right shift."""
     one = 1 if isinstance(shift, int) else Const(1, max_shift + 1)
@@ -65,7 +59,7 @@ def half(shift, max_shift: int):
 
 def shift_rounded(m, name: str, rounded, shift, product_width: int):
     """``rounded >> shift`` (``rounded``: a product of ``product_width`` bits plus
-    :func:`half`), as :func:`round_shift` keeps it."""
+    :func:`half`), as :func:`requantize` keeps it."""
     shifted = Signal(signed(product_width + 1), name=f"{name}_shifted")
     m.d.comb += shifted.eq(rounded >> shift)
     return shifted

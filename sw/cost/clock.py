@@ -21,9 +21,6 @@ class Clock:
     def to_json(self) -> dict:
         return {"mhz": self.mhz, "source": self.source}
 
-    def __str__(self) -> str:
-        return f"{self.mhz:g} MHz ({self.source})"
-
 
 def given_clock(mhz: float) -> Clock:
     return Clock(check_clock(mhz), "given with --clock")
