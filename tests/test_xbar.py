@@ -171,6 +171,49 @@ def test_aligned_schedule_aligns_tokens():
     assert (aligned.transfers, compact.transfers) == (3, 5)
 
 
+def _aligned_by_scan(choices, groups) -> list[dict]:
+    """Aligned's rule (module docstring of ``xbar_schedule``) as a plain scan over every token
+    at every pick: the reference for the bucketed search."""
+    queues = [
+        [(t, e) for t in range(len(choices)) for e in sorted(g) if choices[t, e]] for g in groups
+    ]
+    length = max((len(q) for q in queues), default=0)
+    left = [{} for _ in queues]
+    for g, queue in enumerate(queues):
+        for t, e in queue:
+            left[g].setdefault(t, []).append(e)
+    slots = []
+    for s in range(length):
+        unmet = {g for g, q in enumerate(left) if sum(map(len, q.values())) == length - s}
+        slot = {}
+        while unmet:
+            free = [g for g, q in enumerate(left) if q and g not in slot]
+
+            def merit(t, free=free, unmet=unmet):
+                holders = [g for g in free if t in left[g]]
+                most = max(len(q.get(t, ())) for q in left)
+                return (len(unmet.intersection(holders)), len(holders), most, -t)
+
+            token = max({t for g in free for t in left[g]}, key=merit)
+            for g in free:
+                if token in left[g]:
+                    slot[g] = (token, left[g][token].pop(0))
+                    if not left[g][token]:
+                        del left[g][token]
+                    unmet.discard(g)
+        slots.append(dict(sorted(slot.items())))
+    return slots
+
+
+@settings(max_examples=100, deadline=None)
+@given(choices=choices_strategy, grouping=st.sampled_from(GROUPINGS))
+def test_aligned_schedule_picks_as_its_rule_says(choices, grouping):
+    groups = group_experts(grouping, choices.sum(0))
+    assert list(make_schedule("aligned", choices, groups).slots) == _aligned_by_scan(
+        choices, groups
+    )
+
+
 def test_bad_routing_and_groups_are_refused():
     with pytest.raises(ValueError, match=r"top_k must name experts in \[0, 3\]"):
         choice_matrix([[0, 4]], 4)

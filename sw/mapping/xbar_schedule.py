@@ -22,6 +22,7 @@ token ``t``'s experts in group ``g``:
 Metrics: the length (slots) and the input transfers (distinct tokens per slot, summed).
 """
 
+import heapq
 from dataclasses import dataclass
 
 import torch
@@ -136,9 +137,12 @@ def make_schedule(kind: str, choices, groups) -> Schedule:
 
 def _single(queues):
     slots = []
-    tokens = sorted({t for q in queues for t, _ in q})
-    for t in tokens:
-        mine = [[pair for pair in q if pair[0] == t] for q in queues]
+    by_token = [{} for _ in queues]  # per group: token -> its pairs, in order
+    for g, queue in enumerate(queues):
+        for pair in queue:
+            by_token[g].setdefault(pair[0], []).append(pair)
+    for t in sorted({t for pairs in by_token for t in pairs}):
+        mine = [pairs.get(t, []) for pairs in by_token]
         for i in range(max(len(m) for m in mine)):
             slots.append({g: m[i] for g, m in enumerate(mine) if i < len(m)})
     return slots
@@ -156,26 +160,75 @@ def _aligned(queues):
         for t, e in queue:
             left[g].setdefault(t, []).append(e)
     remaining = [len(q) for q in queues]
+    candidates = _Candidates(left)
     slots = []
     for s in range(length):
-        unmet = {g for g, n in enumerate(remaining) if n == length - s}
+        unmet = _mask(g for g, n in enumerate(remaining) if n == length - s)
         slot = {}
         while unmet:
-            free = [g for g, n in enumerate(remaining) if n and g not in slot]
-            tokens = {t for g in free for t in left[g]}
-
-            def merit(t, free=free, unmet=unmet):
-                holders = [g for g in free if t in left[g]]
-                most = max(len(left[g].get(t, ())) for g in range(len(queues)))
-                return (len(unmet.intersection(holders)), len(holders), most, -t)
-
-            token = max(tokens, key=merit)
-            for g in free:
+            free = _mask(g for g, n in enumerate(remaining) if n and g not in slot)
+            token = candidates.best(free, unmet)
+            for g in _members(free):
                 if token in left[g]:
                     slot[g] = (token, left[g][token].pop(0))
                     if not left[g][token]:
                         del left[g][token]
                     remaining[g] -= 1
-                    unmet.discard(g)
+                    unmet &= ~(1 << g)
+            candidates.moved(token)
         slots.append(dict(sorted(slot.items())))
     return slots
+
+
+def _mask(groups) -> int:
+    return sum(1 << g for g in groups)
+
+
+def _members(mask: int) -> list[int]:
+    return [g for g in range(mask.bit_length()) if mask >> g & 1]
+
+
+class _Candidates:
+    """The tokens still to serve, for aligned's pick: bucketed by the groups that hold them (a
+    mask) and the most pairs they have left in one group, the smallest token first in each
+    bucket. A token's bucket only ever moves to smaller masks and counts, so a token found in a
+    bucket it has left is dropped there (heaps with lazy deletion)."""
+
+    def __init__(self, left: list[dict]):
+        self.left = left
+        self.bucket: dict[int, tuple[int, int]] = {}
+        self.buckets: dict[tuple[int, int], list[int]] = {}
+        for t in sorted({t for pending in left for t in pending}):
+            self.moved(t)
+
+    def _key(self, t: int) -> tuple[int, int] | None:
+        holders = _mask(g for g, pending in enumerate(self.left) if t in pending)
+        if not holders:
+            return None
+        return holders, max(len(pending.get(t, ())) for pending in self.left)
+
+    def moved(self, t: int) -> None:
+        """Re-file token ``t`` after its pairs left changed."""
+        key = self._key(t)
+        if key is None:
+            self.bucket.pop(t, None)
+        elif self.bucket.get(t) != key:
+            self.bucket[t] = key
+            heapq.heappush(self.buckets.setdefault(key, []), t)
+
+    def best(self, free: int, unmet: int) -> int:
+        """The token held by the most ``unmet`` groups among the ``free`` ones, then by the most
+        free groups, then with the most pairs left in one group, then the smallest."""
+        best, found = None, None
+        for key, heap in list(self.buckets.items()):
+            while heap and self.bucket.get(heap[0]) != key:
+                heapq.heappop(heap)
+            if not heap:
+                del self.buckets[key]
+                continue
+            holders = key[0] & free
+            if holders:
+                merit = ((holders & unmet).bit_count(), holders.bit_count(), key[1], -heap[0])
+                if best is None or merit > best:
+                    best, found = merit, heap[0]
+        return found
