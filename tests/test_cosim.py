@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from moetile.app.bench.cosim import QUICK_BATCH, QUICK_HARDWARE, QUICK_MODEL
+from moetile.app.bench import trained_model_path
+from moetile.app.bench.cosim import QUICK_BATCH, QUICK_HARDWARE, QUICK_MODEL, QUICK_MODEL_NAME
 from moetile.app.cli import main
 from moetile.app.cosim.run import CosimSettings, cosim
 from moetile.app.cosim.settings_file import SETTINGS_FILE
@@ -18,16 +19,15 @@ from moetile.sw.outputs import OWN_FILES
 from moetile.sw.runtime.model import AcceleratedModel
 from moetile.sw.runtime.quantize import check_supported, quantize_layer
 
-#: The quick cosim benchmark's model and design: its Verilator builds serve both.
+#: The quick cosim benchmark's model and design: the model, trained once into the cache, and
+#: its Verilator builds serve both.
 SMALL_MODEL = QUICK_MODEL
 HARDWARE = dict(**QUICK_HARDWARE, max_tokens=QUICK_BATCH, quality_tokens=64)
 
 
 @pytest.fixture(scope="module")
-def small_model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "small-ternary"
-    train_tiny_moe(SMALL_MODEL, path)
-    return path
+def small_model() -> Path:
+    return trained_model_path(SMALL_MODEL, QUICK_MODEL_NAME, lambda message: None)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ __all__ = [
     "recorded_bench",
     "run_bench",
     "trained_model",
+    "trained_model_path",
 ]
 
 #: One line on each benchmark: what it measures against what, and the paper it reproduces.
@@ -129,13 +130,22 @@ def _module(name: str):
 
 
 def trained_model(settings, name: str, progress):
-    """A bench's tiny MoE of ``settings``, trained once into ``<cache>/models/NAME-DIGEST``:
-    the digest of the settings, so a model trained with other settings is never reused."""
+    """A bench's tiny MoE of ``settings``, trained once into the cache
+    (:func:`trained_model_path`)."""
+    from moetile.sw.models.tiny_moe import load_tiny_moe
+
+    return load_tiny_moe(trained_model_path(settings, name, progress), settings.expert_weights)
+
+
+def trained_model_path(settings, name: str, progress):
+    """Where a bench's tiny MoE of ``settings`` is, trained once into
+    ``<cache>/models/NAME-DIGEST``: the digest of the settings, so a model trained with other
+    settings is never reused."""
     import hashlib
     import json
     from dataclasses import asdict
 
-    from moetile.sw.models.tiny_moe import load_tiny_moe, train_tiny_moe
+    from moetile.sw.models.tiny_moe import train_tiny_moe
     from moetile.sw.paths import cache_root, locked_file
 
     text = json.dumps(asdict(settings), sort_keys=True)
@@ -145,4 +155,4 @@ def trained_model(settings, name: str, progress):
         if not (path / "model.safetensors").is_file():
             progress(f"training the bench's tiny MoE once into {path}")
             train_tiny_moe(settings, path)
-    return load_tiny_moe(path, settings.expert_weights)
+    return path

@@ -13,7 +13,15 @@ from dataclasses import replace
 from moetile.app.bench import BenchReport, Claim, trained_model
 from moetile.sw.models.tiny_moe import TinyMoESettings
 
-__all__ = ["BENCH_MODEL", "QUICK_BATCH", "QUICK_HARDWARE", "QUICK_MODEL", "bench_model", "run"]
+__all__ = [
+    "BENCH_MODEL",
+    "QUICK_BATCH",
+    "QUICK_HARDWARE",
+    "QUICK_MODEL",
+    "QUICK_MODEL_NAME",
+    "bench_model",
+    "run",
+]
 
 #: The bench's model: small enough to train in seconds and to build in seconds.
 BENCH_MODEL = TinyMoESettings(
@@ -46,6 +54,8 @@ QUICK_MODEL = replace(
     steps=30,
     eval_windows=2,
 )
+#: Its folder in the cache's models (the cosim tests use it too).
+QUICK_MODEL_NAME = "bench-cosim-moe-quick"
 QUICK_HARDWARE = {"lanes": 4, "arrays": 2}
 QUICK_BATCH = 16
 
@@ -106,7 +116,7 @@ def run(progress, quick: bool = False) -> BenchReport:
     batch = QUICK_BATCH if quick else PREFILL
     quiet_transformers()
     if quick:
-        model = trained_model(QUICK_MODEL, "bench-cosim-moe-quick", progress)
+        model = trained_model(QUICK_MODEL, QUICK_MODEL_NAME, progress)
     else:
         model = bench_model(progress)
     context = model.config.max_position_embeddings
