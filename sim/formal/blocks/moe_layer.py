@@ -32,8 +32,8 @@ TINY = MoELayerParams(
 #: With ready sinks, the most cycles TINY owes a result (from its token) or a batch's stats
 #: (from the token that closes the batch) before the transfer: the route, gather, gate/up and
 #: down steps with every weight dense (the FAT engine skips zero weights), then the output;
-#: the router's, activation unit's and combine unit's pipelines included. Tight: one cycle
-#: less fails.
+#: the router's, activation unit's and combine unit's pipelines included. Tight: a simulated
+#: run of TINY with every weight dense takes exactly these (``tests/test_formal.py``).
 RESULT_LATENCY = 84
 STATS_LATENCY = 87
 
@@ -42,8 +42,8 @@ _MARGIN = 10
 
 #: TINY's proofs, 90 to 100 steps deep, on Boolector, several times faster there than Yices,
 #: without the driver's check at every step that the assumptions still admit a run
-#: (``--presat``), which triples the time: they do, as the same proofs with a bound one less
-#: fail (``tests/test_formal.py``).
+#: (``--presat``), which triples the time: they do, as the only assumption is a ready sink
+#: and a simulated run with ready sinks reaches both bounds (``tests/test_formal.py``).
 _DEEP_ENGINE = "smtbmc --nopresat boolector"
 
 
