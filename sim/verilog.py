@@ -17,9 +17,30 @@ def design_verilog(design: Design, top: str | None = None) -> str:
     """``design`` as Verilog, its top module named ``top`` (default :attr:`Design.top`)."""
     name = top or design.top
     component = design.component()
-    text = verilog_text(component, name)
+    text = _without_empty_wires(verilog_text(component, name))
     order = [record["name"] for record in port_records(component)]
     return _header(design, name) + _ordered_ports(text, name, order)
+
+
+#: A zero-width wire as Yosys writes it: ``[-1:0]``, a two-bit range to every other tool.
+_EMPTY_WIRE = re.compile(r"^ *wire \[-1:0\] (\\\S+ |\w+);\n", re.M)
+
+
+def _without_empty_wires(text: str) -> str:
+    """``text`` without the zero-width wires that nothing in their module uses (a memory of one
+    word leaves its zero-width address so, for one): Verilator reads each as a two-bit range
+    and warns. A zero-width wire in use is kept, and lint then reports it."""
+    modules = re.split(r"(?<=^endmodule\n)", text, flags=re.M)
+    return "".join(_EMPTY_WIRE.sub(lambda m, mod=mod: _unless_used(m, mod), mod) for mod in modules)
+
+
+def _unless_used(declaration: re.Match, module: str) -> str:
+    name = declaration.group(1)
+    if name.startswith("\\"):
+        uses = module.count(name)
+    else:
+        uses = len(re.findall(rf"(?<![\w$\\]){re.escape(name)}(?![\w$])", module))
+    return declaration.group(0) if uses > 1 else ""
 
 
 def port_records(component) -> list[dict]:

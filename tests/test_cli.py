@@ -163,6 +163,22 @@ def test_lint_fails_on_a_real_warning(tmp_path, capsys):
     assert "0 clean, 1 with warnings, 0 that do not parse" in capsys.readouterr().out
 
 
+def test_one_word_memories_lint_clean(tmp_path):
+    """The smallest layer (memories of one word, whose addresses have no bits) lints clean:
+    no zero-width wire reaches its Verilog as Yosys's ``[-1:0]``, two bits to Verilator."""
+    from moetile.hw.registry import Design, block
+    from moetile.sim.formal.blocks.moe_layer import TINY
+    from moetile.sim.lint import lint
+    from moetile.sim.verilog import design_verilog
+
+    design = Design(block("moe_layer"), TINY)
+    verilog = tmp_path / f"{design.top}.v"
+    verilog.write_text(design_verilog(design))
+    assert "[-1:0]" not in verilog.read_text()
+    result = lint(verilog, design.top)
+    assert result.ok, result.messages
+
+
 def test_lint_counts_a_file_that_does_not_parse_as_an_error(tmp_path, capsys):
     argv = ["generate", "topk", "--param", "n=3", "--param", "k=2", "--out", str(tmp_path)]
     assert main(argv) == 0
