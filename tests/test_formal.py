@@ -130,14 +130,14 @@ def test_moe_layer_latency_bounds_are_reached():
     from moetile.sim.amaranth_sim import simulate
     from moetile.sim.formal.blocks.moe_layer import RESULT_LATENCY, STATS_LATENCY, TINY
     from moetile.sim.testbenches.moe_cases import random_layer
-    from moetile.sw.mapping.moe_layer import load_words, token_payloads
+    from moetile.sw.mapping.moe_layer import WORD_BITS, load_words, token_payloads
 
     for seed, value in ((0, -128), (1, 127)):
         dut = Design(block("moe_layer"), TINY).component()
         fields = token_payloads(TINY, [[value]], [1])
         token = {name: fields[name][0].tolist() for name in ("x", "scale", "last")}
         words = [
-            sum(int(w) << (32 * n) for n, w in enumerate(word))
+            sum(int(w) << (WORD_BITS * n) for n, w in enumerate(word))
             for word in load_words(random_layer(TINY, seed, sparsity=0.0))
         ]
         seen = {"token": [], "o": [], "o_stats": []}

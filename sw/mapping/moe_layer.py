@@ -18,7 +18,7 @@ from moetile.sw.engines import engine_software
 from moetile.sw.engines.rows import bits
 from moetile.sw.golden.moe_layer import IntegerMoELayer
 
-__all__ = ["load_words", "pack_bits", "results_of", "token_payloads"]
+__all__ = ["WORD_BITS", "load_words", "pack_bits", "results_of", "token_payloads"]
 
 WORD_BITS = 32
 
