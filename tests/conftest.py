@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from moetile.sw.paths import CACHE_DIR_ENV
+# One thread each for torch's OpenMP pool, in the test workers and in the commands they run:
+# the workers already keep every core busy, and a pool's threads spinning idle beside the
+# other worker more than double the CPU time of a torch-heavy test.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from moetile.sw.paths import CACHE_DIR_ENV  # noqa: E402
 
 # One build cache for the whole suite (and shared with the CLI run from the repository root).
 os.environ.setdefault(CACHE_DIR_ENV, str(Path(__file__).resolve().parents[1] / "build"))
