@@ -64,26 +64,30 @@ class Sacu(wiring.Component):
 
 
 def _fat_issue(m, p, i, o, negative, have_row, advance):
+    # The scan's window as a mask: the positions below the pointer plus ``zero_skip``. No
+    # non-zero weight lies below the pointer (each op issues the lowest one left), so the next
+    # op is the row's lowest remaining one where it lies inside the mask, and otherwise the
+    # window moves on. Masks and one-hots only: no shift of the row by the pointer, no index
+    # compared, no select by index, and the cycles are those of a pointer scan.
     remaining = Signal(p.n_inputs)
-    pointer = Signal(range(p.n_inputs + p.zero_skip + 1))
+    window = Signal(p.n_inputs)
+    skip = _ones(p.zero_skip, p.n_inputs)
     with m.If(i.valid & i.ready):
-        m.d.sync += [remaining.eq(i.payload.nonzero.as_value()), pointer.eq(0)]
+        m.d.sync += [remaining.eq(i.payload.nonzero.as_value()), window.eq(skip)]
 
-    # No non-zero weight lies below the scan pointer, so the next op is the lowest set bit of
-    # the ``zero_skip`` positions from it (isolated as a one-hot ``w & -w``, then encoded: bit
-    # ``b`` of the offset is set where the one-hot lies on a position with bit ``b`` set); an
-    # empty window is a skip. Clearing the issued bit is ``remaining & (remaining - 1)``.
-    window = Signal(p.zero_skip)
-    m.d.comb += window.eq(remaining >> pointer)
-    lowest = Signal(p.zero_skip)
-    m.d.comb += lowest.eq(window & (~window + 1))
-    offset = Signal(range(p.zero_skip))
-    bits = range(len(offset))
-    m.d.comb += offset.eq(Cat((lowest & _positions_with_bit(p.zero_skip, b)).any() for b in bits))
-    first = Signal(range(p.n_inputs + p.zero_skip))
-    m.d.comb += first.eq(pointer + offset)
+    # ``r ^ (r - 1)``: the positions up to the lowest one, and ``r & (r - 1)`` the row without it.
+    below = Signal(p.n_inputs)
+    m.d.comb += below.eq(remaining - 1)
+    through_lowest = Signal(p.n_inputs)
+    m.d.comb += through_lowest.eq(remaining ^ below)
+    lowest = Signal(p.n_inputs)
+    m.d.comb += lowest.eq(remaining & through_lowest)
     rest = Signal(p.n_inputs)
-    m.d.comb += rest.eq(remaining & (remaining - 1))
+    m.d.comb += rest.eq(remaining & below)
+    # Its index: bit ``b`` set where the one-hot lies on a position with bit ``b`` set.
+    first = Signal(counter_range(p.n_inputs))
+    bits = range(len(first))
+    m.d.comb += first.eq(Cat((lowest & _positions_with_bit(p.n_inputs, b)).any() for b in bits))
 
     with m.If(have_row & advance):
         with m.If(remaining == 0):
@@ -94,20 +98,25 @@ def _fat_issue(m, p, i, o, negative, have_row, advance):
                 o.payload.last.eq(1),
                 have_row.eq(0),
             ]
-        with m.Elif(window != 0):
+        with m.Elif((remaining & window).any()):
             m.d.sync += [
                 o.valid.eq(1),
                 o.payload.eq(0),
                 o.payload.k.eq(first),
-                o.payload.negative.eq(negative.bit_select(first, 1)),
+                o.payload.negative.eq((negative & lowest).any()),
                 o.payload.last.eq(rest == 0),
                 remaining.eq(rest),
-                pointer.eq(first + 1),
+                window.eq((through_lowest << p.zero_skip) | skip),
             ]
             with m.If(rest == 0):
                 m.d.sync += have_row.eq(0)
         with m.Else():
-            m.d.sync += pointer.eq(pointer + p.zero_skip)
+            m.d.sync += window.eq((window << p.zero_skip) | skip)
+
+
+def _ones(count: int, width: int) -> Const:
+    """A ``width``-bit mask of the lowest ``count`` positions."""
+    return Const((1 << min(count, width)) - 1, width)
 
 
 def _positions_with_bit(n: int, bit: int) -> Const:
