@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from moetile.hw.gemv import GemvParams
+from moetile.hw.gemv import PIPELINE_STAGES, GemvParams
 from moetile.hw.gemv.gemv import Gemv
 from moetile.hw.gemv.interface import chunk_layout
 from moetile.hw.registry import Design, block
@@ -38,7 +38,11 @@ def test_params_reject_bad_values(values, message):
 
 def test_widths_hold_the_extremes():
     p = GemvParams(inputs=13, outputs=3, macs=4)
-    assert p.chunks == 4 and p.weight_transfers == 12 and p.vector_cycles == 4 + 12 + 1
+    assert (
+        p.chunks == 4
+        and p.weight_transfers == 12
+        and p.vector_cycles == 4 + 12 + PIPELINE_STAGES + 1
+    )
     worst = p.inputs * 128 * 128  # (-128) * (-128) in every position
     assert worst < 1 << (p.acc_width - 1) and worst >= 1 << (p.acc_width - 2)
 

@@ -61,10 +61,10 @@ def test_params_reject_bad_values(values, message):
 
 
 def test_cycle_model():
-    p = SHAPES["long_scan"]  # GEMV: 1 chunk to load, 5 rows, 1 to present: 7 cycles
-    assert p.gate.vector_cycles == 7 and p.score_width == p.gate.acc_width
-    assert p.token_period(False) == 7 and p.token_period(True) == 21
-    assert p.sequence_cycles([True, False, True]) == 8 + 21 + 7
+    p = SHAPES["long_scan"]  # GEMV: 1 chunk to load, 5 rows, 2 stages, 1 to present: 9 cycles
+    assert p.gate.vector_cycles == 9 and p.score_width == p.gate.acc_width
+    assert p.token_period(False) == 9 and p.token_period(True) == 21
+    assert p.sequence_cycles([True, False, True]) == 10 + 21 + 9
     assert p.sequence_cycles([]) == 0
 
 

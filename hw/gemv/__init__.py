@@ -5,6 +5,6 @@ Importing this package pulls in only :class:`GemvParams`; the component is in
 :mod:`moetile.hw.gemv.gemv`.
 """
 
-from .params import GemvParams
+from .params import PIPELINE_STAGES, GemvParams
 
-__all__ = ["GemvParams"]
+__all__ = ["PIPELINE_STAGES", "GemvParams"]

@@ -1,12 +1,12 @@
 """The int8 GEMV block: resident weights, one vector at a time, exact sums."""
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
-from .dot import DotUnit
+from .dot import DotUnit, product_layout
 from .interface import chunk_layout, result_layout
 from .params import GemvParams
 
@@ -59,7 +59,7 @@ class Gemv(wiring.Component):
         m.submodules.vector = vector = Memory(shape=shape, depth=max(2, p.chunks), init=[])
         m.submodules.dot = dot = DotUnit(p)
         w_write, x_write = weights.write_port(), vector.write_port()
-        w_read, x_read = weights.read_port(domain="comb"), vector.read_port(domain="comb")
+        w_read, x_read = weights.read_port(), vector.read_port()
         loading = Signal(init=1)
 
         # Loading: weight chunks and vector chunks are written where their counters point; a
@@ -84,37 +84,59 @@ class Gemv(wiring.Component):
         with m.If(x_write.en):
             m.d.sync += x_addr.eq(_wrap(x_addr, p.chunks))
 
-        # Computing: weight chunk ``step`` against vector chunk ``step % chunks``.
+        # Computing: weight chunk ``step`` against vector chunk ``step % chunks``, in three
+        # stages: the memories' registered reads, the registered products, then the sum into
+        # the row's accumulator. Each chunk's place in its row travels alongside.
         computing = Signal()
         step = Signal(counter_range(p.weight_transfers))
         chunk = Signal(counter_range(p.chunks))
         row = Signal(counter_range(p.outputs))
+        m.d.comb += [w_read.addr.eq(step), x_read.addr.eq(chunk)]
+        issued = _chunk_tag(p, "issued")
         m.d.comb += [
-            w_read.addr.eq(step),
-            x_read.addr.eq(chunk),
-            dot.a.eq(w_read.data),
-            dot.b.eq(x_read.data),
+            issued.valid.eq(computing),
+            issued.last.eq(chunk == p.chunks - 1),
+            issued.row.eq(row),
         ]
+        read, multiplied = _chunk_tag(p, "read"), _chunk_tag(p, "multiplied")
+        m.d.sync += [read.eq(issued), multiplied.eq(read)]
+        m.d.comb += [dot.a.eq(w_read.data), dot.b.eq(x_read.data)]
+        products = Signal(product_layout(p))
+        m.d.sync += products.eq(dot.products)
+        m.d.comb += dot.summed.eq(products)
+
         acc = Signal.like(dot.dot)
         total = Signal.like(dot.dot)
         m.d.comb += total.eq(acc + dot.dot)
-        last_chunk = chunk == p.chunks - 1
         with m.If(vector_loaded):
             m.d.sync += [loading.eq(0), computing.eq(1), step.eq(0), chunk.eq(0), row.eq(0)]
             m.d.sync += acc.eq(0)
         with m.If(computing):
             m.d.sync += [step.eq(step + 1), chunk.eq(_wrap(chunk, p.chunks))]
-            m.d.sync += acc.eq(Mux(last_chunk, 0, total))
-            with m.If(last_chunk):
-                m.d.sync += self.o.payload.y[row].eq(total)
+            with m.If(issued.last):
                 m.d.sync += row.eq(row + 1)
                 with m.If(row == p.outputs - 1):
-                    m.d.sync += [computing.eq(0), self.o.valid.eq(1)]
+                    m.d.sync += computing.eq(0)
+        with m.If(multiplied.valid):
+            m.d.sync += acc.eq(Mux(multiplied.last, 0, total))
+            # No chunk is in flight while a result is offered; saying so in the write enable
+            # makes the result's stability evident to a proof by induction.
+            with m.If(multiplied.last & ~self.o.valid):
+                m.d.sync += self.o.payload.y[multiplied.row].eq(total)
+                with m.If(multiplied.row == p.outputs - 1):
+                    m.d.sync += self.o.valid.eq(1)
 
         # Offering: the result is held until read, then the next vector may load.
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += [self.o.valid.eq(0), loading.eq(1)]
         return m
+
+
+def _chunk_tag(params: GemvParams, name: str) -> Signal:
+    """Where a chunk in flight belongs: whether the stage holds one, whether it closes its
+    row, and the row."""
+    layout = data.StructLayout({"valid": 1, "last": 1, "row": counter_range(params.outputs)})
+    return Signal(layout, name=name)
 
 
 def _wrap(counter, count: int):

@@ -4,7 +4,10 @@ from dataclasses import dataclass
 
 from ..checks import MAX_UNITS, check_int, signed_range
 
-__all__ = ["GemvParams"]
+__all__ = ["PIPELINE_STAGES", "GemvParams"]
+
+#: Registers between a weight chunk's address and its sum: the memories' read and the products.
+PIPELINE_STAGES = 2
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,15 @@ class GemvParams:
         return self.outputs * self.chunks
 
     @property
+    def result_latency(self) -> int:
+        """With the result read at once, the most cycles a vector's result is owed before its
+        transfer (from its last chunk): one per chunk and output to compute, the
+        :data:`PIPELINE_STAGES` of the last one, and one to present the result."""
+        return self.outputs * self.chunks + PIPELINE_STAGES + 1
+
+    @property
     def vector_cycles(self) -> int:
         """Cycles from a vector's first chunk transfer to its result transfer, with chunks
-        offered every cycle and the result read at once: ``chunks`` to load, one per chunk and
-        output to compute, one to present the result."""
-        return self.chunks + self.outputs * self.chunks + 1
+        offered every cycle and the result read at once: ``chunks`` to load, then the
+        :attr:`result_latency`."""
+        return self.chunks + self.result_latency

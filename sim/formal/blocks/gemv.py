@@ -14,11 +14,6 @@ from ..spec import CONTROL_DEPTH, FormalSpec
 SMALL = (GemvParams(inputs=4, outputs=2, macs=2, width=3),)
 
 
-def _latency(params: GemvParams) -> int:
-    """From a vector's last chunk: a chunk a cycle for every row, then the result."""
-    return params.outputs * params.chunks + 1
-
-
 def _depth(params: GemvParams) -> int:
     """The matrix, then two vectors back to back, or the control depth if longer."""
     return max(CONTROL_DEPTH, params.weight_transfers + 2 * params.vector_cycles + 4)
@@ -65,7 +60,7 @@ SPEC = FormalSpec(
     block="gemv",
     params=SMALL,
     contracts=lambda params: [
-        OutputContract("o", every("i_x", params.chunks), capacity=1, latency=_latency(params))
+        OutputContract("o", every("i_x", params.chunks), capacity=1, latency=params.result_latency)
     ],
     depth=_depth,
     functional=lambda params: [_product(params)],
