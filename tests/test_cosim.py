@@ -64,11 +64,11 @@ def test_fast_cosim_is_bit_exact_with_cycles_and_quality(small_model):
 @pytest.mark.cosim
 @pytest.mark.cost(100)
 def test_cocotb_cosim_agrees_on_a_short_run(small_model):
-    settings = CosimSettings(model=str(small_model), tokens=6, backend="cocotb", **HARDWARE)
+    settings = CosimSettings(model=str(small_model), tokens=2, backend="cocotb", **HARDWARE)
     report = cosim(settings, lambda m: None)
     assert report["bit_exact"]
     assert report["quality"]["cocotb_perplexity"] == report["quality"]["golden_perplexity"]
-    fast = cosim(CosimSettings(model=str(small_model), tokens=6, **HARDWARE), lambda m: None)
+    fast = cosim(CosimSettings(model=str(small_model), tokens=2, **HARDWARE), lambda m: None)
     for a, b in zip(report["layers"], fast["layers"], strict=True):
         assert {k: v for k, v in a["cycles"].items() if k != "load"} == {
             k: v for k, v in b["cycles"].items() if k != "load"
