@@ -41,6 +41,11 @@ SMALL_SETTINGS = {
         *("--train-steps", "2", "--tokens", "16"),
         *("--lanes", "8", "--arrays", "2", "--max-tokens", "16"),
     ],
+    # Two tokens after a one-token prompt: a prefill and a decode step through every layer.
+    "moetile cosim --generate": [
+        *("--train-steps", "2", "--lanes", "16", "--arrays", "2", "--max-tokens", "16"),
+        *("--generate", "2", "--prompts", "1", "--prompt-tokens", "1"),
+    ],
     "moetile cosim": [
         *("--train-steps", "2", "--tokens", "16"),
         *("--lanes", "16", "--arrays", "2", "--max-tokens", "16"),
@@ -60,6 +65,7 @@ COSTS = {
     "moetile bench xbar": 110,
     "moetile cosim --engine mixpe": 100,
     "moetile cosim": 90,
+    "moetile cosim --generate": 40,
     "moetile bench predictor": 90,
     "moetile model convert-cmoe": 60,
     "moetile cosim --engine xbar": 60,

@@ -142,6 +142,30 @@ def test_a_session_continues_where_the_last_run_left():
     assert [tuple(y) for y in rows_run.payloads("o")["y"].tolist()] == expected
 
 
+def test_a_stop_stream_ends_the_run_where_it_is(seed):
+    """A run stopped by an output's transfers, continued with the inputs it left, makes the
+    same transfers as one run; the second starts on the cycle the first ended."""
+    design = Design(block("topk"), TOPK)
+    inputs, expect = topk_job(TOPK, random.Random(seed), 40)
+    # A sink that stalls often, so the stop comes with inputs still unsent.
+    traffic = {"o": Traffic.random(0.8, seed)}
+    sim = FastSim(design)
+    whole = sim.run(inputs, expect=expect, budget=10_000)
+    with sim.open() as session:
+        first = session.run(inputs, expect={"o": 3}, budget=10_000, stop=("o",), traffic=traffic)
+        assert first.stopped == "o" and len(first.words["o"]) == 3
+        sent = len(first.stamps["i"])
+        assert 3 <= sent < 40
+        rest = session.run({"i": inputs["i"][sent:]}, expect={"o": 37}, budget=10_000)
+        assert rest.stopped is None and rest.start == first.end
+    assert np.array_equal(np.concatenate([first.words["o"], rest.words["o"]]), whole.words["o"])
+    # A stop stream does not hold the run up: it ends once the inputs are sent.
+    alone = sim.run({"i": inputs["i"][:2]}, expect={"o": 3}, budget=1000, stop=("o",))
+    assert alone.stopped is None and alone.cycles == 2 and len(alone.words["o"]) == 0
+    with pytest.raises(ValueError, match="stop stream 'i' is not an output"):
+        sim.run(inputs, expect=expect, budget=10, stop=("i",))
+
+
 def test_deadline_names_what_is_pending():
     sim = FastSim(Design(block("topk"), TOPK))
     scores = np.zeros((50, TOPK.n), dtype=np.int64)

@@ -50,6 +50,19 @@ OPTIONS = {
         "held-out tokens for float vs quantized golden (0: none; default: 8 per --tokens, at "
         "most 1024)",
     ),
+    "--generate": (
+        "generate",
+        int,
+        "generate N tokens greedily after each of --prompts held-out prompts, decoded "
+        "together, every step on the accelerator (default: 0, a prefill run of --tokens)",
+    ),
+    "--prompts": ("prompts", int, "prompts decoded together with --generate, at most --lanes"),
+    "--prompt-tokens": ("prompt_tokens", int, "tokens of each prompt with --generate"),
+    "--memory": (
+        "memory",
+        str,
+        "off-chip memory the weights are fetched from with --generate: lpddr5, hbm3 or pcie4",
+    ),
 }
 
 
@@ -93,6 +106,8 @@ def _cosim(args) -> int:
     settings = _settings(args)
     OutputFolder(args.out)  # refused now, not after the simulation
     quiet_transformers()
+    if settings.generate:
+        return _generate(settings, args.out)
     report = cosim(settings, progress, _batch_bar(), training_bar("training the tiny MoE"))
     files = write_report(report, args.out)
     print(_headline(report))
@@ -116,6 +131,72 @@ def _cosim(args) -> int:
     print(_area(report["area"], report["simulation"]["cycles"]))
     print(wrapped(f"wrote {', '.join(files)} to {args.out}"))
     return 0 if report["bit_exact"] else 1
+
+
+def _generate(settings, out: Path) -> int:
+    from moetile.app.cosim.generate import generate
+    from moetile.app.cosim.run import write_report
+
+    report = generate(settings, progress, _batch_bar(), training_bar("training the tiny MoE"))
+    files = write_report(report, out)
+    g = report["generation"]
+    exact = "bit-exact" if report["bit_exact"] else "MISMATCH against the golden"
+    same = "equals" if g["equal_to_golden"] else "DIFFERS FROM"
+    print(
+        wrapped(
+            f"{report['model']} on the {report['backend']} backend: {g['new_tokens']} tokens "
+            f"generated after each of {g['prompts']} prompts of {g['prompt_tokens']} tokens, "
+            f"every layer of every step {exact}; the text {same} the golden model's (the float "
+            f"model's: {100 * g['float_agreement']:.1f} % of tokens the same)"
+        )
+    )
+    for n, text in enumerate(g["texts"]):
+        print(f"prompt {n}: {text['prompt']!r} -> {text['generated']!r}")
+    if "layers" in report:
+        print(f"decode, per generated token (a step: {g['prompts']} tokens, one per prompt):")
+        print_table([_generation_row(row) for row in report["layers"]])
+    for phase in ("decode", "prefill"):
+        if phase in report:
+            print(wrapped(_phase_line(phase, report[phase], report["clock"])))
+    if report["backend"] != "golden":
+        m, clock = report["memory"], report["clock"]
+        print(
+            wrapped(
+                f"weights from {m['what']} ({m['bandwidth_source']}): {m['bytes_per_cycle']:,.0f} "
+                f"bytes a cycle at {m['clock_mhz']:g} MHz, after {m['latency_cycles']} cycles "
+                f"({m['latency_ns']:g} ns, assumed); {m['pj_per_byte']:g} pJ a byte "
+                f"({m['energy_source']})"
+            )
+        )
+        print(wrapped(f"times at {clock['mhz']:g} MHz: {clock['source']}"))
+        print(_area(report["area"], 0))
+    print(wrapped(f"wrote {', '.join(files)} to {out}"))
+    return 0 if report["bit_exact"] and g["equal_to_golden"] else 1
+
+
+def _generation_row(row: dict) -> dict:
+    out = {"layer": row["layer"]}
+    out.update({step: round(cycles) for step, cycles in row["cycles_per_token"].items()})
+    out["cycles/token"] = round(row["total_per_token"])
+    out["µs/token"] = f"{row['us_per_token']:.2f}"
+    out["exact"] = "yes" if row["bit_exact"] else "NO"
+    return out
+
+
+def _phase_line(phase: str, s: dict, clock: dict) -> str:
+    split = s["split_per_token"]
+    shares = ", ".join(
+        f"{name} {100 * split[name] / s['cycles_per_token']:.0f} %"
+        for name in ("fetch", "compute", "other")
+    )
+    unit = "prompt token" if phase == "prefill" else "generated token"
+    return (
+        f"{phase}: {s['cycles_per_token']:,.0f} cycles a {unit} ({shares}), "
+        f"{s['tokens_per_second']:,.1f} tokens/s at {clock['mhz']:g} MHz; "
+        f"{s['fetched_bytes_per_token'] / 1e3:,.1f} kB fetched a token, "
+        f"{s['offchip_uj_per_token']:,.1f} µJ off chip a token; engine utilization "
+        f"{100 * s['utilization']:.0f} %"
+    )
 
 
 def _settings(args):

@@ -7,7 +7,12 @@ import torch
 
 from moetile.hw.moe import MoELayerParams
 from moetile.hw.moe.interface import STATS
-from moetile.sw.mapping.moe_layer import load_words, results_of, token_payloads
+from moetile.sw.mapping.moe_layer import (
+    load_word_bytes,
+    load_words,
+    results_of,
+    token_payloads,
+)
 from moetile.sw.runtime.backends import Backend, GoldenBackend, LayerRun, cycle_bound
 
 from .settings import BACKENDS
@@ -16,25 +21,43 @@ __all__ = ["BACKENDS", "CocotbBackend", "FastBackend", "make_backend"]
 
 
 class FastBackend(Backend):
-    """One fast-harness model kept across batches; weights reloaded when the layer changes."""
+    """One fast-harness model kept across batches; weights reloaded when the layer changes,
+    from ``memory`` (an :class:`~moetile.sim.offchip.OffChipMemory`: its latency, then its
+    bandwidth) when given, else one word a cycle. ``extra["fetched_bytes"]`` of a run: the
+    weight bytes its load moved."""
 
     name = "fast"
 
-    def __init__(self, params: MoELayerParams):
+    def __init__(self, params: MoELayerParams, memory=None):
         from moetile.hw.registry import Design, block
         from moetile.sim.fast import FastSim
 
         self.params = params
+        self.memory = memory
         self.sim = FastSim(Design(block("moe_layer"), params))
         self.session = self.sim.open()
         self.loaded = None
 
+    def _load(self, layer) -> tuple[int, int]:
+        """Load ``layer``'s weights; return the cycles and the bytes moved."""
+        from moetile.sim.fast import Traffic
+
+        words = load_words(layer.integer)
+        sizes = load_word_bytes(self.params)
+        assert len(sizes) == len(words)
+        traffic, budget = {}, 2 * len(words) + 1000
+        if self.memory is not None:
+            offers = self.memory.offers(sizes.tolist())
+            traffic["i_load"] = Traffic.explicit(offers)
+            budget += len(offers)
+        cycles = self.session.run({"i_load": words}, budget=budget, traffic=traffic).cycles
+        return cycles, int(sizes.sum())
+
     def run(self, key, layer, x, codes):
         started = time.perf_counter()
-        load_cycles = 0
+        load_cycles = fetched = 0
         if key != self.loaded:
-            words = load_words(layer.integer)
-            load_cycles = self.session.run({"i_load": words}, budget=2 * len(words) + 1000).cycles
+            load_cycles, fetched = self._load(layer)
             self.loaded = key
         run = self.session.run(
             {"i_token": token_payloads(self.params, x, codes)},
@@ -45,7 +68,8 @@ class FastBackend(Backend):
         stats["load"] = load_cycles
         result = torch.from_numpy(results_of(self.params, run.payloads("o")["y"]))
         seconds = time.perf_counter() - started
-        return LayerRun(result, stats, seconds, run.cycles + load_cycles)
+        extra = {"fetched_bytes": fetched}
+        return LayerRun(result, stats, seconds, run.cycles + load_cycles, extra)
 
     def close(self):
         self.session.close()
@@ -94,9 +118,11 @@ class CocotbBackend(Backend):
         )
 
 
-def make_backend(name: str, params: MoELayerParams) -> Backend:
+def make_backend(name: str, params: MoELayerParams, memory=None) -> Backend:
+    """Backend ``name`` for designs of ``params``; ``memory``: where the fast harness fetches
+    the weights from (see :class:`FastBackend`)."""
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {name!r}")
-    return {"fast": FastBackend, "cocotb": CocotbBackend, "golden": GoldenBackend}[name](
-        *(() if name == "golden" else (params,))
-    )
+    if name == "fast":
+        return FastBackend(params, memory)
+    return CocotbBackend(params) if name == "cocotb" else GoldenBackend()

@@ -16,10 +16,15 @@ FIGURE_SIZE = (8, 4.4)
 def plot_title(report: dict) -> str:
     """Two lines: what ran, and on which build."""
     settings, params = report["settings"], report["params"]
+    if "generation" in report:
+        g = report["generation"]
+        work = f"{g['new_tokens']} tokens generated after each of {g['prompts']} prompts"
+    else:
+        work = f"{settings['tokens']} tokens"
     ran = (
         f"{report['model']} on the {report['engine']} engine "
         f"({params['lanes']} lanes x {params['arrays']} arrays), "
-        f"{settings['tokens']} tokens, {report['backend']} backend"
+        f"{work}, {report['backend']} backend"
     )
     return f"{ran}\ndesign {report['design']}, moetile {version('moetile')}"
 
@@ -33,8 +38,6 @@ def plot_figures(report: dict) -> dict:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    rows = report["layers"]
-    layers = [row["layer"] for row in rows]
     figures = {}
 
     def figure(name: str, title: str):
@@ -45,15 +48,51 @@ def plot_figures(report: dict) -> dict:
         figures[name] = fig
         return axes
 
+    if "generation" in report:
+        _generation_figures(report, figure)
+    else:
+        _prefill_figures(report, figure)
+    for fig in figures.values():
+        fig.tight_layout()
+    return figures
+
+
+def _stacked(axes, xs, parts: dict, legend: str) -> None:
+    """Bars at ``xs`` stacked from ``parts`` (label → values), the legend beside the plot."""
+    bottom = [0] * len(xs)
+    for label, values in parts.items():
+        axes.bar(xs, values, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title=legend)
+
+
+def _generation_figures(report: dict, figure) -> None:
+    """Decode cycles per generated token by layer, and every step's cycles."""
+    if "layers" in report:
+        rows = report["layers"]
+        axes = figure("decode_cycles_per_token.png", "Decode: cycles per generated token by layer")
+        steps = rows[0]["cycles_per_token"]
+        parts = {name: [row["cycles_per_token"][name] for row in rows] for name in steps}
+        _stacked(axes, [row["layer"] for row in rows], parts, "step")
+        axes.set(xlabel="layer", ylabel="cycles per generated token")
+    if "steps" in report:
+        rows = report["steps"]
+        axes = figure("step_cycles.png", "Cycles of each generation step (0: the prefill)")
+        parts = {name: [row["cycles"][name] for row in rows] for name in rows[0]["cycles"]}
+        _stacked(axes, [row["step"] for row in rows], parts, "cycles")
+        axes.set(xlabel="step", ylabel="cycles, every layer", yscale="log")
+
+
+def _prefill_figures(report: dict, figure) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    rows = report["layers"]
+    layers = [row["layer"] for row in rows]
     if "cycles" in rows[0]:
         axes = figure("cycles.png", "Cycles per layer by step")
-        bottom = [0] * len(rows)
-        for step in rows[0]["cycles"]:
-            values = [row["cycles"][step] for row in rows]
-            axes.bar(layers, values, bottom=bottom, label=step)
-            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        parts = {step: [row["cycles"][step] for row in rows] for step in rows[0]["cycles"]}
+        _stacked(axes, layers, parts, "step")
         axes.set(xlabel="layer", ylabel="cycles")
-        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="step")
 
         axes = figure(
             "utilization.png", "Expert-engine utilization (compute bound / gate-up + down cycles)"
@@ -71,9 +110,6 @@ def plot_figures(report: dict) -> dict:
     axes = figure("error.png", "Error of the quantized layer against the float layer")
     axes.bar(layers, [row["error"] for row in rows])
     axes.set(xlabel="layer", ylabel="||y - y_float|| / ||y_float||")
-    for fig in figures.values():
-        fig.tight_layout()
-    return figures
 
 
 def write_plots(report: dict, out: Path) -> list[str]:

@@ -146,7 +146,7 @@ def cosim(
     passages = _passages(validation, settings.tokens, context)
 
     progress(
-        f"building the accelerator ({params.experts} experts, {params.engine} engine: "
+        f"building the accelerator ({params.experts} experts, {settings.engine} engine: "
         f"{params.lanes} lanes x {params.arrays} arrays) for the {settings.backend} backend"
     )
     backend = make_backend(settings.backend, params)

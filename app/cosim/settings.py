@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 
 from moetile.hw.checks import check_choice, check_int
 from moetile.hw.moe import ENGINES, MoELayerParams
+from moetile.sim.offchip import MEMORIES
 from moetile.sw.cost.fpga import check_clock
 
 __all__ = ["BACKENDS", "COSIM_TRAIN_STEPS", "CosimSettings"]
@@ -36,7 +37,11 @@ class CosimSettings:
     implement``, else the assumed target clock);
     ``quality_tokens``: held-out tokens on which the float model and the quantized golden are
     compared besides the co-simulated ones (``None``: :data:`QUALITY_PER_TOKEN` per simulated
-    token, at most :data:`QUALITY_TOKENS`; see :meth:`resolved`)."""
+    token, at most :data:`QUALITY_TOKENS`; see :meth:`resolved`);
+    ``generate``: tokens to generate greedily after each of ``prompts`` held-out prompts of
+    ``prompt_tokens`` tokens, the prompts decoded together (0: no generation, the prefill run
+    of ``tokens``); ``memory``: the off-chip memory the layers' weights are fetched from
+    during generation (:data:`~moetile.sim.offchip.MEMORIES`)."""
 
     model: str = "tiny-moe"
     tokens: int = 128
@@ -50,10 +55,24 @@ class CosimSettings:
     train_steps: int = COSIM_TRAIN_STEPS
     area: bool = False
     clock: float | None = None
+    generate: int = 0
+    prompts: int = 4
+    prompt_tokens: int = 16
+    memory: str = "lpddr5"
 
     def __post_init__(self):
         for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
             check_int(name, getattr(self, name), minimum=1)
+        check_int("generate", self.generate, minimum=0)
+        check_int("prompt_tokens", self.prompt_tokens, minimum=1)
+        check_int("prompts", self.prompts, minimum=1)
+        if self.prompts > min(self.lanes, self.max_tokens):
+            raise ValueError(
+                f"prompts must be at most {min(self.lanes, self.max_tokens)}, not "
+                f"{self.prompts}: a decode step, one token of each prompt, runs in one batch "
+                f"of at most the {self.lanes} lanes (and --max-tokens {self.max_tokens})"
+            )
+        check_choice("memory", self.memory, tuple(MEMORIES))
         if self.quality_tokens is not None:
             check_int("quality_tokens", self.quality_tokens, minimum=0)
         if self.clock is not None:

@@ -29,7 +29,7 @@ typedef VerilatedFstC Trace;
 #define FS_EXPORT extern "C" __attribute__((visibility("default")))
 
 enum { TRAFFIC_NONE = 0, TRAFFIC_RANDOM = 1, TRAFFIC_PATTERN = 2 };
-enum { RUN_DONE = 0, RUN_DEADLINE = 1, RUN_EXTRA = 2 };
+enum { RUN_DONE = 0, RUN_DEADLINE = 1, RUN_EXTRA = 2, RUN_STOPPED = 3 };
 
 struct fs_stream {
     uint32_t* data;          // count * words payload words
@@ -41,6 +41,7 @@ struct fs_stream {
     const uint8_t* pattern;  // TRAFFIC_PATTERN: 1 = may offer (source) / ready (sink); cyclic
     int64_t pattern_length;
     int64_t done;            // transfers made, written
+    int32_t stop;            // sink: reaching count ends the run; not needed to complete it
 };
 
 struct Handle {
@@ -155,7 +156,10 @@ FS_EXPORT int32_t fs_run(void* handle, fs_stream* ins, fs_stream* outs, const ui
         const int64_t local = h->cycle - start;
         bool complete = true;
         for (int i = 0; i < N_IN; i++) complete &= ins[i].done == ins[i].count;
-        for (int i = 0; i < N_OUT; i++) complete &= outs[i].done >= outs[i].count;
+        for (int i = 0; i < N_OUT; i++) {
+            if (!outs[i].stop) complete &= outs[i].done >= outs[i].count;
+            else if (outs[i].count > 0 && outs[i].done >= outs[i].count) return RUN_STOPPED;
+        }
         if (complete && finished_at < 0) finished_at = local;
         if (complete && local - finished_at >= settle) return RUN_DONE;
         if (local >= budget) return RUN_DEADLINE;

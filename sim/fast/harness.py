@@ -16,7 +16,7 @@ from .ports import StreamPort, design_ports
 __all__ = ["DeadlineError", "FastSim", "RunResult", "Traffic"]
 
 _MODES = {"none": 0, "random": 1, "pattern": 2}
-_DONE, _DEADLINE, _EXTRA = 0, 1, 2
+_DONE, _DEADLINE, _EXTRA, _STOPPED = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class _Stream(ctypes.Structure):
         ("pattern", ctypes.c_void_p),
         ("pattern_length", ctypes.c_int64),
         ("done", ctypes.c_int64),
+        ("stop", ctypes.c_int32),
     ]
 
 
@@ -78,6 +79,9 @@ class RunResult:
         Per stream (inputs and outputs), the cycle of every transfer.
     start, end : int
         The run's first cycle and the cycle after its last (cycle 0: the first after reset).
+    stopped : str or None
+        The ``stop`` stream whose transfers ended the run, if one did: then every other
+        stream may be short of its count (``stamps`` says how far each got).
     """
 
     words: dict[str, np.ndarray]
@@ -85,6 +89,7 @@ class RunResult:
     start: int
     end: int
     ports: dict[str, StreamPort] = field(repr=False)
+    stopped: str | None = None
 
     @property
     def cycles(self) -> int:
@@ -188,6 +193,7 @@ class Session:
         traffic=None,
         statics=None,
         settle: int = 0,
+        stop=(),
     ) -> RunResult:
         """Feed ``inputs`` (stream name → payloads, see :meth:`StreamPort.pack`), drain
         ``expect`` (stream name → transaction count) and return the outputs and stamps.
@@ -195,10 +201,17 @@ class Session:
         ``traffic``: stream name → :class:`Traffic` (default none). ``statics``: input name →
         integer, for ports that are not streams. ``budget``: the cycle deadline; the run fails
         with :class:`DeadlineError` naming what is still pending. ``settle``: cycles to run
-        after the last transfer, in which no output may appear.
+        after the last transfer, in which no output may appear. ``stop``: output streams whose
+        expected transfers, once made, end the run where it is (``RunResult.stopped``); the
+        run completes without them. A run continued after a stop takes the inputs the stop
+        left unsent (the items past each input's ``stamps``).
         """
         sim = self.sim
         _check_names(sim, inputs, expect or {}, traffic or {}, statics or {})
+        outbound = [s.name for s in sim.streams.values() if not s.inbound]
+        for name in stop:
+            if name not in outbound:
+                raise ValueError(f"stop stream {name!r} is not an output of {sim.design.top}")
         if budget < 1:
             raise ValueError(f"budget must be a cycle count >= 1, not {budget}")
         ins = [s for s in sim.streams.values() if s.inbound]
@@ -222,6 +235,7 @@ class Session:
             stamp_buffers[port.name] = _fill(
                 out_structs[n], out_words[port.name], count, traffic.get(port.name), keep
             )
+            out_structs[n].stop = int(port.name in stop)
         static_words = _static_words(sim, statics or {})
         start = sim.lib.fs_cycle(self.handle)
         status = sim.lib.fs_run(
@@ -234,9 +248,24 @@ class Session:
         )
         done = [*zip(ins, in_structs, strict=False), *zip(outs, out_structs, strict=False)]
         stamps = {port.name: stamp_buffers[port.name][: s.done].copy() for port, s in done}
-        if status != _DONE:
+        if status not in (_DONE, _STOPPED):
             raise DeadlineError(_pending(sim, status, budget, ins, in_structs, outs, out_structs))
-        return RunResult(out_words, stamps, start, sim.lib.fs_cycle(self.handle), dict(sim.streams))
+        words = {
+            port.name: out_words[port.name][: s.done]
+            for port, s in zip(outs, out_structs, strict=False)
+        }
+        end = sim.lib.fs_cycle(self.handle)
+        stopped = next(
+            (
+                p.name
+                for p, s in zip(outs, out_structs, strict=False)
+                if s.stop and s.done >= s.count > 0
+            ),
+            None,
+        )
+        return RunResult(
+            words, stamps, start, end, dict(sim.streams), stopped if status == _STOPPED else None
+        )
 
 
 def _fill(struct, words, count, traffic, keep) -> np.ndarray:

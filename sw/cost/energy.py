@@ -70,6 +70,9 @@ ENERGY_TABLE = {
     "mul8": EnergyEntry(0.2, "8-bit integer multiply", HOROWITZ),
     "mul32": EnergyEntry(3.1, "32-bit integer multiply", HOROWITZ),
     "sram64": EnergyEntry(10.0, "64-bit read of an 8 KB SRAM (per bit: 10 / 64)", HOROWITZ),
+    "dram64": EnergyEntry(
+        1300.0, "64-bit DRAM access (the low end of the table's 1.3-2.6 nJ)", HOROWITZ
+    ),
     "register_bit": EnergyEntry(0.009, "1-bit register write", ALADDIN),
     "leakage_bit": EnergyEntry(7.4e-5 * CYCLE_NS, "a register or memory bit leaking 1 ns", ALADDIN),
     "leakage_um2": EnergyEntry(

@@ -18,7 +18,14 @@ from moetile.sw.engines import engine_software
 from moetile.sw.engines.rows import bits
 from moetile.sw.golden.moe_layer import IntegerMoELayer
 
-__all__ = ["WORD_BITS", "load_words", "pack_bits", "results_of", "token_payloads"]
+__all__ = [
+    "WORD_BITS",
+    "load_word_bytes",
+    "load_words",
+    "pack_bits",
+    "results_of",
+    "token_payloads",
+]
 
 WORD_BITS = 32
 
@@ -101,6 +108,14 @@ def load_words(layer: IntegerMoELayer) -> np.ndarray:
         target = bits(np.full(len(addresses), codes[name]), p.load_target_width)
         parts.append(np.concatenate([target, bits(addresses, p.load_addr_width), padded], axis=1))
     return pack_bits(np.concatenate(parts))
+
+
+def load_word_bytes(params: MoELayerParams) -> np.ndarray:
+    """The bytes of data each word of :func:`load_words` carries (its target's data width,
+    rounded up to whole bytes): what a fetch of the layer moves from off-chip memory."""
+    return np.concatenate(
+        [np.full(depth, -(-width // 8)) for _code, depth, width in params.load_targets.values()]
+    )
 
 
 def token_payloads(params: MoELayerParams, x, scale_codes) -> dict:

@@ -3,6 +3,7 @@ attention and norms; each MoE layer's tokens are quantized, run on a backend in 
 most ``max_tokens``, checked bit for bit against the golden, and handed back in float."""
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,8 @@ __all__ = ["AcceleratedModel", "BatchRecord", "expert_work", "perplexity", "summ
 
 @dataclass
 class BatchRecord:
-    """What one batch of one layer did."""
+    """What one batch of one layer did; ``step``: the generation step it belongs to (0: the
+    prompts' prefill, ``s``: the ``s``-th decode step), ``None`` outside generation."""
 
     layer: int
     tokens: int
@@ -34,6 +36,9 @@ class BatchRecord:
     work: int
     error_sq: float
     reference_sq: float
+    step: int | None = None
+    #: Weight bytes loaded from off-chip memory before the batch.
+    fetched_bytes: int = 0
 
 
 def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
@@ -67,6 +72,8 @@ class AcceleratedModel:
     layers: list[FloatMoELayer] = field(default_factory=list)
     quantized: list[QuantizedLayer] = field(default_factory=list)
     records: list[BatchRecord] = field(default_factory=list)
+    #: The generation step the batches being run belong to (see :class:`BatchRecord`).
+    step: int | None = None
 
     def __post_init__(self):
         blocks = [layer.mlp for layer in self.model.model.layers]
@@ -109,13 +116,58 @@ class AcceleratedModel:
     def forward(self, tokens: torch.Tensor, backend: Backend | None, on_batch=lambda r: None):
         """Logits of ``tokens`` ``(T,)``: float when ``backend`` is None, else with every MoE
         layer on ``backend``."""
-        if backend is None:
+        with self.on_backend(backend, on_batch):
             return self.model(input_ids=tokens[None], output_router_logits=False).logits[0]
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: torch.Tensor,
+        new_tokens: int,
+        backend: Backend | None,
+        on_batch=None,
+        logits: list | None = None,
+    ) -> torch.Tensor:
+        """Greedy generation: ``new_tokens`` tokens ``(B, new_tokens)`` after each of the
+        ``prompts`` ``(B, P)``, the B sequences decoded together. The prompts run as one
+        prefill (step 0, whose last logits give the first token), then one decode step per
+        further token, each a batch of B tokens per layer, attention reading its KV cache;
+        float when ``backend`` is None. ``logits``: a list that receives each step's
+        ``(B, vocabulary)`` logits."""
+        if prompts.ndim != 2 or new_tokens < 1:
+            raise ValueError("generate needs prompts (B, P) and new_tokens >= 1")
+        generated = []
+        with self.on_backend(backend, on_batch or (lambda r: None)):
+            self.step, feed, cache = 0, prompts, None
+            try:
+                for step in range(new_tokens):
+                    self.step = step
+                    out = self.model(
+                        input_ids=feed,
+                        past_key_values=cache,
+                        use_cache=True,
+                        output_router_logits=False,
+                    )
+                    cache = out.past_key_values
+                    if logits is not None:
+                        logits.append(out.logits[:, -1])
+                    feed = out.logits[:, -1].argmax(dim=-1, keepdim=True)
+                    generated.append(feed)
+            finally:
+                self.step = None
+        return torch.cat(generated, dim=1)
+
+    @contextmanager
+    def on_backend(self, backend: Backend | None, on_batch):
+        """Every MoE layer of the model on ``backend`` while inside (float when None)."""
+        if backend is None:
+            yield
+            return
         originals = [layer.mlp for layer in self.model.model.layers]
         try:
             for n, layer in enumerate(self.model.model.layers):
                 layer.mlp = _OnBackend(self, n, backend, on_batch)
-            return self.model(input_ids=tokens[None], output_router_logits=False).logits[0]
+            yield
         finally:
             for layer, mlp in zip(self.model.model.layers, originals, strict=True):
                 layer.mlp = mlp
@@ -145,6 +197,8 @@ class AcceleratedModel:
                 work=expert_work(q, counts),
                 error_sq=float(((y - reference) ** 2).sum()),
                 reference_sq=float((reference**2).sum()),
+                step=self.step,
+                fetched_bytes=run.extra.get("fetched_bytes", 0),
             )
             self.records.append(record)
             on_batch(record)

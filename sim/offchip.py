@@ -1,0 +1,123 @@
+"""The off-chip memory that holds the experts during generation: a model in the harness, not in
+the design. It serves a fetch (a run of weight-load words) after a fixed latency at a fixed
+bandwidth, both in accelerator cycles at a stated clock; the layer's weight-load port takes at
+most one word a cycle, so a fetch runs at the slower of the two.
+
+Modelled: peak bandwidth, one latency per fetch, energy per byte moved. Not modelled: banks, rows
+and their activations, refresh, bus turnarounds, read/write mixes, contention with the host's own
+traffic (attention and its KV cache), so every figure is a best case of the memory.
+"""
+
+import math
+from dataclasses import dataclass
+
+from moetile.hw.checks import check_choice
+from moetile.sw.cost.energy import ENERGY_TABLE
+
+__all__ = ["MEMORIES", "MemoryPreset", "OffChipMemory", "dram_pj_per_byte"]
+
+
+@dataclass(frozen=True)
+class MemoryPreset:
+    """A memory's peak bandwidth (where the figure comes from) and the latency assumed for one
+    fetch (an assumption, stated as one)."""
+
+    name: str
+    what: str
+    gb_per_s: float
+    bandwidth_source: str
+    latency_ns: float
+
+
+#: The presets of ``--memory``. Bandwidths are peak figures of the interface standards; the
+#: latencies are round figures assumed for a first word (not from a datasheet).
+MEMORIES = {
+    "lpddr5": MemoryPreset(
+        "lpddr5",
+        "LPDDR5, x64 at 6400 MT/s",
+        51.2,
+        "JEDEC JESD209-5 (LPDDR5): 6400 MT/s x 8 bytes",
+        100.0,
+    ),
+    "hbm3": MemoryPreset(
+        "hbm3",
+        "HBM3, one stack",
+        819.2,
+        "JEDEC JESD238 (HBM3): 1024-bit interface at 6.4 Gb/s a pin",
+        100.0,
+    ),
+    "pcie4": MemoryPreset(
+        "pcie4",
+        "host memory over PCIe 4.0 x16",
+        32.0,
+        "PCI-SIG PCIe 4.0: 16 GT/s x 16 lanes, the peak before encoding (31.5 GB/s after)",
+        1000.0,
+    ),
+}
+
+
+def dram_pj_per_byte() -> float:
+    """Energy of a byte read from DRAM: the table's 64-bit DRAM access over 8 bytes."""
+    return ENERGY_TABLE["dram64"].pj / 8
+
+
+@dataclass(frozen=True)
+class OffChipMemory:
+    """A :class:`MemoryPreset` seen from an accelerator clocked at ``clock_mhz``."""
+
+    preset: MemoryPreset
+    clock_mhz: float
+
+    @classmethod
+    def named(cls, name: str, clock_mhz: float) -> "OffChipMemory":
+        check_choice("memory", name, tuple(MEMORIES))
+        if not clock_mhz > 0:
+            raise ValueError(f"clock must be a positive number of MHz, not {clock_mhz}")
+        return cls(MEMORIES[name], clock_mhz)
+
+    @property
+    def bytes_per_cycle(self) -> float:
+        return self.preset.gb_per_s * 1e3 / self.clock_mhz
+
+    @property
+    def latency_cycles(self) -> int:
+        return math.ceil(self.preset.latency_ns * self.clock_mhz / 1e3)
+
+    def words_per_cycle(self, word_bytes: float) -> float:
+        """Load words a cycle: the memory's bandwidth over a word, at most the port's one."""
+        return min(1.0, self.bytes_per_cycle / word_bytes)
+
+    def offers(self, word_bytes: list[float]) -> list[int]:
+        """The cycle bits of a fetch of words of ``word_bytes`` bytes each: 1 where the memory
+        has the next word ready (the harness's ``pattern`` traffic), after the latency; a word
+        is ready once every byte up to its last has arrived at the bandwidth."""
+        bits, arrived, at = [0] * self.latency_cycles, 0.0, 0
+        for size in word_bytes:
+            arrived += size
+            ready = max(at + 1, math.ceil(arrived / self.bytes_per_cycle - 1e-9))
+            bits += [0] * (ready - at - 1) + [1]
+            at = ready
+        return bits
+
+    def fetch_cycles(self, word_bytes: list[float]) -> int:
+        """Cycles from a fetch's request to its last word, into a port that is always ready."""
+        return len(self.offers(word_bytes))
+
+    def energy_pj(self, nbytes: float) -> float:
+        return nbytes * dram_pj_per_byte()
+
+    def to_json(self) -> dict:
+        p = self.preset
+        return {
+            "memory": p.name,
+            "what": p.what,
+            "gb_per_s": p.gb_per_s,
+            "bandwidth_source": p.bandwidth_source,
+            "latency_ns": p.latency_ns,
+            "latency": "assumed",
+            "clock_mhz": self.clock_mhz,
+            "bytes_per_cycle": self.bytes_per_cycle,
+            "latency_cycles": self.latency_cycles,
+            "pj_per_byte": dram_pj_per_byte(),
+            "energy_source": ENERGY_TABLE["dram64"].source,
+        }
