@@ -330,5 +330,6 @@ _BUILTIN = (
     "moetile.hw.xbar.block",
     "moetile.hw.gocache.block",
     "moetile.hw.predictor.block",
+    "moetile.hw.expert_cache.block",
     "moetile.hw.moe.block",
 )

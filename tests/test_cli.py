@@ -33,6 +33,7 @@ def test_generate_writes_every_default_design(rtl):
     manifest = json.loads((rtl / "manifest.json").read_text())
     tops = sorted(d["top"] for d in manifest["designs"])
     assert tops == [
+        "expert_cache",
         "fat_fat",
         "fat_parapim",
         "gemv",
@@ -83,6 +84,9 @@ def test_generate_writes_every_default_design(rtl):
             assert ports["i_w__payload"]["width"] == 8 * record["params"]["macs"] + 1
         elif record["block"] == "moe_layer":  # a chunk of int8 values, the scale code, last
             assert ports["i_token__payload"]["width"] == 8 * record["params"]["router_macs"] + 17
+        elif record["block"] == "expert_cache":  # 4 layers, 8 experts: 2 + 3 bits; 8 slots
+            assert ports["i__payload"]["width"] == 5
+            assert ports["o_fetch__payload"]["width"] == 5 + 3
         else:
             assert ports["i_x__payload"]["width"] == 8 * record["params"]["macs"]
     assert manifest["tools"]["amaranth"] == "0.5.10"
@@ -125,7 +129,7 @@ def test_generate_with_params_and_config(tmp_path):
 @pytest.mark.cost(300)
 def test_lint_and_synth(rtl, capsys):
     assert main(["lint", "--dir", str(rtl)]) == 0
-    assert "13 clean, 0 with warnings, 0 that do not parse" in capsys.readouterr().out
+    assert "14 clean, 0 with warnings, 0 that do not parse" in capsys.readouterr().out
     assert main(["synth", "--dir", str(rtl), "--json"]) == 0
     designs = {d["top"]: d for d in json.loads(capsys.readouterr().out)["designs"]}
     cells = {top: d["cells"] for top, d in designs.items()}

@@ -72,6 +72,11 @@ def _fails(name: str, index: int, prop: str, mutant: str, make):
         ("gocache", 0, "selection", "flip"),
         ("predictor", 0, "o.counted", "duplicate"),
         ("predictor", 0, "o.latency", "drop"),
+        ("expert_cache", 0, "o.held", "unheld"),
+        ("expert_cache", 1, "o.counted", "duplicate"),
+        ("expert_cache", 0, "o.latency", "drop"),
+        ("expert_cache", 1, "o_fetch.held", "unheld"),
+        ("expert_cache", 0, "fetch", "flip"),
         # Not moe_layer's latency: a failing proof there is some 90 steps deep; its property is
         # the one every other block's drop and tightness cases break, and a simulated witness
         # shows its bounds tight (test_moe_layer_latency_bounds_are_reached).
@@ -83,7 +88,7 @@ def test_a_broken_output_fails_its_property(name, index, prop, kind):
     _fails(name, index, prop, kind, lambda d: OutputMutant(d.component(), kind, port))
 
 
-BOUNDED = ["gemv", "mixpe", "xbar", "gocache", "predictor", "moe_layer"]
+BOUNDED = ["gemv", "mixpe", "xbar", "gocache", "predictor", "expert_cache", "moe_layer"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,53 @@
+"""Stream payloads of the expert cache."""
+
+from amaranth import unsigned
+from amaranth.lib import data
+
+from .params import ExpertCacheParams
+
+__all__ = ["entry_layout", "fetch_layout", "key_layout", "result_layout", "write_layout"]
+
+
+def key_layout(params: ExpertCacheParams) -> data.StructLayout:
+    """A lookup: which layer's which expert."""
+    return data.StructLayout(
+        {"layer": unsigned(params.layer_width), "expert": unsigned(params.expert_width)}
+    )
+
+
+def entry_layout(params: ExpertCacheParams) -> data.StructLayout:
+    """A slot's tag and its allocation: ``valid`` (it holds ``layer``'s ``expert``),
+    ``pinned`` (never replaced), and whose misses may fill it: any layer's when ``shared``,
+    else layer ``owner``'s alone (a per-layer quota)."""
+    return data.StructLayout(
+        {
+            "valid": 1,
+            "pinned": 1,
+            "shared": 1,
+            "owner": unsigned(params.layer_width),
+            "layer": unsigned(params.layer_width),
+            "expert": unsigned(params.expert_width),
+        }
+    )
+
+
+def write_layout(params: ExpertCacheParams) -> data.StructLayout:
+    """A configuration write: ``entry`` into slot ``slot`` (its usage cleared)."""
+    return data.StructLayout({"slot": unsigned(params.slot_width), "entry": entry_layout(params)})
+
+
+def result_layout(params: ExpertCacheParams) -> data.StructLayout:
+    """A lookup's answer: ``hit`` and the slot holding the expert; on a miss, the slot now
+    being filled (its fetch requested), or ``refused`` when no slot may take it."""
+    return data.StructLayout({"hit": 1, "refused": 1, "slot": unsigned(params.slot_width)})
+
+
+def fetch_layout(params: ExpertCacheParams) -> data.StructLayout:
+    """A fetch request: ``layer``'s ``expert`` into ``slot``."""
+    return data.StructLayout(
+        {
+            "layer": unsigned(params.layer_width),
+            "expert": unsigned(params.expert_width),
+            "slot": unsigned(params.slot_width),
+        }
+    )
