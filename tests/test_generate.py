@@ -15,7 +15,7 @@ from moetile.app.cosim.backends import FastBackend
 from moetile.app.cosim.generate import generate
 from moetile.app.cosim.settings import CosimSettings
 from moetile.sim.offchip import MEMORIES, OffChipMemory, dram_pj_per_byte
-from moetile.sw.mapping.moe_layer import load_word_bytes, load_words
+from moetile.sw.mapping.moe_layer import load_words, word_bytes
 from moetile.sw.models.corpus import stdlib_corpus
 from moetile.sw.models.tiny_moe import load_tiny_moe
 from moetile.sw.runtime.backends import GoldenBackend
@@ -80,8 +80,7 @@ def test_the_harness_loads_at_the_memory_s_pace(accelerated):
     then its bandwidth (here a slow clock makes the memory faster than the port, and a fast
     one slower)."""
     layer = accelerated.quantized[0]
-    sizes = load_word_bytes(layer.params).tolist()
-    assert len(sizes) == len(load_words(layer.integer))
+    sizes = word_bytes(layer.params, load_words(layer.integer)).tolist()
     x, codes = layer.encode(torch.zeros(1, layer.params.hidden), "layer 0")
     for mhz in (100.0, 4000.0):
         memory = OffChipMemory.named("lpddr5", mhz)
@@ -129,7 +128,8 @@ def test_generation_on_the_fast_harness_is_bit_exact(small_model, accelerated):
     steps = report["steps"]
     assert [s["step"] for s in steps] == [0, 1, 2, 3]
     assert steps[0]["tokens"] == 15 and all(s["tokens"] == 3 for s in steps[1:])
-    layer_bytes = int(load_word_bytes(accelerated.params).sum())
+    layer = accelerated.quantized[0]
+    layer_bytes = int(word_bytes(layer.params, load_words(layer.integer)).sum())
     for s in steps:  # every layer fetched whole at every step
         assert s["fetched_bytes"] == 2 * layer_bytes
         assert s["cycles"]["fetch"] > 0 and s["cycles"]["compute"] > 0

@@ -8,10 +8,10 @@ import torch
 from moetile.hw.moe import MoELayerParams
 from moetile.hw.moe.interface import STATS
 from moetile.sw.mapping.moe_layer import (
-    load_word_bytes,
     load_words,
     results_of,
     token_payloads,
+    word_bytes,
 )
 from moetile.sw.runtime.backends import Backend, GoldenBackend, LayerRun, cycle_bound
 
@@ -43,8 +43,7 @@ class FastBackend(Backend):
         from moetile.sim.fast import Traffic
 
         words = load_words(layer.integer)
-        sizes = load_word_bytes(self.params)
-        assert len(sizes) == len(words)
+        sizes = word_bytes(self.params, words)
         traffic, budget = {}, 2 * len(words) + 1000
         if self.memory is not None:
             offers = self.memory.offers(sizes.tolist())

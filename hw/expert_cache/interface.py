@@ -19,16 +19,7 @@ def entry_layout(params: ExpertCacheParams) -> data.StructLayout:
     """A slot's tag and its allocation: ``valid`` (it holds ``layer``'s ``expert``),
     ``pinned`` (never replaced), and whose misses may fill it: any layer's when ``shared``,
     else layer ``owner``'s alone (a per-layer quota)."""
-    return data.StructLayout(
-        {
-            "valid": 1,
-            "pinned": 1,
-            "shared": 1,
-            "owner": unsigned(params.layer_width),
-            "layer": unsigned(params.layer_width),
-            "expert": unsigned(params.expert_width),
-        }
-    )
+    return data.StructLayout({name: unsigned(w) for name, w in params.entry_fields.items()})
 
 
 def write_layout(params: ExpertCacheParams) -> data.StructLayout:

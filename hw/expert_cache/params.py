@@ -57,6 +57,22 @@ class ExpertCacheParams:
         return max(1, (self.experts - 1).bit_length())
 
     @property
+    def entry_fields(self) -> dict[str, int]:
+        """A slot's configuration entry, field by field (bits), from bit 0 up."""
+        return {
+            "valid": 1,
+            "pinned": 1,
+            "shared": 1,
+            "owner": self.layer_width,
+            "layer": self.layer_width,
+            "expert": self.expert_width,
+        }
+
+    @property
+    def entry_width(self) -> int:
+        return sum(self.entry_fields.values())
+
+    @property
     def usage_max(self) -> int:
         return (1 << self.usage_width) - 1
 

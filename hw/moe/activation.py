@@ -37,7 +37,7 @@ class ActivationUnit(wiring.Component):
     i : In(stream.Signature(row_layout(params)))
     lanes : In(lane_context_layout(params))
     product : In(scale_pair_layout(params))
-    scales : Out(read_signature(total_experts * scale_rows, scale_pair_layout(params)))
+    scales : Out(read_signature(regions * scale_rows, scale_pair_layout(params)))
         Reads of the per-row requantization scales.
     act_write : In(write_signature(256, signed(8)))
         Activation table writes.
@@ -54,9 +54,7 @@ class ActivationUnit(wiring.Component):
                 "lanes": In(lane_context_layout(params)),
                 "product": In(scale_pair_layout(params)),
                 "scales": Out(
-                    read_signature(
-                        params.total_experts * params.scale_rows, scale_pair_layout(params)
-                    )
+                    read_signature(params.regions * params.scale_rows, scale_pair_layout(params))
                 ),
                 "act_write": In(write_signature(1 << ACTIVATION_WIDTH, signed(ACTIVATION_WIDTH))),
                 "hidden_write": Out(
@@ -118,7 +116,7 @@ class ActivationUnit(wiring.Component):
         is_up = row.row[0]
         m.d.comb += [
             unit.eq((row.row >> 1) * p.arrays + row.array),
-            self.scales.addr.eq(self.lanes.expert * p.scale_rows + unit * 2 + is_up),
+            self.scales.addr.eq(self.lanes.region * p.scale_rows + unit * 2 + is_up),
         ]
         working = issuing & (lane < p.lanes)
         with m.If(working):

@@ -33,7 +33,7 @@ class CombineUnit(wiring.Component):
     -------
     i : In(stream.Signature(row_layout(params)))
     lanes : In(lane_context_layout(params))
-    scales : Out(read_signature(total_experts * scale_rows, scale_pair_layout(params)))
+    scales : Out(read_signature(regions * scale_rows, scale_pair_layout(params)))
     drain : In(1); tokens : In(range(params.max_tokens + 1))
     o : Out(stream.Signature(result_layout(params)))
     busy : Out(1)
@@ -46,9 +46,7 @@ class CombineUnit(wiring.Component):
                 "i": In(stream.Signature(row_layout(params))),
                 "lanes": In(lane_context_layout(params)),
                 "scales": Out(
-                    read_signature(
-                        params.total_experts * params.scale_rows, scale_pair_layout(params)
-                    )
+                    read_signature(params.regions * params.scale_rows, scale_pair_layout(params))
                 ),
                 "drain": In(1),
                 "tokens": In(range(params.max_tokens + 1)),
@@ -86,7 +84,7 @@ class CombineUnit(wiring.Component):
         output = Signal(range(p.pass_rows * p.arrays))
         m.d.comb += [
             output.eq(row.row * p.arrays + row.array),
-            self.scales.addr.eq(self.lanes.expert * p.scale_rows + 2 * p.padded_units + output),
+            self.scales.addr.eq(self.lanes.region * p.scale_rows + 2 * p.padded_units + output),
         ]
         with m.If(issuing):
             m.d.sync += lane.eq(lane + 1)

@@ -24,12 +24,13 @@ __all__ = [
 
 
 def job_layout(params: MoELayerParams) -> data.StructLayout:
-    """One job: an expert, a phase (0 for its gate and up rows, interleaved per hidden unit,
-    1 for its down rows) and how many lanes, from the first, hold a token (an engine that
-    takes its lanes one after another skips the rest)."""
+    """One job: the region of the banks holding its expert (the expert itself, or its cache
+    slot), a phase (0 for its gate and up rows, interleaved per hidden unit, 1 for its down
+    rows) and how many lanes, from the first, hold a token (an engine that takes its lanes one
+    after another skips the rest)."""
     return data.StructLayout(
         {
-            "expert": unsigned(params.expert_width),
+            "region": unsigned(params.region_width),
             "phase": 1,
             "lanes": range(params.lanes + 1),
         }
@@ -60,7 +61,7 @@ class ExpertEngine(wiring.Component):
         bank row (an expert's gate/up rows, then its down rows)."""
         p = self.params
         rows = Mux(job.phase, p.down_rows, p.gate_up_rows)
-        first = job.expert * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
+        first = job.region * (p.gate_up_rows + p.down_rows) + Mux(job.phase, p.gate_up_rows, 0)
         return rows, first
 
     def run_arrays(self, m, array) -> None:

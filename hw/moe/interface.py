@@ -18,6 +18,7 @@ __all__ = [
     "scale_pair_layout",
     "stats_layout",
     "read_signature",
+    "stats_names",
     "token_layout",
     "write_signature",
 ]
@@ -26,6 +27,12 @@ __all__ = [
 #: to the last token routed), gathering tokens into the lanes, the gate/up and down phases of
 #: the experts, and streaming the results out.
 STATS = ("route", "gather", "gate_up", "down", "output")
+
+
+def stats_names(params: MoELayerParams) -> tuple[str, ...]:
+    """The counters of ``params``' layer: :data:`STATS`, and ``fetch`` behind an expert cache
+    (the cycles its jobs waited for lookups and fetches)."""
+    return STATS + (("fetch",) if params.cache_slots else ())
 
 
 def load_layout(params: MoELayerParams) -> data.StructLayout:
@@ -60,7 +67,7 @@ def result_layout(params: MoELayerParams) -> data.StructLayout:
 
 
 def stats_layout(params: MoELayerParams) -> data.StructLayout:
-    return data.StructLayout({name: unsigned(32) for name in STATS})
+    return data.StructLayout({name: unsigned(32) for name in stats_names(params)})
 
 
 def choice_layout(params: MoELayerParams) -> data.StructLayout:
@@ -99,11 +106,12 @@ def scale_pair_layout(params: MoELayerParams) -> data.StructLayout:
 
 def lane_context_layout(params: MoELayerParams) -> data.StructLayout:
     """What the lanes currently hold: per lane its token, its gating weight, its token's scale
-    code and whether it holds a token at all; and the expert running."""
+    code and whether it holds a token at all; and the region of the expert running (its
+    scales' place)."""
     lanes = params.lanes
     return data.StructLayout(
         {
-            "expert": counter_range(params.total_experts),
+            "region": counter_range(params.regions),
             "token": data.ArrayLayout(counter_range(params.max_tokens), lanes),
             "gate": data.ArrayLayout(params.gate_width, lanes),
             "scale": data.ArrayLayout(params.token_scale_width, lanes),

@@ -4,6 +4,8 @@ from amaranth import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..expert_cache.cache import ExpertCache
+from ..expert_cache.interface import fetch_layout
 from ..registry import resolve
 from .activation import ActivationUnit
 from .buffer import SharedMemory
@@ -57,12 +59,16 @@ class MoELayerAccelerator(wiring.Component):
 
     def __init__(self, params: MoELayerParams):
         self.params = params
+        fetch = {}
+        if params.cache is not None:
+            fetch["o_fetch"] = Out(stream.Signature(fetch_layout(params.cache)))
         super().__init__(
             {
                 "i_load": In(stream.Signature(load_layout(params))),
                 "i_token": In(stream.Signature(token_layout(params))),
                 "o": Out(stream.Signature(result_layout(params))),
                 "o_stats": Out(stream.Signature(stats_layout(params))),
+                **fetch,
             }
         )
 
@@ -81,7 +87,7 @@ class MoELayerAccelerator(wiring.Component):
         m.submodules.stats = stats = StatsUnit(p)
         # Per-expert scales (loaded; read by the activation and combine units) and the hidden
         # columns (written by the activation unit; streamed back by the scheduler).
-        scales = SharedMemory(p.total_experts * p.scale_rows, scale_pair_layout(p), readers=2)
+        scales = SharedMemory(p.regions * p.scale_rows, scale_pair_layout(p), readers=2)
         hidden = SharedMemory(p.padded_units, column_layout(p)["x"].shape, readers=1)
         m.submodules.scales, m.submodules.hidden = scales, hidden
         # Weights in.
@@ -135,8 +141,26 @@ class MoELayerAccelerator(wiring.Component):
             router.scale.eq(load.router_scale),
             activation.product.eq(load.product_scale),
         ]
+        if p.cache is not None:
+            self._cache(m, load, scheduler)
         for unit in (activation, combine):  # the lane context: the expert and the lanes' tokens
-            m.d.comb += unit.lanes.expert.eq(scheduler.expert)
+            m.d.comb += unit.lanes.region.eq(scheduler.region)
             for field in ("token", "gate", "scale", "valid"):
                 m.d.comb += getattr(unit.lanes, field).eq(getattr(gather.lanes, field))
         return m
+
+    def _cache(self, m, load, scheduler) -> None:
+        """The expert cache between the scheduler and the banks: the scheduler's lookups, the
+        load stream's slot configuration, the fetch requests out, the fetched words into the
+        slot."""
+        m.submodules.cache = cache = ExpertCache(self.params.cache)
+        wiring.connect(m, scheduler.lookup, cache.i)
+        wiring.connect(m, cache.o, scheduler.slot)
+        wiring.connect(m, load.cache_config, cache.i_config)
+        wiring.connect(m, cache.o_fetch, wiring.flipped(self.o_fetch))
+        m.d.comb += [
+            scheduler.layer.eq(load.layer),
+            load.fetching.eq(scheduler.fetching),
+            load.slot.eq(scheduler.region),
+            scheduler.fetched.eq(load.fetched),
+        ]

@@ -1,10 +1,11 @@
 """The weight-load decoder: the ``i_load`` stream, decoded by target into every resident
 memory's write port, the router's weight stream and the ``config`` words."""
 
-from amaranth import Module, Signal, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..expert_cache.interface import write_layout
 from ..gemv.interface import chunk_layout
 from .interface import load_layout, scale_pair_layout, write_signature
 from .params import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
@@ -33,6 +34,17 @@ class LoadDecoder(wiring.Component):
         The engine's banks, ``bank`` naming the array.
     router_scale, product_scale : Out(scale_pair_layout(params))
         The ``config`` words, held.
+
+    Behind an expert cache (``params.cache_slots``), the ``cache`` target's words below
+    ``cache_slots`` configure its slots (``cache_config``) and the word at ``cache_slots``
+    names the layer running (``layer``, held); while ``fetching`` (writes taken then too), the
+    bank and scale writes of one expert land in region ``slot``, and ``fetched`` pulses with
+    the last of its ``arrays * region_words + scale_rows`` words.
+
+    cache_config : Out(stream.Signature(write_layout(params.cache))); layer :
+    Out(params.cache.layer_width); fetching : In(1); slot : In(params.region_width);
+    fetched : Out(1)
+        Only behind an expert cache.
     """
 
     def __init__(self, params: MoELayerParams):
@@ -45,14 +57,25 @@ class LoadDecoder(wiring.Component):
                 "router": Out(stream.Signature(chunk_layout(p.gemv))),
                 "exp_table": Out(write_signature(p.exp_entries, p.gate_width)),
                 "act_table": Out(write_signature(1 << ACTIVATION_WIDTH, signed(ACTIVATION_WIDTH))),
-                "scales": Out(
-                    write_signature(p.total_experts * p.scale_rows, scale_pair_layout(p))
-                ),
+                "scales": Out(write_signature(p.regions * p.scale_rows, scale_pair_layout(p))),
                 "banks": Out(write_signature(p.bank_words, p.bank_word_bits, p.arrays)),
                 "router_scale": Out(scale_pair_layout(p)),
                 "product_scale": Out(scale_pair_layout(p)),
+                **self._cache_members(p),
             }
         )
+
+    @staticmethod
+    def _cache_members(p: MoELayerParams) -> dict:
+        if p.cache is None:
+            return {}
+        return {
+            "cache_config": Out(stream.Signature(write_layout(p.cache))),
+            "layer": Out(p.cache.layer_width),
+            "fetching": In(1),
+            "slot": In(p.region_width),
+            "fetched": Out(1),
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -60,22 +83,35 @@ class LoadDecoder(wiring.Component):
         target = {name: code for name, (code, *_rest) in p.load_targets.items()}
         load = self.i_load.payload
         is_router = load.target == target["router"]
+        taking = self.open if p.cache is None else self.open | self.fetching
+        waits = ~is_router | self.router.ready  # a write the target cannot take yet
+        if p.cache is not None:
+            is_entry = (load.target == target["cache"]) & (load.addr < p.cache_slots)
+            waits &= ~is_entry | self.cache_config.ready
+            m.d.comb += [
+                self.cache_config.valid.eq(self.i_load.valid & taking & is_entry),
+                self.cache_config.payload.entry.eq(load.data),
+                self.cache_config.payload.slot.eq(load.addr),
+            ]
         m.d.comb += [
-            self.router.valid.eq(self.i_load.valid & self.open & is_router),
+            self.router.valid.eq(self.i_load.valid & taking & is_router),
             self.router.payload.eq(load.data),
-            self.i_load.ready.eq(self.open & (~is_router | self.router.ready)),
+            self.i_load.ready.eq(taking & waits),
         ]
         write = self.i_load.valid & self.i_load.ready
+        bank_addr, scale_addr = load.addr, load.addr
+        if p.cache is not None:
+            bank_addr, scale_addr = self._fetch(m, write, target)
         for name in ("exp_table", "act_table", "scales"):
             port = getattr(self, name)
             m.d.comb += [
-                port.addr.eq(load.addr),
+                port.addr.eq(scale_addr if name == "scales" else load.addr),
                 port.data.eq(load.data),
                 port.en.eq(write & (load.target == target[name])),
             ]
         m.d.comb += [
             self.banks.bank.eq(load.target - target["bank0"]),
-            self.banks.addr.eq(load.addr),
+            self.banks.addr.eq(bank_addr),
             self.banks.data.eq(load.data),
             self.banks.en.eq(write & (load.target >= target["bank0"])),
         ]
@@ -86,3 +122,22 @@ class LoadDecoder(wiring.Component):
                 m.d.sync += held.eq(load.data)
             m.d.comb += word.eq(held)
         return m
+
+    def _fetch(self, m, write, target):
+        """The bank and scale addresses of a write (a fetched expert's land in its slot), the
+        layer word, and the fetch's last word."""
+        p = self.params
+        load = self.i_load.payload
+        cache = (load.target == target["cache"]) & (load.addr == p.cache_slots)
+        with m.If(write & cache):
+            m.d.sync += self.layer.eq(load.data)
+        words = p.arrays * p.region_words + p.scale_rows
+        count = Signal(range(words), name="fetch_words")
+        fetched = write & self.fetching & (load.target >= target["scales"])
+        fetched &= load.target != target["cache"]
+        with m.If(fetched):
+            m.d.sync += count.eq(Mux(count == words - 1, 0, count + 1))
+        m.d.comb += self.fetched.eq(fetched & (count == words - 1))
+        bank = Mux(self.fetching, self.slot * p.region_words, 0) + load.addr
+        scale = Mux(self.fetching, self.slot * p.scale_rows, 0) + load.addr
+        return bank, scale

@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..checks import MAX_UNITS, check_bool, check_int
+from ..checks import MAX_UNITS, check_bool, check_choice, check_int
+from ..expert_cache.params import CACHE_POLICIES, ExpertCacheParams
 from ..gemv.params import GemvParams
 from ..topk.params import TopKParams
 from .engines import ENGINES, EngineParams, FatEngineParams, engine_params
@@ -61,6 +62,16 @@ class MoELayerParams:
     engine : EngineParams
         The expert engine with its own Params (:mod:`moetile.hw.moe.engines`): one of
         :data:`ENGINES`, given as its Params, its name (its defaults) or its dict.
+    cache_slots : int
+        Expert slots of the banks when the experts live off chip: ``0`` holds every expert of
+        one layer (the weight load brings them all); ``S >= top_k + shared_experts`` makes the
+        banks ``S`` slots behind an expert cache (:mod:`moetile.hw.expert_cache`) that fetches
+        a missing expert on ``o_fetch`` before its job, ``..= 256``.
+    cache_layers : int
+        Layers whose experts the cache's tags tell apart (with ``cache_slots``), ``1 ..= 256``.
+    cache_policy : str
+        The cache's replacement (with ``cache_slots``), one of
+        :data:`~moetile.hw.expert_cache.CACHE_POLICIES`.
     """
 
     hidden: int = 32
@@ -79,6 +90,9 @@ class MoELayerParams:
     combine_multiplier_width: int = 16
     out_shift: int = 16
     engine: EngineParams = FatEngineParams()
+    cache_slots: int = 0
+    cache_layers: int = 1
+    cache_policy: str = "lru"
 
     #: The nested choice: ``engine`` is one of :data:`ENGINES`, its fields set as
     #: ``engine.<field>`` on the command line.
@@ -86,6 +100,7 @@ class MoELayerParams:
 
     def __post_init__(self):
         object.__setattr__(self, "engine", engine_params(self.engine))
+        self._check_cache()
         for name in ("hidden", "expert_hidden", "experts", "max_tokens"):
             check_int(name, getattr(self, name), minimum=1)
         for name in ("lanes", "arrays"):
@@ -106,7 +121,31 @@ class MoELayerParams:
                 "weight_scale_width or the layer's width"
             )
 
+    def _check_cache(self) -> None:
+        check_int("cache_slots", self.cache_slots, minimum=0, maximum=256)
+        check_int("cache_layers", self.cache_layers, minimum=1, maximum=256)
+        check_choice("cache_policy", self.cache_policy, CACHE_POLICIES)
+        least = self.top_k + self.shared_experts
+        if 0 < self.cache_slots < least:
+            raise ValueError(
+                f"cache_slots must be 0 or at least {least} (top_k {self.top_k} + "
+                f"shared_experts {self.shared_experts}: one layer's experts of a token), "
+                f"not {self.cache_slots}"
+            )
+
     # Blocks inside.
+
+    @property
+    def cache(self) -> ExpertCacheParams | None:
+        """The expert cache's Params, or None where every expert is resident."""
+        if not self.cache_slots:
+            return None
+        return ExpertCacheParams(
+            slots=self.cache_slots,
+            layers=self.cache_layers,
+            experts=self.total_experts,
+            policy=self.cache_policy,
+        )
 
     @property
     def gemv(self) -> GemvParams:
@@ -171,9 +210,19 @@ class MoELayerParams:
         return self.pass_rows
 
     @property
+    def regions(self) -> int:
+        """Experts the banks hold at once: one layer's every expert, or the cache's slots."""
+        return self.cache_slots or self.total_experts
+
+    @property
     def bank_rows(self) -> int:
-        """Weight rows each array's bank holds: every expert's gate/up rows, then down rows."""
-        return self.total_experts * (self.gate_up_rows + self.down_rows)
+        """Weight rows each array's bank holds: each region's gate/up rows, then down rows."""
+        return self.regions * (self.gate_up_rows + self.down_rows)
+
+    @property
+    def region_words(self) -> int:
+        """Words of one expert in each bank."""
+        return self.bank_words // self.regions
 
     @property
     def bank_words(self) -> int:
@@ -209,6 +258,10 @@ class MoELayerParams:
     @property
     def expert_width(self) -> int:
         return max(1, (self.total_experts - 1).bit_length())
+
+    @property
+    def region_width(self) -> int:
+        return max(1, (self.regions - 1).bit_length())
 
     @property
     def gate_width(self) -> int:
@@ -258,11 +311,10 @@ class MoELayerParams:
             "exp_table": (self.exp_entries, self.gate_width),
             "act_table": (1 << ACTIVATION_WIDTH, ACTIVATION_WIDTH),
             "config": (len(CONFIG_WORDS), self.multiplier_width + self.shift_width),
-            "scales": (
-                self.total_experts * self.scale_rows,
-                self.multiplier_width + self.shift_width,
-            ),
+            "scales": (self.regions * self.scale_rows, self.multiplier_width + self.shift_width),
         }
+        if self.cache is not None:  # a slot's entry, or (at ``cache_slots``) the layer running
+            targets["cache"] = (self.cache_slots + 1, self.cache.entry_width)
         for a in range(self.arrays):
             targets[f"bank{a}"] = (self.bank_words, self.bank_word_bits)
         return {name: (code, *entry) for code, (name, entry) in enumerate(targets.items())}

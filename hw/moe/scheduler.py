@@ -5,6 +5,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
+from ..expert_cache.interface import key_layout, result_layout
 from .engine import job_layout
 from .interface import column_layout, read_signature
 from .params import MoELayerParams
@@ -48,9 +49,21 @@ class JobScheduler(wiring.Component):
         The engine's rows go to the combine unit (the last job was a down job).
     engine_idle, units_busy, combine_busy : In(1)
     drain : Out(1)
-    phase : Out(phase_layout()); send_stats : Out(1); stats_taken : In(1)
+    phase : Out(phase_layout(params)); send_stats : Out(1); stats_taken : In(1)
     accepting : Out(1); loading : Out(1)
         Tokens are taken (the batch routes); weights are taken (between batches).
+    region : Out(counter_range(params.regions))
+        Where the running expert's weights and scales sit in the banks: the expert itself, or
+        behind an expert cache its slot.
+
+    Behind an expert cache (``params.cache_slots``), an expert's first group waits for its
+    slot: the expert of layer ``layer`` is looked up (``lookup``), and on a miss its fetch
+    fills the slot (``fetching`` until ``fetched``) before the lanes are gathered.
+
+    lookup : Out(stream.Signature(key_layout(params.cache))); slot : In(stream.Signature(
+    result_layout(params.cache))); layer : In(params.cache.layer_width); fetching : Out(1);
+    fetched : In(1)
+        Only behind an expert cache.
     """
 
     def __init__(self, params: MoELayerParams):
@@ -77,13 +90,27 @@ class JobScheduler(wiring.Component):
                 "units_busy": In(1),
                 "combine_busy": In(1),
                 "drain": Out(1),
-                "phase": Out(phase_layout()),
+                "phase": Out(phase_layout(p)),
                 "send_stats": Out(1),
                 "stats_taken": In(1),
                 "accepting": Out(1),
                 "loading": Out(1),
+                "region": Out(counter_range(p.regions)),
+                **self._cache_members(p),
             }
         )
+
+    @staticmethod
+    def _cache_members(p: MoELayerParams) -> dict:
+        if p.cache is None:
+            return {}
+        return {
+            "lookup": Out(stream.Signature(key_layout(p.cache))),
+            "slot": In(stream.Signature(result_layout(p.cache))),
+            "layer": In(p.cache.layer_width),
+            "fetching": Out(1),
+            "fetched": In(1),
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -98,15 +125,24 @@ class JobScheduler(wiring.Component):
         )
         self._flags(m, step)
         wiring.connect(m, wiring.flipped(self.columns_in), wiring.flipped(self.columns))
+        more = first < self.count  # the expert has tokens left
+        # Where the expert's weights are: its slot behind a cache, else its own region.
+        placed = self._place(m, step, more) if p.cache is not None else None
+        if placed is None:
+            m.d.comb += self.region.eq(expert)
 
         with m.Switch(step):
             with m.Case(Step.ROUTE), m.If(self.routed_all):
                 m.d.sync += [step.eq(Step.NEXT_GROUP), expert.eq(0)]
             with m.Case(Step.NEXT_GROUP):
-                # The expert's next group of tokens, or the next expert, or the results.
-                with m.If(first < self.count):
+                # The expert's next group of tokens (behind a cache, once its slot holds it),
+                # or the next expert, or the results.
+                with m.If(more if placed is None else more & placed):
                     m.d.comb += self.gather.eq(1)
                     m.d.sync += step.eq(Step.GATHER)
+                if placed is not None:
+                    with m.Elif(more):
+                        pass  # the slot is being looked up, or filled
                 with m.Elif(expert == p.total_experts - 1):
                     m.d.sync += step.eq(Step.OUTPUT)
                 with m.Else():
@@ -117,7 +153,7 @@ class JobScheduler(wiring.Component):
                 left = self.count - first
                 m.d.comb += [
                     self.jobs.valid.eq(~job_sent),
-                    self.jobs.payload.expert.eq(expert),
+                    self.jobs.payload.region.eq(self.region),
                     self.jobs.payload.phase.eq(step == Step.DOWN),
                     self.jobs.payload.lanes.eq(Mux(left > p.lanes, p.lanes, left)),
                 ]
@@ -150,6 +186,35 @@ class JobScheduler(wiring.Component):
             with m.Case(Step.STATS), m.If(self.stats_taken):
                 m.d.sync += [step.eq(Step.ROUTE), first.eq(0)]
         return m
+
+    def _place(self, m, step, more):
+        """Behind an expert cache: look the expert up before its first group, wait for a
+        miss's fetch; return whether the expert's slot holds it."""
+        placed, asked, waiting = Signal(), Signal(), Signal()
+        expert = self.expert
+        wanted = (step == Step.NEXT_GROUP) & more
+        m.d.comb += [
+            self.lookup.valid.eq(wanted & ~placed & ~asked & ~waiting),
+            self.lookup.payload.layer.eq(self.layer),
+            self.lookup.payload.expert.eq(expert),
+            self.slot.ready.eq(1),
+            self.fetching.eq(waiting),
+            self.phase.fetch.eq(wanted & ~placed),
+        ]
+        with m.If(self.lookup.valid & self.lookup.ready):
+            m.d.sync += asked.eq(1)
+        with m.If(self.slot.valid):
+            m.d.sync += [self.region.eq(self.slot.payload.slot), asked.eq(0)]
+            with m.If(self.slot.payload.hit):
+                m.d.sync += placed.eq(1)
+            with m.Elif(~self.slot.payload.refused):
+                m.d.sync += waiting.eq(1)
+        with m.If(waiting & self.fetched):
+            m.d.sync += [placed.eq(1), waiting.eq(0)]
+        # The next expert (or batch) needs its own slot.
+        with m.If((step == Step.NEXT_GROUP) & ~more):
+            m.d.sync += placed.eq(0)
+        return placed
 
     def _flags(self, m, step) -> None:
         """What each step lets the rest of the layer do, and which stats counter it runs."""

@@ -4,15 +4,16 @@ from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .interface import STATS, stats_layout
+from .interface import stats_layout, stats_names
 from .params import MoELayerParams
 
 __all__ = ["StatsUnit", "phase_layout"]
 
 
-def phase_layout() -> data.StructLayout:
-    """One flag per counter of :data:`~moetile.hw.moe.interface.STATS`: this cycle counts."""
-    return data.StructLayout(dict.fromkeys(STATS, 1))
+def phase_layout(params: MoELayerParams) -> data.StructLayout:
+    """One flag per counter of :func:`~moetile.hw.moe.interface.stats_names`: this cycle
+    counts."""
+    return data.StructLayout(dict.fromkeys(stats_names(params), 1))
 
 
 class StatsUnit(wiring.Component):
@@ -21,15 +22,16 @@ class StatsUnit(wiring.Component):
 
     Members
     -------
-    phase : In(phase_layout())
+    phase : In(phase_layout(params))
     send : In(1)
     o : Out(stream.Signature(stats_layout(params)))
     """
 
     def __init__(self, params: MoELayerParams):
+        self.params = params
         super().__init__(
             {
-                "phase": In(phase_layout()),
+                "phase": In(phase_layout(params)),
                 "send": In(1),
                 "o": Out(stream.Signature(stats_layout(params))),
             }
@@ -37,7 +39,8 @@ class StatsUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        counters = {name: Signal(32, name=f"cycles_{name}") for name in STATS}
+        names = stats_names(self.params)
+        counters = {name: Signal(32, name=f"cycles_{name}") for name in names}
         for name, counter in counters.items():
             with m.If(getattr(self.phase, name)):
                 m.d.sync += counter.eq(counter + 1)

@@ -151,7 +151,7 @@ class XbarPeriphery(wiring.Component):
         rows, row_blocks, ins = self._shape(job)
         gu_rows, gu_ins = e.gate_up_blocks(p)
         starting = self.starting
-        first = starting.expert * e.crossbars_per_expert(p) + Mux(
+        first = starting.region * e.crossbars_per_expert(p) + Mux(
             starting.phase, gu_rows * gu_ins, 0
         )
 

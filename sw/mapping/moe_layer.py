@@ -20,11 +20,11 @@ from moetile.sw.golden.moe_layer import IntegerMoELayer
 
 __all__ = [
     "WORD_BITS",
-    "load_word_bytes",
     "load_words",
     "pack_bits",
     "results_of",
     "token_payloads",
+    "word_bytes",
 ]
 
 WORD_BITS = 32
@@ -49,7 +49,43 @@ def _scale_bits(params: MoELayerParams, pairs) -> np.ndarray:
 
 
 def _writes(layer: IntegerMoELayer):
-    """``(target name, addresses, data bits)`` of every memory image."""
+    """``(target name, addresses, data bits)`` of every memory image: the layer's own
+    memories, then every expert's scales and bank rows in its region."""
+    p = layer.params
+    yield from _layer_writes(layer)
+    scales = np.concatenate([_expert_scales(p, expert) for expert in layer.experts])
+    yield "scales", np.arange(p.total_experts * p.scale_rows), _scale_bits(p, scales)
+    engine = engine_software(p)
+    for a in range(p.arrays):
+        banks = [_bank_rows(p, expert, a, engine.planes) for expert in layer.experts]
+        yield f"bank{a}", np.arange(p.total_experts * p.region_words), engine.bank_words(p, banks)
+
+
+def _expert_scales(p: MoELayerParams, expert) -> np.ndarray:
+    """One expert's ``(scale_rows, 2)`` scale pairs: gate and up of each unit, interleaved,
+    then each output's combine multiplier."""
+    scales = np.zeros((p.scale_rows, 2), dtype=np.int64)
+    f = p.expert_hidden
+    scales[0 : 2 * f : 2] = np.asarray(expert.gate_scale)
+    scales[1 : 2 * f : 2] = np.asarray(expert.up_scale)
+    scales[2 * p.padded_units : 2 * p.padded_units + p.hidden, 0] = np.asarray(expert.combine)
+    return scales
+
+
+def _expert_writes(layer: IntegerMoELayer, e: int):
+    """Expert ``e``'s scales and bank rows, at addresses within its region (a cache slot's
+    place, which the layer adds)."""
+    p = layer.params
+    expert = layer.experts[e]
+    yield "scales", np.arange(p.scale_rows), _scale_bits(p, _expert_scales(p, expert))
+    engine = engine_software(p)
+    for a in range(p.arrays):
+        rows = _bank_rows(p, expert, a, engine.planes)
+        yield f"bank{a}", np.arange(p.region_words), engine.bank_words(p, [rows])
+
+
+def _layer_writes(layer: IntegerMoELayer):
+    """The router's gate, the exp and activation tables and the config words."""
     p = layer.params
     g = p.gemv
     router = np.zeros((p.experts, g.chunks * g.macs), dtype=np.int64)
@@ -63,19 +99,6 @@ def _writes(layer: IntegerMoELayer):
     yield "act_table", np.arange(1 << ACTIVATION_WIDTH), bits(layer.act_table, ACTIVATION_WIDTH)
     config = [layer.router_scale, layer.product_scale]
     yield "config", np.arange(len(CONFIG_WORDS)), _scale_bits(p, config)
-    scales = np.zeros((p.total_experts, p.scale_rows, 2), dtype=np.int64)
-    for e, expert in enumerate(layer.experts):
-        f = p.expert_hidden
-        scales[e, 0 : 2 * f : 2] = np.asarray(expert.gate_scale)
-        scales[e, 1 : 2 * f : 2] = np.asarray(expert.up_scale)
-        scales[e, 2 * p.padded_units : 2 * p.padded_units + p.hidden, 0] = np.asarray(
-            expert.combine
-        )
-    yield "scales", np.arange(p.total_experts * p.scale_rows), _scale_bits(p, scales)
-    engine = engine_software(p)
-    for a in range(p.arrays):
-        banks = [_bank_rows(p, expert, a, engine.planes) for expert in layer.experts]
-        yield f"bank{a}", np.arange(p.bank_words), engine.bank_words(p, banks)
 
 
 def _bank_rows(p: MoELayerParams, expert, a: int, planes) -> list[np.ndarray]:
@@ -97,12 +120,52 @@ def _bank_rows(p: MoELayerParams, expert, a: int, planes) -> list[np.ndarray]:
 
 
 def load_words(layer: IntegerMoELayer) -> np.ndarray:
-    """The whole layer as ``i_load`` payloads, ``(writes, words)`` ``uint32``."""
+    """The whole layer as ``i_load`` payloads, ``(writes, words)`` ``uint32``: where every
+    expert is resident, its memories and every expert; behind an expert cache, its own
+    memories and the word naming it ``index`` (:func:`layer_words`)."""
+    layer.check()
+    if layer.params.cache is not None:
+        raise ValueError("behind an expert cache a layer loads its own words (layer_words)")
+    return _packed(layer.params, _writes(layer))
+
+
+def layer_words(layer: IntegerMoELayer, index: int) -> np.ndarray:
+    """Behind an expert cache, the words a layer's batch needs first: its router, tables and
+    config, and the cache's word naming the layer running, ``index``."""
     p = layer.params
     layer.check()
+    if p.cache is None or not 0 <= index < p.cache_layers:
+        raise ValueError(
+            f"layer index must be in [0, {p.cache_layers}) behind a cache, not {index}"
+        )
+    name = ("cache", np.array([p.cache_slots]), bits(np.array([index]), p.cache.layer_width))
+    return _packed(p, [*_layer_writes(layer), name])
+
+
+def expert_words(layer: IntegerMoELayer, e: int) -> np.ndarray:
+    """Expert ``e``'s image, what a fetch of it brings: its scales and bank rows, addressed
+    within its region (the layer adds the slot's place)."""
+    return _packed(layer.params, _expert_writes(layer, e))
+
+
+def cache_words(params: MoELayerParams, entries: list[dict]) -> np.ndarray:
+    """Configuration writes of the expert cache's slots, one a slot in ``entries`` (the
+    fields of :func:`moetile.hw.expert_cache.interface.entry_layout`, ``slot`` naming it)."""
+    c = params.cache
+    data = np.zeros((len(entries), c.entry_width), dtype=np.uint8)
+    for n, entry in enumerate(entries):
+        at = 0
+        for field, width in c.entry_fields.items():
+            data[n, at : at + width] = bits(np.array([int(entry[field])]), width)[0]
+            at += width
+    slots = np.array([entry["slot"] for entry in entries])
+    return _packed(params, [("cache", slots, data)])
+
+
+def _packed(p: MoELayerParams, writes) -> np.ndarray:
     codes = {name: code for name, (code, *_rest) in p.load_targets.items()}
     parts = []
-    for name, addresses, data in _writes(layer):
+    for name, addresses, data in writes:
         padded = np.zeros((len(addresses), p.load_data_width), dtype=np.uint8)
         padded[:, : data.shape[1]] = data
         target = bits(np.full(len(addresses), codes[name]), p.load_target_width)
@@ -110,12 +173,13 @@ def load_words(layer: IntegerMoELayer) -> np.ndarray:
     return pack_bits(np.concatenate(parts))
 
 
-def load_word_bytes(params: MoELayerParams) -> np.ndarray:
-    """The bytes of data each word of :func:`load_words` carries (its target's data width,
-    rounded up to whole bytes): what a fetch of the layer moves from off-chip memory."""
-    return np.concatenate(
-        [np.full(depth, -(-width // 8)) for _code, depth, width in params.load_targets.values()]
-    )
+def word_bytes(params: MoELayerParams, words: np.ndarray) -> np.ndarray:
+    """The bytes of data each of the load ``words`` carries (its target's data width, rounded
+    up to whole bytes): what fetching them moves from off-chip memory."""
+    sizes = np.zeros(1 << params.load_target_width, dtype=np.int64)
+    for code, _depth, width in params.load_targets.values():
+        sizes[code] = -(-width // 8)
+    return sizes[words[:, 0] & ((1 << params.load_target_width) - 1)]
 
 
 def token_payloads(params: MoELayerParams, x, scale_codes) -> dict:

@@ -62,7 +62,7 @@ class XbarEngineParams(EngineParams):
 
     def bank_words(self, layer):
         """A word per crossbar."""
-        return layer.total_experts * self.crossbars_per_expert(layer)
+        return layer.regions * self.crossbars_per_expert(layer)
 
     def bank_word_bits(self, layer):
         """A crossbar's int8 weights, input by input (``crossbar_rows``), each

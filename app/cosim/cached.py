@@ -1,0 +1,104 @@
+"""The layer accelerator behind its expert cache on the fast harness, the off-chip memory
+answering its fetch requests: each batch loads its layer's own words (router, tables, the layer's
+name), then runs its tokens; whenever the design asks for an expert, the run stops there and the
+next one brings the expert's image after the memory's latency, at its bandwidth."""
+
+import time
+
+import numpy as np
+import torch
+
+from moetile.hw.moe import MoELayerParams
+from moetile.sw.mapping.moe_layer import (
+    cache_words,
+    expert_words,
+    layer_words,
+    results_of,
+    token_payloads,
+    word_bytes,
+)
+from moetile.sw.runtime.backends import Backend, LayerRun, cycle_bound
+
+__all__ = ["CachedBackend"]
+
+
+class CachedBackend(Backend):
+    """One fast-harness model of a layer with ``params.cache_slots`` behind its cache, kept
+    across batches (so its cache is too). ``memory`` serves every word (an
+    :class:`~moetile.sim.offchip.OffChipMemory`); ``entries``: the slots' configuration
+    written once, first (quotas, pins; by default every slot free to any layer). A run's
+    ``extra``: ``fetched_bytes``, ``fetches`` (the (layer, expert, slot) requests in order)."""
+
+    name = "fast"
+
+    def __init__(self, params: MoELayerParams, memory, entries: list[dict] | None = None):
+        from moetile.hw.registry import Design, block
+        from moetile.sim.fast import FastSim
+
+        if params.cache is None:
+            raise ValueError("the cached backend needs a layer with cache_slots")
+        self.params, self.memory = params, memory
+        self.sim = FastSim(Design(block("moe_layer"), params))
+        self.session = self.sim.open()
+        self.layers: dict[int, object] = {}
+        self._pending = cache_words(params, entries) if entries else None
+
+    def _load(self, words: np.ndarray, inputs: dict, expect: dict, budget: int, **options):
+        """One run with ``words`` arriving on the load stream from the memory."""
+        from moetile.sim.fast import Traffic
+
+        traffic = {}
+        if len(words):
+            offers = self.memory.offers(word_bytes(self.params, words).tolist())
+            traffic["i_load"] = Traffic.explicit(offers)
+            budget += len(offers)
+        return self.session.run(
+            {**inputs, "i_load": words}, expect=expect, budget=budget, traffic=traffic, **options
+        )
+
+    def run(self, key, layer, x, codes):
+        started = time.perf_counter()
+        p = self.params
+        self.layers[key] = layer
+        own = layer_words(layer.integer, key)
+        if self._pending is not None:
+            own, self._pending = np.concatenate([self._pending, own]), None
+        fetched = int(word_bytes(p, own).sum())
+        load = self._load(own, {}, {}, 2 * len(own) + 1000)
+        return self._tokens(x, codes, load.cycles, fetched, started)
+
+    def _tokens(self, x, codes, load_cycles: int, fetched: int, started: float):
+        """The batch's tokens through, every fetch it asks for served; its results."""
+        p = self.params
+        ports = self.sim.streams
+        tokens = ports["i_token"].pack(token_payloads(p, x, codes))
+        results, fetches, cycles = [], [], load_cycles
+        words = np.zeros((0, ports["i_load"].words), np.uint32)
+        owed = len(x) * p.io_chunks
+        while True:
+            run = self._load(
+                words,
+                {"i_token": tokens},
+                {"o": owed, "o_stats": 1, "o_fetch": 1},
+                cycle_bound(p, len(x)),
+                stop=("o_fetch",),
+            )
+            cycles += run.cycles
+            tokens = tokens[len(run.stamps["i_token"]) :]
+            assert len(run.stamps["i_load"]) == len(words), "a fetch outran its words"
+            results.append(run.payloads("o")["y"])
+            owed -= len(run.words["o"])
+            if run.stopped is None:
+                stats = {name: int(v[0]) for name, v in run.payloads("o_stats").items()}
+                break
+            request = {k: int(v[0]) for k, v in run.payloads("o_fetch").items()}
+            fetches.append((request["layer"], request["expert"], request["slot"]))
+            words = expert_words(self.layers[request["layer"]].integer, request["expert"])
+            fetched += int(word_bytes(p, words).sum())
+        stats["load"] = load_cycles
+        result = torch.from_numpy(results_of(p, np.concatenate(results)))
+        extra = {"fetched_bytes": fetched, "fetches": fetches}
+        return LayerRun(result, stats, time.perf_counter() - started, cycles, extra)
+
+    def close(self):
+        self.session.close()
