@@ -117,10 +117,12 @@ def test_greedy_generation_is_the_argmax_of_the_whole_sequence(accelerated):
 
 @pytest.mark.cosim
 def test_generation_on_the_fast_harness_is_bit_exact(small_model, accelerated):
+    """Without a cache (``cache_slots=0``), every layer is fetched whole at every step."""
     settings = CosimSettings(
-        model=str(small_model), generate=4, prompts=3, prompt_tokens=5, **HARDWARE
+        model=str(small_model), generate=4, prompts=3, prompt_tokens=5, cache_slots=0, **HARDWARE
     )
     report = generate(settings, lambda m: None)
+    assert report["cache_slots"] == 0 and "cache" not in report
     assert report["bit_exact"]
     g = report["generation"]
     assert g["equal_to_golden"] and len(g["texts"]) == 3
@@ -142,6 +144,32 @@ def test_generation_on_the_fast_harness_is_bit_exact(small_model, accelerated):
     assert [row["layer"] for row in report["layers"]] == [0, 1]
 
 
+@pytest.mark.cosim
+@pytest.mark.parametrize("cache", ["lru", "lfu", "none"])
+def test_generation_behind_the_expert_cache(small_model, accelerated, cache):
+    """Half the model's experts on chip (the default), the cache's fetches the golden policy's
+    at every step; emptied before every batch (``none``), nothing hits and every expert a batch
+    needs is fetched, more bytes than with the cache."""
+    settings = CosimSettings(
+        model=str(small_model), generate=6, prompts=3, prompt_tokens=5, cache=cache, **HARDWARE
+    )
+    report = generate(settings, lambda m: None)
+    assert report["bit_exact"] and report["generation"]["equal_to_golden"]
+    c = report["cache"]
+    assert report["cache_slots"] == c["slots"] == 4  # 2 layers x 4 experts, halved
+    assert c["equal_to_reference"] and c["lookups"] > 0
+    decode = report["decode"]
+    rows = report["layers"]
+    assert all(row["cycles_per_token"]["fetch"] > 0 for row in rows)
+    if cache == "none":
+        assert c["hit_rate"] == decode["cache"]["hit_rate"] == 0
+    else:
+        assert 0 < c["hit_rate"] <= decode["cache"]["hit_rate"] <= 1
+    layer = accelerated.quantized[0]
+    whole = int(word_bytes(layer.params, load_words(layer.integer)).sum())
+    assert decode["fetched_bytes_per_token"] < 2 * whole / 3  # never every expert
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -150,6 +178,8 @@ def test_generation_on_the_fast_harness_is_bit_exact(small_model, accelerated):
         (["--memory", "ddr9"], "memory must be one of 'lpddr5', 'hbm3', 'pcie4'"),
         (["--backend", "cocotb"], "--generate runs on the fast or golden backend"),
         (["--generate", "-1"], "generate must be an integer >= 0"),
+        (["--cache-slots", "1"], "cache_slots must be 0 or at least 2 (top_k 2 + shared"),
+        (["--cache", "fifo"], "cache must be one of 'lru', 'lfu', 'none'"),
     ],
 )
 def test_cli_refuses_bad_generation_and_writes_nothing(

@@ -38,6 +38,7 @@ BENCH_SUMMARIES = {
     "xbar": f"multiplexed-crossbar tiles vs the unshared tile ({PAPERS['xbar']})",
     "gocache": f"generation with the GO cache vs recomputing every step ({PAPERS['gocache']})",
     "predictor": f"pre-attention expert predictor vs Fate and others ({PAPERS['predictor']})",
+    "generate": f"decoding with the expert cache vs load-on-demand ({PAPERS['generate']})",
     "sim": "cycles per second of the three simulators (moetile's own targets)",
     "cosim": "the MoE layer accelerator end to end: bit-exact, utilization (own targets)",
     "fpga": "every design placed and routed on an ECP5: resources, Fmax, time per token (own)",

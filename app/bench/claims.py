@@ -13,6 +13,7 @@ PAPERS = {
     "xbar": "MoE-PIM, arXiv 2602.10254",
     "gocache": "MoE-PIM, arXiv 2602.10254",
     "predictor": "pre-attention expert prediction, arXiv 2511.10676",
+    "generate": "Fate, arXiv 2502.12224",
 }
 
 #: How far from a paper's figure a measurement still reproduces it (a fraction of the figure).

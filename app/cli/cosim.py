@@ -63,6 +63,18 @@ OPTIONS = {
         str,
         "off-chip memory the weights are fetched from with --generate: lpddr5, hbm3 or pcie4",
     ),
+    "--cache-slots": (
+        "cache_slots",
+        int,
+        "expert slots on chip with --generate (default: half the model's experts; 0: none, "
+        "every layer fetched whole at every step)",
+    ),
+    "--cache": (
+        "cache",
+        str,
+        "the slots' replacement with --generate: lru, lfu, or none (emptied before every "
+        "batch: load-on-demand without a cache)",
+    ),
 }
 
 
@@ -158,6 +170,8 @@ def _generate(settings, out: Path) -> int:
     for phase in ("decode", "prefill"):
         if phase in report:
             print(wrapped(_phase_line(phase, report[phase], report["clock"])))
+    if "cache" in report:
+        print(wrapped(_cache_line(report)))
     if report["backend"] != "golden":
         m, clock = report["memory"], report["clock"]
         print(
@@ -171,7 +185,19 @@ def _generate(settings, out: Path) -> int:
         print(wrapped(f"times at {clock['mhz']:g} MHz: {clock['source']}"))
         print(_area(report["area"], 0))
     print(wrapped(f"wrote {', '.join(files)} to {out}"))
-    return 0 if report["bit_exact"] and g["equal_to_golden"] else 1
+    cache_ok = report.get("cache", {}).get("equal_to_reference", True)
+    return 0 if report["bit_exact"] and g["equal_to_golden"] and cache_ok else 1
+
+
+def _cache_line(report: dict) -> str:
+    c = report["cache"]
+    rate = report.get("decode", report)["cache"]["hit_rate"]
+    policy = {"none": "emptied before every batch", "lru": "LRU", "lfu": "LFU"}[c["policy"]]
+    same = "the golden policy's" if c["equal_to_reference"] else "NOT the golden policy's"
+    return (
+        f"expert cache: {c['slots']} slots, {policy}; {100 * rate:.1f} % of decode lookups hit "
+        f"({100 * c['hit_rate']:.1f} % of all {c['lookups']:,}); every fetch {same}"
+    )
 
 
 def _generation_row(row: dict) -> dict:

@@ -26,12 +26,20 @@ class CachedBackend(Backend):
     """One fast-harness model of a layer with ``params.cache_slots`` behind its cache, kept
     across batches (so its cache is too). ``memory`` serves every word (an
     :class:`~moetile.sim.offchip.OffChipMemory`); ``entries``: the slots' configuration
-    written once, first (quotas, pins; by default every slot free to any layer). A run's
-    ``extra``: ``fetched_bytes``, ``fetches`` (the (layer, expert, slot) requests in order)."""
+    written once, first (quotas, pins; by default every slot free to any layer); ``flush``:
+    empty every slot before each batch, so that every expert a batch needs is fetched
+    (load-on-demand without a cache). A run's ``extra``: ``fetched_bytes``, ``fetches`` (the
+    (layer, expert, slot) requests in order)."""
 
     name = "fast"
 
-    def __init__(self, params: MoELayerParams, memory, entries: list[dict] | None = None):
+    def __init__(
+        self,
+        params: MoELayerParams,
+        memory,
+        entries: list[dict] | None = None,
+        flush: bool = False,
+    ):
         from moetile.hw.registry import Design, block
         from moetile.sim.fast import FastSim
 
@@ -42,6 +50,9 @@ class CachedBackend(Backend):
         self.session = self.sim.open()
         self.layers: dict[int, object] = {}
         self._pending = cache_words(params, entries) if entries else None
+        free = dict(valid=0, pinned=0, shared=1, owner=0, layer=0, expert=0)
+        empty = [{**free, "slot": s} for s in range(params.cache_slots)]
+        self._flush = cache_words(params, empty) if flush else None
 
     def _load(self, words: np.ndarray, inputs: dict, expect: dict, budget: int, **options):
         """One run with ``words`` arriving on the load stream from the memory."""
@@ -63,6 +74,8 @@ class CachedBackend(Backend):
         own = layer_words(layer.integer, key)
         if self._pending is not None:
             own, self._pending = np.concatenate([self._pending, own]), None
+        if self._flush is not None:
+            own = np.concatenate([self._flush, own])
         fetched = int(word_bytes(p, own).sum())
         load = self._load(own, {}, {}, 2 * len(own) + 1000)
         return self._tokens(x, codes, load.cycles, fetched, started)

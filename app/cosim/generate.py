@@ -13,7 +13,6 @@ them, so every step fetches every layer whole. A generated token's cycles split 
 import json
 import math
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -24,9 +23,11 @@ from moetile.sim.implementation import design_clock
 from moetile.sim.offchip import OffChipMemory
 from moetile.sw.runtime.backends import GoldenBackend
 from moetile.sw.runtime.model import AcceleratedModel, BatchRecord
+from moetile.sw.runtime.quantize import layer_params
 
 from .backends import make_backend
-from .run import design_area, resolve_model
+from .cached import CachedBackend
+from .run import design_area, passages, report_head, resolve_model
 
 __all__ = ["check_generation", "generate", "prompts_of", "step_cycles"]
 
@@ -67,12 +68,13 @@ def prompts_of(validation: torch.Tensor, prompts: int, length: int) -> torch.Ten
 
 
 def step_cycles(record: BatchRecord) -> dict:
-    """A batch's cycles: ``fetch`` (its layer's weights), ``compute`` (gate/up and down jobs),
-    ``other`` (route, gather, output) and ``total``."""
+    """A batch's cycles: ``fetch`` (loading its layer's words, and behind a cache waiting for
+    its experts' lookups and fetches), ``compute`` (gate/up and down jobs) and ``other``
+    (route, gather, output)."""
     s = record.stats
     compute = s["gate_up"] + s["down"]
     other = sum(s[name] for name in STATS) - compute
-    return {"fetch": s["load"], "compute": compute, "other": other}
+    return {"fetch": s["load"] + s.get("fetch", 0), "compute": compute, "other": other}
 
 
 def _phase_summary(records, params, tokens: int, clock, memory) -> dict:
@@ -104,8 +106,8 @@ def _layer_rows(records, clock, prompts: int) -> list[dict]:
     for n in sorted({r.layer for r in records}):
         mine = [r for r in records if r.layer == n]
         tokens = prompts * len(mine)
-        cycles = {"load": sum(r.stats["load"] for r in mine)}
-        cycles.update({name: sum(r.stats[name] for r in mine) for name in STATS})
+        names = ["load", *(["fetch"] if "fetch" in mine[0].stats else []), *STATS]
+        cycles = {name: sum(r.stats[name] for r in mine) for name in names}
         total = sum(cycles.values())
         rows.append(
             {
@@ -118,6 +120,48 @@ def _layer_rows(records, clock, prompts: int) -> list[dict]:
             }
         )
     return rows
+
+
+def cache_hardware(settings, layers) -> dict:
+    """The expert cache's Params for a model of ``layers`` (float MoE layers): ``cache_slots``
+    slots (by default half the model's experts), its layers and policy; none with 0 slots."""
+    experts = sum(len(layer.experts) + len(layer.shared) for layer in layers)
+    slots = experts // 2 if settings.cache_slots is None else settings.cache_slots
+    if not slots:
+        return {}
+    policy = "lru" if settings.cache == "none" else settings.cache
+    return {"cache_slots": slots, "cache_layers": len(layers), "cache_policy": policy}
+
+
+def cache_report(params, records, flush: bool, counted=lambda record: True) -> dict:
+    """The cache's lookups and hits over the ``counted`` ones of ``records`` (every batch the
+    cache saw, in order), and whether every fetch the design asked for is the one the golden
+    policy asks for, lookup by lookup."""
+    from moetile.sw.golden.expert_cache import ExpertCacheModel
+
+    model = ExpertCacheModel(params.cache)
+    lookups = hits = 0
+    equal = True
+    for record in records:
+        if flush:
+            model = ExpertCacheModel(params.cache)
+        wanted = []
+        for e, tokens in enumerate(record.expert_tokens):
+            if tokens:
+                answer = model.lookup(record.layer, e)
+                lookups += counted(record)
+                hits += counted(record) and answer.hit
+                if not answer.hit:
+                    wanted.append((record.layer, e, answer.slot))
+        equal &= list(record.fetches) == wanted
+    return {
+        "slots": params.cache_slots,
+        "policy": "none" if flush else params.cache_policy,
+        "lookups": lookups,
+        "hits": hits,
+        "hit_rate": hits / lookups if lookups else 0.0,
+        "equal_to_reference": equal,
+    }
 
 
 def _text(tokens) -> str:
@@ -138,14 +182,12 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
     model, name = resolve_model(settings, progress, on_train_step)
     hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
     accelerated = AcceleratedModel(model, hardware, settings.max_tokens)
+    hardware.update(cache_hardware(settings, accelerated.layers))
+    for layer in accelerated.layers:  # the sizes, checked before anything long runs
+        layer_params(layer, settings.max_tokens, **hardware)
     context = model.config.max_position_embeddings
     progress(f"calibrating activation scales on {settings.calibration} training tokens")
-    accelerated.calibrate(
-        [
-            train[s : min(s + context, settings.calibration)]
-            for s in range(0, settings.calibration, context)
-        ]
-    )
+    accelerated.calibrate(passages(train, settings.calibration, context))
     params = accelerated.params
     design = Design(block("moe_layer"), params)
     clock = design_clock(design, settings.clock)
@@ -153,11 +195,16 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
     prompts = prompts_of(validation, settings.prompts, settings.prompt_tokens)
     b, n = settings.prompts, settings.generate
 
+    slots = f", {params.cache_slots} expert slots" if params.cache_slots else ""
     progress(
         f"building the accelerator ({params.experts} experts, {settings.engine} engine: "
-        f"{params.lanes} lanes x {params.arrays} arrays) for the {settings.backend} backend"
+        f"{params.lanes} lanes x {params.arrays} arrays{slots}) for the {settings.backend} "
+        "backend"
     )
-    backend = make_backend(settings.backend, params, memory)
+    if params.cache_slots and settings.backend == "fast":
+        backend = CachedBackend(params, memory, flush=settings.cache == "none")
+    else:
+        backend = make_backend(settings.backend, params, memory)
     layers = len(accelerated.layers)
     total = layers * (math.ceil(b * settings.prompt_tokens / params.max_tokens) + n - 1)
     done = 0
@@ -180,15 +227,9 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
 
     simulated = [r for r in records if r.stats is not None]
     report = {
-        "model": name,
-        "backend": settings.backend,
-        "engine": settings.engine,
-        "settings": asdict(settings),
-        "params": asdict(params),
-        "design": design.top,
-        "clock": clock.to_json(),
+        **report_head(name, settings, params, design, clock, records),
         "memory": memory.to_json(),
-        "bit_exact": all(r.exact for r in records),
+        "cache_slots": params.cache_slots,
         "generation": {
             "prompts": b,
             "prompt_tokens": settings.prompt_tokens,
@@ -215,6 +256,16 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
             report["decode"] = _phase_summary(decode, params, b * (n - 1), clock, memory)
             report["layers"] = _layer_rows(decode, clock, b)
         report["steps"] = _step_rows(simulated, b)
+        if params.cache_slots:
+            flush = settings.cache == "none"
+            report["cache"] = cache_report(params, simulated, flush)
+            report["cache"]["trace"] = [
+                [r.layer, [e for e, tokens in enumerate(r.expert_tokens) if tokens], r.step]
+                for r in simulated
+            ]
+            if decode:
+                decoding = lambda record: bool(record.step)  # noqa: E731
+                report["decode"]["cache"] = cache_report(params, simulated, flush, decoding)
         report["area"] = design_area(params, settings.area, progress)
     report["wall_seconds"] = time.perf_counter() - started
     return report

@@ -24,7 +24,15 @@ from .plots import write_plots
 from .settings import COSIM_TRAIN_STEPS, CosimSettings
 from .settings_file import SETTINGS_FILE, settings_toml
 
-__all__ = ["COSIM_TRAIN_STEPS", "CosimSettings", "cosim", "resolve_model", "write_report"]
+__all__ = [
+    "COSIM_TRAIN_STEPS",
+    "CosimSettings",
+    "cosim",
+    "passages",
+    "report_head",
+    "resolve_model",
+    "write_report",
+]
 
 MODELS = ("tiny-moe", "cmoe-minilm")
 
@@ -101,8 +109,24 @@ def design_area(params: MoELayerParams, compute: bool, progress) -> dict | None:
     return {"design": design.top, "cells": result.cells, "memory_bits": result.memory_bits}
 
 
-def _passages(data: torch.Tensor, tokens: int, context: int) -> list[torch.Tensor]:
+def passages(data: torch.Tensor, tokens: int, context: int) -> list[torch.Tensor]:
+    """The first ``tokens`` of ``data`` in passages of one ``context`` each."""
     return [data[s : min(s + context, tokens)] for s in range(0, tokens, context)]
+
+
+def report_head(name: str, settings, params, design, clock, records) -> dict:
+    """What every co-simulation report starts with: what ran, on which design and clock, and
+    whether every batch equalled the golden."""
+    return {
+        "model": name,
+        "backend": settings.backend,
+        "engine": settings.engine,
+        "settings": asdict(settings),
+        "params": asdict(params),
+        "design": design.top,
+        "clock": clock.to_json(),
+        "bit_exact": all(r.exact for r in records),
+    }
 
 
 def _check_sizes(settings: CosimSettings, train, validation) -> None:
@@ -141,9 +165,9 @@ def cosim(
     hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
     accelerated = AcceleratedModel(model, hardware, settings.max_tokens)
     progress(f"calibrating activation scales on {settings.calibration} training tokens")
-    accelerated.calibrate(_passages(train, settings.calibration, context))
+    accelerated.calibrate(passages(train, settings.calibration, context))
     params = accelerated.params
-    passages = _passages(validation, settings.tokens, context)
+    texts = passages(validation, settings.tokens, context)
 
     progress(
         f"building the accelerator ({params.experts} experts, {settings.engine} engine: "
@@ -151,7 +175,7 @@ def cosim(
     )
     backend = make_backend(settings.backend, params)
     layers = len(accelerated.layers)
-    total = layers * sum(math.ceil(len(p) / params.max_tokens) for p in passages)
+    total = layers * sum(math.ceil(len(p) / params.max_tokens) for p in texts)
     done = 0
 
     def count(record):
@@ -160,24 +184,24 @@ def cosim(
         on_batch(done, total, record)
 
     try:
-        logits = [accelerated.forward(p, backend, count) for p in passages]
+        logits = [accelerated.forward(p, backend, count) for p in texts]
     finally:
         backend.close()
     records = accelerated.records
     accelerated.records = []
     golden = GoldenBackend()
-    float_logits = [accelerated.forward(p, None) for p in passages]
-    golden_logits = [accelerated.forward(p, golden) for p in passages]
+    float_logits = [accelerated.forward(p, None) for p in texts]
+    golden_logits = [accelerated.forward(p, golden) for p in texts]
     accelerated.records = []
 
     quality = {
         "tokens": settings.tokens,
-        "float_perplexity": perplexity(float_logits, passages),
-        "golden_perplexity": perplexity(golden_logits, passages),
-        f"{settings.backend}_perplexity": perplexity(logits, passages),
+        "float_perplexity": perplexity(float_logits, texts),
+        "golden_perplexity": perplexity(golden_logits, texts),
+        f"{settings.backend}_perplexity": perplexity(logits, texts),
     }
     if settings.quality_tokens:
-        held_out = _passages(validation, settings.quality_tokens, context)
+        held_out = passages(validation, settings.quality_tokens, context)
         progress(f"float and quantized golden on {settings.quality_tokens} held-out tokens")
         quality["held_out"] = {
             "tokens": settings.quality_tokens,
@@ -201,14 +225,7 @@ def cosim(
     cycles = sum(r.cycles for r in simulated)
     seconds = sum(r.seconds for r in simulated)
     return {
-        "model": name,
-        "backend": settings.backend,
-        "engine": settings.engine,
-        "settings": asdict(settings),
-        "params": asdict(params),
-        "design": design.top,
-        "clock": clock.to_json(),
-        "bit_exact": all(r.exact for r in records),
+        **report_head(name, settings, params, design, clock, records),
         "area": area,
         "layers": rows,
         "quality": quality,

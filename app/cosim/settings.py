@@ -4,6 +4,7 @@ module imports no torch, so the command line is built without it)."""
 from dataclasses import dataclass, replace
 
 from moetile.hw.checks import check_choice, check_int
+from moetile.hw.expert_cache import CACHE_POLICIES
 from moetile.hw.moe import ENGINES, MoELayerParams
 from moetile.sim.offchip import MEMORIES
 from moetile.sw.cost.fpga import check_clock
@@ -41,7 +42,11 @@ class CosimSettings:
     ``generate``: tokens to generate greedily after each of ``prompts`` held-out prompts of
     ``prompt_tokens`` tokens, the prompts decoded together (0: no generation, the prefill run
     of ``tokens``); ``memory``: the off-chip memory the layers' weights are fetched from
-    during generation (:data:`~moetile.sim.offchip.MEMORIES`)."""
+    during generation (:data:`~moetile.sim.offchip.MEMORIES`); ``cache_slots``: expert slots
+    on chip during generation (``None``: half the model's experts; ``0``: none, every layer's
+    experts all fetched at every step); ``cache``: their replacement, ``lru`` or ``lfu``, or
+    ``none`` (every slot emptied before each batch: each expert a batch needs is fetched,
+    load-on-demand without a cache)."""
 
     model: str = "tiny-moe"
     tokens: int = 128
@@ -59,6 +64,8 @@ class CosimSettings:
     prompts: int = 4
     prompt_tokens: int = 16
     memory: str = "lpddr5"
+    cache_slots: int | None = None
+    cache: str = "lru"
 
     def __post_init__(self):
         for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
@@ -73,6 +80,9 @@ class CosimSettings:
                 f"of at most the {self.lanes} lanes (and --max-tokens {self.max_tokens})"
             )
         check_choice("memory", self.memory, tuple(MEMORIES))
+        if self.cache_slots is not None:
+            check_int("cache_slots", self.cache_slots, minimum=0, maximum=256)
+        check_choice("cache", self.cache, (*CACHE_POLICIES, "none"))
         if self.quality_tokens is not None:
             check_int("quality_tokens", self.quality_tokens, minimum=0)
         if self.clock is not None:

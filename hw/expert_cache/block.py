@@ -14,4 +14,5 @@ EXPERT_CACHE = register(
     golden="moetile.sw.golden.expert_cache:ExpertCacheModel",
     testbench="moetile.sim.testbenches.tb_expert_cache",
     proofs="moetile.sim.formal.blocks.expert_cache",
+    benchmark="moetile.app.bench.generate",
 )

@@ -37,8 +37,10 @@ class BatchRecord:
     error_sq: float
     reference_sq: float
     step: int | None = None
-    #: Weight bytes loaded from off-chip memory before the batch.
+    #: Weight bytes loaded from off-chip memory for the batch.
     fetched_bytes: int = 0
+    #: Behind an expert cache, the (layer, expert, slot) fetch requests of the batch, in order.
+    fetches: tuple = ()
 
 
 def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
@@ -199,6 +201,7 @@ class AcceleratedModel:
                 reference_sq=float((reference**2).sum()),
                 step=self.step,
                 fetched_bytes=run.extra.get("fetched_bytes", 0),
+                fetches=tuple(run.extra.get("fetches", ())),
             )
             self.records.append(record)
             on_batch(record)

@@ -1,0 +1,219 @@
+"""``moetile bench generate``: decoding with the experts off chip, the expert cache against
+load-on-demand without one (Fate's baseline), at one point fixed before the run: half the model's
+experts on chip, LPDDR5.
+
+The bench's ternary tiny MoE (2 layers, 8 experts, top-2) generates 16 tokens after each of 4
+held-out prompts, decoded together, behind the expert cache, every step bit-exact and every fetch
+the golden policy's; on the FAT engine (its ternary experts, bit-serial) and on the MixPE engine
+(the same experts as W4A8, a MAC array), whose compute is far shorter against the same fetches.
+Each scheme runs the same generation:
+
+- ``resident``: no cache; each layer's experts all fetched before its batch (the accelerator of
+  ``moetile cosim`` without ``--generate``);
+- ``load-on-demand``: the slots emptied before every batch, so each expert a batch needs is
+  fetched, and only those (Fate's baseline);
+- ``LRU``, ``LFU``: the cache, half the experts on chip.
+
+Tokens per second come from the design's cycles at its clock (the host's attention not counted).
+The hit rate against cache size is the golden policy (equal to the RTL's at the measured points)
+replayed on the lookups the LRU run made.
+"""
+
+from pathlib import Path
+
+from moetile.app.bench import PAPERS, BenchReport, Claim, trained_model_path
+
+__all__ = ["plots", "run"]
+
+#: Prompts decoded together and tokens generated after each.
+PROMPTS, TOKENS, QUICK_TOKENS = 4, 16, 4
+PROMPT_TOKENS = 16
+ENGINES = ("fat", "mixpe")
+SCHEMES = {
+    "resident": {"cache_slots": 0},
+    "load-on-demand": {"cache": "none"},
+    "LRU": {"cache": "lru"},
+    "LFU": {"cache": "lfu"},
+}
+#: Fate: decoding up to 4.1x faster than load-on-demand, its cache hitting 99 % of lookups;
+#: both with its cross-layer prefetch, which the next stage adds here.
+FATE_SPEEDUP, FATE_HIT_RATE = 4.1, 0.99
+
+
+def _settings(quick: bool, progress) -> dict:
+    """The model (``moetile bench cosim``'s, trained once) and the design's size."""
+    from moetile.app.bench.cosim import (
+        BENCH_MODEL,
+        HARDWARE,
+        QUICK_HARDWARE,
+        QUICK_MODEL,
+        QUICK_MODEL_NAME,
+    )
+
+    if quick:
+        path = trained_model_path(QUICK_MODEL, QUICK_MODEL_NAME, progress)
+        return {"model": str(path), **QUICK_HARDWARE, "generate": QUICK_TOKENS}
+    path = trained_model_path(BENCH_MODEL, "bench-cosim-moe", progress)
+    return {"model": str(path), **HARDWARE, "generate": TOKENS}
+
+
+def _row(scheme: str, report: dict) -> dict:
+    decode = report["decode"]
+    cache = decode.get("cache", {})
+    split = decode["split_per_token"]
+    return {
+        "engine": report["engine"],
+        "scheme": scheme,
+        "slots": report["cache_slots"],
+        "hit_rate": round(cache.get("hit_rate", 0.0), 4),
+        "cycles_per_token": round(decode["cycles_per_token"], 1),
+        "fetch_share": round(split["fetch"] / decode["cycles_per_token"], 4),
+        "tokens_per_second": round(decode["tokens_per_second"], 1),
+        "kb_per_token": round(decode["fetched_bytes_per_token"] / 1e3, 2),
+        "offchip_uj_per_token": round(decode["offchip_uj_per_token"], 3),
+        "bit_exact": report["bit_exact"] and report["generation"]["equal_to_golden"],
+        "fetches_as_golden": cache.get("equal_to_reference", True)
+        and report.get("cache", {}).get("equal_to_reference", True),
+    }
+
+
+def _hit_rates(trace, params, policy: str) -> list[dict]:
+    """The golden policy's decode hit rate at every cache size, on the lookups of ``trace``."""
+    from moetile.hw.expert_cache import ExpertCacheParams
+    from moetile.sw.golden.expert_cache import ExpertCacheModel
+
+    experts = params["experts"] + params["shared_experts"]
+    least = params["top_k"] + params["shared_experts"]
+    rows = []
+    for slots in range(least, experts * params["cache_layers"] + 1):
+        cache = ExpertCacheParams(
+            slots=slots, layers=params["cache_layers"], experts=experts, policy=policy
+        )
+        model = ExpertCacheModel(cache)
+        hits = lookups = 0
+        for layer, looked, step in trace:
+            for e in looked:
+                answer = model.lookup(layer, e)
+                hits += bool(step) and answer.hit
+                lookups += bool(step)
+        rows.append({"policy": policy, "slots": slots, "hit_rate": round(hits / lookups, 4)})
+    return rows
+
+
+def run(progress, quick: bool = False) -> BenchReport:
+    from moetile.app.cosim.generate import generate
+    from moetile.app.cosim.settings import CosimSettings
+    from moetile.sw.console import quiet_transformers
+
+    quiet_transformers()
+    base = _settings(quick, progress)
+    base.update(prompts=PROMPTS, prompt_tokens=PROMPT_TOKENS, max_tokens=16, memory="lpddr5")
+    reports = {}
+    for engine in ENGINES:
+        for scheme, choice in SCHEMES.items():
+            progress(f"{engine}, {scheme}: {base['generate']} tokens after {PROMPTS} prompts")
+            settings = CosimSettings(**base, engine=engine, **choice)
+            reports[engine, scheme] = generate(settings, progress)
+    rows = [_row(scheme, report) for (_engine, scheme), report in reports.items()]
+    lru = reports["fat", "LRU"]
+    sweep = []
+    for policy in ("lru", "lfu"):
+        sweep += _hit_rates(lru["cache"]["trace"], lru["params"], policy)
+    by = {(row["engine"], row["scheme"]): row for row in rows}
+    clock = lru["clock"]
+    claims = []
+    for engine in ENGINES:
+        demand, cached = by[engine, "load-on-demand"], by[engine, "LRU"]
+        claims.append(
+            Claim(
+                f"decode_speedup_{engine}",
+                f"decode tokens/s on the {engine} engine, an LRU cache of {cached['slots']} "
+                "slots (half the experts) over load-on-demand without a cache, LPDDR5 (the "
+                "cache alone: Fate's figure has its prefetch too)",
+                FATE_SPEEDUP,
+                cached["tokens_per_second"] / demand["tokens_per_second"],
+                "load-on-demand, same design and memory",
+                source=PAPERS["generate"],
+            )
+        )
+    claims += [
+        Claim(
+            "hit_rate",
+            "decode lookups the LRU cache answers from its slots (the cache alone; the same "
+            "lookups on both engines)",
+            FATE_HIT_RATE,
+            by["fat", "LRU"]["hit_rate"],
+            "every lookup",
+            source=PAPERS["generate"],
+        ),
+        Claim(
+            "fetches_as_golden",
+            "runs whose every fetch request is the golden policy's, lookup by lookup",
+            1.0,
+            sum(r["fetches_as_golden"] for r in rows) / len(rows),
+            "the golden expert cache",
+            source=None,
+        ),
+        Claim(
+            "bit_exact",
+            "runs bit-exact at every step, generating the golden model's text",
+            1.0,
+            sum(r["bit_exact"] for r in rows) / len(rows),
+            "the integer golden of every stage",
+            source=None,
+        ),
+    ]
+    point = {
+        "model": Path(lru["model"]).name,
+        "memory": lru["memory"]["what"],
+        "clock_mhz": clock["mhz"],
+        "clock": clock["source"],
+    }
+    return BenchReport("generate", [*rows, *sweep, point], claims)
+
+
+def plots(report: BenchReport) -> dict:
+    """``{"generate.png": figure}``: decode cycles per token by scheme, split; hit rate
+    against cache size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report.rows if "scheme" in r]
+    sweep = [r for r in report.rows if "policy" in r]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    names = [f"{r['engine']}\n{r['scheme']}" for r in rows]
+    fetch = [r["cycles_per_token"] * r["fetch_share"] for r in rows]
+    rest = [r["cycles_per_token"] - f for r, f in zip(rows, fetch, strict=True)]
+    axes[0].bar(names, fetch, label="waiting for fetches")
+    axes[0].bar(names, rest, bottom=fetch, label="compute and the rest")
+    axes[0].set(
+        ylabel="cycles per generated token", yscale="log", title="decode, half the experts on chip"
+    )
+    axes[0].tick_params(axis="x", labelsize=6)
+    axes[0].legend(fontsize=8)
+    for policy in dict.fromkeys(r["policy"] for r in sweep):
+        mine = [r for r in sweep if r["policy"] == policy]
+        axes[1].plot(
+            [r["slots"] for r in mine],
+            [100 * r["hit_rate"] for r in mine],
+            "o-",
+            label=policy.upper(),
+        )
+    measured = [r for r in rows if r["scheme"] in ("LRU", "LFU") and r["engine"] == "fat"]
+    axes[1].plot(
+        [r["slots"] for r in measured],
+        [100 * r["hit_rate"] for r in measured],
+        "k*",
+        markersize=10,
+        label="RTL",
+    )
+    axes[1].set(xlabel="expert slots", ylabel="% of decode lookups hit", title="hit rate")
+    axes[1].legend(fontsize=8)
+    axes[1].grid(alpha=0.3)
+    figure.suptitle(
+        "Generation with offloaded experts (moetile bench generate), LPDDR5", fontsize=9
+    )
+    figure.tight_layout()
+    return {"generate.png": figure}
