@@ -137,3 +137,35 @@ def test_cocotb_bench(policy, seed):
     params = ExpertCacheParams(slots=6, layers=3, experts=8, policy=policy)
     result = run_testbench(Design(block("expert_cache"), params), seed=seed)
     assert result.total == 2
+
+
+def _results(params, writes, keys, rng) -> list[dict]:
+    """The cache's result for each of ``keys`` after ``writes``, every sink always ready."""
+    dut = ExpertCache(params)
+    write, key = write_layout(params), key_layout(params)
+    got = []
+
+    async def source(ctx):
+        await stream_send(ctx, dut.i_config, [write.const(w) for w in writes], rng=rng)
+        await stream_send(ctx, dut.i, [key.const(k) for k in keys], rng=rng)
+
+    async def sink(ctx):
+        ctx.set(dut.o_fetch.ready, 1)
+        got.extend(await stream_recv(ctx, dut.o, len(keys), rng=rng))
+
+    simulate(dut, source, sink, deadline_cycles=50 * len(keys))
+    return [_unpack(r, ("hit", "refused", "slot")) for r in got]
+
+
+def test_a_cache_of_another_policy_is_caught(seed):
+    """The comparison can fail: an LFU cache checked against the LRU golden (and back) differs
+    on the same lookups."""
+    rng = random.Random(seed)
+    for built, golden in (("lfu", "lru"), ("lru", "lfu")):
+        params = ExpertCacheParams(slots=4, layers=2, experts=6, policy=built)
+        writes = mixed_configuration(params, rng)
+        keys = skewed_keys(params, rng, 200)
+        got = _results(params, writes, keys, rng)
+        assert got == expected(params, writes, keys)[0]
+        other = ExpertCacheParams(slots=4, layers=2, experts=6, policy=golden)
+        assert got != expected(other, writes, keys)[0]
