@@ -205,3 +205,26 @@ def test_cli_generates_and_writes_report_and_plots(small_model, tmp_path, capsys
     report = json.loads((out / "report.json").read_text())
     assert report["generation"]["new_tokens"] == 3 and "decode" not in report
     assert (out / "settings.toml").read_text().count("generate = 3") == 1
+
+
+@pytest.mark.cosim
+def test_generation_with_quotas_and_pinned_experts(small_model):
+    """Fate's allocation: 6 slots, the most popular expert pinned and preloaded, the other 5 in
+    per-layer quotas; every fetch still the golden policy's (configured alike), never into a
+    pinned slot or another layer's."""
+    settings = CosimSettings(
+        model=str(small_model),
+        generate=4,
+        prompts=3,
+        prompt_tokens=5,
+        cache_slots=6,
+        cache_allocation="shallow",
+        cache_pins=1,
+        **HARDWARE,
+    )
+    report = generate(settings, lambda m: None)
+    assert report["bit_exact"] and report["generation"]["equal_to_golden"]
+    c = report["cache"]
+    assert c["equal_to_reference"] and len(c["pinned"]) == 1
+    ((layer, _expert),) = c["pinned"]
+    assert c["owners"] == [layer, 0, 0, 0, 1, 1]

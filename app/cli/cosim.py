@@ -75,6 +75,17 @@ OPTIONS = {
         "the slots' replacement with --generate: lru, lfu, or none (emptied before every "
         "batch: load-on-demand without a cache)",
     ),
+    "--cache-allocation": (
+        "cache_allocation",
+        str,
+        "which layers' experts a slot takes: shared (any) or shallow (per-layer quotas, more "
+        "for the shallow layers: Fate's allocation)",
+    ),
+    "--cache-pins": (
+        "cache_pins",
+        int,
+        "the most popular experts (on the calibration text) pinned in slots and preloaded",
+    ),
 }
 
 
@@ -193,6 +204,10 @@ def _cache_line(report: dict) -> str:
     c = report["cache"]
     rate = report.get("decode", report)["cache"]["hit_rate"]
     policy = {"none": "emptied before every batch", "lru": "LRU", "lfu": "LFU"}[c["policy"]]
+    if any(owner is not None for owner in c["owners"]):
+        policy += ", per-layer quotas"
+    if c["pinned"]:
+        policy += f", {len(c['pinned'])} pinned"
     same = "the golden policy's" if c["equal_to_reference"] else "NOT the golden policy's"
     return (
         f"expert cache: {c['slots']} slots, {policy}; {100 * rate:.1f} % of decode lookups hit "

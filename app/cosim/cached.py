@@ -26,7 +26,9 @@ class CachedBackend(Backend):
     """One fast-harness model of a layer with ``params.cache_slots`` behind its cache, kept
     across batches (so its cache is too). ``memory`` serves every word (an
     :class:`~moetile.sim.offchip.OffChipMemory`); ``entries``: the slots' configuration
-    written once, first (quotas, pins; by default every slot free to any layer); ``flush``:
+    written once, first (a :class:`~moetile.sw.runtime.cache_plan.CachePlan`: quotas, pins and
+    the pinned experts preloaded from ``layers``, the quantized layers by index; by default
+    every slot free to any layer); ``flush``:
     empty every slot before each batch, so that every expert a batch needs is fetched
     (load-on-demand without a cache). A run's ``extra``: ``fetched_bytes``, ``fetches`` (the
     (layer, expert, slot) requests in order)."""
@@ -37,7 +39,8 @@ class CachedBackend(Backend):
         self,
         params: MoELayerParams,
         memory,
-        entries: list[dict] | None = None,
+        plan=None,
+        layers=None,
         flush: bool = False,
     ):
         from moetile.hw.registry import Design, block
@@ -49,10 +52,17 @@ class CachedBackend(Backend):
         self.sim = FastSim(Design(block("moe_layer"), params))
         self.session = self.sim.open()
         self.layers: dict[int, object] = {}
-        self._pending = cache_words(params, entries) if entries else None
+        self._pending = self._planned(plan, layers) if plan is not None else None
         free = dict(valid=0, pinned=0, shared=1, owner=0, layer=0, expert=0)
         empty = [{**free, "slot": s} for s in range(params.cache_slots)]
         self._flush = cache_words(params, empty) if flush else None
+
+    def _planned(self, plan, layers) -> np.ndarray:
+        """The slots' configuration, then each preloaded expert's image in its slot."""
+        words = [cache_words(self.params, list(plan.entries))]
+        for layer, expert, slot in plan.preload:
+            words.append(expert_words(layers[layer].integer, expert, slot))
+        return np.concatenate(words)
 
     def _load(self, words: np.ndarray, inputs: dict, expect: dict, budget: int, **options):
         """One run with ``words`` arriving on the load stream from the memory."""

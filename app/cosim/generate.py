@@ -133,18 +133,24 @@ def cache_hardware(settings, layers) -> dict:
     return {"cache_slots": slots, "cache_layers": len(layers), "cache_policy": policy}
 
 
-def cache_report(params, records, flush: bool, counted=lambda record: True) -> dict:
+def cache_report(params, records, plan, flush: bool, counted=lambda record: True) -> dict:
     """The cache's lookups and hits over the ``counted`` ones of ``records`` (every batch the
-    cache saw, in order), and whether every fetch the design asked for is the one the golden
-    policy asks for, lookup by lookup."""
+    cache saw, in order, after the slots of ``plan``), and whether every fetch the design asked
+    for is the one the golden policy asks for, lookup by lookup."""
     from moetile.sw.golden.expert_cache import ExpertCacheModel
 
-    model = ExpertCacheModel(params.cache)
+    def fresh():
+        model = ExpertCacheModel(params.cache)
+        for entry in plan.entries:
+            model.configure(entry["slot"], **{k: v for k, v in entry.items() if k != "slot"})
+        return model
+
+    model = fresh()
     lookups = hits = 0
     equal = True
     for record in records:
         if flush:
-            model = ExpertCacheModel(params.cache)
+            model = fresh()
         wanted = []
         for e, tokens in enumerate(record.expert_tokens):
             if tokens:
@@ -157,11 +163,27 @@ def cache_report(params, records, flush: bool, counted=lambda record: True) -> d
     return {
         "slots": params.cache_slots,
         "policy": "none" if flush else params.cache_policy,
+        "pinned": [[layer, expert] for layer, expert, _slot in plan.preload],
+        "owners": [e["owner"] if not e["shared"] else None for e in plan.entries],
         "lookups": lookups,
         "hits": hits,
         "hit_rate": hits / lookups if lookups else 0.0,
         "equal_to_reference": equal,
     }
+
+
+def _plan(settings, accelerated, params, train, context):
+    """The cache's slots before generation: its allocation, and its pins (the experts the
+    float model's routers choose most on the calibration text)."""
+    from moetile.sw.runtime.cache_plan import plan_cache, popular_experts
+
+    if not params.cache_slots:
+        return None
+    pinned = []
+    if settings.cache_pins:
+        inputs = accelerated.layer_inputs(passages(train, settings.calibration, context))
+        pinned = popular_experts(accelerated.layers, inputs, settings.cache_pins)
+    return plan_cache(params, settings.cache_allocation, pinned)
 
 
 def _text(tokens) -> str:
@@ -201,8 +223,10 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
         f"{params.lanes} lanes x {params.arrays} arrays{slots}) for the {settings.backend} "
         "backend"
     )
+    plan = _plan(settings, accelerated, params, train, context)
     if params.cache_slots and settings.backend == "fast":
-        backend = CachedBackend(params, memory, flush=settings.cache == "none")
+        flush = settings.cache == "none"
+        backend = CachedBackend(params, memory, plan, accelerated.quantized, flush)
     else:
         backend = make_backend(settings.backend, params, memory)
     layers = len(accelerated.layers)
@@ -258,14 +282,14 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
         report["steps"] = _step_rows(simulated, b)
         if params.cache_slots:
             flush = settings.cache == "none"
-            report["cache"] = cache_report(params, simulated, flush)
+            report["cache"] = cache_report(params, simulated, plan, flush)
             report["cache"]["trace"] = [
                 [r.layer, [e for e, tokens in enumerate(r.expert_tokens) if tokens], r.step]
                 for r in simulated
             ]
             if decode:
                 decoding = lambda record: bool(record.step)  # noqa: E731
-                report["decode"]["cache"] = cache_report(params, simulated, flush, decoding)
+                report["decode"]["cache"] = cache_report(params, simulated, plan, flush, decoding)
         report["area"] = design_area(params, settings.area, progress)
     report["wall_seconds"] = time.perf_counter() - started
     return report

@@ -4,7 +4,7 @@ module imports no torch, so the command line is built without it)."""
 from dataclasses import dataclass, replace
 
 from moetile.hw.checks import check_choice, check_int
-from moetile.hw.expert_cache import CACHE_POLICIES
+from moetile.hw.expert_cache import ALLOCATIONS, CACHE_POLICIES
 from moetile.hw.moe import ENGINES, MoELayerParams
 from moetile.sim.offchip import MEMORIES
 from moetile.sw.cost.fpga import check_clock
@@ -46,7 +46,9 @@ class CosimSettings:
     on chip during generation (``None``: half the model's experts; ``0``: none, every layer's
     experts all fetched at every step); ``cache``: their replacement, ``lru`` or ``lfu``, or
     ``none`` (every slot emptied before each batch: each expert a batch needs is fetched,
-    load-on-demand without a cache)."""
+    load-on-demand without a cache); ``cache_allocation``: ``shared`` (any slot for any layer)
+    or ``shallow`` (per-layer quotas favouring the shallow layers, Fate's allocation);
+    ``cache_pins``: the most popular experts (on the calibration text) pinned and preloaded."""
 
     model: str = "tiny-moe"
     tokens: int = 128
@@ -66,6 +68,8 @@ class CosimSettings:
     memory: str = "lpddr5"
     cache_slots: int | None = None
     cache: str = "lru"
+    cache_allocation: str = "shared"
+    cache_pins: int = 0
 
     def __post_init__(self):
         for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
@@ -83,6 +87,13 @@ class CosimSettings:
         if self.cache_slots is not None:
             check_int("cache_slots", self.cache_slots, minimum=0, maximum=256)
         check_choice("cache", self.cache, (*CACHE_POLICIES, "none"))
+        check_choice("cache_allocation", self.cache_allocation, ALLOCATIONS)
+        check_int("cache_pins", self.cache_pins, minimum=0)
+        if self.cache == "none" and (self.cache_allocation != "shared" or self.cache_pins):
+            raise ValueError(
+                "cache none empties every slot before each batch: it takes no "
+                "cache_allocation or cache_pins"
+            )
         if self.quality_tokens is not None:
             check_int("quality_tokens", self.quality_tokens, minimum=0)
         if self.clock is not None:

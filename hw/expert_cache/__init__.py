@@ -6,6 +6,6 @@ Importing this package pulls in only :class:`ExpertCacheParams`; the component i
 :mod:`moetile.hw.expert_cache.cache`.
 """
 
-from .params import CACHE_POLICIES, ExpertCacheParams
+from .params import ALLOCATIONS, CACHE_POLICIES, ExpertCacheParams
 
-__all__ = ["CACHE_POLICIES", "ExpertCacheParams"]
+__all__ = ["ALLOCATIONS", "CACHE_POLICIES", "ExpertCacheParams"]

@@ -4,12 +4,17 @@ from dataclasses import dataclass
 
 from ..checks import check_choice, check_int
 
-__all__ = ["CACHE_POLICIES", "ExpertCacheParams"]
+__all__ = ["ALLOCATIONS", "CACHE_POLICIES", "ExpertCacheParams"]
 
 #: ``lru``: the slot whose expert was used longest ago goes first; ``lfu``: the slot whose
 #: expert was used the fewest times since it was filled. Either way a free slot goes before
 #: any, and ties go to the lower slot.
 CACHE_POLICIES = ("lru", "lfu")
+
+#: How the slots are given out before a run (by configuration writes): ``shared``, every slot
+#: free to any layer's experts; ``shallow``, slots owned by layers, more for the shallow ones
+#: (Fate's shallow-favoring expert caching).
+ALLOCATIONS = ("shared", "shallow")
 
 
 @dataclass(frozen=True)

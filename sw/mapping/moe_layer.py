@@ -72,16 +72,18 @@ def _expert_scales(p: MoELayerParams, expert) -> np.ndarray:
     return scales
 
 
-def _expert_writes(layer: IntegerMoELayer, e: int):
-    """Expert ``e``'s scales and bank rows, at addresses within its region (a cache slot's
-    place, which the layer adds)."""
+def _expert_writes(layer: IntegerMoELayer, e: int, region: int = 0):
+    """Expert ``e``'s scales and bank rows in region ``region`` (0: within its region, where
+    a fetch into a cache slot lands, the layer adding the slot's place)."""
     p = layer.params
     expert = layer.experts[e]
-    yield "scales", np.arange(p.scale_rows), _scale_bits(p, _expert_scales(p, expert))
+    scales = region * p.scale_rows + np.arange(p.scale_rows)
+    yield "scales", scales, _scale_bits(p, _expert_scales(p, expert))
     engine = engine_software(p)
     for a in range(p.arrays):
         rows = _bank_rows(p, expert, a, engine.planes)
-        yield f"bank{a}", np.arange(p.region_words), engine.bank_words(p, [rows])
+        words = region * p.region_words + np.arange(p.region_words)
+        yield f"bank{a}", words, engine.bank_words(p, [rows])
 
 
 def _layer_writes(layer: IntegerMoELayer):
@@ -142,10 +144,11 @@ def layer_words(layer: IntegerMoELayer, index: int) -> np.ndarray:
     return _packed(p, [*_layer_writes(layer), name])
 
 
-def expert_words(layer: IntegerMoELayer, e: int) -> np.ndarray:
+def expert_words(layer: IntegerMoELayer, e: int, slot: int | None = None) -> np.ndarray:
     """Expert ``e``'s image, what a fetch of it brings: its scales and bank rows, addressed
-    within its region (the layer adds the slot's place)."""
-    return _packed(layer.params, _expert_writes(layer, e))
+    within its region (the layer adds the slot's place); with ``slot``, addressed to that slot
+    outright, to preload it between batches."""
+    return _packed(layer.params, _expert_writes(layer, e, slot or 0))
 
 
 def cache_words(params: MoELayerParams, entries: list[dict]) -> np.ndarray:
