@@ -17,7 +17,18 @@ from moetile.sw.runtime.backends import Backend, GoldenBackend, LayerRun, cycle_
 
 from .settings import BACKENDS
 
-__all__ = ["BACKENDS", "CocotbBackend", "FastBackend", "make_backend"]
+__all__ = ["BACKENDS", "CocotbBackend", "FastBackend", "make_backend", "memory_traffic"]
+
+
+def memory_traffic(memory, params: MoELayerParams, words) -> tuple[dict, int]:
+    """The load stream's traffic when ``memory`` serves ``words`` (its latency, then its
+    bandwidth), and the cycles that takes: for a fast-harness run and its budget."""
+    from moetile.sim.fast import Traffic
+
+    if memory is None or not len(words):
+        return {}, 0
+    offers = memory.offers(word_bytes(params, words).tolist())
+    return {"i_load": Traffic.explicit(offers)}, len(offers)
 
 
 class FastBackend(Backend):
@@ -40,17 +51,11 @@ class FastBackend(Backend):
 
     def _load(self, layer) -> tuple[int, int]:
         """Load ``layer``'s weights; return the cycles and the bytes moved."""
-        from moetile.sim.fast import Traffic
-
         words = load_words(layer.integer)
-        sizes = word_bytes(self.params, words)
-        traffic, budget = {}, 2 * len(words) + 1000
-        if self.memory is not None:
-            offers = self.memory.offers(sizes.tolist())
-            traffic["i_load"] = Traffic.explicit(offers)
-            budget += len(offers)
+        traffic, waits = memory_traffic(self.memory, self.params, words)
+        budget = 2 * len(words) + 1000 + waits
         cycles = self.session.run({"i_load": words}, budget=budget, traffic=traffic).cycles
-        return cycles, int(sizes.sum())
+        return cycles, int(word_bytes(self.params, words).sum())
 
     def run(self, key, layer, x, codes):
         started = time.perf_counter()

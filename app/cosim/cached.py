@@ -19,13 +19,15 @@ from moetile.sw.mapping.moe_layer import (
 )
 from moetile.sw.runtime.backends import Backend, LayerRun, cycle_bound
 
+from .backends import memory_traffic
+
 __all__ = ["CachedBackend"]
 
 
 class CachedBackend(Backend):
     """One fast-harness model of a layer with ``params.cache_slots`` behind its cache, kept
     across batches (so its cache is too). ``memory`` serves every word (an
-    :class:`~moetile.sim.offchip.OffChipMemory`); ``entries``: the slots' configuration
+    :class:`~moetile.sim.offchip.OffChipMemory`); ``plan``: the slots' configuration
     written once, first (a :class:`~moetile.sw.runtime.cache_plan.CachePlan`: quotas, pins and
     the pinned experts preloaded from ``layers``, the quantized layers by index; by default
     every slot free to any layer); ``flush``:
@@ -53,9 +55,11 @@ class CachedBackend(Backend):
         self.session = self.sim.open()
         self.layers: dict[int, object] = {}
         self._pending = self._planned(plan, layers) if plan is not None else None
-        free = dict(valid=0, pinned=0, shared=1, owner=0, layer=0, expert=0)
-        empty = [{**free, "slot": s} for s in range(params.cache_slots)]
-        self._flush = cache_words(params, empty) if flush else None
+        self._flush = None
+        if flush:
+            free = dict(valid=0, pinned=0, shared=1, owner=0, layer=0, expert=0)
+            empty = [{**free, "slot": s} for s in range(params.cache_slots)]
+            self._flush = cache_words(params, empty)
 
     def _planned(self, plan, layers) -> np.ndarray:
         """The slots' configuration, then each preloaded expert's image in its slot."""
@@ -66,15 +70,13 @@ class CachedBackend(Backend):
 
     def _load(self, words: np.ndarray, inputs: dict, expect: dict, budget: int, **options):
         """One run with ``words`` arriving on the load stream from the memory."""
-        from moetile.sim.fast import Traffic
-
-        traffic = {}
-        if len(words):
-            offers = self.memory.offers(word_bytes(self.params, words).tolist())
-            traffic["i_load"] = Traffic.explicit(offers)
-            budget += len(offers)
+        traffic, waits = memory_traffic(self.memory, self.params, words)
         return self.session.run(
-            {**inputs, "i_load": words}, expect=expect, budget=budget, traffic=traffic, **options
+            {**inputs, "i_load": words},
+            expect=expect,
+            budget=budget + waits,
+            traffic=traffic,
+            **options,
         )
 
     def run(self, key, layer, x, codes):
