@@ -8,11 +8,12 @@ from unittest import mock
 from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 
+from moetile.hw.moe.layer import MoELayerAccelerator
 from moetile.hw.registry import Block, Design, block
 from moetile.hw.topk import TopKParams, network
 from moetile.hw.topk.interface import topk_signature
 
-__all__ = ["OutputMutant", "broken_topk", "offset_design"]
+__all__ = ["OutputMutant", "EagerLoads", "broken_topk", "offset_design"]
 
 
 def _beats_higher_index(a, b):
@@ -147,3 +148,18 @@ class OutputMutant(wiring.Component):
             with m.If(inner_o.valid & inner_o.ready):
                 m.d.sync += skip.eq(~skip)
         return m
+
+
+class EagerLoads(MoELayerAccelerator):
+    """A layer behind an expert cache whose load decoder is always open, a job running or
+    not; ``guarded``: its writes still wait for ``quiet``."""
+
+    def __init__(self, params, guarded: bool):
+        super().__init__(params)
+        self.guarded = guarded
+
+    def _cache(self, m, load, scheduler, engine) -> None:
+        super()._cache(m, load, scheduler, engine)
+        m.d.comb += load.open.eq(1)
+        if not self.guarded:
+            m.d.comb += load.quiet.eq(1)

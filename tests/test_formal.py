@@ -9,7 +9,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from broken_designs import OutputMutant, WrongTies
+from broken_designs import EagerLoads, OutputMutant, WrongTies
 
 from moetile.app.cli import main
 from moetile.hw.gocache import selection
@@ -199,6 +199,23 @@ def test_a_scan_that_misranks_ties_fails_selection(worse):
         _fails("gocache", 0, "selection", worse.__name__, lambda d: d.component())
 
 
+@pytest.mark.parametrize("guarded, status", [(True, "proved"), (False, "failed")])
+def test_a_load_into_a_slot_waits_while_a_job_reads_it(guarded, status):
+    """The smallest cached layer with its load stream open at all times: the guard on its
+    writes alone keeps every slot a job reads untouched (proved by k-induction); without it, a
+    word lands while a job runs (a counterexample)."""
+    spec = formal_spec("moe_layer")
+    design = Design(block("moe_layer"), spec.params[2])
+    assert design.params.cache is not None
+    mutant = (
+        f"eager_{'guarded' if guarded else 'unguarded'}",
+        lambda: EagerLoads(design.params, guarded),
+    )
+    (result,) = prove_design(design, spec, ["slot_safe"], mutant)
+    assert result.status == status, result
+    assert (result.trace is not None) == (status == "failed")
+
+
 def test_correct_designs_pass_the_properties_their_mutants_fail():
     spec = formal_spec("topk")
     design = Design(block("topk"), spec.params[0])
@@ -226,7 +243,7 @@ def test_proves_with_the_environment_not_activated(tmp_path):
     installed ``moetile`` works from a virtual environment that was never activated."""
     env = {"HOME": os.environ["HOME"], "PATH": "/usr/bin:/bin", CACHE_DIR_ENV: str(tmp_path)}
     moetile = Path(sys.executable).parent / "moetile"
-    for block_name, prop in (("topk", "o.held"), ("moe_layer", "o_stats.held")):
+    for block_name, prop, proved in (("topk", "o.held", 2), ("moe_layer", "o_stats.held", 3)):
         run = subprocess.run(
             [str(moetile), "prove", block_name, "--property", prop],
             env=env,
@@ -234,7 +251,8 @@ def test_proves_with_the_environment_not_activated(tmp_path):
             text=True,
             check=False,
         )
-        assert run.returncode == 0 and "2 proved unbounded" in run.stdout, run.stdout + run.stderr
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert f"{proved} proved unbounded" in run.stdout, run.stdout
 
 
 @pytest.mark.parametrize(

@@ -142,17 +142,17 @@ class MoELayerAccelerator(wiring.Component):
             activation.product.eq(load.product_scale),
         ]
         if p.cache is not None:
-            self._cache(m, load, scheduler)
+            self._cache(m, load, scheduler, engine)
         for unit in (activation, combine):  # the lane context: the expert and the lanes' tokens
             m.d.comb += unit.lanes.region.eq(scheduler.region)
             for field in ("token", "gate", "scale", "valid"):
                 m.d.comb += getattr(unit.lanes, field).eq(getattr(gather.lanes, field))
         return m
 
-    def _cache(self, m, load, scheduler) -> None:
+    def _cache(self, m, load, scheduler, engine) -> None:
         """The expert cache between the scheduler and the banks: the scheduler's lookups, the
         load stream's slot configuration, the fetch requests out, the fetched words into the
-        slot."""
+        slot, which waits while a job reads the banks."""
         m.submodules.cache = cache = ExpertCache(self.params.cache)
         wiring.connect(m, scheduler.lookup, cache.i)
         wiring.connect(m, cache.o, scheduler.slot)
@@ -161,6 +161,7 @@ class MoELayerAccelerator(wiring.Component):
         m.d.comb += [
             scheduler.layer.eq(load.layer),
             load.fetching.eq(scheduler.fetching),
+            load.quiet.eq(engine.idle & ~scheduler.jobs.valid & ~scheduler.units_busy),
             load.slot.eq(scheduler.region),
             scheduler.fetched.eq(load.fetched),
         ]

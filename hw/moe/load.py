@@ -39,10 +39,12 @@ class LoadDecoder(wiring.Component):
     ``cache_slots`` configure its slots (``cache_config``) and the word at ``cache_slots``
     names the layer running (``layer``, held); while ``fetching`` (writes taken then too), the
     bank and scale writes of one expert land in region ``slot``, and ``fetched`` pulses with
-    the last of its ``arrays * region_words + scale_rows`` words.
+    the last of its ``arrays * region_words + scale_rows`` words. Every write waits for
+    ``quiet`` (no job taken or run by the engine, none of its rows in the units): a fetch never
+    overwrites a slot a job reads.
 
     cache_config : Out(stream.Signature(write_layout(params.cache))); layer :
-    Out(params.cache.layer_width); fetching : In(1); slot : In(params.region_width);
+    Out(params.cache.layer_width); fetching, quiet : In(1); slot : In(params.region_width);
     fetched : Out(1)
         Only behind an expert cache.
     """
@@ -73,6 +75,7 @@ class LoadDecoder(wiring.Component):
             "cache_config": Out(stream.Signature(write_layout(p.cache))),
             "layer": Out(p.cache.layer_width),
             "fetching": In(1),
+            "quiet": In(1),
             "slot": In(p.region_width),
             "fetched": Out(1),
         }
@@ -83,7 +86,7 @@ class LoadDecoder(wiring.Component):
         target = {name: code for name, (code, *_rest) in p.load_targets.items()}
         load = self.i_load.payload
         is_router = load.target == target["router"]
-        taking = self.open if p.cache is None else self.open | self.fetching
+        taking = self.open if p.cache is None else (self.open | self.fetching) & self.quiet
         waits = ~is_router | self.router.ready  # a write the target cannot take yet
         if p.cache is not None:
             is_entry = (load.target == target["cache"]) & (load.addr < p.cache_slots)

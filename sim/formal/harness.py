@@ -11,6 +11,7 @@ from amaranth.lib import stream, wiring
 
 __all__ = [
     "Harness",
+    "Opened",
     "free_inputs",
     "free_constant",
     "harness_rtlil",
@@ -55,6 +56,27 @@ def past(m: Module, value, name: str) -> Signal:
     register = Signal.like(value, name=name)
     m.d.sync += register.eq(value)
     return register
+
+
+class Opened(Elaboratable):
+    """A component elaborated up front, so that a property can name the signals of its
+    submodules (:meth:`part`); it elaborates to that one module, and its ports are the
+    component's."""
+
+    def __init__(self, component):
+        component._MustUse__silence = True
+        self.component = component
+        self.module = component.elaborate(None)
+
+    def part(self, name: str):
+        """The submodule ``name`` of the component's module."""
+        return self.module.submodules[name]
+
+    def __getattr__(self, name):
+        return getattr(self.component, name)
+
+    def elaborate(self, platform):
+        return self.module
 
 
 class Harness(Elaboratable):

@@ -1,12 +1,17 @@
 """Proofs of the `moe_layer` block: the stream contract, with a result chunk owed for every
-token chunk and one stats transfer for every batch."""
+token chunk and one stats transfer for every batch; behind an expert cache, that no slot is
+overwritten while a job reads it."""
+
+from dataclasses import replace
 
 from amaranth import Module
+from amaranth.hdl import Assert
 
 from moetile.hw.moe import FatEngineParams, MoELayerParams
 
 from ..counting import Passes, closes, every
-from ..properties import OutputContract, transfer
+from ..harness import Opened
+from ..properties import OutputContract, Property, transfer
 from ..spec import CONTROL_DEPTH, FormalSpec
 
 #: The smallest layer: batches of one token of one value, one expert of one hidden unit, one
@@ -28,6 +33,10 @@ TINY = MoELayerParams(
     combine_multiplier_width=1,
     out_shift=0,
 )
+
+#: TINY behind an expert cache of one slot, with two experts: a batch's expert may need the
+#: slot another batch's filled, so every lookup may miss and fetch into the slot a job read.
+TINY_CACHED = replace(TINY, experts=2, cache_slots=1)
 
 #: With ready sinks, the most cycles TINY owes a result (from its token) or a batch's stats
 #: (from the token that closes the batch) before the transfer: the route, gather, gate/up and
@@ -60,14 +69,15 @@ def _batches(params: MoELayerParams):
 
 
 def _contracts(params: MoELayerParams) -> list[OutputContract]:
-    """Latency bounds only for TINY: a result is owed from its token only where every token
-    closes its batch (the host may hold a longer batch open), and only TINY's are in reach."""
-    results = params.max_tokens * params.io_chunks
+    """What is owed, and latency bounds, only for TINY: a result is owed from its token only
+    where every token closes its batch (the host may hold a longer batch open), and no other
+    Params offers a result or stats within a depth the solver reaches (not within
+    ``CONTROL_DEPTH`` steps of reset, for the defaults and TINY_CACHED alike), so counting them
+    there would prove nothing. Their ports' ``held`` is proved, unbounded."""
+    fetches = ["o_fetch"] if params.cache is not None else []
     if params != TINY:
-        return [
-            OutputContract("o", every("i_token"), capacity=results),
-            OutputContract("o_stats", _batches(params), capacity=1),
-        ]
+        return [OutputContract(port) for port in ("o", "o_stats", *fetches)]
+    results = params.max_tokens * params.io_chunks
 
     def deep(port: str, owed, capacity: int, latency: int) -> OutputContract:
         depth = latency + _MARGIN
@@ -88,10 +98,41 @@ def _contracts(params: MoELayerParams) -> list[OutputContract]:
     ]
 
 
+def _slot_safe(params: MoELayerParams) -> list[Property]:
+    """Behind an expert cache: no weight row or scale is written (a fetch filling a slot, or
+    the layer's load) while a job is taken or run by the engine, or its rows are still in the
+    activation or combine unit. Every slot a job reads is then untouched until the job is
+    done, whichever slot the cache gives a miss."""
+    if params.cache is None:
+        return []
+
+    def build(m: Module, components, free):
+        layer = components["dut"]
+        engine = layer.part("engine")
+        units = [layer.part("activation").busy, layer.part("combine").busy]
+        reading = transfer(engine.i_job) | ~engine.idle | engine.o.valid | units[0] | units[1]
+        writing = engine.bank_write.en | layer.part("scales").write.en
+        m.d.comb += Assert(~(writing & reading))
+
+    return [
+        Property(
+            "slot_safe",
+            "no weight or scale written while the engine takes or runs a job or its units hold "
+            "its rows: a job's slot is never overwritten while the job reads it",
+            build,
+            CONTROL_DEPTH,
+            components=lambda make_dut: {"dut": Opened(make_dut())},
+            inductive=True,
+            map_memories=True,
+        )
+    ]
+
+
 SPEC = FormalSpec(
     block="moe_layer",
-    params=(MoELayerParams(), TINY),
-    labels=("defaults", "smallest"),
+    params=(MoELayerParams(), TINY, TINY_CACHED),
+    labels=("defaults", "smallest", "smallest, cached"),
     contracts=_contracts,
     depth=lambda params: CONTROL_DEPTH,
+    functional=_slot_safe,
 )
