@@ -30,10 +30,11 @@ def lookups(params: MoELayerParams, choices: torch.Tensor) -> list[int]:
 @pytest.mark.cosim
 @pytest.mark.parametrize("policy", ["lru", "lfu"])
 def test_cached_layer_equals_the_golden_and_fetches_what_the_policy_says(policy, seed):
-    """Two layers of 6 experts take turns on 4 slots, batches of 1 to 3 tokens: every result
+    """Two layers of 4 experts take turns on 4 slots, batches of 1 to 3 tokens: every result
     the golden's, every fetch request the golden policy's, and each batch waits at least its
-    fetches' time (the memory's latency and an expert's words at its bandwidth)."""
-    p = MoELayerParams(experts=6, top_k=2, cache_slots=4, cache_layers=2, cache_policy=policy)
+    fetches' time (the memory's latency and an expert's words at its bandwidth). (The quick
+    ``moetile bench generate``'s FAT designs: one Verilator build each.)"""
+    p = MoELayerParams(expert_hidden=48, cache_slots=4, cache_layers=2, cache_policy=policy)
     rng = random.Random(seed)
     layers = [random_layer(p, seed + n, 0.4) for n in range(2)]
     model = ExpertCacheModel(p.cache)
