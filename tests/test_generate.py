@@ -173,7 +173,7 @@ def test_generation_behind_the_expert_cache(small_model, accelerated, cache):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--prompts", "9"], "prompts must be at most 4, not 9: a decode step"),
+        (["--prompts", "17"], "prompts must be at most 16, not 17: a decode step"),
         (["--generate", "30"], "generate must be at most 27, not 30"),
         (["--memory", "ddr9"], "memory must be one of 'lpddr5', 'hbm3', 'pcie4'"),
         (["--backend", "cocotb"], "--generate runs on the fast or golden backend"),

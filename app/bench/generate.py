@@ -17,6 +17,11 @@ Each scheme runs the same generation:
 Tokens per second come from the design's cycles at its clock (the host's attention not counted).
 The hit rate against cache size is the golden policy (equal to the RTL's at the measured points)
 replayed on the lookups the LRU run made.
+
+Decode keeps few lanes busy: a step's tokens spread over the experts, each expert's few tokens a
+job of ``lanes``. The bench then decodes 16 prompts at once (LRU, FAT) on the prefill design and
+on one built for decode, fewer lanes and more arrays for the same lane-arrays, and reports the
+engine's utilization of each, decode and prefill.
 """
 
 from pathlib import Path
@@ -36,6 +41,14 @@ SCHEMES = {
     "LRU": {"cache": "lru"},
     "LFU": {"cache": "lfu"},
 }
+#: Prompts decoded together for the utilization rows, the designs they run on (the prefill
+#: design: ``moetile bench cosim``'s; the decode design: as many lane-arrays, fewer lanes),
+#: and moetile's own target for the decode design's utilization.
+BATCH_PROMPTS = 16
+BUILDS = {"prefill": {"lanes": 8, "arrays": 4}, "decode": {"lanes": 2, "arrays": 16}}
+QUICK_BUILDS = {"prefill": {"lanes": 4, "arrays": 2}, "decode": {"lanes": 1, "arrays": 8}}
+DECODE_UTILIZATION = 0.60
+
 #: Fate: decoding up to 4.1x faster than load-on-demand, its cache hitting 99 % of lookups;
 #: both with its cross-layer prefetch, which the next stage adds here.
 FATE_SPEEDUP, FATE_HIT_RATE = 4.1, 0.99
@@ -102,6 +115,35 @@ def _hit_rates(trace, params, policy: str) -> list[dict]:
     return rows
 
 
+def _utilization(base: dict, quick: bool, progress) -> list[dict]:
+    """Decode and prefill utilization of :data:`BATCH_PROMPTS` prompts decoded together on
+    each of the designs, LRU on the FAT engine."""
+    from moetile.app.cosim.generate import generate
+    from moetile.app.cosim.settings import CosimSettings
+
+    rows = []
+    for build, size in (QUICK_BUILDS if quick else BUILDS).items():
+        what = f"{size['lanes']} lanes x {size['arrays']} arrays"
+        progress(f"{build} design ({what}): {BATCH_PROMPTS} prompts decoded together")
+        settings = {**base, **size, "prompts": BATCH_PROMPTS, "engine": "fat", "cache": "lru"}
+        report = generate(CosimSettings(**settings), progress)
+        decode, prefill = report["decode"], report["prefill"]
+        rows.append(
+            {
+                "design": build,
+                "lanes": size["lanes"],
+                "arrays": size["arrays"],
+                "prompts": BATCH_PROMPTS,
+                "decode_utilization": round(decode["utilization"], 4),
+                "prefill_utilization": round(prefill["utilization"], 4),
+                "cycles_per_token": round(decode["cycles_per_token"], 1),
+                "tokens_per_second": round(decode["tokens_per_second"], 1),
+                "bit_exact": report["bit_exact"] and report["generation"]["equal_to_golden"],
+            }
+        )
+    return rows
+
+
 def run(progress, quick: bool = False) -> BenchReport:
     from moetile.app.cosim.generate import generate
     from moetile.app.cosim.settings import CosimSettings
@@ -117,6 +159,7 @@ def run(progress, quick: bool = False) -> BenchReport:
             settings = CosimSettings(**base, engine=engine, **choice)
             reports[engine, scheme] = generate(settings, progress)
     rows = [_row(scheme, report) for (_engine, scheme), report in reports.items()]
+    designs = _utilization(base, quick, progress)
     lru = reports["fat", "LRU"]
     sweep = []
     for policy in ("lru", "lfu"):
@@ -149,6 +192,17 @@ def run(progress, quick: bool = False) -> BenchReport:
             source=PAPERS["generate"],
         ),
         Claim(
+            "decode_utilization",
+            f"engine utilization in decode, {BATCH_PROMPTS} prompts decoded together, on the "
+            f"design built for decode ({designs[1]['lanes']} lanes x {designs[1]['arrays']} "
+            f"arrays; the prefill design's {designs[0]['lanes']} x {designs[0]['arrays']}: "
+            f"{100 * designs[0]['decode_utilization']:.0f} %)",
+            DECODE_UTILIZATION,
+            designs[1]["decode_utilization"],
+            "the compute bound: work over lanes x arrays, per gate/up and down cycle",
+            source=None,
+        ),
+        Claim(
             "fetches_as_golden",
             "runs whose every fetch request is the golden policy's, lookup by lookup",
             1.0,
@@ -160,7 +214,7 @@ def run(progress, quick: bool = False) -> BenchReport:
             "bit_exact",
             "runs bit-exact at every step, generating the golden model's text",
             1.0,
-            sum(r["bit_exact"] for r in rows) / len(rows),
+            sum(r["bit_exact"] for r in [*rows, *designs]) / len(rows + designs),
             "the integer golden of every stage",
             source=None,
         ),
@@ -171,7 +225,7 @@ def run(progress, quick: bool = False) -> BenchReport:
         "clock_mhz": clock["mhz"],
         "clock": clock["source"],
     }
-    return BenchReport("generate", [*rows, *sweep, point], claims)
+    return BenchReport("generate", [*rows, *designs, *sweep, point], claims)
 
 
 def plots(report: BenchReport) -> dict:

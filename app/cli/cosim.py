@@ -56,7 +56,7 @@ OPTIONS = {
         "generate N tokens greedily after each of --prompts held-out prompts, decoded "
         "together, every step on the accelerator (default: 0, a prefill run of --tokens)",
     ),
-    "--prompts": ("prompts", int, "prompts decoded together with --generate, at most --lanes"),
+    "--prompts": ("prompts", int, "prompts decoded together with --generate, at most --max-tokens"),
     "--prompt-tokens": ("prompt_tokens", int, "tokens of each prompt with --generate"),
     "--memory": (
         "memory",

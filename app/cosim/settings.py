@@ -77,11 +77,11 @@ class CosimSettings:
         check_int("generate", self.generate, minimum=0)
         check_int("prompt_tokens", self.prompt_tokens, minimum=1)
         check_int("prompts", self.prompts, minimum=1)
-        if self.prompts > min(self.lanes, self.max_tokens):
+        if self.prompts > self.max_tokens:
             raise ValueError(
-                f"prompts must be at most {min(self.lanes, self.max_tokens)}, not "
-                f"{self.prompts}: a decode step, one token of each prompt, runs in one batch "
-                f"of at most the {self.lanes} lanes (and --max-tokens {self.max_tokens})"
+                f"prompts must be at most {self.max_tokens}, not {self.prompts}: a decode "
+                f"step, one token of each prompt, runs in one batch of at most --max-tokens "
+                f"{self.max_tokens} (an expert's tokens of it in jobs of {self.lanes} lanes)"
             )
         check_choice("memory", self.memory, tuple(MEMORIES))
         if self.cache_slots is not None:
