@@ -9,12 +9,18 @@ traffic (attention and its KV cache), so every figure is a best case of the memo
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from moetile.hw.checks import check_choice
 from moetile.sw.cost.energy import ENERGY_TABLE
 
-__all__ = ["MEMORIES", "MemoryPreset", "OffChipMemory", "dram_pj_per_byte"]
+__all__ = [
+    "MEMORIES",
+    "MemoryPreset",
+    "OffChipMemory",
+    "check_memory_figures",
+    "dram_pj_per_byte",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,15 @@ MEMORIES = {
 }
 
 
+def check_memory_figures(gb_per_s: float | None, latency_ns: float | None) -> None:
+    """A bandwidth (GB/s) above zero and a latency (ns) of zero or more, each finite, where
+    given."""
+    if gb_per_s is not None and not (math.isfinite(gb_per_s) and gb_per_s > 0):
+        raise ValueError(f"bandwidth must be a positive number of GB/s, not {gb_per_s}")
+    if latency_ns is not None and not (math.isfinite(latency_ns) and latency_ns >= 0):
+        raise ValueError(f"memory_latency must be a number of ns >= 0, not {latency_ns}")
+
+
 def dram_pj_per_byte() -> float:
     """Energy of a byte read from DRAM: the table's 64-bit DRAM access over 8 bytes."""
     return ENERGY_TABLE["dram64"].pj / 8
@@ -69,11 +84,26 @@ class OffChipMemory:
     clock_mhz: float
 
     @classmethod
-    def named(cls, name: str, clock_mhz: float) -> "OffChipMemory":
+    def named(
+        cls,
+        name: str,
+        clock_mhz: float,
+        gb_per_s: float | None = None,
+        latency_ns: float | None = None,
+    ) -> "OffChipMemory":
+        """The preset ``name``, its bandwidth or latency replaced where given (stated as set
+        by the user)."""
         check_choice("memory", name, tuple(MEMORIES))
         if not clock_mhz > 0:
             raise ValueError(f"clock must be a positive number of MHz, not {clock_mhz}")
-        return cls(MEMORIES[name], clock_mhz)
+        check_memory_figures(gb_per_s, latency_ns)
+        preset = MEMORIES[name]
+        if gb_per_s is not None:
+            what = f"{preset.what}, its bandwidth {gb_per_s:g} GB/s"
+            preset = replace(preset, what=what, gb_per_s=gb_per_s, bandwidth_source="set")
+        if latency_ns is not None:
+            preset = replace(preset, latency_ns=latency_ns)
+        return cls(preset, clock_mhz)
 
     @property
     def bytes_per_cycle(self) -> float:
@@ -114,7 +144,7 @@ class OffChipMemory:
             "gb_per_s": p.gb_per_s,
             "bandwidth_source": p.bandwidth_source,
             "latency_ns": p.latency_ns,
-            "latency": "assumed",
+            "latency": "assumed" if p.latency_ns == MEMORIES[p.name].latency_ns else "set",
             "clock_mhz": self.clock_mhz,
             "bytes_per_cycle": self.bytes_per_cycle,
             "latency_cycles": self.latency_cycles,

@@ -68,6 +68,28 @@ def test_a_fetch_waits_its_latency_then_moves_at_the_bandwidth():
     assert memory.offers([8] * 4)[200:] == [1, 1, 1, 1]
 
 
+def test_a_bandwidth_or_latency_given_replaces_the_preset_s():
+    memory = OffChipMemory.named("lpddr5", 100.0, gb_per_s=6.4, latency_ns=250.0)
+    assert memory.bytes_per_cycle == pytest.approx(64.0) and memory.latency_cycles == 25
+    figures = memory.to_json()
+    assert figures["bandwidth_source"] == "set" and figures["latency"] == "set"
+    assert figures["what"] == "LPDDR5, x64 at 6400 MT/s, its bandwidth 6.4 GB/s"
+    assert OffChipMemory.named("lpddr5", 100.0).to_json()["latency"] == "assumed"
+
+
+@pytest.mark.parametrize(
+    "figures, message",
+    [
+        ({"gb_per_s": 0.0}, "bandwidth must be a positive number of GB/s, not 0.0"),
+        ({"gb_per_s": float("inf")}, "bandwidth must be a positive number of GB/s, not inf"),
+        ({"latency_ns": -1.0}, "memory_latency must be a number of ns >= 0, not -1.0"),
+    ],
+)
+def test_a_bandwidth_of_zero_or_a_negative_latency_is_refused(figures, message):
+    with pytest.raises(ValueError, match=message):
+        OffChipMemory.named("hbm3", 100.0, **figures)
+
+
 @pytest.mark.parametrize("name, message", [("ddr9", "memory must be one of"), ("lpddr5", "clock")])
 def test_bad_memory_is_refused(name, message):
     with pytest.raises(ValueError, match=message):
@@ -117,12 +139,22 @@ def test_greedy_generation_is_the_argmax_of_the_whole_sequence(accelerated):
 
 @pytest.mark.cosim
 def test_generation_on_the_fast_harness_is_bit_exact(small_model, accelerated):
-    """Without a cache (``cache_slots=0``), every layer is fetched whole at every step."""
+    """Without a cache (``cache_slots=0``), every layer is fetched whole at every step, from a
+    memory of 6.4 GB/s (64 bytes a cycle at 100 MHz) after 1 µs."""
     settings = CosimSettings(
-        model=str(small_model), generate=4, prompts=3, prompt_tokens=5, cache_slots=0, **HARDWARE
+        model=str(small_model),
+        generate=4,
+        prompts=3,
+        prompt_tokens=5,
+        cache_slots=0,
+        bandwidth=6.4,
+        memory_latency=1000.0,
+        **HARDWARE,
     )
     report = generate(settings, lambda m: None)
     assert report["cache_slots"] == 0 and "cache" not in report
+    memory = report["memory"]
+    assert memory["bytes_per_cycle"] == pytest.approx(64.0) and memory["latency_cycles"] == 100
     assert report["bit_exact"]
     g = report["generation"]
     assert g["equal_to_golden"] and len(g["texts"]) == 3
@@ -176,6 +208,7 @@ def test_generation_behind_the_expert_cache(small_model, accelerated, cache):
         (["--prompts", "17"], "prompts must be at most 16, not 17: a decode step"),
         (["--generate", "30"], "generate must be at most 27, not 30"),
         (["--memory", "ddr9"], "memory must be one of 'lpddr5', 'hbm3', 'pcie4'"),
+        (["--bandwidth", "0"], "bandwidth must be a positive number of GB/s, not 0.0"),
         (["--backend", "cocotb"], "--generate runs on the fast or golden backend"),
         (["--generate", "-1"], "generate must be an integer >= 0"),
         (["--cache-slots", "1"], "cache_slots must be 0 or at least 2 (top_k 2 + shared"),

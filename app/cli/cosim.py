@@ -63,6 +63,16 @@ OPTIONS = {
         str,
         "off-chip memory the weights are fetched from with --generate: lpddr5, hbm3 or pcie4",
     ),
+    "--bandwidth": (
+        "bandwidth",
+        float,
+        "GB/s of that memory, in place of its preset's peak (with --generate)",
+    ),
+    "--memory-latency": (
+        "memory_latency",
+        float,
+        "ns before a fetch's first word, in place of its preset's (with --generate)",
+    ),
     "--cache-slots": (
         "cache_slots",
         int,
@@ -189,7 +199,7 @@ def _generate(settings, out: Path) -> int:
             wrapped(
                 f"weights from {m['what']} ({m['bandwidth_source']}): {m['bytes_per_cycle']:,.0f} "
                 f"bytes a cycle at {m['clock_mhz']:g} MHz, after {m['latency_cycles']} cycles "
-                f"({m['latency_ns']:g} ns, assumed); {m['pj_per_byte']:g} pJ a byte "
+                f"({m['latency_ns']:g} ns, {m['latency']}); {m['pj_per_byte']:g} pJ a byte "
                 f"({m['energy_source']})"
             )
         )

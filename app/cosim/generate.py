@@ -213,7 +213,9 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
     params = accelerated.params
     design = Design(block("moe_layer"), params)
     clock = design_clock(design, settings.clock)
-    memory = OffChipMemory.named(settings.memory, clock.mhz)
+    memory = OffChipMemory.named(
+        settings.memory, clock.mhz, settings.bandwidth, settings.memory_latency
+    )
     prompts = prompts_of(validation, settings.prompts, settings.prompt_tokens)
     b, n = settings.prompts, settings.generate
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from moetile.hw.checks import check_choice, check_int
 from moetile.hw.expert_cache import ALLOCATIONS, CACHE_POLICIES
 from moetile.hw.moe import ENGINES, MoELayerParams
-from moetile.sim.offchip import MEMORIES
+from moetile.sim.offchip import MEMORIES, check_memory_figures
 from moetile.sw.cost.fpga import check_clock
 
 __all__ = ["BACKENDS", "COSIM_TRAIN_STEPS", "CosimSettings"]
@@ -42,7 +42,8 @@ class CosimSettings:
     ``generate``: tokens to generate greedily after each of ``prompts`` held-out prompts of
     ``prompt_tokens`` tokens, the prompts decoded together (0: no generation, the prefill run
     of ``tokens``); ``memory``: the off-chip memory the layers' weights are fetched from
-    during generation (:data:`~moetile.sim.offchip.MEMORIES`); ``cache_slots``: expert slots
+    during generation (:data:`~moetile.sim.offchip.MEMORIES`), ``bandwidth`` (GB/s) and
+    ``memory_latency`` (ns) replacing its preset's where given; ``cache_slots``: expert slots
     on chip during generation (``None``: half the model's experts; ``0``: none, every layer's
     experts all fetched at every step); ``cache``: their replacement, ``lru`` or ``lfu``, or
     ``none`` (every slot emptied before each batch: each expert a batch needs is fetched,
@@ -66,6 +67,8 @@ class CosimSettings:
     prompts: int = 4
     prompt_tokens: int = 16
     memory: str = "lpddr5"
+    bandwidth: float | None = None
+    memory_latency: float | None = None
     cache_slots: int | None = None
     cache: str = "lru"
     cache_allocation: str = "shared"
@@ -84,6 +87,7 @@ class CosimSettings:
                 f"{self.max_tokens} (an expert's tokens of it in jobs of {self.lanes} lanes)"
             )
         check_choice("memory", self.memory, tuple(MEMORIES))
+        check_memory_figures(self.bandwidth, self.memory_latency)
         if self.cache_slots is not None:
             check_int("cache_slots", self.cache_slots, minimum=0, maximum=256)
         check_choice("cache", self.cache, (*CACHE_POLICIES, "none"))
