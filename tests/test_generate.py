@@ -24,6 +24,13 @@ from moetile.sw.runtime.model import AcceleratedModel
 HARDWARE = dict(**QUICK_HARDWARE, max_tokens=QUICK_BATCH)
 
 
+def _generation(model: Path, tokens: int, **choices) -> CosimSettings:
+    """``tokens`` generated after each of 3 five-token prompts on the quick design."""
+    return CosimSettings(
+        model=str(model), generate=tokens, prompts=3, prompt_tokens=5, **HARDWARE, **choices
+    )
+
+
 @pytest.fixture(scope="module")
 def small_model() -> Path:
     return trained_model_path(QUICK_MODEL, QUICK_MODEL_NAME, lambda message: None)
@@ -141,16 +148,7 @@ def test_greedy_generation_is_the_argmax_of_the_whole_sequence(accelerated):
 def test_generation_on_the_fast_harness_is_bit_exact(small_model, accelerated):
     """Without a cache (``cache_slots=0``), every layer is fetched whole at every step, from a
     memory of 6.4 GB/s (64 bytes a cycle at 100 MHz) after 1 µs."""
-    settings = CosimSettings(
-        model=str(small_model),
-        generate=4,
-        prompts=3,
-        prompt_tokens=5,
-        cache_slots=0,
-        bandwidth=6.4,
-        memory_latency=1000.0,
-        **HARDWARE,
-    )
+    settings = _generation(small_model, 4, cache_slots=0, bandwidth=6.4, memory_latency=1000.0)
     report = generate(settings, lambda m: None)
     assert report["cache_slots"] == 0 and "cache" not in report
     memory = report["memory"]
@@ -182,9 +180,7 @@ def test_generation_behind_the_expert_cache(small_model, accelerated, cache):
     """Half the model's experts on chip (the default), the cache's fetches the golden policy's
     at every step; emptied before every batch (``none``), nothing hits and every expert a batch
     needs is fetched, more bytes than with the cache."""
-    settings = CosimSettings(
-        model=str(small_model), generate=6, prompts=3, prompt_tokens=5, cache=cache, **HARDWARE
-    )
+    settings = _generation(small_model, 6, cache=cache)
     report = generate(settings, lambda m: None)
     assert report["bit_exact"] and report["generation"]["equal_to_golden"]
     c = report["cache"]
@@ -245,16 +241,7 @@ def test_generation_with_quotas_and_pinned_experts(small_model):
     """Fate's allocation: 6 slots, the most popular expert pinned and preloaded, the other 5 in
     per-layer quotas; every fetch still the golden policy's (configured alike), never into a
     pinned slot or another layer's."""
-    settings = CosimSettings(
-        model=str(small_model),
-        generate=4,
-        prompts=3,
-        prompt_tokens=5,
-        cache_slots=6,
-        cache_allocation="shallow",
-        cache_pins=1,
-        **HARDWARE,
-    )
+    settings = _generation(small_model, 4, cache_slots=6, cache_allocation="shallow", cache_pins=1)
     report = generate(settings, lambda m: None)
     assert report["bit_exact"] and report["generation"]["equal_to_golden"]
     c = report["cache"]

@@ -41,12 +41,12 @@ SCHEMES = {
     "LRU": {"cache": "lru"},
     "LFU": {"cache": "lfu"},
 }
-#: Prompts decoded together for the utilization rows, the designs they run on (the prefill
-#: design: ``moetile bench cosim``'s; the decode design: as many lane-arrays, fewer lanes),
-#: and moetile's own target for the decode design's utilization.
+#: Prompts decoded together for the utilization rows; the lanes of the design built for
+#: decode (as many lane-arrays as the prefill design, ``moetile bench cosim``'s, in fewer
+#: lanes: 2 x 16 against 8 x 4; quick, 1 x 8 against 4 x 2); moetile's own target for its
+#: utilization.
 BATCH_PROMPTS = 16
-BUILDS = {"prefill": {"lanes": 8, "arrays": 4}, "decode": {"lanes": 2, "arrays": 16}}
-QUICK_BUILDS = {"prefill": {"lanes": 4, "arrays": 2}, "decode": {"lanes": 1, "arrays": 8}}
+DECODE_LANES, QUICK_DECODE_LANES = 2, 1
 DECODE_UTILIZATION = 0.60
 
 #: Fate: decoding up to 4.1x faster than load-on-demand, its cache hitting 99 % of lookups;
@@ -121,23 +121,25 @@ def _utilization(base: dict, quick: bool, progress) -> list[dict]:
     from moetile.app.cosim.generate import generate
     from moetile.app.cosim.settings import CosimSettings
 
+    prefill = {"lanes": base["lanes"], "arrays": base["arrays"]}
+    lanes = QUICK_DECODE_LANES if quick else DECODE_LANES
+    decode = {"lanes": lanes, "arrays": prefill["lanes"] * prefill["arrays"] // lanes}
     rows = []
-    for build, size in (QUICK_BUILDS if quick else BUILDS).items():
+    for build, size in {"prefill": prefill, "decode": decode}.items():
         what = f"{size['lanes']} lanes x {size['arrays']} arrays"
         progress(f"{build} design ({what}): {BATCH_PROMPTS} prompts decoded together")
         settings = {**base, **size, "prompts": BATCH_PROMPTS, "engine": "fat", "cache": "lru"}
         report = generate(CosimSettings(**settings), progress)
-        decode, prefill = report["decode"], report["prefill"]
         rows.append(
             {
                 "design": build,
                 "lanes": size["lanes"],
                 "arrays": size["arrays"],
                 "prompts": BATCH_PROMPTS,
-                "decode_utilization": round(decode["utilization"], 4),
-                "prefill_utilization": round(prefill["utilization"], 4),
-                "cycles_per_token": round(decode["cycles_per_token"], 1),
-                "tokens_per_second": round(decode["tokens_per_second"], 1),
+                "decode_utilization": round(report["decode"]["utilization"], 4),
+                "prefill_utilization": round(report["prefill"]["utilization"], 4),
+                "cycles_per_token": round(report["decode"]["cycles_per_token"], 1),
+                "tokens_per_second": round(report["decode"]["tokens_per_second"], 1),
                 "bit_exact": report["bit_exact"] and report["generation"]["equal_to_golden"],
             }
         )

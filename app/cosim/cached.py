@@ -18,6 +18,7 @@ from moetile.sw.mapping.moe_layer import (
     word_bytes,
 )
 from moetile.sw.runtime.backends import Backend, LayerRun, cycle_bound
+from moetile.sw.runtime.cache_plan import plan_cache
 
 from .backends import memory_traffic
 
@@ -55,11 +56,7 @@ class CachedBackend(Backend):
         self.session = self.sim.open()
         self.layers: dict[int, object] = {}
         self._pending = self._planned(plan, layers) if plan is not None else None
-        self._flush = None
-        if flush:
-            free = dict(valid=0, pinned=0, shared=1, owner=0, layer=0, expert=0)
-            empty = [{**free, "slot": s} for s in range(params.cache_slots)]
-            self._flush = cache_words(params, empty)
+        self._flush = cache_words(params, list(plan_cache(params).entries)) if flush else None
 
     def _planned(self, plan, layers) -> np.ndarray:
         """The slots' configuration, then each preloaded expert's image in its slot."""

@@ -108,9 +108,9 @@ def _slot_safe(params: MoELayerParams) -> list[Property]:
 
     def build(m: Module, components, free):
         layer = components["dut"]
-        engine = layer.part("engine")
-        units = [layer.part("activation").busy, layer.part("combine").busy]
-        reading = transfer(engine.i_job) | ~engine.idle | engine.o.valid | units[0] | units[1]
+        engine, activation, combine = (layer.part(n) for n in ("engine", "activation", "combine"))
+        reading = transfer(engine.i_job) | ~engine.idle | engine.o.valid
+        reading |= activation.busy | combine.busy
         writing = engine.bank_write.en | layer.part("scales").write.en
         m.d.comb += Assert(~(writing & reading))
 
