@@ -9,13 +9,15 @@ traffic (attention and its KV cache), so every figure is a best case of the memo
 """
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from moetile.hw.checks import check_choice
 from moetile.sw.cost.energy import ENERGY_TABLE
 
 __all__ = [
     "MEMORIES",
+    "MemoryQueue",
+    "MemoryRequest",
     "MemoryPreset",
     "OffChipMemory",
     "check_memory_figures",
@@ -117,16 +119,25 @@ class OffChipMemory:
         """Load words a cycle: the memory's bandwidth over a word, at most the port's one."""
         return min(1.0, self.bytes_per_cycle / word_bytes)
 
-    def offers(self, word_bytes: list[float]) -> list[int]:
-        """The cycle bits of a fetch of words of ``word_bytes`` bytes each: 1 where the memory
-        has the next word ready (the harness's ``pattern`` traffic), after the latency; a word
-        is ready once every byte up to its last has arrived at the bandwidth."""
-        bits, arrived, at = [0] * self.latency_cycles, 0.0, 0
+    def arrivals(self, start: float, word_bytes: list[float]) -> list[int]:
+        """The cycles words of ``word_bytes`` bytes each are ready when their bytes start
+        arriving at cycle ``start``: a word once every byte up to its last has arrived at the
+        bandwidth (a word of ``n`` cycles' bytes in the ``n``-th), one a cycle at most."""
+        ready, arrived, last = [], 0.0, math.ceil(start) - 1
         for size in word_bytes:
             arrived += size
-            ready = max(at + 1, math.ceil(arrived / self.bytes_per_cycle - 1e-9))
-            bits += [0] * (ready - at - 1) + [1]
-            at = ready
+            due = math.ceil(start + arrived / self.bytes_per_cycle - 1e-9) - 1
+            last = max(last + 1, due)
+            ready.append(last)
+        return ready
+
+    def offers(self, word_bytes: list[float]) -> list[int]:
+        """The cycle bits of a fetch of words of ``word_bytes`` bytes each: 1 where the memory
+        has the next word ready (the harness's ``pattern`` traffic), after the latency."""
+        ready = self.arrivals(self.latency_cycles, word_bytes)
+        bits = [0] * (ready[-1] + 1 if ready else self.latency_cycles)
+        for cycle in ready:
+            bits[cycle] = 1
         return bits
 
     def fetch_cycles(self, word_bytes: list[float]) -> int:
@@ -151,3 +162,70 @@ class OffChipMemory:
             "pj_per_byte": dram_pj_per_byte(),
             "energy_source": ENERGY_TABLE["dram64"].source,
         }
+
+
+@dataclass
+class MemoryRequest:
+    """A request to the memory: the byte sizes of its words, when it was made, its priority
+    (0 before 1), what it is (``tag``); as served, each word's ready cycle, the cycle its bytes
+    end, and how many words were taken."""
+
+    at: int
+    sizes: list
+    priority: int
+    tag: object = None
+    ready: list = field(default_factory=list)
+    end: float = 0.0
+    taken: int = 0
+
+    def begun(self, at: int) -> bool:
+        return bool(self.taken) or bool(self.ready) and self.ready[0] <= at
+
+
+class MemoryQueue:
+    """The memory serving requests one after another over time (absolute cycles): each
+    request's words after its latency and after the bytes of the request served before it, at
+    the bandwidth, a word ready once its last byte has arrived (one a cycle at most, as
+    :meth:`OffChipMemory.offers` counts them). A request of priority 0 is served before every
+    request of priority 1 not yet begun (a lookup's miss before the prefetches waiting);
+    none is interrupted."""
+
+    def __init__(self, memory: OffChipMemory):
+        self.memory = memory
+        self.requests: list[MemoryRequest] = []
+        self.free_at = 0.0  # when the bytes of every request taken whole had arrived
+
+    def ask(self, request: MemoryRequest) -> None:
+        """Queue ``request`` (made at ``request.at``) and reschedule what has not begun."""
+        first = next(
+            (n for n, r in enumerate(self.requests) if not r.begun(request.at)),
+            len(self.requests),
+        )
+        place = first
+        while place < len(self.requests) and self.requests[place].priority <= request.priority:
+            place += 1
+        self.requests.insert(place, request)
+        t = self.requests[first - 1].end if first else self.free_at
+        for r in self.requests[first:]:
+            start = max(r.at + self.memory.latency_cycles, t)
+            r.ready = self.memory.arrivals(start, r.sizes)
+            r.end = t = start + sum(r.sizes) / self.memory.bytes_per_cycle
+
+    def ready(self) -> list[int]:
+        """The ready cycle of every word not taken, in the order the words come."""
+        return [c for r in self.requests for c in r.ready[r.taken :]]
+
+    def take(self, count: int, stamps) -> list[tuple]:
+        """The next ``count`` words taken at ``stamps``: ``(tag, stamp)`` of each request whose
+        last word they include."""
+        done, n = [], 0
+        while n < count:
+            r = self.requests[0]
+            step = min(count - n, len(r.sizes) - r.taken)
+            r.taken += step
+            n += step
+            if r.taken == len(r.sizes):
+                done.append((r.tag, int(stamps[n - 1])))
+                self.free_at = max(self.free_at, r.end)
+                self.requests.pop(0)
+        return done

@@ -163,3 +163,12 @@ class EagerLoads(MoELayerAccelerator):
         m.d.comb += load.open.eq(1)
         if not self.guarded:
             m.d.comb += load.quiet.eq(1)
+
+
+class UnguardedLandings(MoELayerAccelerator):
+    """A layer with prefetch whose load decoder is told the job reads some other slot than
+    the one a fetch lands in: its landings never wait."""
+
+    def _prefetch(self, m, cache, load, front, scheduler, stats, stats_taken) -> None:
+        super()._prefetch(m, cache, load, front, scheduler, stats, stats_taken)
+        m.d.comb += load.region.eq(load.landing_slot + 1)

@@ -75,6 +75,7 @@ COSTS = {
     "moetile bench sim": 35,
     "moetile bench fpga": 110,
     "moetile bench generate": 60,
+    "moetile bench prefetch": 60,
 }
 
 #: A token with a digit is a measured figure: it may change from run to run, but must stay a

@@ -166,6 +166,24 @@ def test_a_stop_stream_ends_the_run_where_it_is(seed):
         sim.run(inputs, expect=expect, budget=10, stop=("i",))
 
 
+def test_a_schedule_offers_each_item_from_its_cycle(seed):
+    """Items scheduled on a stream are taken no earlier than their cycles, and at once when
+    the sink is ready (the top-k takes one vector a cycle); one late item holds the rest."""
+    design = Design(block("topk"), TOPK)
+    inputs, expect = topk_job(TOPK, random.Random(seed), 6)
+    at = [3, 3, 10, 11, 11, 40]
+    run = FastSim(design).run(
+        inputs, expect=expect, budget=1000, traffic={"i": Traffic.at(at)}, settle=2
+    )
+    stamps = run.stamps["i"].tolist()
+    assert all(s >= a for s, a in zip(stamps, at, strict=True))
+    assert stamps[0] == 3 and stamps[2] == 10 and stamps[5] == 40
+    with pytest.raises(ValueError, match="non-decreasing cycles >= 0"):
+        Traffic.at([2, 1])
+    with pytest.raises(ValueError, match="one cycle an item: 6, not 2"):
+        FastSim(design).run(inputs, expect=expect, budget=99, traffic={"i": Traffic.at([0, 1])})
+
+
 def test_deadline_names_what_is_pending():
     sim = FastSim(Design(block("topk"), TOPK))
     scores = np.zeros((50, TOPK.n), dtype=np.int64)

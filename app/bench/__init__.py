@@ -39,13 +39,18 @@ BENCH_SUMMARIES = {
     "gocache": f"generation with the GO cache vs recomputing every step ({PAPERS['gocache']})",
     "predictor": f"pre-attention expert predictor vs Fate and others ({PAPERS['predictor']})",
     "generate": f"decoding with the expert cache vs load-on-demand ({PAPERS['generate']})",
+    "prefetch": f"prefetchers vs load-on-demand and the oracle in decode ({PAPERS['generate']})",
     "sim": "cycles per second of the three simulators (moetile's own targets)",
     "cosim": "the MoE layer accelerator end to end: bit-exact, utilization (own targets)",
     "fpga": "every design placed and routed on an ECP5: resources, Fmax, time per token (own)",
 }
 
 #: Benchmarks of no single block (a block's own is registered with it: ``benchmark=``).
-OWN_BENCHES = {"sim": "moetile.app.bench.sim", "fpga": "moetile.app.bench.fpga"}
+OWN_BENCHES = {
+    "sim": "moetile.app.bench.sim",
+    "fpga": "moetile.app.bench.fpga",
+    "prefetch": "moetile.app.bench.prefetch",
+}
 
 #: Benchmark name → module providing ``run``: each registered block's benchmark, then
 #: :data:`OWN_BENCHES` (the same names as :data:`BENCH_SUMMARIES`).

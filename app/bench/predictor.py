@@ -13,15 +13,17 @@ the same way; Fate's rule (the next layer's router applied to this layer's route
 most popular experts. Each loss (pairwise, ListMLE, cross-entropy) is also trained alone and
 compared. The int8 predictor of every layer then runs on the generated unit (fast harness) for
 every test token and must equal the golden; its cycles are measured against the cycle model
-and compared with a stated attention cost (:func:`attention_cycles`).
+and compared with a stated attention cost
+(:func:`moetile.sw.cost.attention.attention_cycles`, its MACs alone).
 """
 
 from dataclasses import replace
 
 from moetile.app.bench import PAPERS, BenchReport, Claim, design_cells, trained_model
+from moetile.sw.cost.attention import attention_cycles
 from moetile.sw.models.tiny_moe import TinyMoESettings
 
-__all__ = ["PREDICTOR_MODEL", "attention_cycles", "run"]
+__all__ = ["PREDICTOR_MODEL", "run"]
 
 #: Trained once for this bench (float experts).
 PREDICTOR_MODEL = TinyMoESettings(
@@ -33,17 +35,6 @@ TRAIN_TOKENS, TEST_TOKENS = 8192, 2048
 #: both) trained 20 steps, predictors 30 steps, fewer tokens.
 QUICK_MODEL = replace(PREDICTOR_MODEL, hidden=64, expert_hidden=128, steps=20)
 QUICK_STEPS, QUICK_TOKENS = 30, (1024, 256)
-#: The attention cost model: an array of this many int8 MACs a cycle.
-ATTENTION_MACS = 64
-
-
-def attention_cycles(hidden: int, context: int) -> int:
-    """One token's attention in one layer, decoding at position ``context``: the Q, K, V and
-    output projections (``4 · hidden²`` MACs) and the scores and weighted values over the
-    context (``2 · context · hidden``), on an array of :data:`ATTENTION_MACS` MACs a cycle.
-    Softmax and norms are left out: the bound is generous to the predictor's deadline only
-    by what they cost."""
-    return -(-(4 * hidden * hidden + 2 * context * hidden) // ATTENTION_MACS)
 
 
 def predictor_model(progress, quick: bool = False):

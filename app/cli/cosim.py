@@ -96,6 +96,24 @@ OPTIONS = {
         int,
         "the most popular experts (on the calibration text) pinned in slots and preloaded",
     ),
+    "--prefetch": (
+        "prefetch",
+        str,
+        "with --generate, who asks for experts ahead of each layer: preattn (the predictor "
+        "unit), fate (the next layer's router), prev (a previous-layer predictor), oracle or "
+        "none; the host's attention is then counted (default: no prefetch port)",
+    ),
+    "--prefetch-extra": (
+        "prefetch_extra",
+        int,
+        "experts beyond top-k each token's prediction asks for",
+    ),
+    "--predictor": (
+        "predictor",
+        str,
+        "a `moetile predictor train` folder for --prefetch preattn or prev (default: trained "
+        "on the model once)",
+    ),
 }
 
 
@@ -193,6 +211,8 @@ def _generate(settings, out: Path) -> int:
             print(wrapped(_phase_line(phase, report[phase], report["clock"])))
     if "cache" in report:
         print(wrapped(_cache_line(report)))
+    if "prefetch" in report:
+        print(wrapped(_prefetch_line(report["prefetch"])))
     if report["backend"] != "golden":
         m, clock = report["memory"], report["clock"]
         print(
@@ -225,6 +245,22 @@ def _cache_line(report: dict) -> str:
     )
 
 
+def _prefetch_line(f: dict) -> str:
+    return (
+        f"prefetch ({f['scheme']}, top-k + {f['extra']} a token): accuracy "
+        f"{100 * f['accuracy']:.1f} %, coverage {100 * f['coverage']:.1f} %; {f['prefetch_fills']} "
+        f"fetched ahead ({f['useful']} used, {f['late']} of them late; "
+        f"{f['wasted_bytes'] / 1e3:,.1f} kB wasted), {f['already_on_chip']} already on chip, "
+        f"{f['refused']} refused, {f['dropped']} dropped; the host's attention "
+        f"{f['attention_cycles_per_layer']:,.0f} cycles a layer"
+        + (
+            f", the predictor unit {f['predictor_cycles_per_layer']:,.0f}"
+            if f["predictor_cycles_per_layer"]
+            else ""
+        )
+    )
+
+
 def _generation_row(row: dict) -> dict:
     out = {"layer": row["layer"]}
     out.update({step: round(cycles) for step, cycles in row["cycles_per_token"].items()})
@@ -238,7 +274,8 @@ def _phase_line(phase: str, s: dict, clock: dict) -> str:
     split = s["split_per_token"]
     shares = ", ".join(
         f"{name} {100 * split[name] / s['cycles_per_token']:.0f} %"
-        for name in ("fetch", "compute", "other")
+        for name in ("attention", "fetch", "compute", "other")
+        if name in split
     )
     unit = "prompt token" if phase == "prefill" else "generated token"
     return (

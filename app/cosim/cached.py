@@ -76,15 +76,21 @@ class CachedBackend(Backend):
             **options,
         )
 
-    def run(self, key, layer, x, codes):
-        started = time.perf_counter()
-        p = self.params
-        self.layers[key] = layer
+    def _own_words(self, key, layer) -> np.ndarray:
+        """What a batch of layer ``key`` loads first: the slots' plan (the first batch's), the
+        emptied slots (with ``flush``), the layer's own words."""
         own = layer_words(layer.integer, key)
         if self._pending is not None:
             own, self._pending = np.concatenate([self._pending, own]), None
         if self._flush is not None:
             own = np.concatenate([self._flush, own])
+        return own
+
+    def run(self, key, layer, x, codes):
+        started = time.perf_counter()
+        p = self.params
+        self.layers[key] = layer
+        own = self._own_words(key, layer)
         fetched = int(word_bytes(p, own).sum())
         load = self._load(own, {}, {}, 2 * len(own) + 1000)
         return self._tokens(x, codes, load.cycles, fetched, started)

@@ -9,10 +9,13 @@ from moetile.hw.moe import ENGINES, MoELayerParams
 from moetile.sim.offchip import MEMORIES, check_memory_figures
 from moetile.sw.cost.fpga import check_clock
 
-__all__ = ["BACKENDS", "COSIM_TRAIN_STEPS", "CosimSettings"]
+__all__ = ["BACKENDS", "COSIM_TRAIN_STEPS", "PREFETCHERS", "CosimSettings"]
 
 #: Backend names, in the order ``moetile cosim --backend`` lists them.
 BACKENDS = ("fast", "cocotb", "golden")
+
+#: Who asks for experts ahead of the layers (:mod:`moetile.app.cosim.prefetchers`).
+PREFETCHERS = ("none", "preattn", "fate", "prev", "oracle")
 
 #: Training steps of the ternary tiny MoE when ``moetile cosim`` has to make it (the full
 #: schedule of ``moetile model train-tiny`` is 800 steps).
@@ -49,7 +52,12 @@ class CosimSettings:
     ``none`` (every slot emptied before each batch: each expert a batch needs is fetched,
     load-on-demand without a cache); ``cache_allocation``: ``shared`` (any slot for any layer)
     or ``shallow`` (per-layer quotas favouring the shallow layers, Fate's allocation);
-    ``cache_pins``: the most popular experts (on the calibration text) pinned and preloaded."""
+    ``cache_pins``: the most popular experts (on the calibration text) pinned and preloaded;
+    ``prefetch``: who asks for experts ahead of each decode step's layers
+    (:data:`PREFETCHERS`; ``None``: no prefetch port, and the
+    host's attention not counted), each token's top ``top_k + prefetch_extra``;
+    ``predictor``: a folder of ``moetile predictor train`` for ``preattn`` and ``prev``
+    (``None``: trained on the model once, into the cache)."""
 
     model: str = "tiny-moe"
     tokens: int = 128
@@ -73,6 +81,9 @@ class CosimSettings:
     cache: str = "lru"
     cache_allocation: str = "shared"
     cache_pins: int = 0
+    prefetch: str | None = None
+    prefetch_extra: int = 1
+    predictor: str | None = None
 
     def __post_init__(self):
         for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
@@ -98,6 +109,7 @@ class CosimSettings:
                 "cache none empties every slot before each batch: it takes no "
                 "cache_allocation or cache_pins"
             )
+        self._check_prefetch()
         if self.quality_tokens is not None:
             check_int("quality_tokens", self.quality_tokens, minimum=0)
         if self.clock is not None:
@@ -107,8 +119,26 @@ class CosimSettings:
         # The engine's own limits (MixPE columns within a group), before any model is trained.
         MoELayerParams(engine=self.engine, lanes=self.lanes, arrays=self.arrays)
 
+    def _check_prefetch(self) -> None:
+        check_int("prefetch_extra", self.prefetch_extra, minimum=0)
+        if self.prefetch is None:
+            return
+        check_choice("prefetch", self.prefetch, PREFETCHERS)
+        if not self.generate:
+            raise ValueError("prefetch works with --generate: it fetches ahead of decode steps")
+        if self.cache_slots == 0:
+            raise ValueError("prefetch needs expert slots on chip: cache_slots must not be 0")
+        if self.backend != "fast":
+            raise ValueError(f"prefetch runs on the fast backend, not {self.backend}")
+        if self.cache == "none" and self.prefetch != "none":
+            raise ValueError(
+                "cache none empties every slot before each batch, prefetched experts too: use "
+                "--prefetch none with it"
+            )
+
     def resolved(self) -> "CosimSettings":
         """These settings with the quality step's size decided: the run's own size."""
+        self._check_prefetch()
         if self.quality_tokens is not None:
             return self
         return replace(self, quality_tokens=min(QUALITY_TOKENS, QUALITY_PER_TOKEN * self.tokens))

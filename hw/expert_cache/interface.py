@@ -34,11 +34,13 @@ def result_layout(params: ExpertCacheParams) -> data.StructLayout:
 
 
 def fetch_layout(params: ExpertCacheParams) -> data.StructLayout:
-    """A fetch request: ``layer``'s ``expert`` into ``slot``."""
-    return data.StructLayout(
-        {
-            "layer": unsigned(params.layer_width),
-            "expert": unsigned(params.expert_width),
-            "slot": unsigned(params.slot_width),
-        }
-    )
+    """A fetch request: ``layer``'s ``expert`` into ``slot``; with prefetch, whether a
+    prefetch asked for it (``prefetch``: the memory may serve a lookup's misses first)."""
+    fields = {
+        "layer": unsigned(params.layer_width),
+        "expert": unsigned(params.expert_width),
+        "slot": unsigned(params.slot_width),
+    }
+    if params.prefetch:
+        fields["prefetch"] = 1
+    return data.StructLayout(fields)

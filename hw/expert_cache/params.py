@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..checks import check_choice, check_int
+from ..checks import check_bool, check_choice, check_int
 
 __all__ = ["ALLOCATIONS", "CACHE_POLICIES", "ExpertCacheParams"]
 
@@ -34,6 +34,9 @@ class ExpertCacheParams:
     usage_width : int
         Bits of a slot's usage: its age in lookups (LRU) or its use count (LFU), both
         saturating, ``2 ..= 32``.
+    prefetch : bool
+        Take prefetch requests (``i_prefetch``) besides the lookups, and count each slot's
+        fetches in flight (they may land in any order).
     """
 
     slots: int = 8
@@ -41,6 +44,7 @@ class ExpertCacheParams:
     experts: int = 8
     policy: str = "lru"
     usage_width: int = 16
+    prefetch: bool = False
 
     def __post_init__(self):
         check_int("slots", self.slots, minimum=1, maximum=256)
@@ -48,6 +52,7 @@ class ExpertCacheParams:
         check_int("experts", self.experts, minimum=1, maximum=1024)
         check_choice("policy", self.policy, CACHE_POLICIES)
         check_int("usage_width", self.usage_width, minimum=2, maximum=32)
+        check_bool("prefetch", self.prefetch)
 
     @property
     def slot_width(self) -> int:
@@ -80,6 +85,11 @@ class ExpertCacheParams:
     @property
     def usage_max(self) -> int:
         return (1 << self.usage_width) - 1
+
+    @property
+    def queue_depth(self) -> int:
+        """Fetches in flight at most (with ``prefetch``): one a slot."""
+        return self.slots
 
     #: Cycles from a lookup's transfer to its result on a hit: the tags compared, the result.
     HIT_LATENCY = 2

@@ -31,8 +31,10 @@ STATS = ("route", "gather", "gate_up", "down", "output")
 
 def stats_names(params: MoELayerParams) -> tuple[str, ...]:
     """The counters of ``params``' layer: :data:`STATS`, and ``fetch`` behind an expert cache
-    (the cycles its jobs waited for lookups and fetches)."""
-    return STATS + (("fetch",) if params.cache_slots else ())
+    (the cycles its jobs waited for lookups and fetches), and ``refused`` with prefetch (the
+    prefetch requests refused since the last stats)."""
+    cached = ("fetch",) if params.cache_slots else ()
+    return STATS + cached + (("refused",) if params.cache_prefetch else ())
 
 
 def load_layout(params: MoELayerParams) -> data.StructLayout:

@@ -1,11 +1,11 @@
 """The MoE layer accelerator: router, expert engine, activation unit and combine."""
 
-from amaranth import Module
+from amaranth import Cat, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..expert_cache.cache import ExpertCache
-from ..expert_cache.interface import fetch_layout
+from ..expert_cache.interface import fetch_layout, key_layout
 from ..registry import resolve
 from .activation import ActivationUnit
 from .buffer import SharedMemory
@@ -55,6 +55,17 @@ class MoELayerAccelerator(wiring.Component):
     i_token : In(stream.Signature(token_layout(params)))
     o : Out(stream.Signature(result_layout(params)))
     o_stats : Out(stream.Signature(stats_layout(params)))
+
+    Behind an expert cache (``params.cache_slots``), each expert's slot is looked up before
+    its first group and a missing expert is asked for on ``o_fetch`` (its words come back on
+    ``i_load``). With ``params.cache_prefetch``, ``i_prefetch`` takes (layer, expert) requests
+    ahead of the layer that needs them (see :class:`~moetile.hw.expert_cache.cache.ExpertCache`
+    and :class:`~moetile.hw.moe.scheduler.JobScheduler`).
+
+    o_fetch : Out(stream.Signature(fetch_layout(params.cache)))
+        Only behind an expert cache.
+    i_prefetch : In(stream.Signature(key_layout(params.cache)))
+        Only with prefetch.
     """
 
     def __init__(self, params: MoELayerParams):
@@ -62,6 +73,8 @@ class MoELayerAccelerator(wiring.Component):
         fetch = {}
         if params.cache is not None:
             fetch["o_fetch"] = Out(stream.Signature(fetch_layout(params.cache)))
+        if params.cache_prefetch:
+            fetch["i_prefetch"] = In(stream.Signature(key_layout(params.cache)))
         super().__init__(
             {
                 "i_load": In(stream.Signature(load_layout(params))),
@@ -143,6 +156,8 @@ class MoELayerAccelerator(wiring.Component):
         ]
         if p.cache is not None:
             self._cache(m, load, scheduler, engine)
+        if p.cache_prefetch:
+            self._prefetch(m, m.submodules.cache, load, front, scheduler, stats, stats_taken)
         for unit in (activation, combine):  # the lane context: the expert and the lanes' tokens
             m.d.comb += unit.lanes.region.eq(scheduler.region)
             for field in ("token", "gate", "scale", "valid"):
@@ -160,8 +175,36 @@ class MoELayerAccelerator(wiring.Component):
         wiring.connect(m, cache.o_fetch, wiring.flipped(self.o_fetch))
         m.d.comb += [
             scheduler.layer.eq(load.layer),
-            load.fetching.eq(scheduler.fetching),
             load.quiet.eq(engine.idle & ~scheduler.jobs.valid & ~scheduler.units_busy),
-            load.slot.eq(scheduler.region),
-            scheduler.fetched.eq(load.fetched),
+        ]
+        if not self.params.cache_prefetch:
+            m.d.comb += [
+                load.fetching.eq(scheduler.fetching),
+                load.slot.eq(scheduler.region),
+                scheduler.fetched.eq(load.fetched),
+            ]
+
+    def _prefetch(self, m, cache, load, front, scheduler, stats, stats_taken) -> None:
+        """Prefetch requests into the cache in its window; each fetch landing in the slot its
+        first word names unless a job reads it; the batch's tokens after its layer's words;
+        the refusals counted."""
+        p = self.params
+        batch = front.received != 0
+        needed = [front.counts[e] != 0 for e in range(p.experts)]
+        wiring.connect(m, wiring.flipped(self.i_prefetch), cache.i_prefetch)
+        m.d.comb += [
+            # Between batches only while no token is offered: a request met by a batch's
+            # tokens waits until they are routed, to keep the slots they need.
+            cache.window.eq(scheduler.window & (batch | ~self.i_token.valid)),
+            cache.layer.eq(load.layer),
+            cache.needed.eq(Cat(*needed, *([batch] * p.shared_experts))),
+            cache.batch_done.eq(stats_taken),
+            cache.landed.eq(load.fetched),
+            cache.landed_slot.eq(load.landing_slot),
+            load.region.eq(scheduler.region),
+            load.clear.eq(stats_taken),
+            scheduler.hold.eq(self.i_prefetch.valid | cache.prefetching),
+            scheduler.pending.eq(cache.pending),
+            stats.phase.refused.eq(cache.refused),
+            front.open.eq(scheduler.accepting & load.named),
         ]

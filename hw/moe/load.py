@@ -47,6 +47,19 @@ class LoadDecoder(wiring.Component):
     Out(params.cache.layer_width); fetching, quiet : In(1); slot : In(params.region_width);
     fetched : Out(1)
         Only behind an expert cache.
+
+    With prefetch (``params.cache_prefetch``), a fetch's words follow a word naming its slot
+    (the ``cache`` target's word at ``cache_slots + 1``), in any order of fetches, and land
+    while jobs run: a bank or scale word of a fetch waits only while a job reads its slot
+    (``quiet`` low and ``landing_slot`` equal to the job's ``region``); every other word but
+    the naming word is taken only between batches (``open`` and ``quiet``). ``fetched``
+    pulses with the last word, ``landing_slot`` naming the slot. ``named`` from the word
+    naming the layer until ``clear`` (the batch's stats taken): the batch's tokens wait for
+    it, so they never meet the previous layer's router.
+
+    region : In(params.region_width); landing_slot : Out(params.region_width); named :
+    Out(1); clear : In(1)
+        Only with prefetch, in place of ``fetching`` and ``slot``.
     """
 
     def __init__(self, params: MoELayerParams):
@@ -71,14 +84,20 @@ class LoadDecoder(wiring.Component):
     def _cache_members(p: MoELayerParams) -> dict:
         if p.cache is None:
             return {}
-        return {
+        members = {
             "cache_config": Out(stream.Signature(write_layout(p.cache))),
             "layer": Out(p.cache.layer_width),
-            "fetching": In(1),
             "quiet": In(1),
-            "slot": In(p.region_width),
             "fetched": Out(1),
         }
+        if p.cache_prefetch:
+            return members | {
+                "region": In(p.region_width),
+                "landing_slot": Out(p.region_width),
+                "named": Out(1),
+                "clear": In(1),
+            }
+        return members | {"fetching": In(1), "slot": In(p.region_width)}
 
     def elaborate(self, platform):
         m = Module()
@@ -86,7 +105,17 @@ class LoadDecoder(wiring.Component):
         target = {name: code for name, (code, *_rest) in p.load_targets.items()}
         load = self.i_load.payload
         is_router = load.target == target["router"]
-        taking = self.open if p.cache is None else (self.open | self.fetching) & self.quiet
+        if p.cache is None:
+            taking = self.open
+        elif p.cache_prefetch:
+            fetching, slot = Signal(name="landing"), self.landing_slot
+            self._landing = fetching
+            fetch_word = (load.target >= target["scales"]) & (load.target != target["cache"])
+            header = (load.target == target["cache"]) & (load.addr == p.cache_slots + 1)
+            safe = self.quiet | (slot != self.region)  # no job reads the landing slot
+            taking = Mux(fetch_word & fetching, safe, header | self.open & self.quiet)
+        else:
+            taking = (self.open | self.fetching) & self.quiet
         waits = ~is_router | self.router.ready  # a write the target cannot take yet
         if p.cache is not None:
             is_entry = (load.target == target["cache"]) & (load.addr < p.cache_slots)
@@ -134,13 +163,35 @@ class LoadDecoder(wiring.Component):
         cache = (load.target == target["cache"]) & (load.addr == p.cache_slots)
         with m.If(write & cache):
             m.d.sync += self.layer.eq(load.data)
+        if p.cache_prefetch:
+            fetching, slot = self._landing, self.landing_slot
+        else:
+            fetching, slot = self.fetching, self.slot
         words = p.arrays * p.region_words + p.scale_rows
         count = Signal(range(words), name="fetch_words")
-        fetched = write & self.fetching & (load.target >= target["scales"])
+        fetched = write & fetching & (load.target >= target["scales"])
         fetched &= load.target != target["cache"]
         with m.If(fetched):
             m.d.sync += count.eq(Mux(count == words - 1, 0, count + 1))
-        m.d.comb += self.fetched.eq(fetched & (count == words - 1))
-        bank = Mux(self.fetching, self.slot * p.region_words, 0) + load.addr
-        scale = Mux(self.fetching, self.slot * p.scale_rows, 0) + load.addr
+        last = fetched & (count == words - 1)
+        m.d.comb += self.fetched.eq(last)
+        if p.cache_prefetch:
+            self._landings(m, write, target, last)
+        bank = Mux(fetching, slot * p.region_words, 0) + load.addr
+        scale = Mux(fetching, slot * p.scale_rows, 0) + load.addr
         return bank, scale
+
+    def _landings(self, m, write, target, last) -> None:
+        """With prefetch: a fetch lands from the word naming its slot to its last word; the
+        layer is named from its word until the batch's stats."""
+        p = self.params
+        load = self.i_load.payload
+        is_cache = load.target == target["cache"]
+        with m.If(write & is_cache & (load.addr == p.cache_slots + 1)):
+            m.d.sync += [self.landing_slot.eq(load.data), self._landing.eq(1)]
+        with m.If(last):
+            m.d.sync += self._landing.eq(0)
+        with m.If(self.clear):
+            m.d.sync += self.named.eq(0)
+        with m.If(write & is_cache & (load.addr == p.cache_slots)):
+            m.d.sync += self.named.eq(1)

@@ -72,6 +72,10 @@ class MoELayerParams:
     cache_policy : str
         The cache's replacement (with ``cache_slots``), one of
         :data:`~moetile.hw.expert_cache.CACHE_POLICIES`.
+    cache_prefetch : bool
+        Behind the cache, take prefetch requests on ``i_prefetch`` (layer, expert) between
+        batches and before a routed batch's first lookup, their fetches landing while jobs
+        read other slots (with ``cache_slots``).
     """
 
     hidden: int = 32
@@ -93,6 +97,7 @@ class MoELayerParams:
     cache_slots: int = 0
     cache_layers: int = 1
     cache_policy: str = "lru"
+    cache_prefetch: bool = False
 
     #: The nested choice: ``engine`` is one of :data:`ENGINES`, its fields set as
     #: ``engine.<field>`` on the command line.
@@ -125,6 +130,9 @@ class MoELayerParams:
         check_int("cache_slots", self.cache_slots, minimum=0, maximum=256)
         check_int("cache_layers", self.cache_layers, minimum=1, maximum=256)
         check_choice("cache_policy", self.cache_policy, CACHE_POLICIES)
+        check_bool("cache_prefetch", self.cache_prefetch)
+        if self.cache_prefetch and not self.cache_slots:
+            raise ValueError("cache_prefetch needs an expert cache: cache_slots must be > 0")
         least = self.top_k + self.shared_experts
         if 0 < self.cache_slots < least:
             raise ValueError(
@@ -145,6 +153,7 @@ class MoELayerParams:
             layers=self.cache_layers,
             experts=self.total_experts,
             policy=self.cache_policy,
+            prefetch=self.cache_prefetch,
         )
 
     @property
@@ -313,8 +322,12 @@ class MoELayerParams:
             "config": (len(CONFIG_WORDS), self.multiplier_width + self.shift_width),
             "scales": (self.regions * self.scale_rows, self.multiplier_width + self.shift_width),
         }
-        if self.cache is not None:  # a slot's entry, or (at ``cache_slots``) the layer running
-            targets["cache"] = (self.cache_slots + 1, self.cache.entry_width)
+        if self.cache is not None:
+            # A slot's entry, or (at ``cache_slots``) the layer running; with prefetch (at
+            # ``cache_slots + 1``) the slot the fetch whose words follow lands in.
+            c = self.cache
+            width = max(c.entry_width, c.layer_width, c.slot_width if c.prefetch else 0)
+            targets["cache"] = (self.cache_slots + 1 + c.prefetch, width)
         for a in range(self.arrays):
             targets[f"bank{a}"] = (self.bank_words, self.bank_word_bits)
         return {name: (code, *entry) for code, (name, entry) in enumerate(targets.items())}

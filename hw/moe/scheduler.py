@@ -64,6 +64,15 @@ class JobScheduler(wiring.Component):
     result_layout(params.cache))); layer : In(params.cache.layer_width); fetching : Out(1);
     fetched : In(1)
         Only behind an expert cache.
+
+    With prefetch (``params.cache_prefetch``), the batch leaves routing only once no prefetch
+    request is offered or being decided (``hold``), and the cache takes them only in the
+    ``window`` between batches or once the batch is routed (the layer closes it while a new
+    batch's first token is offered); the expert's slot holds it once
+    no fetch into the slot is ``pending`` (a hit may wait for a prefetch still landing).
+
+    window : Out(1); hold : In(1); pending : In(params.cache_slots)
+        Only with prefetch, in place of ``fetching`` and ``fetched``.
     """
 
     def __init__(self, params: MoELayerParams):
@@ -104,13 +113,14 @@ class JobScheduler(wiring.Component):
     def _cache_members(p: MoELayerParams) -> dict:
         if p.cache is None:
             return {}
-        return {
+        members = {
             "lookup": Out(stream.Signature(key_layout(p.cache))),
             "slot": In(stream.Signature(result_layout(p.cache))),
             "layer": In(p.cache.layer_width),
-            "fetching": Out(1),
-            "fetched": In(1),
         }
+        if p.cache_prefetch:
+            return {**members, "window": Out(1), "hold": In(1), "pending": In(p.cache_slots)}
+        return {**members, "fetching": Out(1), "fetched": In(1)}
 
     def elaborate(self, platform):
         m = Module()
@@ -132,7 +142,7 @@ class JobScheduler(wiring.Component):
             m.d.comb += self.region.eq(expert)
 
         with m.Switch(step):
-            with m.Case(Step.ROUTE), m.If(self.routed_all):
+            with m.Case(Step.ROUTE), m.If(self._routed()):
                 m.d.sync += [step.eq(Step.NEXT_GROUP), expert.eq(0)]
             with m.Case(Step.NEXT_GROUP):
                 # The expert's next group of tokens (behind a cache, once its slot holds it),
@@ -198,23 +208,41 @@ class JobScheduler(wiring.Component):
             self.lookup.payload.layer.eq(self.layer),
             self.lookup.payload.expert.eq(expert),
             self.slot.ready.eq(1),
-            self.fetching.eq(waiting),
             self.phase.fetch.eq(wanted & ~placed),
         ]
         with m.If(self.lookup.valid & self.lookup.ready):
             m.d.sync += asked.eq(1)
-        with m.If(self.slot.valid):
-            m.d.sync += [self.region.eq(self.slot.payload.slot), asked.eq(0)]
-            with m.If(self.slot.payload.hit):
-                m.d.sync += placed.eq(1)
-            with m.Elif(~self.slot.payload.refused):
-                m.d.sync += waiting.eq(1)
-        with m.If(waiting & self.fetched):
-            m.d.sync += [placed.eq(1), waiting.eq(0)]
+        answer = self.slot.payload
+        if self.params.cache_prefetch:
+            # Placed once no fetch into the slot is pending (a miss's own is, from its fill).
+            with m.If(self.slot.valid):
+                m.d.sync += [self.region.eq(answer.slot), asked.eq(0)]
+                with m.If(answer.hit & ~self.pending.bit_select(answer.slot, 1)):
+                    m.d.sync += placed.eq(1)
+                with m.Elif(~answer.refused):
+                    m.d.sync += waiting.eq(1)
+            with m.If(waiting & ~self.pending.bit_select(self.region, 1)):
+                m.d.sync += [placed.eq(1), waiting.eq(0)]
+        else:
+            m.d.comb += self.fetching.eq(waiting)
+            with m.If(self.slot.valid):
+                m.d.sync += [self.region.eq(answer.slot), asked.eq(0)]
+                with m.If(answer.hit):
+                    m.d.sync += placed.eq(1)
+                with m.Elif(~answer.refused):
+                    m.d.sync += waiting.eq(1)
+            with m.If(waiting & self.fetched):
+                m.d.sync += [placed.eq(1), waiting.eq(0)]
         # The next expert (or batch) needs its own slot.
         with m.If((step == Step.NEXT_GROUP) & ~more):
             m.d.sync += placed.eq(0)
         return placed
+
+    def _routed(self):
+        """The batch may leave routing: routed, and with prefetch, no request held."""
+        if self.params.cache_prefetch:
+            return self.routed_all & ~self.hold
+        return self.routed_all
 
     def _flags(self, m, step) -> None:
         """What each step lets the rest of the layer do, and which stats counter it runs."""
@@ -229,3 +257,5 @@ class JobScheduler(wiring.Component):
             self.phase.down.eq(step == Step.DOWN),
             self.phase.output.eq(step == Step.OUTPUT),
         ]
+        if self.params.cache_prefetch:
+            m.d.comb += self.window.eq(routing & ((self.received == 0) | self.routed_all))

@@ -12,7 +12,7 @@ from moetile.sw.paths import write_atomically
 from ..build import design_dir, generate_verilog, locked
 from ..env import BUILD_WAIVERS, prepare_environment
 from .driver import driver_source
-from .ports import design_ports
+from .ports import design_ports, plain_outputs
 from .wrapper import WRAPPER_TOP, wrapper_source
 
 __all__ = ["LIBRARY", "WAVES", "fast_library", "library_path"]
@@ -45,7 +45,7 @@ def library_path(design: Design, waves: str | None = None, tuned: bool = False) 
     if waves not in WAVES:
         raise ValueError(f"waves must be one of None, 'vcd', 'fst', not {waves!r}")
     ports = design_ports(design.component())
-    source = driver_source(*ports) + wrapper_source(design.top, *ports)
+    source = driver_source(*ports) + _wrapper(design, ports)
     compiler_flags, verilator_flags = _flags(tuned)
     key = f"{source}{waves}{compiler_flags}{verilator_flags}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
@@ -65,9 +65,13 @@ def fast_library(design: Design, waves: str | None = None, tuned: bool = False) 
             build.mkdir(exist_ok=True)
             ports = design_ports(design.component())
             write_atomically(build / "driver.cpp", driver_source(*ports))
-            write_atomically(build / f"{WRAPPER_TOP}.v", wrapper_source(design.top, *ports))
+            write_atomically(build / f"{WRAPPER_TOP}.v", _wrapper(design, ports))
             _verilate(design, verilog, build, waves, tuned)
     return library
+
+
+def _wrapper(design: Design, ports) -> str:
+    return wrapper_source(design.top, *ports, unread=plain_outputs(design.component()))
 
 
 def _check_fst_headers() -> None:

@@ -28,7 +28,7 @@ typedef VerilatedFstC Trace;
 
 #define FS_EXPORT extern "C" __attribute__((visibility("default")))
 
-enum { TRAFFIC_NONE = 0, TRAFFIC_RANDOM = 1, TRAFFIC_PATTERN = 2 };
+enum { TRAFFIC_NONE = 0, TRAFFIC_RANDOM = 1, TRAFFIC_PATTERN = 2, TRAFFIC_SCHEDULE = 3 };
 enum { RUN_DONE = 0, RUN_DEADLINE = 1, RUN_EXTRA = 2, RUN_STOPPED = 3 };
 
 struct fs_stream {
@@ -42,6 +42,7 @@ struct fs_stream {
     int64_t pattern_length;
     int64_t done;            // transfers made, written
     int32_t stop;            // sink: reaching count ends the run; not needed to complete it
+    const int64_t* schedule; // TRAFFIC_SCHEDULE (source): the run's cycle each item may show from
 };
 
 struct Handle {
@@ -65,6 +66,7 @@ static inline bool allowed(const fs_stream& s, uint64_t& state, int64_t local_cy
     switch (s.mode) {
     case TRAFFIC_RANDOM: return next_uniform(state) >= s.probability;
     case TRAFFIC_PATTERN: return s.pattern[local_cycle % s.pattern_length] != 0;
+    case TRAFFIC_SCHEDULE: return local_cycle >= s.schedule[s.done];
     default: return true;
     }
 }

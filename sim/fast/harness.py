@@ -15,7 +15,7 @@ from .ports import StreamPort, design_ports
 
 __all__ = ["DeadlineError", "FastSim", "RunResult", "Traffic"]
 
-_MODES = {"none": 0, "random": 1, "pattern": 2}
+_MODES = {"none": 0, "random": 1, "pattern": 2, "schedule": 3}
 _DONE, _DEADLINE, _EXTRA, _STOPPED = 0, 1, 2, 3
 
 
@@ -24,12 +24,15 @@ class Traffic:
     """Flow control of one stream: ``none`` (a source offers every cycle, a sink is always
     ready), ``random`` (a source idles, a sink stalls, with ``probability`` per cycle, seeded),
     or an explicit ``pattern`` of per-cycle bits (1: a source may offer its next item, a sink
-    is ready), repeated when the run is longer, as cocotb's drivers take it too."""
+    is ready), repeated when the run is longer, as cocotb's drivers take it too; or, for a
+    source, a ``schedule``: the cycle of the run from which each item may be offered (its
+    arrival: an item not taken waits, offered, as in a buffer)."""
 
     mode: str = "none"
     probability: float = 0.0
     seed: int = 0
     pattern: tuple[int, ...] = ()
+    schedule: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.mode not in _MODES:
@@ -42,6 +45,17 @@ class Traffic:
     @classmethod
     def random(cls, probability: float, seed: int = 0) -> "Traffic":
         return cls("random", probability=probability, seed=seed)
+
+    @classmethod
+    def at(cls, cycles) -> "Traffic":
+        """Each item of a source offered from its cycle of the run on (non-decreasing)."""
+        cycles = tuple(int(c) for c in cycles)
+        if (
+            any(b < a for a, b in zip(cycles, cycles[1:], strict=False))
+            or min(cycles, default=0) < 0
+        ):
+            raise ValueError("a traffic schedule must be non-decreasing cycles >= 0")
+        return cls("schedule", schedule=cycles)
 
     @classmethod
     def explicit(cls, bits) -> "Traffic":
@@ -64,6 +78,7 @@ class _Stream(ctypes.Structure):
         ("pattern_length", ctypes.c_int64),
         ("done", ctypes.c_int64),
         ("stop", ctypes.c_int32),
+        ("schedule", ctypes.c_void_p),
     ]
 
 
@@ -231,6 +246,8 @@ class Session:
             count = (expect or {}).get(port.name, 0)
             if not isinstance(count, int) or count < 0:
                 raise ValueError(f"expect[{port.name!r}] must be an integer >= 0, not {count!r}")
+            if traffic.get(port.name, Traffic()).mode == "schedule":
+                raise ValueError(f"a schedule is a source's traffic; {port.name} is an output")
             out_words[port.name] = np.zeros((count, port.words), dtype=np.uint32)
             stamp_buffers[port.name] = _fill(
                 out_structs[n], out_words[port.name], count, traffic.get(port.name), keep
@@ -274,7 +291,15 @@ def _fill(struct, words, count, traffic, keep) -> np.ndarray:
     stamps = np.zeros(max(1, count), dtype=np.int64)
     traffic = traffic or Traffic()
     pattern = np.asarray(traffic.pattern or (1,), dtype=np.uint8)
-    keep += [words, stamps, pattern]
+    schedule = np.zeros(max(1, count), dtype=np.int64)
+    if traffic.mode == "schedule":
+        if len(traffic.schedule) != count:
+            raise ValueError(
+                f"a traffic schedule needs one cycle an item: {count}, not {len(traffic.schedule)}"
+            )
+        schedule[:count] = traffic.schedule
+    keep += [words, stamps, pattern, schedule]
+    struct.schedule = schedule.ctypes.data
     struct.data = words.ctypes.data
     struct.count = count
     struct.stamps = stamps.ctypes.data

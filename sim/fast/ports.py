@@ -217,6 +217,17 @@ def _store(out: dict, leaf: Field, values: np.ndarray, count: int, leaves) -> No
     node[name][(slice(None), *leaf.index)] = values
 
 
+def plain_outputs(component) -> tuple[str, ...]:
+    """The outputs of a component that are not streams (the fast harness leaves them
+    unread)."""
+    component._MustUse__silence = True
+    return tuple(
+        name
+        for name, member in component.signature.members.items()
+        if member.is_port and member.flow == wiring.Out
+    )
+
+
 def design_ports(component) -> tuple[list[StreamPort], list[Port]]:
     """The streams and the other inputs of a component, from its signature (the component is
     only inspected, never elaborated)."""

@@ -29,13 +29,18 @@ def _ports(streams: list[StreamPort], statics: list[Port]) -> list[tuple[str, st
     return ports + [("input", p.name, p.width) for p in statics]
 
 
-def wrapper_source(top: str, streams: list[StreamPort], statics: list[Port]) -> str:
+def wrapper_source(
+    top: str, streams: list[StreamPort], statics: list[Port], unread: tuple[str, ...] = ()
+) -> str:
+    """The wrapper of ``top``; ``unread``: its plain outputs, left unconnected."""
     ports = _ports(streams, statics)
     names = ", ".join(["clk", "rst", *(name for _, name, _ in ports)])
     lines = [f"module {WRAPPER_TOP}({names});", "  input clk;", "  input rst;"]
     for direction, name, width in ports:
         lines.append(f"  {direction} {f'[{width - 1}:0] ' if width > 1 else ''}{name};")
-    connections = ",\n    ".join(f".{name}({name})" for _, name, _ in ports)
+    connections = ",\n    ".join(
+        [f".{name}({name})" for _, name, _ in ports] + [f".{name}()" for name in unread]
+    )
     lines += [
         "  reg design_rst = 1'b1;",
         "  always @(posedge clk) design_rst <= rst;",

@@ -20,11 +20,14 @@ class CacheEntry:
     layer: int = 0
     expert: int = 0
     usage: int = 0
+    #: A prefetch asked for it; cleared when a batch of its layer ends.
+    marked: bool = False
 
 
 @dataclass(frozen=True)
 class Lookup:
-    """A lookup's answer: ``hit`` and ``slot``; on a miss, the slot filled, or ``refused``."""
+    """A lookup's answer: ``hit`` and ``slot``; on a miss, the slot filled, or ``refused``.
+    A prefetch's: ``hit`` (present, now marked), else the slot filled, or ``refused``."""
 
     hit: bool
     refused: bool
@@ -45,15 +48,54 @@ class ExpertCacheModel:
             self.entries = [CacheEntry() for _ in range(self.params.slots)]
 
     def configure(self, slot: int, **entry) -> None:
-        """Write slot ``slot``'s entry (fields of :class:`CacheEntry`); its usage restarts."""
-        self.entries[slot] = CacheEntry(**{**entry, "usage": 0})
+        """Write slot ``slot``'s entry (fields of :class:`CacheEntry`); its usage restarts,
+        unmarked."""
+        self.entries[slot] = CacheEntry(**{**entry, "usage": 0, "marked": False})
 
-    def lookup(self, layer: int, expert: int) -> Lookup:
+    def _present(self, layer: int, expert: int) -> int | None:
         for slot, e in enumerate(self.entries):
             if e.valid and e.layer == layer and e.expert == expert:
-                self._use(slot, filled=False)
-                return Lookup(True, False, slot)
-        victim = self._victim(layer)
+                return slot
+        return None
+
+    def lookup(self, layer: int, expert: int) -> Lookup:
+        slot = self._present(layer, expert)
+        if slot is not None:
+            self._use(slot, filled=False)
+            return Lookup(True, False, slot)
+        return self._fill(layer, expert, self._victim(layer, ()))
+
+    def prefetch(self, layer: int, expert: int, keep=()) -> Lookup:
+        """A prefetch request: a present expert is marked; a missing one fills a victim that
+        is neither marked nor in ``keep`` (the slots the running batch needs), marked; out of
+        range, or with no such victim, refused."""
+        p = self.params
+        if not (0 <= layer < p.layers and 0 <= expert < p.experts):
+            return Lookup(False, True, 0)
+        slot = self._present(layer, expert)
+        if slot is not None:
+            self.entries[slot].marked = True
+            return Lookup(True, False, slot)
+        answer = self._fill(layer, expert, self._victim(layer, set(keep), prefetch=True))
+        if not answer.refused:
+            self.entries[answer.slot].marked = True
+        return answer
+
+    def end_batch(self, layer: int) -> None:
+        """A batch of ``layer`` ended: its experts' marks end."""
+        for e in self.entries:
+            if e.valid and e.layer == layer:
+                e.marked = False
+
+    def keep(self, layer: int, experts) -> set[int]:
+        """The slots holding ``layer``'s ``experts`` (a batch's needs)."""
+        return {
+            slot
+            for slot, e in enumerate(self.entries)
+            if e.valid and e.layer == layer and e.expert in set(experts)
+        }
+
+    def _fill(self, layer: int, expert: int, victim: int | None) -> Lookup:
         if victim is None:
             return Lookup(False, True, 0)
         e = self.entries[victim]
@@ -62,20 +104,25 @@ class ExpertCacheModel:
         self.fetches.append((layer, expert, victim))
         return Lookup(False, False, victim)
 
-    def _victim(self, layer: int) -> int | None:
-        """The slot a miss of ``layer`` fills: free before used, then the oldest (``lru``) or
-        least used (``lfu``), the lower slot on a tie; never a pinned slot or one another
-        layer owns."""
+    def _victim(self, layer: int, keep, prefetch: bool = False) -> int | None:
+        """The slot a miss of ``layer`` fills: free before used, unmarked before marked, then
+        the oldest (``lru``) or least used (``lfu``), the lower slot on a tie; never a pinned
+        slot or one another layer owns; for a prefetch, never a marked one or one of
+        ``keep``."""
         candidates = [
             slot
             for slot, e in enumerate(self.entries)
-            if not e.pinned and (e.shared or e.owner == layer)
+            if not e.pinned
+            and (e.shared or e.owner == layer)
+            and not (prefetch and (e.marked or slot in keep))
         ]
         if not candidates:
             return None
         free = [slot for slot in candidates if not self.entries[slot].valid]
         if free:
             return free[0]
+        unmarked = [slot for slot in candidates if not self.entries[slot].marked]
+        candidates = unmarked or candidates
         if self.params.policy == "lru":
             return min(candidates, key=lambda slot: (-self.entries[slot].usage, slot))
         return min(candidates, key=lambda slot: (self.entries[slot].usage, slot))

@@ -151,6 +151,16 @@ def expert_words(layer: IntegerMoELayer, e: int, slot: int | None = None) -> np.
     return _packed(layer.params, _expert_writes(layer, e, slot or 0))
 
 
+def fetch_words(layer: IntegerMoELayer, e: int, slot: int) -> np.ndarray:
+    """With prefetch, what a fetch of expert ``e`` into ``slot`` brings: the word naming the
+    slot, then the expert's image (:func:`expert_words`)."""
+    p = layer.params
+    if p.cache is None or not p.cache_prefetch or not 0 <= slot < p.cache_slots:
+        raise ValueError(f"slot must be in [0, {p.cache_slots}) of a prefetch cache, not {slot}")
+    name = ("cache", np.array([p.cache_slots + 1]), bits(np.array([slot]), p.cache.slot_width))
+    return np.concatenate([_packed(p, [name]), expert_words(layer, e)])
+
+
 def cache_words(params: MoELayerParams, entries: list[dict]) -> np.ndarray:
     """Configuration writes of the expert cache's slots, one a slot in ``entries`` (the
     fields of :func:`moetile.hw.expert_cache.interface.entry_layout`, ``slot`` naming it)."""

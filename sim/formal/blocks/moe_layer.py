@@ -38,6 +38,10 @@ TINY = MoELayerParams(
 #: slot another batch's filled, so every lookup may miss and fetch into the slot a job read.
 TINY_CACHED = replace(TINY, experts=2, cache_slots=1)
 
+#: TINY with prefetch: two experts in two slots, so a fetch may land in one slot while a job
+#: reads the other.
+TINY_PREFETCH = replace(TINY, experts=2, cache_slots=2, cache_prefetch=True)
+
 #: With ready sinks, the most cycles TINY owes a result (from its token) or a batch's stats
 #: (from the token that closes the batch) before the transfer: the route, gather, gate/up and
 #: down steps with every weight dense (the FAT engine skips zero weights), then the output;
@@ -112,13 +116,23 @@ def _slot_safe(params: MoELayerParams) -> list[Property]:
         reading = transfer(engine.i_job) | ~engine.idle | engine.o.valid
         reading |= activation.busy | combine.busy
         writing = engine.bank_write.en | layer.part("scales").write.en
+        if params.cache_prefetch:
+            # A fetch lands while jobs read other slots: never in the slot they read.
+            load = layer.part("load")
+            writing &= load.landing_slot == layer.part("scheduler").region
         m.d.comb += Assert(~(writing & reading))
 
+    what = (
+        "no weight or scale written into the slot of the job the engine takes or runs or whose "
+        "rows its units hold"
+        if params.cache_prefetch
+        else "no weight or scale written while the engine takes or runs a job or its units hold "
+        "its rows"
+    )
     return [
         Property(
             "slot_safe",
-            "no weight or scale written while the engine takes or runs a job or its units hold "
-            "its rows: a job's slot is never overwritten while the job reads it",
+            f"{what}: a job's slot is never overwritten while the job reads it",
             build,
             CONTROL_DEPTH,
             components=lambda make_dut: {"dut": Opened(make_dut())},
@@ -130,8 +144,8 @@ def _slot_safe(params: MoELayerParams) -> list[Property]:
 
 SPEC = FormalSpec(
     block="moe_layer",
-    params=(MoELayerParams(), TINY, TINY_CACHED),
-    labels=("defaults", "smallest", "smallest, cached"),
+    params=(MoELayerParams(), TINY, TINY_CACHED, TINY_PREFETCH),
+    labels=("defaults", "smallest", "smallest, cached", "smallest, prefetch"),
     contracts=_contracts,
     depth=lambda params: CONTROL_DEPTH,
     functional=_slot_safe,
