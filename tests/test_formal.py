@@ -254,7 +254,7 @@ def test_proves_with_the_environment_not_activated(tmp_path):
     installed ``moetile`` works from a virtual environment that was never activated."""
     env = {"HOME": os.environ["HOME"], "PATH": "/usr/bin:/bin", CACHE_DIR_ENV: str(tmp_path)}
     moetile = Path(sys.executable).parent / "moetile"
-    for block_name, prop, proved in (("topk", "o.held", 2), ("moe_layer", "o_stats.held", 4)):
+    for block_name, prop, proved in (("topk", "o.held", 2), ("expert_cache", "o.held", 2)):
         run = subprocess.run(
             [str(moetile), "prove", block_name, "--property", prop],
             env=env,

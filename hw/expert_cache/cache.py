@@ -144,11 +144,11 @@ class ExpertCache(wiring.Component):
         used = usage[scan]
         rank = used if p.policy == "lru" else ~used
         score = Cat(rank, ~candidate.valid)  # a free slot above any used one
-        prefetch = Signal()  # the request being decided is a prefetch
-        marked = Signal(p.slots)  # slots a prefetch asked for, until their layer's batch ends
-        kept = Signal(p.slots)  # slots of the running batch's experts, as a prefetch came
-        in_range = (key.layer < p.layers) & (key.expert < p.experts)
         if p.prefetch:
+            prefetch = Signal()  # the request being decided is a prefetch
+            marked = Signal(p.slots)  # slots a prefetch asked for, until their layer's batch ends
+            kept = Signal(p.slots)  # slots of the running batch's experts, as a prefetch came
+            in_range = (key.layer < p.layers) & (key.expert < p.experts)
             # Free above unmarked above marked; a prefetch never takes a marked or kept slot.
             score = Cat(rank, ~marked.bit_select(scan, 1), ~candidate.valid)
             eligible &= ~prefetch | ~(marked | kept).bit_select(scan, 1)
@@ -169,12 +169,13 @@ class ExpertCache(wiring.Component):
                     with m.Elif(self.i_prefetch.valid & self.i_prefetch.ready):
                         m.d.sync += [key.eq(self.i_prefetch.payload), state.eq(_State.MATCH)]
             with m.Case(_State.MATCH):
-                with m.If(prefetch & (~in_range | matches.any())):
-                    # Refused, or present: marked, nothing else changes.
-                    with m.If(in_range):
-                        m.d.sync += marked.eq(marked | matches)
-                    m.d.sync += state.eq(_State.IDLE)
-                with m.Elif(matches.any()):
+                if p.prefetch:
+                    with m.If(prefetch & (~in_range | matches.any())):
+                        # Refused, or present: marked, nothing else changes.
+                        with m.If(in_range):
+                            m.d.sync += marked.eq(marked | matches)
+                        m.d.sync += state.eq(_State.IDLE)
+                with (m.Elif if p.prefetch else m.If)(matches.any()):
                     self._use(m, usage, hit_slot, filled=False)
                     self._offer(m, hit=1, refused=0, slot=hit_slot, fetch=False)
                     m.d.sync += state.eq(_State.RESULT)
@@ -206,8 +207,9 @@ class ExpertCache(wiring.Component):
                         m.d.sync += self.o_fetch.payload.prefetch.eq(prefetch)
                         with m.If(prefetch):  # its fetch alone is offered
                             m.d.sync += [marked.bit_select(best, 1).eq(1), result_taken.eq(1)]
-                with m.Elif(prefetch):
-                    m.d.sync += state.eq(_State.IDLE)  # refused
+                if p.prefetch:
+                    with m.Elif(prefetch):
+                        m.d.sync += state.eq(_State.IDLE)  # refused
                 with m.Else():
                     self._offer(m, hit=0, refused=1, slot=0, fetch=False)
             with m.Case(_State.RESULT):
