@@ -87,27 +87,26 @@ def _suite(path, quick: bool, progress):
         STEPS,
         TRAIN_TOKENS,
     )
-    from moetile.sw.models.corpus import stdlib_corpus
+    from moetile.app.cosim.prefetchers import trained_suite
     from moetile.sw.models.tiny_moe import load_tiny_moe
-    from moetile.sw.models.trace import passages_of, record_hf_trace
-    from moetile.sw.paths import cache_root, locked_file
-    from moetile.sw.predictor.suite import save_suite, train_suite
+    from moetile.sw.paths import cache_root
 
     tokens = QUICK_TOKENS[0] if quick else TRAIN_TOKENS
     steps = QUICK_STEPS if quick else STEPS
     name = f"bench-prefetch-{path.name}-{RANK}-{LOSS}-{steps}-{tokens}"
     folder = cache_root() / "predictors" / name
-    with locked_file(folder.with_name(f".{folder.name}.lock")):
-        if not (folder / "predictor.json").is_file():
-            progress(f"training the model's predictors once into {folder}")
-            model = load_tiny_moe(path)
-            train, _ = stdlib_corpus().split_bytes()
-            context = model.config.max_position_embeddings
-            trace = record_hf_trace(model, passages_of(train, context, tokens), path.name, "train")
-            suite = train_suite(
-                trace, rank=RANK, loss=LOSS, steps=steps, seed=0, macs=MACS, progress=lambda m: None
-            )
-            save_suite(suite, folder)
+    if not (folder / "predictor.json").is_file():
+        model = load_tiny_moe(path)
+        trained_suite(
+            model,
+            folder,
+            tokens=tokens,
+            steps=steps,
+            progress=progress,
+            rank=RANK,
+            loss=LOSS,
+            macs=MACS,
+        )
     return folder
 
 

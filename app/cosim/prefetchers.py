@@ -209,39 +209,58 @@ def check_suite(suite, model, where: str) -> None:
         )
 
 
+def trained_suite(
+    model,
+    folder,
+    *,
+    tokens: int,
+    steps: int,
+    progress,
+    rank=SUITE_RANK,
+    loss=SUITE_LOSS,
+    macs=SUITE_MACS,
+):
+    """``folder``, holding predictors trained on ``model`` (``tokens`` of the training text
+    traced, ``steps`` per predictor), once: made under its lock when missing."""
+    from moetile.sw.models.corpus import stdlib_corpus
+    from moetile.sw.models.trace import passages_of, record_hf_trace
+    from moetile.sw.paths import locked_file
+    from moetile.sw.predictor.suite import save_suite, train_suite
+
+    with locked_file(folder.with_name(f".{folder.name}.lock")):
+        if not (folder / "predictor.json").is_file():
+            progress(f"training the model's expert predictors once into {folder}")
+            train, _ = stdlib_corpus().split_bytes()
+            context = model.config.max_position_embeddings
+            passages = passages_of(train, context, tokens)
+            trace = record_hf_trace(model, passages, folder.name, "train")
+            suite = train_suite(
+                trace,
+                rank=rank,
+                loss=loss,
+                steps=steps,
+                seed=0,
+                macs=macs,
+                progress=lambda text: None,
+            )
+            save_suite(suite, folder)
+    return folder
+
+
 def predictor_suite(model, folder: str | None, progress):
     """The predictors of ``folder`` (``moetile predictor train``), checked against ``model``;
     or, with none, predictors trained on ``model`` once into the cache."""
     from pathlib import Path
 
-    from moetile.sw.models.corpus import stdlib_corpus
-    from moetile.sw.models.trace import passages_of, record_hf_trace
-    from moetile.sw.paths import cache_root, locked_file
-    from moetile.sw.predictor.suite import load_suite, save_suite, train_suite
+    from moetile.sw.paths import cache_root
+    from moetile.sw.predictor.suite import load_suite
 
     if folder is not None:
         suite = load_suite(Path(folder))
         check_suite(suite, model, f"--predictor {folder}")
         return suite
-    digest = _digest(model)
-    path = cache_root() / "predictors" / f"model-{digest}"
-    with locked_file(path.with_name(f".{path.name}.lock")):
-        if not (path / "predictor.json").is_file():
-            progress(f"training the model's expert predictors once into {path}")
-            train, _ = stdlib_corpus().split_bytes()
-            context = model.config.max_position_embeddings
-            passages = passages_of(train, context, SUITE_TOKENS)
-            trace = record_hf_trace(model, passages, f"model-{digest}", "train")
-            suite = train_suite(
-                trace,
-                rank=SUITE_RANK,
-                loss=SUITE_LOSS,
-                steps=SUITE_STEPS,
-                seed=0,
-                macs=SUITE_MACS,
-                progress=lambda text: None,
-            )
-            save_suite(suite, path)
+    path = cache_root() / "predictors" / f"model-{_digest(model)}"
+    trained_suite(model, path, tokens=SUITE_TOKENS, steps=SUITE_STEPS, progress=progress)
     suite = load_suite(path)
     check_suite(suite, model, str(path))
     return suite

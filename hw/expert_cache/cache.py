@@ -110,8 +110,8 @@ class ExpertCache(wiring.Component):
         # written only before it, holds while it waits.
         result_taken, fetch_wanted, fetch_taken = Signal(), Signal(), Signal()
         between = idle & ~self.i_config.valid  # a request may be taken
-        deciding = Signal()  # a fetch is being decided (counted in flight from then)
         if p.prefetch:
+            deciding = Signal()  # a fetch is being decided (counted in flight from then)
             in_flight = Signal(range(p.queue_depth + 1))
             between &= in_flight < p.queue_depth
             landed = self.landed & (in_flight != 0)
