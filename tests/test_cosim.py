@@ -189,7 +189,7 @@ def test_runtime_refuses_unsupported_layers_and_bad_tokens(small_model):
     accelerated = AcceleratedModel(model, {"lanes": 2, "arrays": 2}, 16)
     layer = accelerated.layers[0]
     sigmoid = type(layer)(**{**layer.__dict__, "scoring": "sigmoid"})
-    with pytest.raises(ValueError, match="routes by softmax top-k only; this layer uses scoring"):
+    with pytest.raises(ValueError, match="this layer uses sigmoid scoring"):
         check_supported(sigmoid, "layer 0")
     calibration = torch.randn(64, layer.hidden)
     from moetile.sw.runtime.quantize import layer_params

@@ -35,6 +35,10 @@ MOETILE = Path(sys.executable).parent / "moetile"
 SMALL_SETTINGS = {
     "moetile bench": ["--quick"],
     "moetile report": ["--quick"],
+    # A random transformers model: its co-simulated tokens (tests/test_hf_cosim.py's settings).
+    "moetile cosim --hf": [
+        *("--tokens", "16", "--lanes", "4", "--arrays", "2", "--max-tokens", "16"),
+    ],
     # The design sizes that build and simulate soonest: the FAT engine's bit-serial passes
     # take the most cycles, so its design gets more lanes.
     "moetile cosim --engine": [
@@ -66,6 +70,7 @@ COSTS = {
     "moetile cosim --engine mixpe": 100,
     "moetile cosim": 90,
     "moetile cosim --generate": 40,
+    "moetile cosim --hf qwen3_moe --engine xbar": 30,
     "moetile bench predictor": 90,
     "moetile model convert-cmoe": 60,
     "moetile cosim --engine xbar": 60,

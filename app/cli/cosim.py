@@ -26,6 +26,18 @@ OPTIONS = {
         "tiny-moe (trained on first use: ternary experts for fat, float for mixpe and xbar), "
         "cmoe-minilm, or a model DIR",
     ),
+    "--hf": (
+        "hf",
+        str,
+        "in place of --model: a random-initialized transformers MoE of this architecture, "
+        "from a config.json (or its folder) or a model_type such as qwen3_moe, olmoe, "
+        "mixtral; its sizes capped by the --hf-* options (default: none)",
+    ),
+    "--hf-layers": ("hf_layers", int, "decoder layers of an --hf model, at most"),
+    "--hf-hidden": ("hf_hidden", int, "width of an --hf model, at most"),
+    "--hf-expert-hidden": ("hf_expert_hidden", int, "units per expert of an --hf model, at most"),
+    "--hf-experts": ("hf_experts", int, "routed experts of an --hf model, at most"),
+    "--hf-top-k": ("hf_top_k", int, "experts per token of an --hf model, at most"),
     "--tokens": ("tokens", int, "held-out tokens"),
     "--backend": ("backend", str, "one of fast, cocotb, golden"),
     "--engine": (

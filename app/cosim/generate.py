@@ -37,6 +37,10 @@ def _context(settings) -> int:
     """The context of the model ``settings`` name, read before it is loaded or trained."""
     from moetile.sw.models.tiny_moe import TinyMoESettings
 
+    if settings.hf is not None:
+        from moetile.sw.models.hf_random import HF_CONTEXT
+
+        return HF_CONTEXT  # at most: a config's shorter context is checked by the model
     if settings.model == "tiny-moe":
         return TinyMoESettings().context
     try:

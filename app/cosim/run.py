@@ -44,6 +44,22 @@ def resolve_model(settings: CosimSettings, progress, on_step=None):
     """The ``transformers`` model to run, making the default one when it is missing."""
     from moetile.sw.models.tiny_moe import TinyMoESettings, load_tiny_moe, train_tiny_moe
 
+    if settings.hf is not None:
+        from moetile.sw.models.hf_random import HfShrink, hf_model
+
+        shrink = HfShrink(
+            settings.hf_layers,
+            settings.hf_hidden,
+            settings.hf_expert_hidden,
+            settings.hf_experts,
+            settings.hf_top_k,
+        )
+        model, summary = hf_model(settings.hf, shrink)
+        progress(
+            f"a random-initialized {summary['model_type']} of {summary['layers']} layers, width "
+            f"{summary['hidden']}, {summary['experts']} experts, top-{summary['top_k']}"
+        )
+        return model, f"hf:{summary['model_type']}"
     if settings.model == "cmoe-minilm":
         raise ValueError(
             "model cmoe-minilm: its experts are ungated GELU experts with biases; the "

@@ -57,7 +57,11 @@ class CosimSettings:
     (:data:`PREFETCHERS`; ``None``: no prefetch port, and the
     host's attention not counted), each token's top ``top_k + prefetch_extra``;
     ``predictor``: a folder of ``moetile predictor train`` for ``preattn`` and ``prev``
-    (``None``: trained on the model once, into the cache)."""
+    (``None``: trained on the model once, into the cache);
+    ``hf``: in place of ``model``, a random-initialized ``transformers`` model of this
+    architecture (a ``config.json``, its folder or a ``model_type``), its sizes capped by
+    ``hf_layers``, ``hf_hidden``, ``hf_expert_hidden``, ``hf_experts`` and ``hf_top_k``
+    (:mod:`moetile.sw.models.hf_random`)."""
 
     model: str = "tiny-moe"
     tokens: int = 128
@@ -84,6 +88,12 @@ class CosimSettings:
     prefetch: str | None = None
     prefetch_extra: int = 1
     predictor: str | None = None
+    hf: str | None = None
+    hf_layers: int = 2
+    hf_hidden: int = 64
+    hf_expert_hidden: int = 64
+    hf_experts: int = 8
+    hf_top_k: int = 2
 
     def __post_init__(self):
         for name in ("tokens", "max_tokens", "lanes", "arrays", "calibration", "train_steps"):
@@ -110,6 +120,7 @@ class CosimSettings:
                 "cache_allocation or cache_pins"
             )
         self._check_prefetch()
+        self._check_hf()
         if self.quality_tokens is not None:
             check_int("quality_tokens", self.quality_tokens, minimum=0)
         if self.clock is not None:
@@ -136,9 +147,25 @@ class CosimSettings:
                 "--prefetch none with it"
             )
 
+    def _check_hf(self) -> None:
+        for name in ("hf_layers", "hf_hidden", "hf_expert_hidden", "hf_experts", "hf_top_k"):
+            check_int(name, getattr(self, name), minimum=1)
+        if self.hf is None:
+            return
+        if not isinstance(self.hf, str) or not self.hf:
+            raise ValueError(f"hf must name a config file or a model_type, not {self.hf!r}")
+        if self.model != "tiny-moe":
+            raise ValueError(f"hf replaces model: give one of them, not both ({self.model})")
+        if self.prefetch in ("preattn", "prev"):
+            raise ValueError(
+                f"prefetch {self.prefetch} trains its predictors on the tiny MoE's traces: with "
+                "hf use none, fate or oracle"
+            )
+
     def resolved(self) -> "CosimSettings":
         """These settings with the quality step's size decided: the run's own size."""
         self._check_prefetch()
+        self._check_hf()
         if self.quality_tokens is not None:
             return self
         return replace(self, quality_tokens=min(QUALITY_TOKENS, QUALITY_PER_TOKEN * self.tokens))

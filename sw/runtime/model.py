@@ -65,8 +65,9 @@ def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
 
 @dataclass
 class AcceleratedModel:
-    """A ``transformers`` MoE decoder (Mixtral-style: ``model.model.layers[i].mlp``) whose MoE
-    blocks run on a backend. Call :meth:`calibrate` once, then :meth:`forward`."""
+    """A ``transformers`` MoE decoder (``model.model.layers[i]``, each with an MoE block
+    under one of :data:`MOE_BLOCK_NAMES`) whose MoE blocks run on a backend. Call
+    :meth:`calibrate` once, then :meth:`forward`."""
 
     model: torch.nn.Module
     hardware: dict
@@ -78,8 +79,8 @@ class AcceleratedModel:
     step: int | None = None
 
     def __post_init__(self):
-        blocks = [layer.mlp for layer in self.model.model.layers]
-        self.layers = [from_hf(block) for block in blocks]
+        self.block_names = [_block_name(layer) for layer in self.model.model.layers]
+        self.layers = [from_hf(block) for block in self._blocks()]
         if not self.layers:
             raise ValueError("the model has no MoE layer")
 
@@ -87,13 +88,18 @@ class AcceleratedModel:
     def params(self) -> MoELayerParams:
         return self.quantized[0].params
 
+    def _blocks(self) -> list[torch.nn.Module]:
+        """Each decoder layer's MoE block."""
+        layers = self.model.model.layers
+        return [getattr(la, name) for la, name in zip(layers, self.block_names, strict=True)]
+
     @torch.no_grad()
     def layer_inputs(self, passages: list[torch.Tensor]) -> list[torch.Tensor]:
         """Each MoE layer's float input ``(tokens, d)`` over ``passages`` in the float model."""
         inputs = [[] for _ in self.layers]
         hooks = [
-            layer.mlp.register_forward_hook(_capture_input(inputs[n]))
-            for n, layer in enumerate(self.model.model.layers)
+            block.register_forward_hook(_capture_input(inputs[n]))
+            for n, block in enumerate(self._blocks())
         ]
         try:
             for tokens in passages:
@@ -165,14 +171,14 @@ class AcceleratedModel:
         if backend is None:
             yield
             return
-        originals = [layer.mlp for layer in self.model.model.layers]
+        layers, originals = self.model.model.layers, self._blocks()
         try:
-            for n, layer in enumerate(self.model.model.layers):
-                layer.mlp = _OnBackend(self, n, backend, on_batch)
+            for n, (layer, name) in enumerate(zip(layers, self.block_names, strict=True)):
+                setattr(layer, name, _OnBackend(self, n, backend, on_batch))
             yield
         finally:
-            for layer, mlp in zip(self.model.model.layers, originals, strict=True):
-                layer.mlp = mlp
+            for layer, name, block in zip(layers, self.block_names, originals, strict=True):
+                setattr(layer, name, block)
 
     def run_layer(self, n: int, x: torch.Tensor, backend: Backend, on_batch) -> torch.Tensor:
         """Layer ``n`` on ``x`` ``(tokens, d)``, batch by batch, each checked against the
@@ -207,6 +213,20 @@ class AcceleratedModel:
             on_batch(record)
             out.append(y)
         return torch.cat(out)
+
+
+#: Where decoder layers keep their MoE block, by family (``mlp``: Mixtral, Qwen, OLMoE...).
+MOE_BLOCK_NAMES = ("mlp", "block_sparse_moe", "feed_forward")
+
+
+def _block_name(layer) -> str:
+    for name in MOE_BLOCK_NAMES:
+        if isinstance(getattr(layer, name, None), torch.nn.Module):
+            return name
+    raise ValueError(
+        f"decoder layer {type(layer).__name__} keeps no feed-forward block in any of "
+        f"{', '.join(MOE_BLOCK_NAMES)}"
+    )
 
 
 class _OnBackend(torch.nn.Module):

@@ -45,15 +45,16 @@ def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
     engine = engine_params(engine)
     software = engine_software(engine)
     unsupported = {
-        "scoring": layer.scoring != "softmax",
-        "routing": layer.routing != "top_k",
-        "gate_bias": layer.gate_bias is not None,
-        "choice_bias": layer.choice_bias is not None,
-        "groups": layer.groups != 1,
-        "routed_scale": layer.routed_scale != 1.0,
-        "shared_gate": layer.shared_gate is not None,
-        "logit_softcap": layer.logit_softcap != 0.0,
-        "normalize_p": layer.normalize_top_k and layer.normalize_p != 1.0,
+        f"{layer.scoring} scoring": layer.scoring != "softmax",
+        f"{layer.routing} routing": layer.routing != "top_k",
+        "a bias on the router's logits": layer.gate_bias is not None,
+        "a selection bias": layer.choice_bias is not None,
+        f"group-limited top-k ({layer.groups} groups)": layer.groups != 1,
+        f"routed scaling ({layer.routed_scale:g})": layer.routed_scale != 1.0,
+        "a sigmoid gate on the shared experts": layer.shared_gate is not None,
+        "soft-capped logits": layer.logit_softcap != 0.0,
+        f"top-k normalized by a {layer.normalize_p:g}-norm": layer.normalize_top_k
+        and layer.normalize_p != 1.0,
     }
     found = [name for name, bad in unsupported.items() if bad]
     if found:

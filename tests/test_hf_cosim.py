@@ -1,0 +1,106 @@
+"""``moetile cosim --hf``: small random-initialized transformers MoEs of several architectures,
+shrunk from their configs and co-simulated bit-exact; architectures the layer cannot express
+refused, naming what is missing."""
+
+import json
+
+import pytest
+
+from moetile.app.cli import main
+from moetile.app.cosim.run import CosimSettings, cosim
+from moetile.sw.models.hf_random import HF_VOCABULARY, HfShrink, hf_config, hf_model
+from moetile.sw.runtime.model import AcceleratedModel
+
+#: Small enough to co-simulate in seconds: the documented run's settings in tests/test_docs.py,
+#: whose Verilator build they share.
+SMALL = dict(tokens=16, quality_tokens=0, max_tokens=16, lanes=4, arrays=2)
+
+
+@pytest.mark.parametrize(
+    ("kind", "block", "renormalize"),
+    [
+        ("qwen3_moe", "Qwen3MoeSparseMoeBlock", False),  # norm_topk_prob off by default
+        ("olmoe", "OlmoeSparseMoeBlock", False),
+        ("mixtral", "MixtralSparseMoeBlock", True),
+        ("granitemoe", "GraniteMoeMoE", True),
+    ],
+)
+def test_configs_shrink_to_models_the_runtime_maps(kind, block, renormalize):
+    model, summary = hf_model(kind, HfShrink(layers=2, hidden=32, experts=4, top_k=2))
+    assert summary == {
+        "model_type": kind,
+        "layers": 2,
+        "hidden": 32,
+        "experts": 4,
+        "top_k": 2,
+        "seed": 0,
+    }
+    assert model.config.vocab_size == HF_VOCABULARY
+    accelerated = AcceleratedModel(model, {"engine": "xbar"}, 8)
+    assert [type(b).__name__ for b in accelerated._blocks()] == [block, block]
+    (layer, _) = accelerated.layers
+    assert (layer.top_k, len(layer.experts), layer.hidden) == (2, 4, 32)
+    assert layer.normalize_top_k is renormalize
+
+
+def test_dense_layers_become_moe_layers_and_groups_still_divide_the_experts():
+    config = hf_config("deepseek_v3", HfShrink(layers=3, experts=8))
+    assert (config.first_k_dense_replace, config.num_hidden_layers) == (0, 3)
+    assert (config.n_group, config.topk_group) == (4, 2)  # 8 groups, 4 kept: in proportion
+    config = hf_config("qwen3_moe", HfShrink(hidden=64))
+    assert (config.num_attention_heads, config.num_key_value_heads) == (4, 4)
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize(("kind", "engine"), [("qwen3_moe", "xbar"), ("olmoe", "mixpe")])
+def test_hf_models_run_bit_exact_on_the_fast_harness(kind, engine):
+    settings = CosimSettings(hf=kind, engine=engine, **SMALL)
+    report = cosim(settings, lambda message: None)
+    assert report["model"] == f"hf:{kind}" and report["bit_exact"]
+    assert report["params"]["renormalize"] is False  # both leave their top-k unnormalized
+    for row in report["layers"]:
+        assert row["tokens"] == 16 and sum(row["expert_tokens"]) == 16 * 2
+        assert row["cycles"]["gate_up"] > 0
+
+
+def test_a_config_file_names_the_architecture(tmp_path):
+    from transformers import AutoConfig
+
+    AutoConfig.for_model("mixtral", num_local_experts=6).to_json_file(tmp_path / "config.json")
+    for spec in (tmp_path, tmp_path / "config.json"):
+        config = hf_config(str(spec), HfShrink(experts=8))
+        assert (config.model_type, config.num_local_experts) == ("mixtral", 6)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--hf", "deepseek_v3", "--engine", "xbar"],
+            "sigmoid scoring, a selection bias, group-limited top-k (4 groups), routed scaling",
+        ),
+        (["--hf", "gpt_oss", "--engine", "xbar"], "gpt-oss's clamped SwiGLU"),
+        (["--hf", "qwen3_moe"], "the fat engine runs ternary experts"),
+        (["--hf", "llama"], "not an MoE model"),
+        (["--hf", "switch_transformers"], "encoder-decoder"),
+        (["--hf", "qwen4_moe"], "neither a config file nor a transformers model_type"),
+        (["--hf", "mixtral", "--model", "tiny-moe-x"], "hf replaces model"),
+        (["--hf", "mixtral", "--hf-experts", "0"], "hf_experts must be"),
+        (["--hf", "mixtral", "--generate", "2", "--prefetch", "preattn"], "with hf use none"),
+    ],
+)
+def test_what_the_layer_cannot_run_is_refused_in_one_line(argv, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["cosim", *argv, "--tokens", "8", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("moetile: error:") and message in error, error
+    assert not out.exists()
+
+
+def test_a_config_file_that_is_not_one_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "nonesuch"}))
+    with pytest.raises(ValueError, match="names no transformers model_type"):
+        hf_config(str(tmp_path), HfShrink())
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(ValueError, match="is not JSON"):
+        hf_config(str(tmp_path), HfShrink())
