@@ -23,6 +23,7 @@ SMALL = dict(tokens=16, quality_tokens=0, max_tokens=16, lanes=4, arrays=2)
         ("olmoe", "OlmoeSparseMoeBlock", False),
         ("mixtral", "MixtralSparseMoeBlock", True),
         ("granitemoe", "GraniteMoeMoE", True),
+        ("qwen2_moe", "Qwen2MoeSparseMoeBlock", False),
     ],
 )
 def test_configs_shrink_to_models_the_runtime_maps(kind, block, renormalize):
@@ -52,14 +53,20 @@ def test_dense_layers_become_moe_layers_and_groups_still_divide_the_experts():
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize(("kind", "engine"), [("qwen3_moe", "xbar"), ("olmoe", "mixpe")])
+@pytest.mark.parametrize(
+    ("kind", "engine"), [("qwen3_moe", "xbar"), ("olmoe", "mixpe"), ("qwen2_moe", "xbar")]
+)
 def test_hf_models_run_bit_exact_on_the_fast_harness(kind, engine):
     settings = CosimSettings(hf=kind, engine=engine, **SMALL)
     report = cosim(settings, lambda message: None)
     assert report["model"] == f"hf:{kind}" and report["bit_exact"]
-    assert report["params"]["renormalize"] is False  # both leave their top-k unnormalized
+    assert report["params"]["renormalize"] is False  # each leaves its top-k unnormalized
+    # Qwen2-MoE's shared expert, weighed by its sigmoid gate.
+    assert report["params"]["shared_gate"] is (kind == "qwen2_moe")
+    assert report["params"]["shared_experts"] == (kind == "qwen2_moe")
     for row in report["layers"]:
-        assert row["tokens"] == 16 and sum(row["expert_tokens"]) == 16 * 2
+        shared = report["params"]["shared_experts"]
+        assert row["tokens"] == 16 and sum(row["expert_tokens"]) == 16 * (2 + shared)
         assert row["cycles"]["gate_up"] > 0
 
 

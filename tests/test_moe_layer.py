@@ -17,7 +17,13 @@ from moetile.sim.amaranth_sim import simulate, stream_recv, stream_send
 from moetile.sim.fast import FastSim, Traffic
 from moetile.sim.replay import random_patterns, replay_on_cocotb
 from moetile.sim.testbenches.moe_cases import edge_tokens, random_layer, random_tokens
-from moetile.sw.golden.moe_layer import W4A8Rows, moe_layer, requantize, token_multiplier
+from moetile.sw.golden.moe_layer import (
+    W4A8Rows,
+    _shared_gates,
+    moe_layer,
+    requantize,
+    token_multiplier,
+)
 from moetile.sw.mapping.moe_layer import load_words, results_of, token_payloads
 
 SMALL = dict(hidden=12, expert_hidden=10, experts=4, lanes=3, arrays=2, max_tokens=8, router_macs=5)
@@ -25,6 +31,14 @@ SHAPES = {
     "routed": SMALL,
     "shared": {**SMALL, "shared_experts": 1},
     "softmax-over-all": {**SMALL, "renormalize": False, "top_k": 1},
+    "shared-gate": {**SMALL, "shared_experts": 1, "shared_gate": True},
+    "shared-gate-over-all": {
+        **SMALL,
+        "shared_experts": 2,
+        "shared_gate": True,
+        "renormalize": False,
+        "top_k": 1,
+    },
     "one-lane-three-arrays": {**SMALL, "top_k": 3, "lanes": 1, "arrays": 3, "expert_hidden": 7},
     "mixpe": dict(
         hidden=40,
@@ -141,6 +155,41 @@ def test_requantize_rounds_half_up_and_token_multiplier_carries_the_scale():
     p = MoELayerParams()
     assert token_multiplier(p, 1 << 15, 1000).item() == 500
     assert token_multiplier(p, 3, 1 << 16).item() == 3
+
+
+def test_golden_shared_gate_is_the_sigmoid_of_its_logit():
+    """With the exp table ``exp(-i / 16)`` and a requantization to one index per logit unit,
+    the shared experts' gate is ``sigmoid(l / 16)`` to within the table's rounding: one half
+    at 0, towards 1 above and 0 below, symmetric about one half."""
+    p = MoELayerParams(**SHAPES["shared-gate"])
+    layer = random_layer(p, 0)
+    one = 1 << p.gate_frac
+    table = torch.tensor([round(one * np.exp(-i / 16)) for i in range(p.exp_entries)])
+    row = torch.zeros(p.hidden, dtype=torch.int64)
+    row[0] = 1
+    # A token multiplier of M / 2 and a shift of 29 requantize |l| to index |l|.
+    gated = dataclasses.replace(
+        layer, exp_table=table, shared_gate=row, shared_gate_scale=(1 << 30, 29)
+    )
+    logits = torch.tensor([0, 1, -1, 16, -16, 60, -60, 127, -127, -128])
+    x = torch.zeros(len(logits), p.hidden, dtype=torch.int64)
+    x[:, 0] = logits
+    codes = torch.full((len(logits),), 1 << (p.token_scale_width - 1))
+    gates = _shared_gates(gated, x, codes)
+    expected = torch.sigmoid(logits.double() / 16) * one
+    assert (gates.double() - expected).abs().max() <= 2
+    pairs = gates[1:9:2] + gates[2:9:2]  # l and -l: floors of a sum of exactly one
+    assert gates[0] == one // 2 and ((pairs == one) | (pairs == one - 1)).all()
+
+
+def test_shared_gate_needs_shared_experts():
+    with pytest.raises(ValueError, match="shared_gate weighs the shared experts"):
+        MoELayerParams(shared_gate=True)
+    p = MoELayerParams(**SHAPES["shared-gate"])
+    assert p.gemv.outputs == p.experts + 1 and p.config_words[-1] == "shared_gate"
+    layer = random_layer(p, 0)
+    with pytest.raises(ValueError, match="Params with shared_gate=True need them"):
+        moe_layer(dataclasses.replace(layer, shared_gate=None), *random_tokens(p, 1, 0))
 
 
 def test_golden_gating_follows_the_rule(seed):
@@ -282,10 +331,11 @@ def test_fast_random_regression():
 
 
 @pytest.mark.cosim
-def test_cocotb_bench_equals_the_golden(seed):
+@pytest.mark.parametrize("shape", ["shared", "shared-gate"])
+def test_cocotb_bench_equals_the_golden(shape, seed):
     """The same layer on the cocotb path under random idle and back-pressure: weights first,
     then the tokens; results equal to the golden."""
-    p = MoELayerParams(**SHAPES["shared"])
+    p = MoELayerParams(**SHAPES[shape])
     design = Design(block("moe_layer"), p)
     layer = random_layer(p, seed)
     x, codes = random_tokens(p, p.max_tokens, seed)

@@ -16,13 +16,17 @@ __all__ = ["TokenFrontEnd", "front_memories", "front_reads"]
 def front_memories(params: MoELayerParams) -> dict[str, tuple[int, object]]:
     """The front end's memories, ``{name: (depth, shape)}``: ``tokens`` (each token's chunks),
     ``scales`` (its scale code) and ``lists`` (expert ``e``'s ``i``-th entry at
-    ``e * max_tokens + i``: the token in the low ``token_width`` bits, then its gate)."""
+    ``e * max_tokens + i``: the token in the low ``token_width`` bits, then its gate); with
+    ``shared_gate``, ``shared_gates`` (each token's shared experts' gate)."""
     p = params
-    return {
+    memories = {
         "tokens": (p.max_tokens * p.io_chunks, token_layout(p)["x"].shape),
         "scales": (p.max_tokens, p.token_scale_width),
         "lists": (p.experts * p.max_tokens, p.token_width + p.gate_width),
     }
+    if p.shared_gate:
+        memories["shared_gates"] = (p.max_tokens, p.gate_width)
+    return memories
 
 
 def front_reads(params: MoELayerParams) -> dict:
@@ -34,7 +38,7 @@ class TokenFrontEnd(wiring.Component):
     """Takes token chunks while ``open`` until the batch closes (a token with ``last``, or the
     ``max_tokens``-th), storing each token and its scale code and handing its chunks to the
     router; appends each of a token's choices, one a cycle, to its expert's list as
-    ``(token, gate)``. ``clear`` empties it for the next batch.
+    ``(token, gate)`` (and keeps its shared gate). ``clear`` empties it for the next batch.
 
     Parameters
     ----------
@@ -53,8 +57,8 @@ class TokenFrontEnd(wiring.Component):
         Each routed expert's list length.
     routed_all : Out(1)
         The batch is closed and every token routed.
-    tokens, scales, lists : In(front_reads(params)[...])
-        Combinational reads of the three memories.
+    tokens, scales, lists, shared_gates : In(front_reads(params)[...])
+        Combinational reads of the memories (``shared_gates`` with ``shared_gate``).
     """
 
     def __init__(self, params: MoELayerParams):
@@ -82,7 +86,7 @@ class TokenFrontEnd(wiring.Component):
         for name, (depth, shape) in front_memories(p).items():
             memories[name] = m.submodules[name] = SharedMemory(depth, shape, readers=1)
             wiring.connect(m, wiring.flipped(getattr(self, name)), memories[name].read0)
-        tokens, token_scales, lists = memories.values()
+        tokens, token_scales, lists = (memories[n] for n in ("tokens", "scales", "lists"))
 
         received, routed, closed = Signal.like(self.received), Signal.like(self.received), Signal()
         counts = Array(Signal.like(self.received, name=f"count{e}") for e in range(p.experts))
@@ -123,6 +127,13 @@ class TokenFrontEnd(wiring.Component):
             list_write.en.eq(self.choices.valid),
             self.choices.ready.eq(choice == p.top_k - 1),
         ]
+        if p.shared_gate:  # the token's shared gate, once a token
+            gates = memories["shared_gates"].write
+            m.d.comb += [
+                gates.addr.eq(routed),
+                gates.data.eq(self.choices.payload.shared_gate),
+                gates.en.eq(self.choices.valid & self.choices.ready),
+            ]
         with m.If(self.choices.valid):
             m.d.sync += [counts[expert].eq(counts[expert] + 1), choice.eq(choice + 1)]
             with m.If(self.choices.ready):

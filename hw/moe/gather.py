@@ -23,7 +23,8 @@ def lane_tokens_layout(params: MoELayerParams) -> data.StructLayout:
 class LaneGatherer(wiring.Component):
     """On ``start``: one lane a cycle, the next ``lanes`` entries of expert ``expert``'s list
     from entry ``first`` (every token from ``first`` for a shared expert), each lane's token,
-    gate and scale code, a lane past ``count`` empty; then every input column of the lanes'
+    gate (a shared expert's: 1.0, or the token's shared gate) and scale code, a lane past
+    ``count`` empty; then every input column of the lanes'
     tokens on ``columns`` (input ``k`` of each lane, zero for an empty lane and past
     ``hidden``), one lane a cycle gathered; ``done`` with the last column taken.
 
@@ -33,7 +34,7 @@ class LaneGatherer(wiring.Component):
     expert : In(counter_range(params.total_experts))
     first, count : In(range(params.max_tokens + params.lanes + 1)), In(range(max_tokens + 1))
     lanes : Out(lane_tokens_layout(params))
-    tokens, scales, lists : Out(front_reads(params)[...])
+    tokens, scales, lists, shared_gates : Out(front_reads(params)[...])
         The front end's memories.
     columns : Out(stream.Signature(column_layout(params)))
     done : Out(1)
@@ -74,6 +75,10 @@ class LaneGatherer(wiring.Component):
         index = self.first + lane
         entry = self.lists.data
         token = Mux(shared, index, entry[: p.token_width])
+        shared_gate = 1 << p.gate_frac
+        if p.shared_gate:
+            m.d.comb += self.shared_gates.addr.eq(token)
+            shared_gate = self.shared_gates.data
         with m.If(loading):
             m.d.comb += [
                 self.lists.addr.eq(self.expert * p.max_tokens + index),
@@ -81,7 +86,7 @@ class LaneGatherer(wiring.Component):
             ]
             m.d.sync += [
                 self.lanes.token[lane].eq(token),
-                self.lanes.gate[lane].eq(Mux(shared, 1 << p.gate_frac, entry[p.token_width :])),
+                self.lanes.gate[lane].eq(Mux(shared, shared_gate, entry[p.token_width :])),
                 self.lanes.valid[lane].eq(index < self.count),
                 self.lanes.scale[lane].eq(self.scales.data),
                 lane.eq(lane + 1),

@@ -73,13 +73,15 @@ def stats_layout(params: MoELayerParams) -> data.StructLayout:
 
 
 def choice_layout(params: MoELayerParams) -> data.StructLayout:
-    """A token's routed experts, best first, with their gating weights."""
-    return data.StructLayout(
-        {
-            "expert": data.ArrayLayout(unsigned(params.topk.index_width), params.top_k),
-            "gate": data.ArrayLayout(unsigned(params.gate_width), params.top_k),
-        }
-    )
+    """A token's routed experts, best first, with their gating weights; with
+    ``shared_gate``, the shared experts' gate."""
+    fields = {
+        "expert": data.ArrayLayout(unsigned(params.topk.index_width), params.top_k),
+        "gate": data.ArrayLayout(unsigned(params.gate_width), params.top_k),
+    }
+    if params.shared_gate:
+        fields["shared_gate"] = unsigned(params.gate_width)
+    return data.StructLayout(fields)
 
 
 def column_layout(params: MoELayerParams) -> data.StructLayout:

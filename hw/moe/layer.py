@@ -10,7 +10,7 @@ from ..registry import resolve
 from .activation import ActivationUnit
 from .buffer import SharedMemory
 from .combine import CombineUnit
-from .front import TokenFrontEnd
+from .front import TokenFrontEnd, front_memories
 from .gather import LaneGatherer
 from .interface import (
     column_layout,
@@ -118,7 +118,7 @@ class MoELayerAccelerator(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_token), front.i_token)
         wiring.connect(m, front.to_router, router.i)
         wiring.connect(m, router.o, front.choices)
-        for name in ("tokens", "scales", "lists"):
+        for name in front_memories(p):
             wiring.connect(m, getattr(gather, name), getattr(front, name))
         wiring.connect(m, gather.columns, scheduler.columns_in)
         # Jobs through the engine, its rows to the units, the results and stats out.
@@ -152,6 +152,7 @@ class MoELayerAccelerator(wiring.Component):
             stats.send.eq(scheduler.send_stats),
             scheduler.stats_taken.eq(stats_taken),
             router.scale.eq(load.router_scale),
+            *([router.shared_scale.eq(load.shared_gate_scale)] if p.shared_gate else []),
             activation.product.eq(load.product_scale),
         ]
         if p.cache is not None:

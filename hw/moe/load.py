@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ..expert_cache.interface import write_layout
 from ..gemv.interface import chunk_layout
 from .interface import load_layout, scale_pair_layout, write_signature
-from .params import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
+from .params import ACTIVATION_WIDTH, MoELayerParams
 
 __all__ = ["LoadDecoder"]
 
@@ -34,6 +34,8 @@ class LoadDecoder(wiring.Component):
         The engine's banks, ``bank`` naming the array.
     router_scale, product_scale : Out(scale_pair_layout(params))
         The ``config`` words, held.
+    shared_gate_scale : Out(scale_pair_layout(params))
+        With ``params.shared_gate``, its ``config`` word, held.
 
     Behind an expert cache (``params.cache_slots``), the ``cache`` target's words below
     ``cache_slots`` configure its slots (``cache_config``) and the word at ``cache_slots``
@@ -76,6 +78,7 @@ class LoadDecoder(wiring.Component):
                 "banks": Out(write_signature(p.bank_words, p.bank_word_bits, p.arrays)),
                 "router_scale": Out(scale_pair_layout(p)),
                 "product_scale": Out(scale_pair_layout(p)),
+                **({"shared_gate_scale": Out(scale_pair_layout(p))} if p.shared_gate else {}),
                 **self._cache_members(p),
             }
         )
@@ -147,9 +150,10 @@ class LoadDecoder(wiring.Component):
             self.banks.data.eq(load.data),
             self.banks.en.eq(write & (load.target >= target["bank0"])),
         ]
-        for name, word in (("router", self.router_scale), ("product", self.product_scale)):
+        for name in p.config_words:
+            word = getattr(self, f"{name}_scale")
             held = Signal.like(word, name=f"config_{name}")
-            is_word = (load.target == target["config"]) & (load.addr == CONFIG_WORDS.index(name))
+            is_word = (load.target == target["config"]) & (load.addr == p.config_words.index(name))
             with m.If(write & is_word):
                 m.d.sync += held.eq(load.data)
             m.d.comb += word.eq(held)

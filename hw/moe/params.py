@@ -31,7 +31,11 @@ class MoELayerParams:
     experts : int
         Routed experts ``E``, ``>= 1``.
     shared_experts : int
-        Experts every token uses with weight 1, ``>= 0``.
+        Experts every token uses, ``>= 0``: with weight 1, or with ``shared_gate``.
+    shared_gate : bool
+        Weigh the shared experts by a sigmoid gate of the token (Qwen2-MoE):
+        ``sigmoid(w_s x)``, ``w_s`` one more row of the router's GEMV (needs
+        ``shared_experts``).
     top_k : int
         Routed experts per token, ``1 ..= experts``.
     renormalize : bool
@@ -82,6 +86,7 @@ class MoELayerParams:
     expert_hidden: int = 64
     experts: int = 4
     shared_experts: int = 0
+    shared_gate: bool = False
     top_k: int = 2
     renormalize: bool = True
     max_tokens: int = 16
@@ -113,6 +118,9 @@ class MoELayerParams:
         check_int("shared_experts", self.shared_experts, minimum=0)
         check_int("top_k", self.top_k, minimum=1, maximum=self.experts)
         check_bool("renormalize", self.renormalize)
+        check_bool("shared_gate", self.shared_gate)
+        if self.shared_gate and not self.shared_experts:
+            raise ValueError("shared_gate weighs the shared experts: shared_experts must be > 0")
         check_int("router_macs", self.router_macs, minimum=1, maximum=min(self.hidden, MAX_UNITS))
         check_int("exp_entries", self.exp_entries, minimum=2, maximum=4096)
         check_int("gate_frac", self.gate_frac, minimum=1, maximum=16)
@@ -158,8 +166,10 @@ class MoELayerParams:
 
     @property
     def gemv(self) -> GemvParams:
-        """The router's gate GEMV: ``experts`` logits from one token."""
-        return GemvParams(inputs=self.hidden, outputs=self.experts, macs=self.router_macs)
+        """The router's gate GEMV: ``experts`` logits from one token, then with
+        ``shared_gate`` the shared experts' gate logit."""
+        outputs = self.experts + self.shared_gate
+        return GemvParams(inputs=self.hidden, outputs=outputs, macs=self.router_macs)
 
     @property
     def topk(self) -> TopKParams:
@@ -293,8 +303,16 @@ class MoELayerParams:
 
     @property
     def exp_sum_width(self) -> int:
-        """Unsigned sum of up to ``experts`` exp entries of at most ``2**gate_frac``."""
-        return (self.experts << self.gate_frac).bit_length()
+        """Unsigned sum of up to ``experts`` exp entries of at most ``2**gate_frac`` (with
+        ``shared_gate``, at least ``2**gate_frac`` plus one entry: the sigmoid's divisor)."""
+        terms = max(self.experts, 2) if self.shared_gate else self.experts
+        return (terms << self.gate_frac).bit_length()
+
+    @property
+    def config_words(self) -> tuple[str, ...]:
+        """The ``config`` target's words (:data:`CONFIG_WORDS`), with ``shared_gate`` the
+        shared gate logit's requantization to an exp table index after them."""
+        return CONFIG_WORDS + (("shared_gate",) if self.shared_gate else ())
 
     @property
     def combine_width(self) -> int:
@@ -319,7 +337,7 @@ class MoELayerParams:
             "router": (g.weight_transfers, g.macs * g.width),
             "exp_table": (self.exp_entries, self.gate_width),
             "act_table": (1 << ACTIVATION_WIDTH, ACTIVATION_WIDTH),
-            "config": (len(CONFIG_WORDS), self.multiplier_width + self.shift_width),
+            "config": (len(self.config_words), self.multiplier_width + self.shift_width),
             "scales": (self.regions * self.scale_rows, self.multiplier_width + self.shift_width),
         }
         if self.cache is not None:

@@ -40,6 +40,11 @@ class Router(wiring.Component):
         Exp table writes.
     scale : In(scale_pair_layout(params))
         The logit-difference requantization.
+    shared_scale : In(scale_pair_layout(params))
+        With ``params.shared_gate``: the shared gate logit's requantization. Its ``|l_s|``
+        takes one more step through the exp table after the candidates (its entry kept out of
+        the sum) and one more division, ``((2**gate_frac or e) << gate_frac) // (2**gate_frac
+        + e)``: the sigmoid, on ``o``'s ``shared_gate``.
     """
 
     def __init__(self, params: MoELayerParams):
@@ -51,6 +56,7 @@ class Router(wiring.Component):
                 "o": Out(stream.Signature(choice_layout(params))),
                 "exp_write": In(write_signature(params.exp_entries, params.gate_width)),
                 "scale": In(scale_pair_layout(params)),
+                **({"shared_scale": In(scale_pair_layout(params))} if params.shared_gate else {}),
             }
         )
 
@@ -62,15 +68,23 @@ class Router(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_w), gemv.i_w)
         scale = self._feed_gemv(m, gemv)
 
-        # Logits into the top-k selector; all of them kept for softmax over every expert.
+        # Logits into the top-k selector; all of them kept for softmax over every expert (and
+        # the shared gate's logit after them, kept apart).
         logits = Signal(data.ArrayLayout(signed(p.gemv.acc_width), p.experts))
-        m.d.comb += [
-            topk.i.valid.eq(gemv.o.valid),
-            gemv.o.ready.eq(topk.i.ready),
-            topk.i.payload.scores.eq(gemv.o.payload.y),
-        ]
-        with m.If(gemv.o.valid & gemv.o.ready):
-            m.d.sync += logits.eq(gemv.o.payload.y)
+        m.d.comb += [topk.i.valid.eq(gemv.o.valid), gemv.o.ready.eq(topk.i.ready)]
+        taken = gemv.o.valid & gemv.o.ready
+        self.shared_logit = None
+        if p.shared_gate:
+            self.shared_logit = Signal(signed(p.gemv.acc_width))
+            routed = [gemv.o.payload.y[e] for e in range(p.experts)]
+            m.d.comb += [topk.i.payload.scores[e].eq(y) for e, y in enumerate(routed)]
+            with m.If(taken):
+                m.d.sync += [logits[e].eq(y) for e, y in enumerate(routed)]
+                m.d.sync += self.shared_logit.eq(gemv.o.payload.y[p.experts])
+        else:
+            m.d.comb += topk.i.payload.scores.eq(gemv.o.payload.y)
+            with m.If(taken):
+                m.d.sync += logits.eq(gemv.o.payload.y)
         self._gate(m, topk, logits, scale)
         return m
 
@@ -95,7 +109,8 @@ class Router(wiring.Component):
         return scale
 
     def _gate(self, m, topk, logits, scale):
-        """Exp table lookups over the candidates, then one division per selected expert."""
+        """Exp table lookups over the candidates (and the shared gate's logit), then one
+        division per selected expert (and the shared gate's)."""
         p = self.params
         m.submodules.exp_table = table = Memory(shape=p.gate_width, depth=p.exp_entries, init=[])
         write = table.write_port()
@@ -111,11 +126,13 @@ class Router(wiring.Component):
         exps = Array(Signal(p.gate_width, name=f"exp{i}") for i in range(p.top_k))
         total = Signal(p.exp_sum_width)
         candidates = p.top_k if p.renormalize else p.experts
-        step = Signal(counter_range(candidates + 1))
+        steps = candidates + p.shared_gate
+        divisions = p.top_k + p.shared_gate
+        step = Signal(counter_range(steps + 1))
         looking = Signal()
         dividing = Signal()
-        sent = Signal(counter_range(p.top_k + 1))
-        received = Signal(counter_range(p.top_k + 1))
+        sent = Signal(counter_range(divisions + 1))
+        received = Signal(counter_range(divisions + 1))
         pipe = Pipeline(m)
 
         m.d.comb += topk.o.ready.eq(~looking & ~pipe.occupied & ~dividing & ~self.o.valid)
@@ -136,50 +153,108 @@ class Router(wiring.Component):
         m.d.comb += delta.eq(top.top[0].score - Array(candidates_logits)[step])
         with m.If(looking):
             m.d.sync += step.eq(step + 1)
-            with m.If(step == candidates - 1):
+            with m.If(step == steps - 1):
                 m.d.sync += looking.eq(0)
-        apart = pipe.stage(
-            "apart", valid=looking, last=step == candidates - 1, step=step, delta=delta
-        )
-        shifted = requantize_stages(
-            m,
-            pipe,
-            "exp_index",
-            ("scaled", "rounded", "shifted"),
-            apart.carry("valid", "last", "step"),
-            apart.delta,
-            multiplier,
-            self.scale.shift,
-        )
+        lookup = {"valid": looking, "last": step == steps - 1, "step": step}
+        if p.shared_gate:
+            shifted = self._shared_lookup(m, pipe, lookup, scale, delta, multiplier, candidates)
+        else:
+            apart = pipe.stage("apart", **lookup, delta=delta)
+            shifted = requantize_stages(
+                m,
+                pipe,
+                "exp_index",
+                ("scaled", "rounded", "shifted"),
+                apart.carry("valid", "last", "step"),
+                apart.delta,
+                multiplier,
+                self.scale.shift,
+            )
         last_entry = p.exp_entries - 1
         indexed = pipe.stage("indexed", **shifted.carry("valid", "last", "step"))
         m.d.comb += read.addr.eq(Mux(shifted.wide > last_entry, last_entry, shifted.wide))
+        shared_exp = Signal(p.gate_width)
         with m.If(indexed.valid):
-            m.d.sync += total.eq(total + read.data)
-            if p.renormalize:
-                m.d.sync += exps[indexed.step].eq(read.data)
+            if p.shared_gate:  # the shared gate's entry apart, the candidates' as without it
+                with m.If(indexed.step == candidates):
+                    m.d.sync += shared_exp.eq(read.data)
+                with m.Else():
+                    self._candidate_entry(m, top, exps, total, indexed.step, read.data)
             else:
-                for i in range(p.top_k):
-                    with m.If(top.top[i].index == indexed.step):
-                        m.d.sync += exps[i].eq(read.data)
+                self._candidate_entry(m, top, exps, total, indexed.step, read.data)
             with m.If(indexed.last):
                 m.d.sync += [dividing.eq(1), sent.eq(0), received.eq(0)]
 
-        # Divide each selected expert's exp by the sum.
+        # Divide each selected expert's exp by the sum (then the shared gate's sigmoid).
+        numerator, denominator = exps[sent], total
+        if p.shared_gate:
+            one = 1 << p.gate_frac
+            sigmoid = sent == p.top_k
+            positive = Mux(self.shared_logit < 0, shared_exp, one)
+            numerator = Mux(sigmoid, positive, numerator)
+            denominator = Mux(sigmoid, one + shared_exp, denominator)
         m.d.comb += [
             divider.i.valid.eq(dividing & (sent == received)),
-            divider.i.payload.numerator.eq(exps[sent] << p.gate_frac),
-            divider.i.payload.denominator.eq(total),
+            divider.i.payload.numerator.eq(numerator << p.gate_frac),
+            divider.i.payload.denominator.eq(denominator),
             divider.o.ready.eq(dividing),
         ]
         with m.If(divider.i.valid & divider.i.ready):
             m.d.sync += sent.eq(sent + 1)
         with m.If(divider.o.valid):
-            m.d.sync += self.o.payload.gate[received].eq(divider.o.payload.quotient)
+            quotient = divider.o.payload.quotient
+            if p.shared_gate:
+                with m.If(received == p.top_k):
+                    m.d.sync += self.o.payload.shared_gate.eq(quotient)
+                with m.Else():
+                    m.d.sync += self.o.payload.gate[received].eq(quotient)
+            else:
+                m.d.sync += self.o.payload.gate[received].eq(quotient)
             m.d.sync += received.eq(received + 1)
-            with m.If(received == p.top_k - 1):
+            with m.If(received == divisions - 1):
                 m.d.sync += [dividing.eq(0), self.o.valid.eq(1)]
         for i in range(p.top_k):
             m.d.comb += self.o.payload.expert[i].eq(top.top[i].index)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+
+    def _candidate_entry(self, m, top, exps, total, step, entry) -> None:
+        """A candidate's exp entry into the sum, and kept where it is a selected expert's."""
+        p = self.params
+        m.d.sync += total.eq(total + entry)
+        if p.renormalize:
+            m.d.sync += exps[step].eq(entry)
+        else:
+            for i in range(p.top_k):
+                with m.If(top.top[i].index == step):
+                    m.d.sync += exps[i].eq(entry)
+
+    def _shared_lookup(self, m, pipe, lookup, scale, delta, multiplier, candidates):
+        """The exp index stages with the shared gate's step after the candidates: its
+        ``|l_s|`` requantized with its own token multiplier and shift."""
+        p = self.params
+        shared_multiplier = Signal(len(self.shared_scale.multiplier))
+        m.d.sync += shared_multiplier.eq(
+            token_multiplier(
+                m, "shared_multiplier", scale, self.shared_scale.multiplier, p.token_scale_width
+            )
+        )
+        shared = lookup["step"] == candidates
+        logit = self.shared_logit
+        apart = pipe.stage(
+            "apart",
+            **lookup,
+            delta=Mux(shared, Mux(logit < 0, -logit, logit), delta),
+            multiplier=Mux(shared, shared_multiplier, multiplier),
+            shift=Mux(shared, self.shared_scale.shift, self.scale.shift),
+        )
+        return requantize_stages(
+            m,
+            pipe,
+            "exp_index",
+            ("scaled", "rounded", "shifted"),
+            apart.carry("valid", "last", "step", "shift"),
+            apart.delta,
+            apart.multiplier,
+            "shift",
+        )

@@ -68,6 +68,15 @@ def random_layer(
     exp_table = [
         max(1, round((1 << p.gate_frac) * math.exp(-i / 16))) for i in range(p.exp_entries)
     ]
+    shared_gate = {}
+    if p.shared_gate:  # logits of either sign, their magnitudes over the exp table
+        shared_gate = {
+            "shared_gate": torch.randint(-spread, spread, (d,), generator=g),
+            "shared_gate_scale": (
+                rng.randrange(1 << 30, 1 << 31),
+                _shift_for(p, logit_spread, 1 if fine_router else 32),
+            ),
+        }
     return IntegerMoELayer(
         params=p,
         router=router,
@@ -79,6 +88,7 @@ def random_layer(
         ),
         product_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, 64 * 64, 60)),
         experts=tuple(experts),
+        **shared_gate,
     )
 
 

@@ -19,8 +19,14 @@ not from the RTL; the accelerator must equal it bit for bit.
   per unit ``j``: ``a = act_table[sat8(requantize(g_j, token multiplier(q, Mg_ej), Sg_ej))]``,
   ``v = sat8(requantize(u_j, token multiplier(q, Mu_ej), Su_ej))``,
   ``h_j = sat8(requantize(a * v, M_p, S_p))``; then ``z = D_e h`` exactly.
+- **shared gate** (with ``shared_gate``): ``l_s = w_s x`` exactly; ``e = exp_table[min(
+  requantize(|l_s|, token multiplier(q, M_s), S_s), exp_entries - 1)]``, the table's
+  ``exp(-|l_s|)``; with ``one = 2**gate_frac``, ``g_s = ((one if l_s >= 0 else e) <<
+  gate_frac) // (one + e)``: the sigmoid of ``l_s``, ``1 / (1 + exp(-l))`` for ``l >= 0`` and
+  ``exp(l) / (1 + exp(l))`` below.
 - **combine**: ``acc = sum over the token's experts of gate * C_e * z`` (shared experts with
-  gate ``2**gate_frac``), exactly; ``result = requantize(acc, 1, out_shift)``.
+  gate ``g_s``, or ``2**gate_frac`` without a shared gate), exactly; ``result =
+  requantize(acc, 1, out_shift)``.
 
 ``sat8`` clamps to ``[-128, 127]``; the act table is indexed by the int8 value's two's
 complement bits (``v & 255``).
@@ -170,7 +176,9 @@ class IntegerMoELayer:
     ``router``: ``(E, d)`` int8 gate weights; ``exp_table``: ``(exp_entries,)`` in
     ``[0, 2**gate_frac]`` with entry 0 positive; ``act_table``: ``(256,)`` int8, entry ``i`` the
     activation of the int8 value with bits ``i``; ``router_scale``, ``product_scale``:
-    (multiplier, shift); ``experts``: routed experts then shared ones.
+    (multiplier, shift); ``experts``: routed experts then shared ones; with
+    ``params.shared_gate``, ``shared_gate`` ``(d,)`` int8 weights and ``shared_gate_scale``
+    (multiplier, shift), else both None.
     """
 
     params: MoELayerParams
@@ -180,9 +188,12 @@ class IntegerMoELayer:
     router_scale: tuple[int, int]
     product_scale: tuple[int, int]
     experts: tuple[IntegerExpert, ...]
+    shared_gate: torch.Tensor | None = None
+    shared_gate_scale: tuple[int, int] | None = None
 
     def check(self) -> None:
         p = self.params
+        self._check_shared_gate()
         router = check_integer_tensor("router", self.router, lo=INT8[0], hi=INT8[1])
         if tuple(router.shape) != (p.experts, p.hidden):
             raise ValueError(
@@ -203,6 +214,23 @@ class IntegerMoELayer:
             )
         for e, expert in enumerate(self.experts):
             expert.check(p, f"expert {e}")
+
+    def _check_shared_gate(self) -> None:
+        p = self.params
+        given = (self.shared_gate is not None, self.shared_gate_scale is not None)
+        if given != (p.shared_gate, p.shared_gate):
+            need = "need" if p.shared_gate else "take no"
+            raise ValueError(
+                f"shared_gate and shared_gate_scale: Params with shared_gate={p.shared_gate} "
+                f"{need} them"
+            )
+        if p.shared_gate:
+            row = check_integer_tensor("shared_gate", self.shared_gate, lo=INT8[0], hi=INT8[1])
+            if tuple(row.shape) != (p.hidden,):
+                raise ValueError(
+                    f"shared_gate must have shape {(p.hidden,)}, not {tuple(row.shape)}"
+                )
+            _check_scale_pairs(p, "shared_gate_scale", [self.shared_gate_scale], 1)
 
 
 @dataclass(frozen=True)
@@ -229,14 +257,14 @@ def moe_layer(layer: IntegerMoELayer, x, scale_codes) -> LayerTrace:
         raise ValueError(f"scale_codes must have shape {(xs.shape[0],)}, not {tuple(q.shape)}")
     choices, gates = _route(layer, xs, q)
     acc = torch.zeros(xs.shape[0], p.hidden, dtype=torch.int64)
-    full = 1 << p.gate_frac
+    shared = _shared_gates(layer, xs, q)
     for e, expert in enumerate(layer.experts):
         if e < p.experts:
             tokens, slot = torch.nonzero(choices == e, as_tuple=True)
             gate = gates[tokens, slot]
         else:
             tokens = torch.arange(xs.shape[0])
-            gate = torch.full_like(tokens, full)
+            gate = shared
         if len(tokens):
             z = _expert(layer, expert, xs[tokens], q[tokens])
             acc[tokens] += gate[:, None] * torch.as_tensor(expert.combine)[None, :] * z
@@ -256,6 +284,20 @@ def _route(layer: IntegerMoELayer, xs, q):
     total = exps.sum(dim=1, keepdim=True)
     selected = exps if p.renormalize else torch.gather(exps, 1, choices)
     return choices, (selected << p.gate_frac) // total
+
+
+def _shared_gates(layer: IntegerMoELayer, xs, q) -> torch.Tensor:
+    """Each token's shared-expert gate: its fixed-point sigmoid, or 1.0 without a shared gate."""
+    p = layer.params
+    one = 1 << p.gate_frac
+    if not p.shared_gate:
+        return torch.full((xs.shape[0],), one, dtype=torch.int64)
+    logit = xs @ torch.as_tensor(layer.shared_gate, dtype=torch.int64)
+    multiplier, shift = layer.shared_gate_scale
+    m = token_multiplier(p, q, multiplier)
+    index = requantize(logit.abs(), m, shift).clamp(max=p.exp_entries - 1)
+    e = torch.as_tensor(layer.exp_table, dtype=torch.int64)[index]
+    return (torch.where(logit >= 0, one, e) << p.gate_frac) // (one + e)
 
 
 def _expert(layer: IntegerMoELayer, expert: IntegerExpert, xs, q) -> torch.Tensor:

@@ -13,7 +13,7 @@ codes, then its scale code and zero point).
 import numpy as np
 import torch
 
-from moetile.hw.moe import ACTIVATION_WIDTH, CONFIG_WORDS, MoELayerParams
+from moetile.hw.moe import ACTIVATION_WIDTH, MoELayerParams
 from moetile.sw.engines import engine_software
 from moetile.sw.engines.rows import bits
 from moetile.sw.golden.moe_layer import IntegerMoELayer
@@ -90,8 +90,10 @@ def _layer_writes(layer: IntegerMoELayer):
     """The router's gate, the exp and activation tables and the config words."""
     p = layer.params
     g = p.gemv
-    router = np.zeros((p.experts, g.chunks * g.macs), dtype=np.int64)
-    router[:, : p.hidden] = np.asarray(layer.router)
+    router = np.zeros((g.outputs, g.chunks * g.macs), dtype=np.int64)
+    router[: p.experts, : p.hidden] = np.asarray(layer.router)
+    if p.shared_gate:
+        router[p.experts, : p.hidden] = np.asarray(layer.shared_gate)
     yield (
         "router",
         np.arange(g.weight_transfers),
@@ -100,7 +102,9 @@ def _layer_writes(layer: IntegerMoELayer):
     yield "exp_table", np.arange(p.exp_entries), bits(layer.exp_table, p.gate_width)
     yield "act_table", np.arange(1 << ACTIVATION_WIDTH), bits(layer.act_table, ACTIVATION_WIDTH)
     config = [layer.router_scale, layer.product_scale]
-    yield "config", np.arange(len(CONFIG_WORDS)), _scale_bits(p, config)
+    if p.shared_gate:
+        config.append(layer.shared_gate_scale)
+    yield "config", np.arange(len(p.config_words)), _scale_bits(p, config)
 
 
 def _bank_rows(p: MoELayerParams, expert, a: int, planes) -> list[np.ndarray]:

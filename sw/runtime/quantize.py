@@ -7,7 +7,9 @@ What the accelerator holds (every scale a float on the host, a multiplier and sh
   token's largest magnitude maps to at most 127 (never saturated); ``unit`` is fixed per layer
   from calibration so the calibration maximum has code ``2**(w-3)`` (8× headroom).
 - **Router**: int8 gate weights with one per-tensor scale (so integer logits order like float
-  ones); the exp table covers ``exp(-t)`` for ``t`` in ``[0, (gate_frac + 1) ln 2)``.
+  ones); the exp table covers ``exp(-t)`` for ``t`` in ``[0, (gate_frac + 1) ln 2)``. A
+  shared-expert gate (Qwen2-MoE) is one more int8 row with its own scale, its logit's
+  magnitude requantized onto the same exp table.
 - **Experts**: for the FAT engine, ternary codes with per-row scales (exactly the model's
   weights, or refused); for the MixPE engine, W4A8 by
   :func:`~moetile.sw.quant.w4a8.quantize_groups` (asymmetric int4 groups, each row's scale
@@ -51,7 +53,6 @@ def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
         "a selection bias": layer.choice_bias is not None,
         f"group-limited top-k ({layer.groups} groups)": layer.groups != 1,
         f"routed scaling ({layer.routed_scale:g})": layer.routed_scale != 1.0,
-        "a sigmoid gate on the shared experts": layer.shared_gate is not None,
         "soft-capped logits": layer.logit_softcap != 0.0,
         f"top-k normalized by a {layer.normalize_p:g}-norm": layer.normalize_top_k
         and layer.normalize_p != 1.0,
@@ -84,6 +85,7 @@ def layer_params(layer: FloatMoELayer, max_tokens: int, **hardware) -> MoELayerP
         shared_experts=len(layer.shared),
         top_k=layer.top_k,
         renormalize=layer.normalize_top_k,
+        shared_gate=layer.shared_gate is not None,
         max_tokens=max_tokens,
         **hardware,
     )
@@ -147,6 +149,16 @@ def quantize_layer(
         [round((1 << p.gate_frac) * math.exp(-i * step)) for i in range(p.exp_entries)]
     )
     router_pair = _pair(gate_scale * token_unit * (1 << w) / step, f"{where} router")
+    shared_gate = {}
+    if p.shared_gate:  # its own int8 scale, its logit's magnitude on the same exp table
+        row = layer.shared_gate[0]
+        row_scale = float(row.abs().max()) / 127 or 1.0
+        shared_gate = {
+            "shared_gate": (row / row_scale).round().clamp(-127, 127).to(torch.int64),
+            "shared_gate_scale": _pair(
+                row_scale * token_unit * (1 << w) / step, f"{where} shared gate"
+            ),
+        }
 
     # Activation scales from the calibration tokens' routed experts.
     gate_max, up_max, hidden_max = _activation_ranges(layer, calibration)
@@ -191,6 +203,7 @@ def quantize_layer(
         router_scale=router_pair,
         product_scale=product_pair,
         experts=tuple(IntegerExpert(**fields) for fields in integer_experts),
+        **shared_gate,
     )
     integer.check()
     return QuantizedLayer(integer, token_unit, out_scale)

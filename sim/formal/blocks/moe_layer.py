@@ -42,6 +42,10 @@ TINY_CACHED = replace(TINY, experts=2, cache_slots=1)
 #: reads the other.
 TINY_PREFETCH = replace(TINY, experts=2, cache_slots=2, cache_prefetch=True)
 
+#: TINY with a shared expert weighed by a sigmoid gate: the router's extra logit, step and
+#: division, the front end's gate memory.
+TINY_SHARED_GATE = replace(TINY, shared_experts=1, shared_gate=True)
+
 #: With ready sinks, the most cycles TINY owes a result (from its token) or a batch's stats
 #: (from the token that closes the batch) before the transfer: the route, gather, gate/up and
 #: down steps with every weight dense (the FAT engine skips zero weights), then the output;
@@ -144,8 +148,14 @@ def _slot_safe(params: MoELayerParams) -> list[Property]:
 
 SPEC = FormalSpec(
     block="moe_layer",
-    params=(MoELayerParams(), TINY, TINY_CACHED, TINY_PREFETCH),
-    labels=("defaults", "smallest", "smallest, cached", "smallest, prefetch"),
+    params=(MoELayerParams(), TINY, TINY_CACHED, TINY_PREFETCH, TINY_SHARED_GATE),
+    labels=(
+        "defaults",
+        "smallest",
+        "smallest, cached",
+        "smallest, prefetch",
+        "smallest, shared gate",
+    ),
     contracts=_contracts,
     depth=lambda params: CONTROL_DEPTH,
     functional=_slot_safe,
