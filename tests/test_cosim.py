@@ -188,9 +188,9 @@ def test_runtime_refuses_unsupported_layers_and_bad_tokens(small_model):
     model = load_tiny_moe(small_model, "ternary")
     accelerated = AcceleratedModel(model, {"lanes": 2, "arrays": 2}, 16)
     layer = accelerated.layers[0]
-    sigmoid = type(layer)(**{**layer.__dict__, "scoring": "sigmoid"})
-    with pytest.raises(ValueError, match="this layer uses sigmoid scoring"):
-        check_supported(sigmoid, "layer 0")
+    capped = type(layer)(**{**layer.__dict__, "logit_softcap": 30.0})
+    with pytest.raises(ValueError, match="this layer uses soft-capped logits"):
+        check_supported(capped, "layer 0")
     calibration = torch.randn(64, layer.hidden)
     from moetile.sw.runtime.quantize import layer_params
 

@@ -24,6 +24,8 @@ SMALL = dict(tokens=16, quality_tokens=0, max_tokens=16, lanes=4, arrays=2)
         ("mixtral", "MixtralSparseMoeBlock", True),
         ("granitemoe", "GraniteMoeMoE", True),
         ("qwen2_moe", "Qwen2MoeSparseMoeBlock", False),
+        ("deepseek_v3", "DeepseekV3MoE", True),
+        ("glm4_moe", "Glm4MoeMoE", True),
     ],
 )
 def test_configs_shrink_to_models_the_runtime_maps(kind, block, renormalize):
@@ -54,16 +56,26 @@ def test_dense_layers_become_moe_layers_and_groups_still_divide_the_experts():
 
 @pytest.mark.cosim
 @pytest.mark.parametrize(
-    ("kind", "engine"), [("qwen3_moe", "xbar"), ("olmoe", "mixpe"), ("qwen2_moe", "xbar")]
+    ("kind", "engine", "routing"),
+    [
+        ("qwen3_moe", "xbar", {"renormalize": False, "shared_experts": 0}),
+        ("olmoe", "mixpe", {"renormalize": False}),
+        # A shared expert weighed by its sigmoid gate.
+        ("qwen2_moe", "xbar", {"shared_experts": 1, "shared_gate": True}),
+        # Sigmoid scores, a selection bias, the best 2 of 4 groups by their best two's sum,
+        # routed scaling in the combine multipliers, an unweighted shared expert.
+        (
+            "deepseek_v3",
+            "mixpe",
+            {"scoring": "sigmoid", "choice_bias": True, "groups": 4, "topk_groups": 2},
+        ),
+    ],
 )
-def test_hf_models_run_bit_exact_on_the_fast_harness(kind, engine):
+def test_hf_models_run_bit_exact_on_the_fast_harness(kind, engine, routing):
     settings = CosimSettings(hf=kind, engine=engine, **SMALL)
     report = cosim(settings, lambda message: None)
     assert report["model"] == f"hf:{kind}" and report["bit_exact"]
-    assert report["params"]["renormalize"] is False  # each leaves its top-k unnormalized
-    # Qwen2-MoE's shared expert, weighed by its sigmoid gate.
-    assert report["params"]["shared_gate"] is (kind == "qwen2_moe")
-    assert report["params"]["shared_experts"] == (kind == "qwen2_moe")
+    assert {k: report["params"][k] for k in routing} == routing
     for row in report["layers"]:
         shared = report["params"]["shared_experts"]
         assert row["tokens"] == 16 and sum(row["expert_tokens"]) == 16 * (2 + shared)
@@ -82,10 +94,8 @@ def test_a_config_file_names_the_architecture(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (
-            ["--hf", "deepseek_v3", "--engine", "xbar"],
-            "sigmoid scoring, a selection bias, group-limited top-k (4 groups), routed scaling",
-        ),
+        (["--hf", "phimoe", "--engine", "xbar"], "this layer uses sparsemixer routing"),
+        (["--hf", "ernie4_5_moe", "--engine", "xbar"], "a selection bias on softmax scores"),
         (["--hf", "gpt_oss", "--engine", "xbar"], "gpt-oss's clamped SwiGLU"),
         (["--hf", "qwen3_moe"], "the fat engine runs ternary experts"),
         (["--hf", "llama"], "not an MoE model"),

@@ -39,6 +39,27 @@ SHAPES = {
         "renormalize": False,
         "top_k": 1,
     },
+    # DeepSeek-V3: sigmoid scores, a selection bias, the best 2 of 4 groups by their best two.
+    "sigmoid-groups": {
+        **SMALL,
+        "experts": 8,
+        "shared_experts": 1,
+        "scoring": "sigmoid",
+        "choice_bias": True,
+        "groups": 4,
+        "topk_groups": 2,
+        "group_score": "top2_sum",
+    },
+    # Sigmoid scores as they are (GLM-4.5 without its normalization), groups by their best.
+    "sigmoid-unnormalized": {
+        **SMALL,
+        "experts": 6,
+        "scoring": "sigmoid",
+        "renormalize": False,
+        "groups": 3,
+        "topk_groups": 1,
+        "top_k": 2,
+    },
     "one-lane-three-arrays": {**SMALL, "top_k": 3, "lanes": 1, "arrays": 3, "expert_hidden": 7},
     "mixpe": dict(
         hidden=40,
@@ -331,7 +352,7 @@ def test_fast_random_regression():
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("shape", ["shared", "shared-gate"])
+@pytest.mark.parametrize("shape", ["shared", "shared-gate", "sigmoid-groups"])
 def test_cocotb_bench_equals_the_golden(shape, seed):
     """The same layer on the cocotb path under random idle and back-pressure: weights first,
     then the tokens; results equal to the golden."""

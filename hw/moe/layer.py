@@ -24,6 +24,7 @@ from .load import LoadDecoder
 from .params import MoELayerParams
 from .router import Router
 from .scheduler import JobScheduler
+from .sigmoid_router import SigmoidRouter
 from .stats import StatsUnit
 from .steer import RowSteer
 
@@ -90,7 +91,7 @@ class MoELayerAccelerator(wiring.Component):
         p = self.params
         m.submodules.load = load = LoadDecoder(p)
         m.submodules.front = front = TokenFrontEnd(p)
-        m.submodules.router = router = Router(p)
+        m.submodules.router = router = (SigmoidRouter if p.scoring == "sigmoid" else Router)(p)
         m.submodules.scheduler = scheduler = JobScheduler(p)
         m.submodules.gather = gather = LaneGatherer(p)
         m.submodules.engine = engine = resolve(p.engine.component)(p)
@@ -107,6 +108,8 @@ class MoELayerAccelerator(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_load), load.i_load)
         wiring.connect(m, load.router, router.i_w)
         wiring.connect(m, load.exp_table, router.exp_write)
+        if p.choice_bias:
+            wiring.connect(m, load.choice_bias, router.bias_write)
         wiring.connect(m, load.act_table, activation.act_write)
         wiring.connect(m, load.banks, engine.bank_write)
         wiring.connect(m, load.scales, scales.write)

@@ -36,6 +36,8 @@ class LoadDecoder(wiring.Component):
         The ``config`` words, held.
     shared_gate_scale : Out(scale_pair_layout(params))
         With ``params.shared_gate``, its ``config`` word, held.
+    choice_bias : Out(write_signature(params.experts, signed(params.bias_width)))
+        With ``params.choice_bias``, the router's selection biases.
 
     Behind an expert cache (``params.cache_slots``), the ``cache`` target's words below
     ``cache_slots`` configure its slots (``cache_config``) and the word at ``cache_slots``
@@ -79,9 +81,16 @@ class LoadDecoder(wiring.Component):
                 "router_scale": Out(scale_pair_layout(p)),
                 "product_scale": Out(scale_pair_layout(p)),
                 **({"shared_gate_scale": Out(scale_pair_layout(p))} if p.shared_gate else {}),
+                **self._bias_members(p),
                 **self._cache_members(p),
             }
         )
+
+    @staticmethod
+    def _bias_members(p: MoELayerParams) -> dict:
+        if not p.choice_bias:
+            return {}
+        return {"choice_bias": Out(write_signature(p.experts, signed(p.bias_width)))}
 
     @staticmethod
     def _cache_members(p: MoELayerParams) -> dict:
@@ -137,7 +146,7 @@ class LoadDecoder(wiring.Component):
         bank_addr, scale_addr = load.addr, load.addr
         if p.cache is not None:
             bank_addr, scale_addr = self._fetch(m, write, target)
-        for name in ("exp_table", "act_table", "scales"):
+        for name in ("exp_table", "act_table", "scales", *(["choice_bias"] * p.choice_bias)):
             port = getattr(self, name)
             m.d.comb += [
                 port.addr.eq(scale_addr if name == "scales" else load.addr),

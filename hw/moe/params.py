@@ -11,7 +11,15 @@ from .engines import ENGINES, EngineParams, FatEngineParams, engine_params
 from .engines.base import ceil_div
 from .widths import ACTIVATION_WIDTH, MAX_SUM_WIDTH
 
-__all__ = ["ACTIVATION_WIDTH", "CONFIG_WORDS", "ENGINES", "MAX_SUM_WIDTH", "MoELayerParams"]
+__all__ = [
+    "ACTIVATION_WIDTH",
+    "CONFIG_WORDS",
+    "ENGINES",
+    "GROUP_SCORES",
+    "MAX_SUM_WIDTH",
+    "SCORINGS",
+    "MoELayerParams",
+]
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,24 @@ class MoELayerParams:
     top_k : int
         Routed experts per token, ``1 ..= experts``.
     renormalize : bool
-        Softmax over the ``top_k`` selected logits (Mixtral, Qwen3) when True, over all
-        ``experts`` logits otherwise.
+        Softmax scoring: the softmax over the ``top_k`` selected logits (Mixtral, Qwen3) when
+        True, over all ``experts`` logits otherwise. Sigmoid scoring: the selected scores
+        divided by their sum when True, the scores themselves otherwise.
+    scoring : str
+        How logits become scores, one of :data:`SCORINGS`: ``softmax``, or ``sigmoid``
+        (DeepSeek-V3, GLM-4.5): each expert's score ``sigmoid(l)`` from the score table,
+        experts chosen by score plus the selection bias, within the best groups.
+    choice_bias : bool
+        With ``sigmoid``: a per-expert bias added to the scores for choosing only.
+    groups : int
+        With ``sigmoid``: equal groups of experts, ``1`` (none) or a divisor of ``experts``
+        leaving at least two experts a group; only the experts of the ``topk_groups`` best
+        groups are chosen from.
+    topk_groups : int
+        Groups kept per token, ``1 ..= groups``, holding at least ``top_k`` experts.
+    group_score : str
+        A group's score, one of :data:`GROUP_SCORES`: its best choice score (``max``,
+        DeepSeek-V2) or the sum of its best two (``top2_sum``, DeepSeek-V3).
     max_tokens : int
         Tokens per batch, ``>= 1``.
     lanes : int
@@ -52,7 +76,8 @@ class MoELayerParams:
     router_macs : int
         MACs of the gate GEMV, ``1 ..= min(hidden, 1024)``.
     exp_entries : int
-        Entries of the exp lookup table (``exp(-i * step)``, ``i < exp_entries``), ``2 ..= 4096``.
+        Entries of the router's table, ``2 ..= 4096``: ``exp(-i * step)`` for softmax scoring
+        (and the shared gate), ``sigmoid(i * step)`` for sigmoid scoring, ``i < exp_entries``.
     gate_frac : int
         Fraction bits of a gating weight and of an exp table entry (1.0 = ``2**gate_frac``),
         ``1 ..= 16``.
@@ -89,6 +114,11 @@ class MoELayerParams:
     shared_gate: bool = False
     top_k: int = 2
     renormalize: bool = True
+    scoring: str = "softmax"
+    choice_bias: bool = False
+    groups: int = 1
+    topk_groups: int = 1
+    group_score: str = "max"
     max_tokens: int = 16
     lanes: int = 4
     arrays: int = 2
@@ -119,6 +149,7 @@ class MoELayerParams:
         check_int("top_k", self.top_k, minimum=1, maximum=self.experts)
         check_bool("renormalize", self.renormalize)
         check_bool("shared_gate", self.shared_gate)
+        self._check_scoring()
         if self.shared_gate and not self.shared_experts:
             raise ValueError("shared_gate weighs the shared experts: shared_experts must be > 0")
         check_int("router_macs", self.router_macs, minimum=1, maximum=min(self.hidden, MAX_UNITS))
@@ -132,6 +163,27 @@ class MoELayerParams:
             raise ValueError(
                 f"expert sums need {self.sum_width} bits, more than {MAX_SUM_WIDTH}: lower "
                 "weight_scale_width or the layer's width"
+            )
+
+    def _check_scoring(self) -> None:
+        check_choice("scoring", self.scoring, SCORINGS)
+        check_bool("choice_bias", self.choice_bias)
+        check_choice("group_score", self.group_score, GROUP_SCORES)
+        check_int("groups", self.groups, minimum=1, maximum=self.experts)
+        check_int("topk_groups", self.topk_groups, minimum=1, maximum=self.groups)
+        if self.scoring == "softmax" and (self.choice_bias or self.groups > 1):
+            raise ValueError("choice_bias and groups > 1 need scoring sigmoid")
+        if self.scoring == "sigmoid" and self.shared_gate:
+            raise ValueError("shared_gate reads an exp table: it needs scoring softmax")
+        if self.groups > 1 and (self.experts % self.groups or self.experts // self.groups < 2):
+            raise ValueError(
+                f"groups must divide the {self.experts} experts into groups of at least two, "
+                f"not {self.groups}"
+            )
+        if self.topk_groups * (self.experts // self.groups) < self.top_k:
+            raise ValueError(
+                f"topk_groups {self.topk_groups} groups of {self.experts // self.groups} experts "
+                f"hold fewer than top_k {self.top_k}"
             )
 
     def _check_cache(self) -> None:
@@ -173,7 +225,9 @@ class MoELayerParams:
 
     @property
     def topk(self) -> TopKParams:
-        return TopKParams(n=self.experts, k=self.top_k, score_width=self.gemv.acc_width)
+        """The selector: of the logits (softmax), or of the choice scores (sigmoid)."""
+        width = self.choice_width if self.scoring == "sigmoid" else self.gemv.acc_width
+        return TopKParams(n=self.experts, k=self.top_k, score_width=width)
 
     @property
     def unit(self):
@@ -302,6 +356,17 @@ class MoELayerParams:
         return 6
 
     @property
+    def bias_width(self) -> int:
+        """Signed selection bias, in units of a score's ``2**-gate_frac``: ``[-2, 2)``."""
+        return self.gate_frac + 2
+
+    @property
+    def choice_width(self) -> int:
+        """Signed choice score: a score in ``[0, 2**gate_frac]`` plus a bias, and below them
+        all the masked value of an expert outside the kept groups."""
+        return self.gate_frac + 3
+
+    @property
     def exp_sum_width(self) -> int:
         """Unsigned sum of up to ``experts`` exp entries of at most ``2**gate_frac`` (with
         ``shared_gate``, at least ``2**gate_frac`` plus one entry: the sigmoid's divisor)."""
@@ -333,13 +398,17 @@ class MoELayerParams:
     def load_targets(self) -> dict:
         """``{target name: (code, depth, data bits)}`` of every memory the load stream writes."""
         g = self.gemv
+        # The layer's own memories, then from ``scales`` on those an expert's fetch writes.
+        pair = self.multiplier_width + self.shift_width
         targets = {
             "router": (g.weight_transfers, g.macs * g.width),
             "exp_table": (self.exp_entries, self.gate_width),
             "act_table": (1 << ACTIVATION_WIDTH, ACTIVATION_WIDTH),
-            "config": (len(self.config_words), self.multiplier_width + self.shift_width),
-            "scales": (self.regions * self.scale_rows, self.multiplier_width + self.shift_width),
+            "config": (len(self.config_words), pair),
         }
+        if self.choice_bias:
+            targets["choice_bias"] = (self.experts, self.bias_width)
+        targets["scales"] = (self.regions * self.scale_rows, pair)
         if self.cache is not None:
             # A slot's entry, or (at ``cache_slots``) the layer running; with prefetch (at
             # ``cache_slots + 1``) the slot the fetch whose words follow lands in.
@@ -362,6 +431,11 @@ class MoELayerParams:
     def load_data_width(self) -> int:
         return max(bits for *_, bits in self.load_targets.values())
 
+
+#: How the router turns logits into scores.
+SCORINGS = ("softmax", "sigmoid")
+#: A group's score for group-limited routing: its best choice score, or its best two's sum.
+GROUP_SCORES = ("max", "top2_sum")
 
 #: Words of the ``config`` target, each a multiplier and a shift: the router's
 #: logit-difference-to-exp-index requantization, and the gated product's requantization.

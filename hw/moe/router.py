@@ -15,7 +15,7 @@ from .interface import choice_layout, scale_pair_layout, token_layout, write_sig
 from .params import MoELayerParams
 from .pipeline import Pipeline
 
-__all__ = ["Router"]
+__all__ = ["Router", "feed_gemv"]
 
 
 class Router(wiring.Component):
@@ -66,7 +66,7 @@ class Router(wiring.Component):
         m.submodules.gemv = gemv = Gemv(p.gemv)
         m.submodules.topk = topk = topk_component(p.topk)
         wiring.connect(m, wiring.flipped(self.i_w), gemv.i_w)
-        scale = self._feed_gemv(m, gemv)
+        scale = feed_gemv(m, self, gemv)
 
         # Logits into the top-k selector; all of them kept for softmax over every expert (and
         # the shared gate's logit after them, kept apart).
@@ -87,26 +87,6 @@ class Router(wiring.Component):
                 m.d.sync += logits.eq(gemv.o.payload.y)
         self._gate(m, topk, logits, scale)
         return m
-
-    def _feed_gemv(self, m, gemv):
-        """One token at a time: its chunks go straight to the GEMV, its scale is kept from its
-        final chunk, and the next token waits until this one's choice is taken."""
-        p = self.params
-        chunk = Signal(counter_range(p.io_chunks))
-        loaded = Signal()
-        scale = Signal.like(self.i.payload.scale)
-        m.d.comb += [
-            gemv.i_x.valid.eq(self.i.valid & ~loaded),
-            gemv.i_x.payload.v.eq(self.i.payload.x),
-            self.i.ready.eq(gemv.i_x.ready & ~loaded),
-        ]
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += chunk.eq(chunk + 1)
-            with m.If(chunk == p.io_chunks - 1):
-                m.d.sync += [chunk.eq(0), loaded.eq(1), scale.eq(self.i.payload.scale)]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += loaded.eq(0)
-        return scale
 
     def _gate(self, m, topk, logits, scale):
         """Exp table lookups over the candidates (and the shared gate's logit), then one
@@ -258,3 +238,25 @@ class Router(wiring.Component):
             apart.multiplier,
             "shift",
         )
+
+
+def feed_gemv(m, router, gemv):
+    """One token at a time into ``router``'s gate GEMV: its chunks go straight to the GEMV,
+    its scale is kept from its final chunk (returned), and the next token waits until this
+    one's choice is taken on ``router.o``."""
+    p = router.params
+    chunk = Signal(counter_range(p.io_chunks))
+    loaded = Signal()
+    scale = Signal.like(router.i.payload.scale)
+    m.d.comb += [
+        gemv.i_x.valid.eq(router.i.valid & ~loaded),
+        gemv.i_x.payload.v.eq(router.i.payload.x),
+        router.i.ready.eq(gemv.i_x.ready & ~loaded),
+    ]
+    with m.If(router.i.valid & router.i.ready):
+        m.d.sync += chunk.eq(chunk + 1)
+        with m.If(chunk == p.io_chunks - 1):
+            m.d.sync += [chunk.eq(0), loaded.eq(1), scale.eq(router.i.payload.scale)]
+    with m.If(router.o.valid & router.o.ready):
+        m.d.sync += loaded.eq(0)
+    return scale

@@ -65,10 +65,17 @@ def random_layer(
     spread = 3 if fine_router else 128
     router = torch.randint(-spread, spread, (p.experts, d), generator=g)
     logit_spread = 1 if fine_router else math.sqrt(d) * 74 * 74 / 2
-    exp_table = [
-        max(1, round((1 << p.gate_frac) * math.exp(-i / 16))) for i in range(p.exp_entries)
-    ]
+    one = 1 << p.gate_frac
+    if p.scoring == "sigmoid":  # sigmoid(i / 16)
+        exp_table = [round(one / (1 + math.exp(-i / 16))) for i in range(p.exp_entries)]
+    else:
+        exp_table = [max(1, round(one * math.exp(-i / 16))) for i in range(p.exp_entries)]
     shared_gate = {}
+    if p.choice_bias:  # mostly within a score's range, so that they reorder the choices
+        low, high = -(1 << (p.bias_width - 1)), (1 << (p.bias_width - 1)) - 1
+        bias = [rng.randint(-one // 2, one // 2) for _ in range(p.experts)]
+        bias[rng.randrange(p.experts)] = rng.choice([low, high])
+        shared_gate["choice_bias"] = torch.tensor(bias)
     if p.shared_gate:  # logits of either sign, their magnitudes over the exp table
         shared_gate = {
             "shared_gate": torch.randint(-spread, spread, (d,), generator=g),

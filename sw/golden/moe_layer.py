@@ -12,6 +12,15 @@ not from the RTL; the accelerator must equal it bit for bit.
   for each candidate (the selected experts when ``renormalize``, else every expert) the exp
   table index ``min(requantize(l_max - l_i, token multiplier(q, M_r), S_r), exp_entries - 1)``
   and ``e_i = exp_table[index]``; gating weight ``(e_i << gate_frac) // sum(e)``.
+- **sigmoid router** (``scoring = "sigmoid"``): ``logits = W_g x``; each expert's table index
+  ``min(requantize(|l_i|, token multiplier(q, M_r), S_r), exp_entries - 1)`` and entry ``t_i``
+  (the table holds ``sigmoid(i * step)``), its score ``s_i = t_i`` for ``l_i >= 0``, else
+  ``2**gate_frac - t_i``; its choice score ``c_i = s_i + b_i`` (``b``: the selection biases,
+  zero without them). With ``groups > 1``, a group's score is its best ``c`` (``max``) or its
+  best two's sum (``top2_sum``); the ``topk_groups`` best groups are kept (ties to the lower
+  group) and every other expert's ``c`` becomes ``-2**(choice_width - 1)``. The ``top_k``
+  best ``c``, ties to the lower index, are chosen; their gating weights are their scores,
+  with ``renormalize`` ``(s_i << gate_frac) // max(sum of the chosen s, 1)``.
 - **expert** ``e`` on token ``x``: ``g = G_e x``, ``u = U_e x`` exactly (ternary rows for the
   FAT engine; for the MixPE engine W4A8 rows, weight ``j`` of row ``n`` being
   ``s[n, G] * (q[n, j] - z[n, G])`` for ``j`` in group ``G``; int8 rows for the crossbar
@@ -190,10 +199,21 @@ class IntegerMoELayer:
     experts: tuple[IntegerExpert, ...]
     shared_gate: torch.Tensor | None = None
     shared_gate_scale: tuple[int, int] | None = None
+    choice_bias: torch.Tensor | None = None
 
     def check(self) -> None:
         p = self.params
         self._check_shared_gate()
+        if (self.choice_bias is not None) != p.choice_bias:
+            need = "needs" if p.choice_bias else "takes no"
+            raise ValueError(f"choice_bias: Params with choice_bias={p.choice_bias} {need} it")
+        if p.choice_bias:
+            low, high = signed_range(p.bias_width)
+            bias = check_integer_tensor("choice_bias", self.choice_bias, lo=low, hi=high)
+            if tuple(bias.shape) != (p.experts,):
+                raise ValueError(
+                    f"choice_bias must have shape {(p.experts,)}, not {tuple(bias.shape)}"
+                )
         router = check_integer_tensor("router", self.router, lo=INT8[0], hi=INT8[1])
         if tuple(router.shape) != (p.experts, p.hidden):
             raise ValueError(
@@ -273,6 +293,8 @@ def moe_layer(layer: IntegerMoELayer, x, scale_codes) -> LayerTrace:
 
 def _route(layer: IntegerMoELayer, xs, q):
     p = layer.params
+    if p.scoring == "sigmoid":
+        return _route_sigmoid(layer, xs, q)
     logits = xs @ torch.as_tensor(layer.router, dtype=torch.int64).T
     topk = p.topk
     choices, chosen = top_k(TopKParams(topk.n, topk.k, topk.score_width), logits)
@@ -284,6 +306,38 @@ def _route(layer: IntegerMoELayer, xs, q):
     total = exps.sum(dim=1, keepdim=True)
     selected = exps if p.renormalize else torch.gather(exps, 1, choices)
     return choices, (selected << p.gate_frac) // total
+
+
+def _route_sigmoid(layer: IntegerMoELayer, xs, q):
+    p = layer.params
+    one = 1 << p.gate_frac
+    logits = xs @ torch.as_tensor(layer.router, dtype=torch.int64).T
+    m = token_multiplier(p, q, layer.router_scale[0])[:, None]
+    index = requantize(logits.abs(), m, layer.router_scale[1]).clamp(max=p.exp_entries - 1)
+    entry = torch.as_tensor(layer.exp_table, dtype=torch.int64)[index]
+    scores = torch.where(logits >= 0, entry, one - entry)
+    choice = scores
+    if p.choice_bias:
+        choice = choice + torch.as_tensor(layer.choice_bias, dtype=torch.int64)[None, :]
+    if p.groups > 1:
+        choice = _within_best_groups(p, choice)
+    choices, _ = top_k(p.topk, choice)
+    selected = torch.gather(scores, 1, choices)
+    if not p.renormalize:
+        return choices, selected
+    return choices, (selected << p.gate_frac) // selected.sum(dim=1, keepdim=True).clamp(min=1)
+
+
+def _within_best_groups(p: MoELayerParams, choice: torch.Tensor) -> torch.Tensor:
+    """``choice`` with every expert outside its token's ``topk_groups`` best groups masked."""
+    n, size = choice.shape[0], p.experts // p.groups
+    best = choice.reshape(n, p.groups, size).sort(dim=-1, descending=True).values
+    group_score = best[..., 0] + best[..., 1] if p.group_score == "top2_sum" else best[..., 0]
+    groups = TopKParams(p.groups, p.topk_groups, p.choice_width + 1)
+    kept_groups, _ = top_k(groups, group_score)
+    kept = torch.zeros(n, p.groups, dtype=torch.bool).scatter(1, kept_groups, True)
+    lowest = -(1 << (p.choice_width - 1))
+    return torch.where(kept.repeat_interleave(size, dim=1), choice, lowest)
 
 
 def _shared_gates(layer: IntegerMoELayer, xs, q) -> torch.Tensor:

@@ -100,6 +100,8 @@ def _layer_writes(layer: IntegerMoELayer):
         bits(router.reshape(-1), g.width).reshape(g.weight_transfers, g.macs * g.width),
     )
     yield "exp_table", np.arange(p.exp_entries), bits(layer.exp_table, p.gate_width)
+    if p.choice_bias:
+        yield "choice_bias", np.arange(p.experts), bits(layer.choice_bias, p.bias_width)
     yield "act_table", np.arange(1 << ACTIVATION_WIDTH), bits(layer.act_table, ACTIVATION_WIDTH)
     config = [layer.router_scale, layer.product_scale]
     if p.shared_gate:

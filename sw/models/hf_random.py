@@ -130,7 +130,13 @@ def hf_config(spec: str, shrink: HfShrink):
     _shrink_attention(text)
     _shrink_groups(text, experts)
     # Every layer an MoE layer.
-    for field, value in (("first_k_dense_replace", 0), ("decoder_sparse_step", 1)):
+    every_layer = {
+        "first_k_dense_replace": 0,
+        "decoder_sparse_step": 1,
+        "moe_layer_start_index": 0,
+        "moe_layer_interval": 1,
+    }
+    for field, value in every_layer.items():
         if hasattr(text, field):
             setattr(text, field, value)
     if getattr(text, "mlp_only_layers", None):

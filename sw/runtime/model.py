@@ -12,11 +12,11 @@ import torch
 from moetile.hw.moe import MoELayerParams
 from moetile.sw.engines import engine_software
 from moetile.sw.golden.moe_layer import moe_layer
-from moetile.sw.models.hf_adapters import from_hf
+from moetile.sw.models.hf_adapters import from_hf, supported
 from moetile.sw.models.moe_layer import FloatMoELayer
 
 from .backends import Backend, GoldenBackend
-from .quantize import QuantizedLayer, layer_params, quantize_layer
+from .quantize import QuantizedLayer, check_supported, layer_params, quantize_layer
 
 __all__ = ["AcceleratedModel", "BatchRecord", "expert_work", "perplexity", "summarize"]
 
@@ -80,7 +80,14 @@ class AcceleratedModel:
 
     def __post_init__(self):
         self.block_names = [_block_name(layer) for layer in self.model.model.layers]
-        self.layers = [from_hf(block) for block in self._blocks()]
+        self.layers = []
+        for n, block in enumerate(self._blocks()):
+            if type(block).__name__ not in supported() and not hasattr(block, "experts"):
+                raise ValueError(
+                    f"layer {n}'s feed-forward block {type(block).__name__} is not an MoE "
+                    "block: the accelerator runs models whose every layer is one"
+                )
+            self.layers.append(from_hf(block))
         if not self.layers:
             raise ValueError("the model has no MoE layer")
 
@@ -117,6 +124,7 @@ class AcceleratedModel:
         """Quantize every MoE layer with scales from its float inputs on ``passages``."""
         self.quantized = []
         for n, (layer, x) in enumerate(zip(self.layers, self.layer_inputs(passages), strict=True)):
+            check_supported(layer, f"layer {n}", self.hardware.get("engine", "fat"))
             params = layer_params(layer, self.max_tokens, **self.hardware)
             self.quantized.append(quantize_layer(layer, params, x, f"layer {n}"))
 

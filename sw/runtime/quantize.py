@@ -9,7 +9,9 @@ What the accelerator holds (every scale a float on the host, a multiplier and sh
 - **Router**: int8 gate weights with one per-tensor scale (so integer logits order like float
   ones); the exp table covers ``exp(-t)`` for ``t`` in ``[0, (gate_frac + 1) ln 2)``. A
   shared-expert gate (Qwen2-MoE) is one more int8 row with its own scale, its logit's
-  magnitude requantized onto the same exp table.
+  magnitude requantized onto the same exp table. Sigmoid scoring (DeepSeek-V3, GLM-4.5) puts
+  ``sigmoid(t)`` in that table over the same range; its selection biases are fixed-point in a
+  score's units; routed scaling is folded into the routed experts' combine multipliers.
 - **Experts**: for the FAT engine, ternary codes with per-row scales (exactly the model's
   weights, or refused); for the MixPE engine, W4A8 by
   :func:`~moetile.sw.quant.w4a8.quantize_groups` (asymmetric int4 groups, each row's scale
@@ -46,22 +48,25 @@ def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
     its name) cannot run."""
     engine = engine_params(engine)
     software = engine_software(engine)
+    softmax = layer.scoring == "softmax"
     unsupported = {
-        f"{layer.scoring} scoring": layer.scoring != "softmax",
         f"{layer.routing} routing": layer.routing != "top_k",
         "a bias on the router's logits": layer.gate_bias is not None,
-        "a selection bias": layer.choice_bias is not None,
-        f"group-limited top-k ({layer.groups} groups)": layer.groups != 1,
-        f"routed scaling ({layer.routed_scale:g})": layer.routed_scale != 1.0,
+        "a selection bias on softmax scores": softmax and layer.choice_bias is not None,
+        "group-limited top-k of softmax scores": softmax and layer.groups != 1,
+        "experts chosen by their logits": layer.choose_on_logits,
         "soft-capped logits": layer.logit_softcap != 0.0,
         f"top-k normalized by a {layer.normalize_p:g}-norm": layer.normalize_top_k
         and layer.normalize_p != 1.0,
+        "a floor under the top-k's norm": layer.normalize_top_k and layer.normalize_floor > 0,
+        "a sigmoid gate on shared experts beside sigmoid scores": not softmax
+        and layer.shared_gate is not None,
     }
     found = [name for name, bad in unsupported.items() if bad]
     if found:
         raise ValueError(
-            f"{where}: the accelerator routes by softmax top-k only; this layer uses "
-            f"{', '.join(found)}"
+            f"{where}: the accelerator routes by softmax or sigmoid top-k (with a selection "
+            f"bias and groups for sigmoid); this layer uses {', '.join(found)}"
         )
     for n, expert in enumerate((*layer.experts, *layer.shared)):
         if expert.gate is None or expert.up_bias is not None or expert.down_bias is not None:
@@ -86,6 +91,11 @@ def layer_params(layer: FloatMoELayer, max_tokens: int, **hardware) -> MoELayerP
         top_k=layer.top_k,
         renormalize=layer.normalize_top_k,
         shared_gate=layer.shared_gate is not None,
+        scoring=layer.scoring,
+        choice_bias=layer.choice_bias is not None,
+        groups=layer.groups,
+        topk_groups=layer.topk_groups,
+        group_score=layer.group_score,
         max_tokens=max_tokens,
         **hardware,
     )
@@ -145,11 +155,15 @@ def quantize_layer(
     gate_scale = float(layer.gate.abs().max()) / 127 or 1.0
     router = (layer.gate / gate_scale).round().clamp(-127, 127).to(torch.int64)
     step = (p.gate_frac + 1) * math.log(2) / p.exp_entries
+    score = (lambda t: 1 / (1 + math.exp(-t))) if p.scoring == "sigmoid" else math.exp
+    sign = 1 if p.scoring == "sigmoid" else -1
     exp_table = torch.tensor(
-        [round((1 << p.gate_frac) * math.exp(-i * step)) for i in range(p.exp_entries)]
+        [round((1 << p.gate_frac) * score(sign * i * step)) for i in range(p.exp_entries)]
     )
     router_pair = _pair(gate_scale * token_unit * (1 << w) / step, f"{where} router")
     shared_gate = {}
+    if p.choice_bias:
+        shared_gate["choice_bias"] = _bias_codes(p, layer.choice_bias, where)
     if p.shared_gate:  # its own int8 scale, its logit's magnitude on the same exp table
         row = layer.shared_gate[0]
         row_scale = float(row.abs().max()) / 127 or 1.0
@@ -189,6 +203,8 @@ def quantize_layer(
                 "up_scale": _row_pairs(parts["up"][1], token_unit * (1 << w) / s_up, where),
             }
         )
+    # Routed scaling lives in the routed experts' combine multipliers.
+    alphas = [a * layer.routed_scale if n < p.experts else a for n, a in enumerate(alphas)]
     top = (1 << p.combine_multiplier_width) - 1
     ratio = (1 << p.out_shift) / (1 << p.gate_frac) * s_hidden
     largest = max(float(a.max()) for a in alphas) or 1.0
@@ -207,6 +223,20 @@ def quantize_layer(
     )
     integer.check()
     return QuantizedLayer(integer, token_unit, out_scale)
+
+
+def _bias_codes(p: MoELayerParams, bias: torch.Tensor, where: str) -> torch.Tensor:
+    """The selection biases in a score's units (``2**-gate_frac``), refused beyond ±2."""
+    if not torch.isfinite(bias).all():
+        raise ValueError(f"{where}: the selection bias holds NaN or inf")
+    codes = (bias.double() * (1 << p.gate_frac)).round().to(torch.int64)
+    low, high = -(1 << (p.bias_width - 1)), (1 << (p.bias_width - 1)) - 1
+    if codes.min() < low or codes.max() > high:
+        raise ValueError(
+            f"{where}: a selection bias of {float(bias.abs().max()):.4g} is beyond the "
+            f"accelerator's range [-2, 2)"
+        )
+    return codes
 
 
 def _row_pairs(alpha: torch.Tensor, factor: float, where: str) -> torch.Tensor:

@@ -46,6 +46,18 @@ TINY_PREFETCH = replace(TINY, experts=2, cache_slots=2, cache_prefetch=True)
 #: division, the front end's gate memory.
 TINY_SHARED_GATE = replace(TINY, shared_experts=1, shared_gate=True)
 
+#: TINY with the sigmoid router: four experts in two groups, one kept by its best two's sum,
+#: a selection bias.
+TINY_SIGMOID = replace(
+    TINY,
+    experts=4,
+    scoring="sigmoid",
+    choice_bias=True,
+    groups=2,
+    topk_groups=1,
+    group_score="top2_sum",
+)
+
 #: With ready sinks, the most cycles TINY owes a result (from its token) or a batch's stats
 #: (from the token that closes the batch) before the transfer: the route, gather, gate/up and
 #: down steps with every weight dense (the FAT engine skips zero weights), then the output;
@@ -148,13 +160,21 @@ def _slot_safe(params: MoELayerParams) -> list[Property]:
 
 SPEC = FormalSpec(
     block="moe_layer",
-    params=(MoELayerParams(), TINY, TINY_CACHED, TINY_PREFETCH, TINY_SHARED_GATE),
+    params=(
+        MoELayerParams(),
+        TINY,
+        TINY_CACHED,
+        TINY_PREFETCH,
+        TINY_SHARED_GATE,
+        TINY_SIGMOID,
+    ),
     labels=(
         "defaults",
         "smallest",
         "smallest, cached",
         "smallest, prefetch",
         "smallest, shared gate",
+        "smallest, sigmoid",
     ),
     contracts=_contracts,
     depth=lambda params: CONTROL_DEPTH,
