@@ -50,6 +50,14 @@ SHAPES = {
         "topk_groups": 2,
         "group_score": "top2_sum",
     },
+    # Ungated experts with biases (CMoE, Switch): one row a unit, b1 and b2.
+    "ungated-bias": {**SMALL, "shared_experts": 1, "gated": False, "expert_bias": True},
+    "ungated-mixpe": {**SMALL, "gated": False, "expert_bias": True, "engine": "mixpe"},
+    "ungated-xbar": {
+        **SMALL,
+        "gated": False,
+        "engine": XbarEngineParams(crossbar_rows=8, crossbar_cols=4, cell_bits=3, dac_bits=2),
+    },
     # Sigmoid scores as they are (GLM-4.5 without its normalization), groups by their best.
     "sigmoid-unnormalized": {
         **SMALL,
@@ -352,7 +360,7 @@ def test_fast_random_regression():
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("shape", ["shared", "shared-gate", "sigmoid-groups"])
+@pytest.mark.parametrize("shape", ["shared", "shared-gate", "sigmoid-groups", "ungated-bias"])
 def test_cocotb_bench_equals_the_golden(shape, seed):
     """The same layer on the cocotb path under random idle and back-pressure: weights first,
     then the tokens; results equal to the golden."""

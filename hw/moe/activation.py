@@ -39,6 +39,11 @@ class ActivationUnit(wiring.Component):
     product : In(scale_pair_layout(params))
     scales : Out(read_signature(regions * scale_rows, scale_pair_layout(params)))
         Reads of the per-row requantization scales.
+    biases : Out(read_signature(regions * scale_rows, scale_pair_layout(params)))
+        With ``expert_bias``: reads of each unit's ``b1`` (the word after its scale).
+
+    Ungated experts (``gated`` False): every row is a unit's up row, and its ``h =
+    act_table[sat8(requantize(u, token multiplier) + b1)]`` goes to the column at once.
     act_write : In(write_signature(256, signed(8)))
         Activation table writes.
     hidden_write : Out(write_signature(padded_units, column_layout(params)["x"].shape))
@@ -53,9 +58,14 @@ class ActivationUnit(wiring.Component):
                 "i": In(stream.Signature(row_layout(params))),
                 "lanes": In(lane_context_layout(params)),
                 "product": In(scale_pair_layout(params)),
-                "scales": Out(
-                    read_signature(params.regions * params.scale_rows, scale_pair_layout(params))
-                ),
+                **{
+                    name: Out(
+                        read_signature(
+                            params.regions * params.scale_rows, scale_pair_layout(params)
+                        )
+                    )
+                    for name in ("scales", "biases")[: 1 + params.expert_bias]
+                },
                 "act_write": In(write_signature(1 << ACTIVATION_WIDTH, signed(ACTIVATION_WIDTH))),
                 "hidden_write": Out(
                     write_signature(params.padded_units, column_layout(params)["x"].shape)
@@ -70,13 +80,7 @@ class ActivationUnit(wiring.Component):
         m.submodules.act_table = table = Memory(
             shape=signed(ACTIVATION_WIDTH), depth=1 << ACTIVATION_WIDTH, init=[]
         )
-        # At least two entries: a synchronous read port of one entry has a zero-width address,
-        # which Verilator refuses.
-        m.submodules.gated = gated = Memory(
-            shape=signed(ACTIVATION_WIDTH), depth=max(2, p.arrays * p.lanes), init=[]
-        )
         table_write, table_read = table.write_port(), table.read_port()
-        gated_write, gated_read = gated.write_port(), gated.read_port()
         m.d.comb += [
             table_write.addr.eq(self.act_write.addr),
             table_write.data.eq(self.act_write.data),
@@ -85,21 +89,32 @@ class ActivationUnit(wiring.Component):
         pipe = Pipeline(m)
         issuing, issued = self._issue(m, pipe)
         valued = self._requantize(m, pipe, issued)
-        # The activation table and the gate value kept for the lane's up row: synchronous
-        # reads (a gate row's write lands cycles before its up row's read).
-        m.d.comb += [
-            table_read.addr.eq(valued.value.as_unsigned()),
-            gated_read.addr.eq(valued.slot),
-        ]
+        m.d.comb += table_read.addr.eq(valued.value.as_unsigned())
         read = pipe.stage("read", **valued.carry(*valued.names))
+        if p.gated:
+            self._gated(m, pipe, valued, read, table_read.data)
+        else:  # the table's entry is the hidden value
+            self._columns(m, pipe, read.carry("valid", "lane", "last", "unit"), table_read.data)
+        m.d.comb += self.busy.eq(issuing | pipe.occupied)
+        return m
+
+    def _gated(self, m, pipe, valued, read, activated):
+        """The gate value kept per array and lane until the unit's up row, then the product."""
+        p = self.params
+        # At least two entries: a synchronous read port of one entry has a zero-width address,
+        # which Verilator refuses.
+        m.submodules.gated = gated = Memory(
+            shape=signed(ACTIVATION_WIDTH), depth=max(2, p.arrays * p.lanes), init=[]
+        )
+        gated_write, gated_read = gated.write_port(), gated.read_port()
+        # Synchronous reads: a gate row's write lands cycles before its up row's read.
         m.d.comb += [
+            gated_read.addr.eq(valued.slot),
             gated_write.addr.eq(read.slot),
-            gated_write.data.eq(table_read.data),
+            gated_write.data.eq(activated),
             gated_write.en.eq(read.valid & ~read.up),
         ]
         self._hidden(m, pipe, read, gated_read.data * read.value)
-        m.d.comb += self.busy.eq(issuing | pipe.occupied)
-        return m
 
     def _issue(self, m, pipe):
         """Take a row and issue one lane a cycle, with its sum, token scale code and the row's
@@ -113,11 +128,18 @@ class ActivationUnit(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [row.eq(self.i.payload), lane.eq(0), issuing.eq(1)]
         unit = Signal(range(p.gate_up_rows * p.arrays))
-        is_up = row.row[0]
+        is_up = row.row[0] if p.gated else 0
+        first = row.row >> 1 if p.gated else row.row
+        scale_addr = self.lanes.region * p.scale_rows + unit * 2
         m.d.comb += [
-            unit.eq((row.row >> 1) * p.arrays + row.array),
-            self.scales.addr.eq(self.lanes.region * p.scale_rows + unit * 2 + is_up),
+            unit.eq(first * p.arrays + row.array),
+            self.scales.addr.eq(scale_addr + is_up),
         ]
+        bias = {}
+        if p.expert_bias:
+            m.d.comb += self.biases.addr.eq(scale_addr + 1)
+            word = self.biases.data.as_value()
+            bias["bias"] = word[: p.unit_bias_width].as_signed()
         working = issuing & (lane < p.lanes)
         with m.If(working):
             m.d.sync += lane.eq(lane + 1)
@@ -135,6 +157,7 @@ class ActivationUnit(wiring.Component):
             code=Array(self.lanes.scale)[lane],
             multiplier=self.scales.data.multiplier,
             shift=self.scales.data.shift,
+            **bias,
         )
         return issuing, issued
 
@@ -142,7 +165,7 @@ class ActivationUnit(wiring.Component):
         """``v = sat8(requantize(y, token multiplier))`` over five stages: the token's
         multiplier, the product, the rounding, the shift, then the clamp."""
         p = self.params
-        lane = ("valid", "up", "slot", "lane", "last", "unit")
+        lane = ("valid", "up", "slot", "lane", "last", "unit", *(["bias"] * p.expert_bias))
         multiplier = token_multiplier(
             m, "lane_multiplier", issued.code, issued.multiplier, p.token_scale_width
         )
@@ -157,13 +180,14 @@ class ActivationUnit(wiring.Component):
             scaled.multiplier,
             "shift",
         )
-        value = clamp(m, "value", shifted.wide, *INT8, signed(ACTIVATION_WIDTH))
-        return pipe.stage("valued", **shifted.carry(*lane), value=value)
+        pre = shifted.wide + shifted.bias if p.expert_bias else shifted.wide
+        value = clamp(m, "value", pre, *INT8, signed(ACTIVATION_WIDTH))
+        kept = [name for name in lane if name != "bias"]
+        return pipe.stage("valued", **shifted.carry(*kept), value=value)
 
     def _hidden(self, m, pipe, read, gated_value):
         """An up row's ``h = sat8(requantize(a * v, product))`` over four stages into its
         lane's column; the column goes to the hidden buffer the cycle after the last lane."""
-        p = self.params
         lane = ("lane", "last", "unit")
         gated = pipe.stage(
             "gated", valid=read.valid & read.up, **read.carry(*lane), value=gated_value
@@ -179,10 +203,16 @@ class ActivationUnit(wiring.Component):
             self.product.shift,
         )
         hidden = clamp(m, "hidden", shifted.wide, *INT8, signed(ACTIVATION_WIDTH))
+        self._columns(m, pipe, shifted.carry("valid", "lane", "last", "unit"), hidden)
+
+    def _columns(self, m, pipe, lane: dict, hidden):
+        """Each lane's ``hidden`` value into its place in the unit's column; the column to the
+        hidden buffer the cycle after the last lane."""
+        p = self.params
         columns = Array(Signal(signed(ACTIVATION_WIDTH), name=f"h{i}") for i in range(p.lanes))
-        with m.If(shifted.valid):
-            m.d.sync += columns[shifted.lane].eq(hidden)
-        flush = pipe.stage("flush", valid=shifted.valid & shifted.last, unit=shifted.unit)
+        with m.If(lane["valid"]):
+            m.d.sync += columns[lane["lane"]].eq(hidden)
+        flush = pipe.stage("flush", valid=lane["valid"] & lane["last"], unit=lane["unit"])
         m.d.comb += [
             self.hidden_write.addr.eq(flush.unit),
             self.hidden_write.data.eq(Cat(columns)),

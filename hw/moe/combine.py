@@ -34,6 +34,8 @@ class CombineUnit(wiring.Component):
     i : In(stream.Signature(row_layout(params)))
     lanes : In(lane_context_layout(params))
     scales : Out(read_signature(regions * scale_rows, scale_pair_layout(params)))
+    biases : Out(read_signature(regions * scale_rows, scale_pair_layout(params)))
+        With ``expert_bias``: reads of each output's ``b2``, added to the row's sums.
     drain : In(1); tokens : In(range(params.max_tokens + 1))
     o : Out(stream.Signature(result_layout(params)))
     busy : Out(1)
@@ -45,9 +47,14 @@ class CombineUnit(wiring.Component):
             {
                 "i": In(stream.Signature(row_layout(params))),
                 "lanes": In(lane_context_layout(params)),
-                "scales": Out(
-                    read_signature(params.regions * params.scale_rows, scale_pair_layout(params))
-                ),
+                **{
+                    name: Out(
+                        read_signature(
+                            params.regions * params.scale_rows, scale_pair_layout(params)
+                        )
+                    )
+                    for name in ("scales", "biases")[: 1 + params.expert_bias]
+                },
                 "drain": In(1),
                 "tokens": In(range(params.max_tokens + 1)),
                 "o": Out(stream.Signature(result_layout(params))),
@@ -82,10 +89,15 @@ class CombineUnit(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [row.eq(self.i.payload), lane.eq(0), issuing.eq(1)]
         output = Signal(range(p.pass_rows * p.arrays))
+        multipliers = self.lanes.region * p.scale_rows + 2 * p.padded_units
         m.d.comb += [
             output.eq(row.row * p.arrays + row.array),
-            self.scales.addr.eq(self.lanes.region * p.scale_rows + 2 * p.padded_units + output),
+            self.scales.addr.eq(multipliers + output),
         ]
+        y = Array(row.y)[lane]
+        if p.expert_bias:  # the output's bias, after the multipliers
+            m.d.comb += self.biases.addr.eq(multipliers + p.padded_outputs + output)
+            y = y + self.biases.data.as_value()[: p.output_bias_width].as_signed()
         with m.If(issuing):
             m.d.sync += lane.eq(lane + 1)
             with m.If(lane == p.lanes - 1):
@@ -97,7 +109,7 @@ class CombineUnit(wiring.Component):
             address=Array(self.lanes.token)[lane] * p.hidden + output,
             gate=Array(self.lanes.gate)[lane],
             multiplier=self.scales.data.multiplier[: p.combine_multiplier_width],
-            y=Array(row.y)[lane],
+            y=y,
         )
         weight = Signal(p.gate_width + p.combine_multiplier_width)
         m.d.comb += weight.eq(issued.gate * issued.multiplier)

@@ -101,7 +101,9 @@ class MoELayerAccelerator(wiring.Component):
         m.submodules.stats = stats = StatsUnit(p)
         # Per-expert scales (loaded; read by the activation and combine units) and the hidden
         # columns (written by the activation unit; streamed back by the scheduler).
-        scales = SharedMemory(p.regions * p.scale_rows, scale_pair_layout(p), readers=2)
+        # With expert biases, one more read each for the activation and combine units.
+        readers = 2 + 2 * p.expert_bias
+        scales = SharedMemory(p.regions * p.scale_rows, scale_pair_layout(p), readers=readers)
         hidden = SharedMemory(p.padded_units, column_layout(p)["x"].shape, readers=1)
         m.submodules.scales, m.submodules.hidden = scales, hidden
         # Weights in.
@@ -115,6 +117,9 @@ class MoELayerAccelerator(wiring.Component):
         wiring.connect(m, load.scales, scales.write)
         wiring.connect(m, activation.scales, scales.read0)
         wiring.connect(m, combine.scales, scales.read1)
+        if p.expert_bias:
+            wiring.connect(m, activation.biases, scales.read2)
+            wiring.connect(m, combine.biases, scales.read3)
         wiring.connect(m, activation.hidden_write, hidden.write)
         wiring.connect(m, scheduler.hidden, hidden.read0)
         # Tokens in, routed, listed per expert, gathered into the lanes.

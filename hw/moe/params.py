@@ -40,6 +40,12 @@ class MoELayerParams:
         Routed experts ``E``, ``>= 1``.
     shared_experts : int
         Experts every token uses, ``>= 0``: with weight 1, or with ``shared_gate``.
+    gated : bool
+        Gated (SwiGLU) experts, ``down(act(gate x) * up x)``, when True; ungated experts
+        ``down(act(up x))`` (Switch, CMoE-converted models) otherwise: one row a hidden unit.
+    expert_bias : bool
+        Ungated experts with biases: ``down(act(up x + b1)) + b2``, ``b1`` added to a unit's
+        requantized pre-activation, ``b2`` to an output's exact sum (needs ``gated`` False).
     shared_gate : bool
         Weigh the shared experts by a sigmoid gate of the token (Qwen2-MoE):
         ``sigmoid(w_s x)``, ``w_s`` one more row of the router's GEMV (needs
@@ -111,6 +117,8 @@ class MoELayerParams:
     expert_hidden: int = 64
     experts: int = 4
     shared_experts: int = 0
+    gated: bool = True
+    expert_bias: bool = False
     shared_gate: bool = False
     top_k: int = 2
     renormalize: bool = True
@@ -149,6 +157,10 @@ class MoELayerParams:
         check_int("top_k", self.top_k, minimum=1, maximum=self.experts)
         check_bool("renormalize", self.renormalize)
         check_bool("shared_gate", self.shared_gate)
+        check_bool("gated", self.gated)
+        check_bool("expert_bias", self.expert_bias)
+        if self.expert_bias and self.gated:
+            raise ValueError("expert_bias is for ungated experts: it needs gated False")
         self._check_scoring()
         if self.shared_gate and not self.shared_experts:
             raise ValueError("shared_gate weighs the shared experts: shared_experts must be > 0")
@@ -271,11 +283,16 @@ class MoELayerParams:
         return ceil_div(self.expert_hidden, self.arrays)
 
     @property
+    def rows_per_unit(self) -> int:
+        """Rows of a hidden unit in the gate/up phase: its gate and up rows, or one."""
+        return 2 if self.gated else 1
+
+    @property
     def gate_up_rows(self) -> int:
         """Rows an array runs in the gate/up phase: gate and up of each of its units,
-        interleaved; for FAT padded with empty rows to whole passes (a MixPE pass is one row
-        of every column)."""
-        return self.engine.gate_up_rows(self, 2 * self.units_per_array)
+        interleaved (the up row alone for ungated experts); for FAT padded with empty rows to
+        whole passes (a MixPE pass is one row of every column)."""
+        return self.engine.gate_up_rows(self, self.rows_per_unit * self.units_per_array)
 
     @property
     def down_rows(self) -> int:
@@ -318,9 +335,20 @@ class MoELayerParams:
 
     @property
     def scale_rows(self) -> int:
-        """Per-expert scale words: gate and up requantization of each unit, then the combine
-        multiplier of each output."""
-        return 2 * self.padded_units + self.padded_outputs
+        """Per-expert scale words: gate and up requantization of each unit (ungated: the up
+        requantization, then its bias ``b1``), then the combine multiplier of each output, and
+        with ``expert_bias`` each output's bias ``b2``."""
+        return 2 * self.padded_units + (1 + self.expert_bias) * self.padded_outputs
+
+    @property
+    def unit_bias_width(self) -> int:
+        """Signed ``b1``, in units of the requantized pre-activation (an int8 step)."""
+        return 16
+
+    @property
+    def output_bias_width(self) -> int:
+        """Signed ``b2``, in units of the exact down sum: as wide as the sum."""
+        return self.sum_width
 
     # Widths.
 
@@ -384,7 +412,8 @@ class MoELayerParams:
         """Signed combine accumulator: ``(top_k + shared) * 2**gate_frac * (2**cm - 1) *
         2**(sum_width - 1)`` at most."""
         terms = self.top_k + self.shared_experts
-        bound = terms << (self.gate_frac + self.combine_multiplier_width + self.sum_width - 1)
+        term = self.sum_width + self.expert_bias  # an expert's sum, with its bias
+        bound = terms << (self.gate_frac + self.combine_multiplier_width + term - 1)
         return bound.bit_length() + 1
 
     @property

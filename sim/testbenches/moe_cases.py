@@ -51,14 +51,15 @@ def random_layer(
         expert_shift = _shift_for(p, token_sum, 60)
         experts.append(
             IntegerExpert(
-                gate=gate,
+                gate=gate if p.gated else None,
                 up=up,
                 down=_rows(rng, p, (d, f), sparsity),
-                gate_scale=_pairs(rng, f, expert_shift),
+                gate_scale=_pairs(rng, f, expert_shift) if p.gated else None,
                 up_scale=_pairs(rng, f, expert_shift),
                 combine=torch.tensor(
                     [rng.randrange(1, 1 << p.combine_multiplier_width) for _ in range(d)]
                 ),
+                **(_expert_biases(rng, p) if p.expert_bias else {}),
             )
         )
     g = torch.Generator().manual_seed(seed)
@@ -97,6 +98,21 @@ def random_layer(
         experts=tuple(experts),
         **shared_gate,
     )
+
+
+def _expert_biases(rng: random.Random, p: MoELayerParams) -> dict:
+    """``b1`` about the pre-activations' size, ``b2`` about the down sums', each with one
+    extreme of its width."""
+
+    def biases(count: int, typical: int, width: int) -> torch.Tensor:
+        values = [rng.randint(-typical, typical) for _ in range(count)]
+        values[rng.randrange(count)] = rng.choice([-(1 << (width - 1)), (1 << (width - 1)) - 1])
+        return torch.tensor(values)
+
+    return {
+        "up_bias": biases(p.expert_hidden, 64, p.unit_bias_width),
+        "down_bias": biases(p.hidden, 1 << min(12, p.output_bias_width - 3), p.output_bias_width),
+    }
 
 
 def random_tokens(params: MoELayerParams, n: int, seed: int):

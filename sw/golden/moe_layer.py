@@ -27,7 +27,10 @@ not from the RTL; the accelerator must equal it bit for bit.
   engine);
   per unit ``j``: ``a = act_table[sat8(requantize(g_j, token multiplier(q, Mg_ej), Sg_ej))]``,
   ``v = sat8(requantize(u_j, token multiplier(q, Mu_ej), Su_ej))``,
-  ``h_j = sat8(requantize(a * v, M_p, S_p))``; then ``z = D_e h`` exactly.
+  ``h_j = sat8(requantize(a * v, M_p, S_p))``; then ``z = D_e h`` exactly. An ungated expert
+  (``gated`` False): ``u = U_e x``, ``h_j = act_table[sat8(requantize(u_j, token
+  multiplier(q, Mu_ej), Su_ej) + b1_ej)]`` (``b1``: zero without ``expert_bias``), ``z = D_e
+  h + b2_e`` exactly.
 - **shared gate** (with ``shared_gate``): ``l_s = w_s x`` exactly; ``e = exp_table[min(
   requantize(|l_s|, token multiplier(q, M_s), S_s), exp_entries - 1)]``, the table's
   ``exp(-|l_s|)``; with ``one = 2**gate_frac``, ``g_s = ((one if l_s >= 0 else e) <<
@@ -142,22 +145,29 @@ class IntegerExpert:
     ``gate``, ``up``: ``(f, d)`` rows; ``down``: ``(d, f)``, ternary in {-1, 0, 1} for the FAT
     engine, :class:`W4A8Rows` for the MixPE engine or int8 for the crossbar engine;
     ``gate_scale``, ``up_scale``: ``(f, 2)`` rows of (multiplier, shift);
-    ``combine``: ``(d,)`` combine multipliers.
+    ``combine``: ``(d,)`` combine multipliers. Ungated (``params.gated`` False): ``gate`` and
+    ``gate_scale`` None; with ``params.expert_bias``, ``up_bias`` ``(f,)`` and ``down_bias``
+    ``(d,)`` (see :attr:`MoELayerParams.unit_bias_width`, ``output_bias_width``).
     """
 
-    gate: torch.Tensor
+    gate: torch.Tensor | None
     up: torch.Tensor
     down: torch.Tensor
-    gate_scale: torch.Tensor
+    gate_scale: torch.Tensor | None
     up_scale: torch.Tensor
     combine: torch.Tensor
+    up_bias: torch.Tensor | None = None
+    down_bias: torch.Tensor | None = None
 
     def check(self, params: MoELayerParams, name: str) -> None:
         d, f = params.hidden, params.expert_hidden
-        for part, shape in (("gate", (f, d)), ("up", (f, d)), ("down", (d, f))):
-            _check_rows(params, f"{name}.{part}", getattr(self, part), shape)
-        for part in ("gate_scale", "up_scale"):
+        parts = ("gate", "up", "down") if params.gated else ("up", "down")
+        shapes = {"gate": (f, d), "up": (f, d), "down": (d, f)}
+        for part in parts:
+            _check_rows(params, f"{name}.{part}", getattr(self, part), shapes[part])
+        for part in ("gate_scale", "up_scale") if params.gated else ("up_scale",):
             _check_scale_pairs(params, f"{name}.{part}", getattr(self, part), f)
+        self._check_optional(params, name)
         combine = check_integer_tensor(
             f"{name}.combine",
             self.combine,
@@ -166,6 +176,32 @@ class IntegerExpert:
         )
         if tuple(combine.shape) != (d,):
             raise ValueError(f"{name}.combine must have shape {(d,)}, not {tuple(combine.shape)}")
+
+    def _check_optional(self, params: MoELayerParams, name: str) -> None:
+        """The gate only when gated, the biases only with ``expert_bias``."""
+        for part, wanted in (
+            ("gate", params.gated),
+            ("gate_scale", params.gated),
+            ("up_bias", params.expert_bias),
+            ("down_bias", params.expert_bias),
+        ):
+            if (getattr(self, part) is not None) != wanted:
+                need = "needs" if wanted else "takes no"
+                raise ValueError(
+                    f"{name}.{part}: a layer with gated={params.gated}, "
+                    f"expert_bias={params.expert_bias} {need} it"
+                )
+        if params.expert_bias:
+            for part, width, rows in (
+                ("up_bias", params.unit_bias_width, params.expert_hidden),
+                ("down_bias", params.output_bias_width, params.hidden),
+            ):
+                low, high = signed_range(width)
+                bias = check_integer_tensor(f"{name}.{part}", getattr(self, part), lo=low, hi=high)
+                if tuple(bias.shape) != (rows,):
+                    raise ValueError(
+                        f"{name}.{part} must have shape {(rows,)}, not {tuple(bias.shape)}"
+                    )
 
 
 def _check_scale_pairs(params: MoELayerParams, name: str, pairs, rows: int) -> None:
@@ -357,6 +393,8 @@ def _shared_gates(layer: IntegerMoELayer, xs, q) -> torch.Tensor:
 def _expert(layer: IntegerMoELayer, expert: IntegerExpert, xs, q) -> torch.Tensor:
     """``z = D h`` for tokens ``xs`` with scale codes ``q``."""
     p = layer.params
+    if not p.gated:
+        return _ungated_expert(layer, expert, xs, q)
     g, u = _project(expert.gate, xs), _project(expert.up, xs)
     gs, us = (torch.as_tensor(s, dtype=torch.int64) for s in (expert.gate_scale, expert.up_scale))
     g8 = _sat8(requantize(g, token_multiplier(p, q[:, None], gs[None, :, 0]), gs[None, :, 1]))
@@ -364,3 +402,18 @@ def _expert(layer: IntegerMoELayer, expert: IntegerExpert, xs, q) -> torch.Tenso
     a = torch.as_tensor(layer.act_table, dtype=torch.int64)[g8 & 0xFF]
     h = _sat8(requantize(a * u8, *layer.product_scale))
     return _project(expert.down, h)
+
+
+def _ungated_expert(layer: IntegerMoELayer, expert: IntegerExpert, xs, q) -> torch.Tensor:
+    """``z = D act(u + b1) + b2`` for tokens ``xs`` with scale codes ``q``."""
+    p = layer.params
+    u = _project(expert.up, xs)
+    us = torch.as_tensor(expert.up_scale, dtype=torch.int64)
+    pre = requantize(u, token_multiplier(p, q[:, None], us[None, :, 0]), us[None, :, 1])
+    if p.expert_bias:
+        pre = pre + torch.as_tensor(expert.up_bias, dtype=torch.int64)[None, :]
+    h = torch.as_tensor(layer.act_table, dtype=torch.int64)[_sat8(pre) & 0xFF]
+    z = _project(expert.down, h)
+    if p.expert_bias:
+        z = z + torch.as_tensor(expert.down_bias, dtype=torch.int64)[None, :]
+    return z

@@ -62,14 +62,31 @@ def _writes(layer: IntegerMoELayer):
 
 
 def _expert_scales(p: MoELayerParams, expert) -> np.ndarray:
-    """One expert's ``(scale_rows, 2)`` scale pairs: gate and up of each unit, interleaved,
-    then each output's combine multiplier."""
+    """One expert's ``(scale_rows, 2)`` scale words, each a (multiplier, shift) pair: gate and
+    up of each unit, interleaved (ungated: up, then the unit's bias ``b1``), then each output's
+    combine multiplier, then with ``expert_bias`` each output's bias ``b2``. A bias fills its
+    word's bits as a two's complement number, the multiplier's bits first."""
     scales = np.zeros((p.scale_rows, 2), dtype=np.int64)
-    f = p.expert_hidden
-    scales[0 : 2 * f : 2] = np.asarray(expert.gate_scale)
-    scales[1 : 2 * f : 2] = np.asarray(expert.up_scale)
-    scales[2 * p.padded_units : 2 * p.padded_units + p.hidden, 0] = np.asarray(expert.combine)
+    f, outputs = p.expert_hidden, 2 * p.padded_units
+    if p.gated:
+        scales[0 : 2 * f : 2] = np.asarray(expert.gate_scale)
+        scales[1 : 2 * f : 2] = np.asarray(expert.up_scale)
+    else:
+        scales[0 : 2 * f : 2] = np.asarray(expert.up_scale)
+    if p.expert_bias:
+        scales[1 : 2 * f : 2] = _bias_pairs(p, expert.up_bias)
+        biases = outputs + p.padded_outputs
+        scales[biases : biases + p.hidden] = _bias_pairs(p, expert.down_bias)
+    scales[outputs : outputs + p.hidden, 0] = np.asarray(expert.combine)
     return scales
+
+
+def _bias_pairs(p: MoELayerParams, bias) -> np.ndarray:
+    """Signed biases as the (multiplier, shift) fields of scale words."""
+    word = p.multiplier_width + p.shift_width
+    bits_of = np.asarray(bias, dtype=np.int64) % (1 << word)
+    low = (1 << p.multiplier_width) - 1
+    return np.stack([bits_of & low, bits_of >> p.multiplier_width], axis=1)
 
 
 def _expert_writes(layer: IntegerMoELayer, e: int, region: int = 0):
@@ -114,13 +131,16 @@ def _bank_rows(p: MoELayerParams, expert, a: int, planes) -> list[np.ndarray]:
     rows), as the planes ``planes(p, rows)`` gives, empty rows all zero."""
     units = np.arange(a, p.expert_hidden, p.arrays)
     outputs = np.arange(a, p.hidden, p.arrays)
-    gate, up, down = (planes(p, part) for part in (expert.gate, expert.up, expert.down))
-    slots = [
-        (slice(0, 2 * len(units), 2), gate, units),
-        (slice(1, 2 * len(units), 2), up, units),
-        (slice(p.gate_up_rows, p.gate_up_rows + len(outputs)), down, outputs),
-    ]
-    bank = [np.zeros((p.gate_up_rows + p.down_rows, plane.shape[1]), np.int64) for plane in gate]
+    up, down = planes(p, expert.up), planes(p, expert.down)
+    if p.gated:
+        slots = [
+            (slice(0, 2 * len(units), 2), planes(p, expert.gate), units),
+            (slice(1, 2 * len(units), 2), up, units),
+        ]
+    else:
+        slots = [(slice(0, len(units)), up, units)]
+    slots.append((slice(p.gate_up_rows, p.gate_up_rows + len(outputs)), down, outputs))
+    bank = [np.zeros((p.gate_up_rows + p.down_rows, plane.shape[1]), np.int64) for plane in up]
     for where, source, rows in slots:
         for target, plane in zip(bank, source, strict=True):
             target[where] = plane[rows]

@@ -51,6 +51,8 @@ def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
     ``planes`` cycles) times ``lanes``, since a periphery takes its tokens one at a time."""
     p = layer.params
     shapes = {"gate": p.hidden, "up": p.hidden, "down": p.expert_hidden}
+    if not p.gated:
+        del shapes["gate"]
     engine = engine_software(p)
     total = 0
     for e, expert in enumerate(layer.integer.experts):

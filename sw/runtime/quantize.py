@@ -68,15 +68,18 @@ def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
             f"{where}: the accelerator routes by softmax or sigmoid top-k (with a selection "
             f"bias and groups for sigmoid); this layer uses {', '.join(found)}"
         )
-    for n, expert in enumerate((*layer.experts, *layer.shared)):
-        if expert.gate is None or expert.up_bias is not None or expert.down_bias is not None:
-            raise ValueError(
-                f"{where}: expert {n} must be a gated expert without biases for the "
-                f"{engine.name} engine"
-            )
+    experts = (*layer.experts, *layer.shared)
+    gated = experts[0].gate is not None
+    for n, expert in enumerate(experts):
+        if (expert.gate is not None) != gated:
+            raise ValueError(f"{where}: gated and ungated experts in one layer (expert {n})")
+        if gated and (expert.up_bias is not None or expert.down_bias is not None):
+            raise ValueError(f"{where}: expert {n} is a gated expert with biases")
         if expert.swiglu_limit is not None or expert.activation not in TABLE_ACTIVATIONS:
             raise ValueError(f"{where}: expert {n}'s activation is not a table activation")
-        for name in ("gate", "up", "down"):
+        if expert.activation != experts[0].activation:
+            raise ValueError(f"{where}: experts with different activations (expert {n})")
+        for name in ("gate", "up", "down") if gated else ("up", "down"):
             software.check_weights(getattr(expert, name), f"{where}: expert {n} {name}")
 
 
@@ -90,6 +93,11 @@ def layer_params(layer: FloatMoELayer, max_tokens: int, **hardware) -> MoELayerP
         shared_experts=len(layer.shared),
         top_k=layer.top_k,
         renormalize=layer.normalize_top_k,
+        gated=expert.gate is not None,
+        expert_bias=any(
+            e.up_bias is not None or e.down_bias is not None
+            for e in (*layer.experts, *layer.shared)
+        ),
         shared_gate=layer.shared_gate is not None,
         scoring=layer.scoring,
         choice_bias=layer.choice_bias is not None,
@@ -161,48 +169,56 @@ def quantize_layer(
         [round((1 << p.gate_frac) * score(sign * i * step)) for i in range(p.exp_entries)]
     )
     router_pair = _pair(gate_scale * token_unit * (1 << w) / step, f"{where} router")
-    shared_gate = {}
+    extra = {}
     if p.choice_bias:
-        shared_gate["choice_bias"] = _bias_codes(p, layer.choice_bias, where)
+        extra["choice_bias"] = _bias_codes(p, layer.choice_bias, where)
     if p.shared_gate:  # its own int8 scale, its logit's magnitude on the same exp table
         row = layer.shared_gate[0]
         row_scale = float(row.abs().max()) / 127 or 1.0
-        shared_gate = {
-            "shared_gate": (row / row_scale).round().clamp(-127, 127).to(torch.int64),
-            "shared_gate_scale": _pair(
-                row_scale * token_unit * (1 << w) / step, f"{where} shared gate"
-            ),
-        }
+        extra["shared_gate"] = (row / row_scale).round().clamp(-127, 127).to(torch.int64)
+        extra["shared_gate_scale"] = _pair(
+            row_scale * token_unit * (1 << w) / step, f"{where} shared gate"
+        )
 
-    # Activation scales from the calibration tokens' routed experts.
-    gate_max, up_max, hidden_max = _activation_ranges(layer, calibration)
+    # Activation scales from the calibration tokens' routed experts: the activation's input
+    # (gate, or an ungated expert's up with its bias), the up projection, the hidden values.
+    pre_max, up_max, hidden_max = _activation_ranges(layer, calibration)
     act = ACTIVATIONS[experts[0].activation]
-    s_gate, s_up = gate_max / 127, up_max / 127
+    s_pre, s_up = pre_max / 127, up_max / 127
     codes = torch.arange(256)
-    values = torch.where(codes < 128, codes, codes - 256).to(torch.float64) * s_gate
+    values = torch.where(codes < 128, codes, codes - 256).to(torch.float64) * s_pre
     activated = act(values)
     s_act = float(activated.abs().max()) / 127 or 1.0
     act_table = (activated / s_act).round().clamp(-128, 127).to(torch.int64)
-    s_hidden = hidden_max / 127
-    product_pair = _pair(s_act * s_up / s_hidden, f"{where} gated product")
+    if p.gated:
+        s_hidden = hidden_max / 127
+        product_pair = _pair(s_act * s_up / s_hidden, f"{where} gated product")
+    else:  # the table's entry is the hidden value
+        s_hidden, product_pair = s_act, (0, 0)
 
     alphas = []
     integer_experts = []
+    names = ("gate", "up", "down") if p.gated else ("up", "down")
+    pre = "gate" if p.gated else "up"
     for n, expert in enumerate(experts):
         parts = {
             name: software.quantize_rows(p, getattr(expert, name), f"{where}: expert {n} {name}")
-            for name in ("gate", "up", "down")
+            for name in names
         }
         alphas.append(parts["down"][1])
-        integer_experts.append(
-            {
-                "gate": parts["gate"][0],
-                "up": parts["up"][0],
-                "down": parts["down"][0],
-                "gate_scale": _row_pairs(parts["gate"][1], token_unit * (1 << w) / s_gate, where),
-                "up_scale": _row_pairs(parts["up"][1], token_unit * (1 << w) / s_up, where),
-            }
-        )
+        fields = {
+            "gate": None,
+            "gate_scale": None,
+            "up": parts["up"][0],
+            "down": parts["down"][0],
+            f"{pre}_scale": _row_pairs(parts[pre][1], token_unit * (1 << w) / s_pre, where),
+        }
+        if p.gated:
+            fields["gate"] = parts["gate"][0]
+            fields["up_scale"] = _row_pairs(parts["up"][1], token_unit * (1 << w) / s_up, where)
+        if p.expert_bias:
+            fields.update(_expert_bias_codes(p, expert, parts["down"][1], s_pre, s_hidden, where))
+        integer_experts.append(fields)
     # Routed scaling lives in the routed experts' combine multipliers.
     alphas = [a * layer.routed_scale if n < p.experts else a for n, a in enumerate(alphas)]
     top = (1 << p.combine_multiplier_width) - 1
@@ -219,10 +235,30 @@ def quantize_layer(
         router_scale=router_pair,
         product_scale=product_pair,
         experts=tuple(IntegerExpert(**fields) for fields in integer_experts),
-        **shared_gate,
+        **extra,
     )
     integer.check()
     return QuantizedLayer(integer, token_unit, out_scale)
+
+
+def _expert_bias_codes(p, expert: Expert, alpha, s_pre: float, s_hidden: float, where: str):
+    """An ungated expert's ``b1`` in its pre-activation's int8 steps and ``b2`` in units of
+    its down rows' exact sums (``alpha * s_hidden``; a missing bias is zero), refused where
+    they do not fit their widths."""
+    f, d = expert.up.shape
+    up = torch.zeros(f) if expert.up_bias is None else expert.up_bias.double()
+    down = torch.zeros(d) if expert.down_bias is None else expert.down_bias.double()
+    unit = alpha.double() * s_hidden
+    if ((unit == 0) & (down != 0)).any():
+        raise ValueError(f"{where}: a down row of zeros with a bias the engine cannot hold")
+    codes = {
+        "up_bias": ((up / s_pre).round(), p.unit_bias_width),
+        "down_bias": ((down / torch.where(unit == 0, 1.0, unit)).round(), p.output_bias_width),
+    }
+    for name, (values, width) in codes.items():
+        if not torch.isfinite(values).all() or values.abs().max() >= 1 << (width - 1):
+            raise ValueError(f"{where}: an expert's {name} is beyond its {width}-bit code")
+    return {name: values.to(torch.int64) for name, (values, _width) in codes.items()}
 
 
 def _bias_codes(p: MoELayerParams, bias: torch.Tensor, where: str) -> torch.Tensor:
@@ -263,6 +299,12 @@ def _activation_ranges(layer: FloatMoELayer, x: torch.Tensor) -> tuple[float, fl
 
 
 def _expert_parts(expert: Expert, x: torch.Tensor):
-    gate = x @ expert.gate.T
+    """``(the activation's input, up, hidden)``: for an ungated expert the input is its up
+    projection with its bias, and its hidden values the activation of it."""
+    act = ACTIVATIONS[expert.activation]
     up = x @ expert.up.T
-    return gate, up, ACTIVATIONS[expert.activation](gate) * up
+    if expert.gate is None:
+        pre = up if expert.up_bias is None else up + expert.up_bias
+        return pre, pre, act(pre)
+    gate = x @ expert.gate.T
+    return gate, up, act(gate) * up

@@ -58,6 +58,9 @@ TINY_SIGMOID = replace(
     group_score="top2_sum",
 )
 
+#: TINY with an ungated expert with biases: one row a unit, the biases read beside the scales.
+TINY_UNGATED = replace(TINY, gated=False, expert_bias=True)
+
 #: With ready sinks, the most cycles TINY owes a result (from its token) or a batch's stats
 #: (from the token that closes the batch) before the transfer: the route, gather, gate/up and
 #: down steps with every weight dense (the FAT engine skips zero weights), then the output;
@@ -167,6 +170,7 @@ SPEC = FormalSpec(
         TINY_PREFETCH,
         TINY_SHARED_GATE,
         TINY_SIGMOID,
+        TINY_UNGATED,
     ),
     labels=(
         "defaults",
@@ -175,6 +179,7 @@ SPEC = FormalSpec(
         "smallest, prefetch",
         "smallest, shared gate",
         "smallest, sigmoid",
+        "smallest, ungated",
     ),
     contracts=_contracts,
     depth=lambda params: CONTROL_DEPTH,
