@@ -15,7 +15,7 @@ from .interface import choice_layout, scale_pair_layout, token_layout, write_sig
 from .params import MoELayerParams
 from .pipeline import Pipeline
 
-__all__ = ["Router", "feed_gemv"]
+__all__ = ["Router", "feed_gemv", "gemv_and_selector", "router_members"]
 
 
 class Router(wiring.Component):
@@ -49,24 +49,13 @@ class Router(wiring.Component):
 
     def __init__(self, params: MoELayerParams):
         self.params = params
-        super().__init__(
-            {
-                "i": In(stream.Signature(token_layout(params))),
-                "i_w": In(stream.Signature(chunk_layout(params.gemv))),
-                "o": Out(stream.Signature(choice_layout(params))),
-                "exp_write": In(write_signature(params.exp_entries, params.gate_width)),
-                "scale": In(scale_pair_layout(params)),
-                **({"shared_scale": In(scale_pair_layout(params))} if params.shared_gate else {}),
-            }
-        )
+        shared = {"shared_scale": In(scale_pair_layout(params))} if params.shared_gate else {}
+        super().__init__(router_members(params) | shared)
 
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        m.submodules.gemv = gemv = Gemv(p.gemv)
-        m.submodules.topk = topk = topk_component(p.topk)
-        wiring.connect(m, wiring.flipped(self.i_w), gemv.i_w)
-        scale = feed_gemv(m, self, gemv)
+        gemv, topk, scale = gemv_and_selector(m, self)
 
         # Logits into the top-k selector; all of them kept for softmax over every expert (and
         # the shared gate's logit after them, kept apart).
@@ -238,6 +227,27 @@ class Router(wiring.Component):
             apart.multiplier,
             "shift",
         )
+
+
+def router_members(params: MoELayerParams) -> dict:
+    """The ports every router offers the layer (see :class:`Router`)."""
+    return {
+        "i": In(stream.Signature(token_layout(params))),
+        "i_w": In(stream.Signature(chunk_layout(params.gemv))),
+        "o": Out(stream.Signature(choice_layout(params))),
+        "exp_write": In(write_signature(params.exp_entries, params.gate_width)),
+        "scale": In(scale_pair_layout(params)),
+    }
+
+
+def gemv_and_selector(m, router):
+    """``router``'s gate GEMV (its weights from ``i_w``, its tokens one at a time,
+    :func:`feed_gemv`) and top-k selector: ``(gemv, topk, the token's scale code)``."""
+    p = router.params
+    m.submodules.gemv = gemv = Gemv(p.gemv)
+    m.submodules.topk = topk = topk_component(p.topk)
+    wiring.connect(m, wiring.flipped(router.i_w), gemv.i_w)
+    return gemv, topk, feed_gemv(m, router, gemv)
 
 
 def feed_gemv(m, router, gemv):

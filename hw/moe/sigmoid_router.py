@@ -2,20 +2,17 @@
 bias, group-limited top-k, the selected scores as gating weights, divided by their sum or not."""
 
 from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from ..checks import counter_range
-from ..gemv.gemv import Gemv
-from ..gemv.interface import chunk_layout
-from ..topk.rtl import topk_component
 from .divider import Divider
 from .fixed import requantize_stages, token_multiplier
-from .interface import choice_layout, scale_pair_layout, token_layout, write_signature
+from .interface import write_signature
 from .params import MoELayerParams
 from .pipeline import Pipeline
-from .router import feed_gemv
+from .router import gemv_and_selector, router_members
 
 __all__ = ["SigmoidRouter"]
 
@@ -54,24 +51,12 @@ class SigmoidRouter(wiring.Component):
         bias = {}
         if p.choice_bias:
             bias["bias_write"] = In(write_signature(p.experts, signed(p.bias_width)))
-        super().__init__(
-            {
-                "i": In(stream.Signature(token_layout(p))),
-                "i_w": In(stream.Signature(chunk_layout(p.gemv))),
-                "o": Out(stream.Signature(choice_layout(p))),
-                "exp_write": In(write_signature(p.exp_entries, p.gate_width)),
-                "scale": In(scale_pair_layout(p)),
-                **bias,
-            }
-        )
+        super().__init__(router_members(p) | bias)
 
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        m.submodules.gemv = gemv = Gemv(p.gemv)
-        m.submodules.topk = topk = topk_component(p.topk)
-        wiring.connect(m, wiring.flipped(self.i_w), gemv.i_w)
-        scale = feed_gemv(m, self, gemv)
+        gemv, topk, scale = gemv_and_selector(m, self)
 
         logits = Signal(data.ArrayLayout(signed(p.gemv.acc_width), p.experts))
         scoring, step = Signal(), Signal(counter_range(p.experts + 1))
