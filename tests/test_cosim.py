@@ -148,7 +148,7 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--model", "cmoe-minilm"], "model cmoe-minilm: its experts are ungated GELU experts"),
+        (["--model", "cmoe-minilm"], "model cmoe-minilm is a sentence-embedding encoder"),
         (["--model", "no/such/dir"], "--model must be one of tiny-moe, cmoe-minilm or a model"),
         (["--backend", "verilog"], "backend must be one of 'fast', 'cocotb', 'golden'"),
         (["--tokens", "0"], "tokens must be an integer >= 1, not 0"),

@@ -58,6 +58,17 @@ SHAPES = {
         "gated": False,
         "engine": XbarEngineParams(crossbar_rows=8, crossbar_cols=4, cell_bits=3, dac_bits=2),
     },
+    # CMoE's router: logits plus a selection bias, each chosen expert weighing 1, beside
+    # ungated experts with biases.
+    "unweighted": {
+        **SMALL,
+        "shared_experts": 1,
+        "scoring": "unweighted",
+        "renormalize": False,
+        "choice_bias": True,
+        "gated": False,
+        "expert_bias": True,
+    },
     # Sigmoid scores as they are (GLM-4.5 without its normalization), groups by their best.
     "sigmoid-unnormalized": {
         **SMALL,
@@ -360,7 +371,9 @@ def test_fast_random_regression():
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("shape", ["shared", "shared-gate", "sigmoid-groups", "ungated-bias"])
+@pytest.mark.parametrize(
+    "shape", ["shared", "shared-gate", "sigmoid-groups", "ungated-bias", "unweighted"]
+)
 def test_cocotb_bench_equals_the_golden(shape, seed):
     """The same layer on the cocotb path under random idle and back-pressure: weights first,
     then the tokens; results equal to the golden."""

@@ -62,9 +62,8 @@ def resolve_model(settings: CosimSettings, progress, on_step=None):
         return model, f"hf:{summary['model_type']}"
     if settings.model == "cmoe-minilm":
         raise ValueError(
-            "model cmoe-minilm: its experts are ungated GELU experts with biases; the "
-            f"accelerator's {settings.engine} engine runs gated experts without biases "
-            "(use --model tiny-moe)"
+            "model cmoe-minilm is a sentence-embedding encoder; moetile cosim runs decoder "
+            "language models (use --model tiny-moe or --hf)"
         )
     if settings.model == "tiny-moe":
         # The model `moetile model train-tiny --experts KIND` makes, when there is one; a

@@ -24,7 +24,7 @@ from .load import LoadDecoder
 from .params import MoELayerParams
 from .router import Router
 from .scheduler import JobScheduler
-from .sigmoid_router import SigmoidRouter
+from .score_router import ScoreRouter
 from .stats import StatsUnit
 from .steer import RowSteer
 
@@ -91,7 +91,7 @@ class MoELayerAccelerator(wiring.Component):
         p = self.params
         m.submodules.load = load = LoadDecoder(p)
         m.submodules.front = front = TokenFrontEnd(p)
-        m.submodules.router = router = (SigmoidRouter if p.scoring == "sigmoid" else Router)(p)
+        m.submodules.router = router = (Router if p.scoring == "softmax" else ScoreRouter)(p)
         m.submodules.scheduler = scheduler = JobScheduler(p)
         m.submodules.gather = gather = LaneGatherer(p)
         m.submodules.engine = engine = resolve(p.engine.component)(p)

@@ -57,15 +57,17 @@ class MoELayerParams:
         True, over all ``experts`` logits otherwise. Sigmoid scoring: the selected scores
         divided by their sum when True, the scores themselves otherwise.
     scoring : str
-        How logits become scores, one of :data:`SCORINGS`: ``softmax``, or ``sigmoid``
+        How logits become scores, one of :data:`SCORINGS`: ``softmax``; ``sigmoid``
         (DeepSeek-V3, GLM-4.5): each expert's score ``sigmoid(l)`` from the score table,
-        experts chosen by score plus the selection bias, within the best groups.
+        experts chosen by score plus the selection bias, within the best groups;
+        ``unweighted`` (CMoE): experts chosen by their logit (requantized to a fixed scale)
+        plus the selection bias, each chosen expert weighing 1.0.
     choice_bias : bool
-        With ``sigmoid``: a per-expert bias added to the scores for choosing only.
+        With ``sigmoid`` or ``unweighted``: a per-expert bias added for choosing only.
     groups : int
-        With ``sigmoid``: equal groups of experts, ``1`` (none) or a divisor of ``experts``
-        leaving at least two experts a group; only the experts of the ``topk_groups`` best
-        groups are chosen from.
+        With ``sigmoid`` or ``unweighted``: equal groups of experts, ``1`` (none) or a
+        divisor of ``experts`` leaving at least two experts a group; only the experts of the
+        ``topk_groups`` best groups are chosen from.
     topk_groups : int
         Groups kept per token, ``1 ..= groups``, holding at least ``top_k`` experts.
     group_score : str
@@ -184,9 +186,11 @@ class MoELayerParams:
         check_int("groups", self.groups, minimum=1, maximum=self.experts)
         check_int("topk_groups", self.topk_groups, minimum=1, maximum=self.groups)
         if self.scoring == "softmax" and (self.choice_bias or self.groups > 1):
-            raise ValueError("choice_bias and groups > 1 need scoring sigmoid")
-        if self.scoring == "sigmoid" and self.shared_gate:
+            raise ValueError("choice_bias and groups > 1 need scoring sigmoid or unweighted")
+        if self.scoring != "softmax" and self.shared_gate:
             raise ValueError("shared_gate reads an exp table: it needs scoring softmax")
+        if self.scoring == "unweighted" and self.renormalize:
+            raise ValueError("unweighted scoring weighs each chosen expert 1.0: renormalize False")
         if self.groups > 1 and (self.experts % self.groups or self.experts // self.groups < 2):
             raise ValueError(
                 f"groups must divide the {self.experts} experts into groups of at least two, "
@@ -238,7 +242,7 @@ class MoELayerParams:
     @property
     def topk(self) -> TopKParams:
         """The selector: of the logits (softmax), or of the choice scores (sigmoid)."""
-        width = self.choice_width if self.scoring == "sigmoid" else self.gemv.acc_width
+        width = self.gemv.acc_width if self.scoring == "softmax" else self.choice_width
         return TopKParams(n=self.experts, k=self.top_k, score_width=width)
 
     @property
@@ -385,7 +389,8 @@ class MoELayerParams:
 
     @property
     def bias_width(self) -> int:
-        """Signed selection bias, in units of a score's ``2**-gate_frac``: ``[-2, 2)``."""
+        """Signed selection bias, in units of a score's ``2**-gate_frac``: ``[-2, 2)`` (an
+        unweighted router's logits are clamped to the same range)."""
         return self.gate_frac + 2
 
     @property
@@ -462,7 +467,7 @@ class MoELayerParams:
 
 
 #: How the router turns logits into scores.
-SCORINGS = ("softmax", "sigmoid")
+SCORINGS = ("softmax", "sigmoid", "unweighted")
 #: A group's score for group-limited routing: its best choice score, or its best two's sum.
 GROUP_SCORES = ("max", "top2_sum")
 

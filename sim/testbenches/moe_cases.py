@@ -66,6 +66,8 @@ def random_layer(
     spread = 3 if fine_router else 128
     router = torch.randint(-spread, spread, (p.experts, d), generator=g)
     logit_spread = 1 if fine_router else math.sqrt(d) * 74 * 74 / 2
+    # Unweighted logits land about a quarter of the bias's range (some clamp).
+    logit_target = (1 << (p.bias_width - 3)) if p.scoring == "unweighted" else 32
     one = 1 << p.gate_frac
     if p.scoring == "sigmoid":  # sigmoid(i / 16)
         exp_table = [round(one / (1 + math.exp(-i / 16))) for i in range(p.exp_entries)]
@@ -92,7 +94,7 @@ def random_layer(
         act_table=torch.tensor([rng.randint(-128, 127) for _ in range(256)]),
         router_scale=(
             rng.randrange(1 << 30, 1 << 31),
-            _shift_for(p, logit_spread, 1 if fine_router else 32),
+            _shift_for(p, logit_spread, 1 if fine_router else logit_target),
         ),
         product_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, 64 * 64, 60)),
         experts=tuple(experts),

@@ -20,7 +20,10 @@ not from the RTL; the accelerator must equal it bit for bit.
   best two's sum (``top2_sum``); the ``topk_groups`` best groups are kept (ties to the lower
   group) and every other expert's ``c`` becomes ``-2**(choice_width - 1)``. The ``top_k``
   best ``c``, ties to the lower index, are chosen; their gating weights are their scores,
-  with ``renormalize`` ``(s_i << gate_frac) // max(sum of the chosen s, 1)``.
+  with ``renormalize`` ``(s_i << gate_frac) // max(sum of the chosen s, 1)``. Unweighted
+  (``scoring = "unweighted"``, CMoE): ``s_i = clamp(requantize(l_i, token multiplier(q, M_r),
+  S_r))`` to the bias's range, chosen the same way, each chosen expert's gate
+  ``2**gate_frac``.
 - **expert** ``e`` on token ``x``: ``g = G_e x``, ``u = U_e x`` exactly (ternary rows for the
   FAT engine; for the MixPE engine W4A8 rows, weight ``j`` of row ``n`` being
   ``s[n, G] * (q[n, j] - z[n, G])`` for ``j`` in group ``G``; int8 rows for the crossbar
@@ -329,8 +332,8 @@ def moe_layer(layer: IntegerMoELayer, x, scale_codes) -> LayerTrace:
 
 def _route(layer: IntegerMoELayer, xs, q):
     p = layer.params
-    if p.scoring == "sigmoid":
-        return _route_sigmoid(layer, xs, q)
+    if p.scoring != "softmax":
+        return _route_scored(layer, xs, q)
     logits = xs @ torch.as_tensor(layer.router, dtype=torch.int64).T
     topk = p.topk
     choices, chosen = top_k(TopKParams(topk.n, topk.k, topk.score_width), logits)
@@ -344,20 +347,27 @@ def _route(layer: IntegerMoELayer, xs, q):
     return choices, (selected << p.gate_frac) // total
 
 
-def _route_sigmoid(layer: IntegerMoELayer, xs, q):
+def _route_scored(layer: IntegerMoELayer, xs, q):
+    """The score router's choices and gates (``sigmoid`` or ``unweighted`` scoring)."""
     p = layer.params
     one = 1 << p.gate_frac
     logits = xs @ torch.as_tensor(layer.router, dtype=torch.int64).T
     m = token_multiplier(p, q, layer.router_scale[0])[:, None]
-    index = requantize(logits.abs(), m, layer.router_scale[1]).clamp(max=p.exp_entries - 1)
-    entry = torch.as_tensor(layer.exp_table, dtype=torch.int64)[index]
-    scores = torch.where(logits >= 0, entry, one - entry)
+    if p.scoring == "unweighted":
+        bounds = signed_range(p.bias_width)
+        scores = requantize(logits, m, layer.router_scale[1]).clamp(*bounds)
+    else:
+        index = requantize(logits.abs(), m, layer.router_scale[1]).clamp(max=p.exp_entries - 1)
+        entry = torch.as_tensor(layer.exp_table, dtype=torch.int64)[index]
+        scores = torch.where(logits >= 0, entry, one - entry)
     choice = scores
     if p.choice_bias:
         choice = choice + torch.as_tensor(layer.choice_bias, dtype=torch.int64)[None, :]
     if p.groups > 1:
         choice = _within_best_groups(p, choice)
     choices, _ = top_k(p.topk, choice)
+    if p.scoring == "unweighted":
+        return choices, torch.full_like(choices, one)
     selected = torch.gather(scores, 1, choices)
     if not p.renormalize:
         return choices, selected

@@ -69,6 +69,51 @@ class CMoEFeedForward(torch.nn.Module):
         self.gate = gate  # (weight (E, d), bias (E,)) of the calibrated router, or None
         self.router, self.k = "calibrated", routed.shape[0]
 
+    def float_layer(self, k: int, router: str = "calibrated"):
+        """The converted FFN as a :class:`~moetile.sw.models.moe_layer.FloatMoELayer` of
+        ungated GELU experts with biases, choosing ``k`` routed experts with weight 1 by
+        ``router``'s linear scores: the calibrated gate, or (``linear``) the representatives'
+        pre-activations. The shared neurons are shared experts of the routed experts' size,
+        the first carrying ``b2``. Its forward equals :meth:`forward` with that router."""
+        from .moe_layer import Expert, FloatMoELayer
+
+        gates = {"calibrated": self.gate, "linear": self._linear_gate()}
+        if router not in gates or gates[router] is None:
+            raise ValueError(
+                f"router {router!r} is not a linear gate the accelerator holds: calibrated "
+                "(after conversion) or linear"
+            )
+        size = self.routed_index.shape[1]
+        shared = self.shared_index.reshape(-1, size)
+        if not len(shared):
+            raise ValueError("the layer needs a shared expert to carry the FFN's output bias b2")
+
+        def expert(index: torch.Tensor, down_bias=None) -> Expert:
+            return Expert(
+                up=self.w1[index],
+                down=self.w2[:, index],
+                up_bias=self.b1[index],
+                down_bias=down_bias,
+                activation="gelu",
+            )
+
+        weight, bias = gates[router]
+        return FloatMoELayer(
+            gate=weight,
+            gate_bias=bias,
+            top_k=k,
+            normalize_top_k=False,
+            experts=tuple(expert(index) for index in self.routed_index),
+            shared=tuple(expert(ix, self.b2 if n == 0 else None) for n, ix in enumerate(shared)),
+            name="cmoe",
+            scoring="unweighted",
+            choose_on_logits=True,
+        )
+
+    def _linear_gate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rep = self.representatives
+        return self.w1[rep], self.b1[rep]
+
     def expert_outputs(self, h: torch.Tensor) -> torch.Tensor:
         """``(tokens, routed experts, d)``: every routed expert's contribution."""
         idx = self.routed_index

@@ -61,7 +61,7 @@ class Expert:
 
 
 #: How router logits become expert scores.
-SCORINGS = ("softmax", "sigmoid")
+SCORINGS = ("softmax", "sigmoid", "unweighted")
 #: ``top_k``: the best ``top_k`` scores (optionally within the best groups); ``sparsemixer``:
 #: PhiMoE's inference-time SparseMixer (top-2, each weight a softmax over the logits within a
 #: relative ``jitter_eps`` window of that choice's logit).
@@ -159,6 +159,8 @@ class FloatMoELayer:
                 f"groups must divide the {experts} experts and topk_groups lie in "
                 f"[1, groups]; not groups={self.groups}, topk_groups={self.topk_groups}"
             )
+        if self.scoring == "unweighted" and not self.choose_on_logits:
+            raise ValueError("unweighted scoring chooses experts by their logits: choose_on_logits")
         if self.routing == "sparsemixer" and self.top_k != 2:
             raise ValueError(f"sparsemixer routing chooses 2 experts; top_k is {self.top_k}")
         if self.shared_gate is not None and tuple(self.shared_gate.shape) != (1, self.hidden):
@@ -199,7 +201,10 @@ class FloatMoELayer:
         return logits, (weights * self.routed_scale).to(x.dtype), indices
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
-        """Every expert's score (``softmax`` or ``sigmoid`` of the logits, in float32)."""
+        """Every expert's score (``softmax`` or ``sigmoid`` of the logits, in float32; 1 for
+        ``unweighted``: each chosen expert weighs 1, CMoE)."""
+        if self.scoring == "unweighted":
+            return torch.ones_like(logits, dtype=torch.float32)
         if self.scoring == "sigmoid":
             return torch.sigmoid(logits.float())
         return torch.softmax(logits.float(), dim=-1)

@@ -12,6 +12,8 @@ What the accelerator holds (every scale a float on the host, a multiplier and sh
   magnitude requantized onto the same exp table. Sigmoid scoring (DeepSeek-V3, GLM-4.5) puts
   ``sigmoid(t)`` in that table over the same range; its selection biases are fixed-point in a
   score's units; routed scaling is folded into the routed experts' combine multipliers.
+  Unweighted scoring (CMoE) requantizes each logit to steps of ``1 / 2**gate_frac`` of the
+  calibration's largest, its logit bias in the same steps.
 - **Experts**: for the FAT engine, ternary codes with per-row scales (exactly the model's
   weights, or refused); for the MixPE engine, W4A8 by
   :func:`~moetile.sw.quant.w4a8.quantize_groups` (asymmetric int4 groups, each row's scale
@@ -48,13 +50,17 @@ def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
     its name) cannot run."""
     engine = engine_params(engine)
     software = engine_software(engine)
-    softmax = layer.scoring == "softmax"
+    softmax, unweighted = layer.scoring == "softmax", layer.scoring == "unweighted"
     unsupported = {
         f"{layer.routing} routing": layer.routing != "top_k",
-        "a bias on the router's logits": layer.gate_bias is not None,
+        # Unweighted, a bias on the logits only chooses: it is the selection bias.
+        "a bias on the router's logits": layer.gate_bias is not None and not unweighted,
         "a selection bias on softmax scores": softmax and layer.choice_bias is not None,
+        "a bias on the logits and a selection bias": unweighted
+        and layer.gate_bias is not None
+        and layer.choice_bias is not None,
         "group-limited top-k of softmax scores": softmax and layer.groups != 1,
-        "experts chosen by their logits": layer.choose_on_logits,
+        "experts chosen by their logits": layer.choose_on_logits and not unweighted,
         "soft-capped logits": layer.logit_softcap != 0.0,
         f"top-k normalized by a {layer.normalize_p:g}-norm": layer.normalize_top_k
         and layer.normalize_p != 1.0,
@@ -100,7 +106,7 @@ def layer_params(layer: FloatMoELayer, max_tokens: int, **hardware) -> MoELayerP
         ),
         shared_gate=layer.shared_gate is not None,
         scoring=layer.scoring,
-        choice_bias=layer.choice_bias is not None,
+        choice_bias=_selection_bias(layer) is not None,
         groups=layer.groups,
         topk_groups=layer.topk_groups,
         group_score=layer.group_score,
@@ -168,10 +174,15 @@ def quantize_layer(
     exp_table = torch.tensor(
         [round((1 << p.gate_frac) * score(sign * i * step)) for i in range(p.exp_entries)]
     )
+    if p.scoring == "unweighted":
+        # Logits in steps of 1/2**gate_frac of the calibration's largest (bias included).
+        step = _largest_logit(layer, calibration) / (1 << p.gate_frac)
     router_pair = _pair(gate_scale * token_unit * (1 << w) / step, f"{where} router")
     extra = {}
     if p.choice_bias:
-        extra["choice_bias"] = _bias_codes(p, layer.choice_bias, where)
+        # In units of a score: a logit step for unweighted scoring, 1.0 for sigmoid.
+        unit = step * (1 << p.gate_frac) if p.scoring == "unweighted" else 1.0
+        extra["choice_bias"] = _bias_codes(p, _selection_bias(layer) / unit, where)
     if p.shared_gate:  # its own int8 scale, its logit's magnitude on the same exp table
         row = layer.shared_gate[0]
         row_scale = float(row.abs().max()) / 127 or 1.0
@@ -261,8 +272,21 @@ def _expert_bias_codes(p, expert: Expert, alpha, s_pre: float, s_hidden: float, 
     return {name: values.to(torch.int64) for name, (values, _width) in codes.items()}
 
 
+def _selection_bias(layer: FloatMoELayer) -> torch.Tensor | None:
+    """The bias that only chooses: the selection bias, or an unweighted router's logit bias."""
+    if layer.scoring == "unweighted" and layer.gate_bias is not None:
+        return layer.gate_bias
+    return layer.choice_bias
+
+
+def _largest_logit(layer: FloatMoELayer, calibration: torch.Tensor) -> float:
+    logits = layer.route(calibration)[0]
+    return float(logits.abs().max()) or 1.0
+
+
 def _bias_codes(p: MoELayerParams, bias: torch.Tensor, where: str) -> torch.Tensor:
-    """The selection biases in a score's units (``2**-gate_frac``), refused beyond ±2."""
+    """The selection biases (in scores, or in logit steps) in units of ``2**-gate_frac``,
+    refused beyond ±2."""
     if not torch.isfinite(bias).all():
         raise ValueError(f"{where}: the selection bias holds NaN or inf")
     codes = (bias.double() * (1 << p.gate_frac)).round().to(torch.int64)

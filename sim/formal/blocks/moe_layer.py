@@ -61,6 +61,11 @@ TINY_SIGMOID = replace(
 #: TINY with an ungated expert with biases: one row a unit, the biases read beside the scales.
 TINY_UNGATED = replace(TINY, gated=False, expert_bias=True)
 
+#: TINY with CMoE's router: logits plus a selection bias, each chosen expert weighing 1.
+TINY_UNWEIGHTED = replace(
+    TINY, experts=2, scoring="unweighted", renormalize=False, choice_bias=True
+)
+
 #: With ready sinks, the most cycles TINY owes a result (from its token) or a batch's stats
 #: (from the token that closes the batch) before the transfer: the route, gather, gate/up and
 #: down steps with every weight dense (the FAT engine skips zero weights), then the output;
@@ -171,6 +176,7 @@ SPEC = FormalSpec(
         TINY_SHARED_GATE,
         TINY_SIGMOID,
         TINY_UNGATED,
+        TINY_UNWEIGHTED,
     ),
     labels=(
         "defaults",
@@ -180,6 +186,7 @@ SPEC = FormalSpec(
         "smallest, shared gate",
         "smallest, sigmoid",
         "smallest, ungated",
+        "smallest, unweighted",
     ),
     contracts=_contracts,
     depth=lambda params: CONTROL_DEPTH,

@@ -1,5 +1,6 @@
-"""The sigmoid router (DeepSeek-V3, GLM-4.5): sigmoid scores from a table, a selection-only
-bias, group-limited top-k, the selected scores as gating weights, divided by their sum or not."""
+"""The score router: sigmoid scores from a table (DeepSeek-V3, GLM-4.5) or unweighted logits
+(CMoE), a selection-only bias, group-limited top-k, and the gating weights: the selected
+sigmoid scores, divided by their sum or not, or 1.0 each."""
 
 from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -8,29 +9,30 @@ from amaranth.lib.wiring import In
 
 from ..checks import counter_range
 from .divider import Divider
-from .fixed import requantize_stages, token_multiplier
+from .fixed import clamp, requantize_stages, token_multiplier
 from .interface import write_signature
 from .params import MoELayerParams
 from .pipeline import Pipeline
 from .router import gemv_and_selector, router_members
 
-__all__ = ["SigmoidRouter"]
+__all__ = ["ScoreRouter"]
 
 
-class SigmoidRouter(wiring.Component):
-    """Chooses each token's experts by sigmoid scores.
+class ScoreRouter(wiring.Component):
+    """Chooses each token's experts by score (``scoring`` ``sigmoid`` or ``unweighted``).
 
     The token's int8 vector goes chunk by chunk through the gate GEMV (int32 logits). Each
-    expert in turn (one a cycle, over five stages): ``|l|`` requantized with the token's
-    multiplier to a table index, the table's ``sigmoid(t)`` read, the score ``s`` that entry
-    for ``l >= 0`` and ``2**gate_frac`` minus it below; its choice score ``c = s + b`` with the
-    expert's selection bias ``b``, and its group's best two choice scores kept. Then the
-    ``topk_groups`` best groups (by their best score, or their best two's sum; ties to the
-    lower group) are kept, every other expert's choice score masked below any real one, and
-    the top-k selector picks the ``top_k`` best choice scores (ties to the lower index). The
-    gating weights are the selected scores, with ``renormalize`` divided by their sum by one
-    divider (``(s << gate_frac) // max(sum, 1)``). Exact rule:
-    :mod:`moetile.sw.golden.moe_layer`.
+    expert in turn (one a cycle, over five stages): with ``sigmoid``, ``|l|`` requantized with
+    the token's multiplier to a table index, the table's ``sigmoid(t)`` read, the score ``s``
+    that entry for ``l >= 0`` and ``2**gate_frac`` minus it below; with ``unweighted``, ``l``
+    itself requantized with the token's multiplier and clamped to the bias's range. Its choice
+    score is ``c = s + b`` with the expert's selection bias ``b``, and its group's best two
+    choice scores are kept. Then the ``topk_groups`` best groups (by their best score, or
+    their best two's sum; ties to the lower group) are kept, every other expert's choice
+    score masked below any real one, and the top-k selector picks the ``top_k`` best choice
+    scores (ties to the lower index). The gating weights: the selected sigmoid scores, with
+    ``renormalize`` divided by their sum by one divider (``(s << gate_frac) // max(sum,
+    1)``); 1.0 each when unweighted. Exact rule: :mod:`moetile.sw.golden.moe_layer`.
 
     Members
     -------
@@ -38,9 +40,9 @@ class SigmoidRouter(wiring.Component):
     i_w : In(stream.Signature(chunk_layout(params.gemv)))
     o : Out(stream.Signature(choice_layout(params)))
     exp_write : In(write_signature(params.exp_entries, params.gate_width))
-        Score table writes: ``sigmoid(i * step)``.
+        Score table writes: ``sigmoid(i * step)`` (unused when unweighted).
     scale : In(scale_pair_layout(params))
-        The logit magnitude's requantization to a table index.
+        The logit's (magnitude's) requantization.
     bias_write : In(write_signature(params.experts, signed(params.bias_width)))
         With ``params.choice_bias``: the selection biases.
     """
@@ -77,16 +79,9 @@ class SigmoidRouter(wiring.Component):
         return m
 
     def _score(self, m, pipe, scale, logits, scoring, step):
-        """Each expert's ``|l|`` to a table index over four stages, then its table entry:
-        ``(stage, score)``, the stage with ``valid``, ``last``, ``step`` and ``negative``."""
+        """Each expert's score over five stages: ``(stage, score)``, the stage with ``valid``,
+        ``last`` and ``step``."""
         p = self.params
-        m.submodules.exp_table = table = Memory(shape=p.gate_width, depth=p.exp_entries, init=[])
-        write, read = table.write_port(), table.read_port()
-        m.d.comb += [
-            write.addr.eq(self.exp_write.addr),
-            write.data.eq(self.exp_write.data),
-            write.en.eq(self.exp_write.en),
-        ]
         multiplier = Signal(len(self.scale.multiplier))
         m.d.sync += multiplier.eq(
             token_multiplier(
@@ -95,6 +90,21 @@ class SigmoidRouter(wiring.Component):
         )
         logit = Array(logits)[step]
         lane = {"valid": scoring, "last": step == p.experts - 1, "step": step}
+        if p.scoring == "unweighted":
+            return self._logit_score(m, pipe, lane, logit, multiplier)
+        return self._sigmoid_score(m, pipe, lane, logit, multiplier)
+
+    def _sigmoid_score(self, m, pipe, lane, logit, multiplier):
+        """``|l|`` to a table index over four stages, then the table's entry, the score that
+        entry or ``2**gate_frac`` minus it by the sign."""
+        p = self.params
+        m.submodules.exp_table = table = Memory(shape=p.gate_width, depth=p.exp_entries, init=[])
+        write, read = table.write_port(), table.read_port()
+        m.d.comb += [
+            write.addr.eq(self.exp_write.addr),
+            write.data.eq(self.exp_write.data),
+            write.en.eq(self.exp_write.en),
+        ]
         apart = pipe.stage(
             "apart", **lane, negative=logit < 0, magnitude=Mux(logit < 0, -logit, logit)
         )
@@ -116,11 +126,34 @@ class SigmoidRouter(wiring.Component):
         m.d.comb += score.eq(Mux(indexed.negative, one - read.data, read.data))
         return indexed, score
 
+    def _logit_score(self, m, pipe, lane, logit, multiplier):
+        """The logit requantized with the token's multiplier over four stages, clamped to the
+        selection bias's range: ``(stage, score)``."""
+        p = self.params
+        apart = pipe.stage("apart", **lane, logit=logit)
+        shifted = requantize_stages(
+            m,
+            pipe,
+            "score",
+            ("scaled", "rounded", "shifted"),
+            apart.carry("valid", "last", "step"),
+            apart.logit,
+            multiplier,
+            self.scale.shift,
+        )
+        scored = pipe.stage("indexed", **shifted.carry("valid", "last", "step"))
+        low, high = -(1 << (p.bias_width - 1)), (1 << (p.bias_width - 1)) - 1
+        bounded = clamp(m, "logit_score", shifted.wide, low, high, signed(p.bias_width))
+        score = Signal(signed(p.bias_width))
+        m.d.sync += score.eq(bounded)
+        return scored, score
+
     def _choose(self, m, scored, score):
         """Each score kept, its choice score ``s + b`` kept, and its group's best two updated;
         ``ranked`` from the last expert's until the selector takes the masked choices."""
         p = self.params
-        scores = Array(Signal(p.gate_width, name=f"score{e}") for e in range(p.experts))
+        width = signed(p.bias_width) if p.scoring == "unweighted" else p.gate_width
+        scores = Array(Signal(width, name=f"score{e}") for e in range(p.experts))
         choices = Array(Signal(signed(p.choice_width), name=f"choice{e}") for e in range(p.experts))
         biases = Array(Signal(signed(p.bias_width), name=f"bias{e}") for e in range(p.experts))
         if p.choice_bias:
@@ -212,6 +245,8 @@ class SigmoidRouter(wiring.Component):
         for i in range(p.top_k):
             m.d.comb += self.o.payload.expert[i].eq(top.top[i].index)
         selected = [scores[top.top[i].index] for i in range(p.top_k)]
+        if p.scoring == "unweighted":
+            selected = [1 << p.gate_frac] * p.top_k
         if p.renormalize:
             self._divide(m, selected, gating)
         else:
