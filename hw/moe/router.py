@@ -15,7 +15,7 @@ from .interface import choice_layout, scale_pair_layout, token_layout, write_sig
 from .params import MoELayerParams
 from .pipeline import Pipeline
 
-__all__ = ["Router", "feed_gemv", "gemv_and_selector", "router_members"]
+__all__ = ["Router", "feed_gemv", "gemv_and_selector", "router_members", "router_table"]
 
 
 class Router(wiring.Component):
@@ -62,33 +62,26 @@ class Router(wiring.Component):
         logits = Signal(data.ArrayLayout(signed(p.gemv.acc_width), p.experts))
         m.d.comb += [topk.i.valid.eq(gemv.o.valid), gemv.o.ready.eq(topk.i.ready)]
         taken = gemv.o.valid & gemv.o.ready
-        self.shared_logit = None
+        shared_logit = None
         if p.shared_gate:
-            self.shared_logit = Signal(signed(p.gemv.acc_width))
+            shared_logit = Signal(signed(p.gemv.acc_width))
             routed = [gemv.o.payload.y[e] for e in range(p.experts)]
             m.d.comb += [topk.i.payload.scores[e].eq(y) for e, y in enumerate(routed)]
             with m.If(taken):
                 m.d.sync += [logits[e].eq(y) for e, y in enumerate(routed)]
-                m.d.sync += self.shared_logit.eq(gemv.o.payload.y[p.experts])
+                m.d.sync += shared_logit.eq(gemv.o.payload.y[p.experts])
         else:
             m.d.comb += topk.i.payload.scores.eq(gemv.o.payload.y)
             with m.If(taken):
                 m.d.sync += logits.eq(gemv.o.payload.y)
-        self._gate(m, topk, logits, scale)
+        self._gate(m, topk, logits, scale, shared_logit)
         return m
 
-    def _gate(self, m, topk, logits, scale):
+    def _gate(self, m, topk, logits, scale, shared_logit):
         """Exp table lookups over the candidates (and the shared gate's logit), then one
         division per selected expert (and the shared gate's)."""
         p = self.params
-        m.submodules.exp_table = table = Memory(shape=p.gate_width, depth=p.exp_entries, init=[])
-        write = table.write_port()
-        read = table.read_port()
-        m.d.comb += [
-            write.addr.eq(self.exp_write.addr),
-            write.data.eq(self.exp_write.data),
-            write.en.eq(self.exp_write.en),
-        ]
+        read = router_table(m, self)
         m.submodules.divider = divider = Divider(p.gate_frac + p.exp_sum_width, p.exp_sum_width)
 
         top = Signal.like(topk.o.payload)
@@ -126,7 +119,8 @@ class Router(wiring.Component):
                 m.d.sync += looking.eq(0)
         lookup = {"valid": looking, "last": step == steps - 1, "step": step}
         if p.shared_gate:
-            shifted = self._shared_lookup(m, pipe, lookup, scale, delta, multiplier, candidates)
+            shared = (candidates, shared_logit)
+            shifted = self._shared_lookup(m, pipe, lookup, scale, delta, multiplier, shared)
         else:
             apart = pipe.stage("apart", **lookup, delta=delta)
             shifted = requantize_stages(
@@ -159,7 +153,7 @@ class Router(wiring.Component):
         if p.shared_gate:
             one = 1 << p.gate_frac
             sigmoid = sent == p.top_k
-            positive = Mux(self.shared_logit < 0, shared_exp, one)
+            positive = Mux(shared_logit < 0, shared_exp, one)
             numerator = Mux(sigmoid, positive, numerator)
             denominator = Mux(sigmoid, one + shared_exp, denominator)
         m.d.comb += [
@@ -198,9 +192,10 @@ class Router(wiring.Component):
                 with m.If(top.top[i].index == step):
                     m.d.sync += exps[i].eq(entry)
 
-    def _shared_lookup(self, m, pipe, lookup, scale, delta, multiplier, candidates):
+    def _shared_lookup(self, m, pipe, lookup, scale, delta, multiplier, shared):
         """The exp index stages with the shared gate's step after the candidates: its
-        ``|l_s|`` requantized with its own token multiplier and shift."""
+        ``|l_s|`` requantized with its own token multiplier and shift. ``shared``: (its
+        step, its logit)."""
         p = self.params
         shared_multiplier = Signal(len(self.shared_scale.multiplier))
         m.d.sync += shared_multiplier.eq(
@@ -208,8 +203,8 @@ class Router(wiring.Component):
                 m, "shared_multiplier", scale, self.shared_scale.multiplier, p.token_scale_width
             )
         )
-        shared = lookup["step"] == candidates
-        logit = self.shared_logit
+        step, logit = shared
+        shared = lookup["step"] == step
         apart = pipe.stage(
             "apart",
             **lookup,
@@ -248,6 +243,21 @@ def gemv_and_selector(m, router):
     m.submodules.topk = topk = topk_component(p.topk)
     wiring.connect(m, wiring.flipped(router.i_w), gemv.i_w)
     return gemv, topk, feed_gemv(m, router, gemv)
+
+
+def router_table(m, router):
+    """``router``'s table (``exp_entries`` entries of ``gate_width`` bits: ``exp(-t)``, or
+    ``sigmoid(t)`` for sigmoid scores), written from its ``exp_write``; its synchronous read
+    port."""
+    p = router.params
+    m.submodules.exp_table = table = Memory(shape=p.gate_width, depth=p.exp_entries, init=[])
+    write, read = table.write_port(), table.read_port()
+    m.d.comb += [
+        write.addr.eq(router.exp_write.addr),
+        write.data.eq(router.exp_write.data),
+        write.en.eq(router.exp_write.en),
+    ]
+    return read
 
 
 def feed_gemv(m, router, gemv):

@@ -4,7 +4,6 @@ sigmoid scores, divided by their sum or not, or 1.0 each."""
 
 from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
 from ..checks import counter_range
@@ -13,7 +12,7 @@ from .fixed import clamp, requantize_stages, token_multiplier
 from .interface import write_signature
 from .params import MoELayerParams
 from .pipeline import Pipeline
-from .router import gemv_and_selector, router_members
+from .router import gemv_and_selector, router_members, router_table
 
 __all__ = ["ScoreRouter"]
 
@@ -73,8 +72,8 @@ class ScoreRouter(wiring.Component):
                 m.d.sync += scoring.eq(0)
 
         scored, score = self._score(m, pipe, scale, logits, scoring, step)
-        scores, choices, ranked = self._choose(m, scored, score)
-        offered, gating = self._select(m, topk, scores, choices, ranked)
+        scores, choices, ranked, best = self._choose(m, scored, score)
+        offered, gating = self._select(m, topk, scores, choices, ranked, best)
         m.d.comb += busy.eq(scoring | pipe.occupied | ranked | offered | gating | self.o.valid)
         return m
 
@@ -98,13 +97,7 @@ class ScoreRouter(wiring.Component):
         """``|l|`` to a table index over four stages, then the table's entry, the score that
         entry or ``2**gate_frac`` minus it by the sign."""
         p = self.params
-        m.submodules.exp_table = table = Memory(shape=p.gate_width, depth=p.exp_entries, init=[])
-        write, read = table.write_port(), table.read_port()
-        m.d.comb += [
-            write.addr.eq(self.exp_write.addr),
-            write.data.eq(self.exp_write.data),
-            write.en.eq(self.exp_write.en),
-        ]
+        read = router_table(m, self)
         apart = pipe.stage(
             "apart", **lane, negative=logit < 0, magnitude=Mux(logit < 0, -logit, logit)
         )
@@ -149,11 +142,12 @@ class ScoreRouter(wiring.Component):
         return scored, score
 
     def _choose(self, m, scored, score):
-        """Each score kept, its choice score ``s + b`` kept, and its group's best two updated;
-        ``ranked`` from the last expert's until the selector takes the masked choices."""
+        """Each sigmoid score kept, its choice score ``s + b`` kept, and its group's best two
+        updated: ``(scores, choices, ranked, best)``, ``ranked`` from the last expert's until
+        the selector takes the masked choices, ``best`` each group's pair (None without
+        groups)."""
         p = self.params
-        width = signed(p.bias_width) if p.scoring == "unweighted" else p.gate_width
-        scores = Array(Signal(width, name=f"score{e}") for e in range(p.experts))
+        scores = Array(Signal(p.gate_width, name=f"score{e}") for e in range(p.experts))
         choices = Array(Signal(signed(p.choice_width), name=f"choice{e}") for e in range(p.experts))
         biases = Array(Signal(signed(p.bias_width), name=f"bias{e}") for e in range(p.experts))
         if p.choice_bias:
@@ -163,11 +157,13 @@ class ScoreRouter(wiring.Component):
         m.d.comb += choice.eq(score + biases[scored.step])
         ranked = Signal()
         with m.If(scored.valid):
-            m.d.sync += [scores[scored.step].eq(score), choices[scored.step].eq(choice)]
+            m.d.sync += choices[scored.step].eq(choice)
+            if p.scoring == "sigmoid":  # unweighted, the gates are 1.0: no score kept
+                m.d.sync += scores[scored.step].eq(score)
             with m.If(scored.last):
                 m.d.sync += ranked.eq(1)
-        self.best = self._group_bests(m, scored, choice) if p.groups > 1 else None
-        return scores, choices, ranked
+        best = self._group_bests(m, scored, choice) if p.groups > 1 else None
+        return scores, choices, ranked, best
 
     def _group_bests(self, m, scored, choice):
         """Per group, its best and second-best choice scores so far (reset with the first
@@ -196,14 +192,14 @@ class ScoreRouter(wiring.Component):
                         m.d.sync += [first.eq(now_first), second.eq(now_second)]
         return best
 
-    def _kept_groups(self, m):
+    def _kept_groups(self, m, best):
         """Whether each group is among the ``topk_groups`` best (ties to the lower group)."""
         p = self.params
         if p.groups == 1:
             return [Signal(1, init=1)]
         width = p.choice_width + 1
         group_scores = []
-        for g, (first, second) in enumerate(self.best):
+        for g, (first, second) in enumerate(best):
             total = Signal(signed(width), name=f"group{g}_score")
             value = first + second if p.group_score == "top2_sum" else first
             m.d.comb += total.eq(value)
@@ -220,13 +216,13 @@ class ScoreRouter(wiring.Component):
             kept.append(above < p.topk_groups)
         return kept
 
-    def _select(self, m, topk, scores, choices, ranked):
+    def _select(self, m, topk, scores, choices, ranked, best):
         """The masked choice scores into the selector; its picks' scores as gating weights,
         divided by their sum with ``renormalize``."""
         p = self.params
         size = p.experts // p.groups
         lowest = -(1 << (p.choice_width - 1))
-        kept = self._kept_groups(m)
+        kept = self._kept_groups(m, best)
         for e in range(p.experts):
             masked = Mux(kept[e // size], choices[e], lowest)
             m.d.comb += topk.i.payload.scores[e].eq(masked)
@@ -244,9 +240,10 @@ class ScoreRouter(wiring.Component):
             m.d.sync += [top.eq(topk.o.payload), offered.eq(0), gating.eq(1)]
         for i in range(p.top_k):
             m.d.comb += self.o.payload.expert[i].eq(top.top[i].index)
-        selected = [scores[top.top[i].index] for i in range(p.top_k)]
         if p.scoring == "unweighted":
             selected = [1 << p.gate_frac] * p.top_k
+        else:
+            selected = [scores[top.top[i].index] for i in range(p.top_k)]
         if p.renormalize:
             self._divide(m, selected, gating)
         else:

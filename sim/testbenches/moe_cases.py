@@ -73,14 +73,14 @@ def random_layer(
         exp_table = [round(one / (1 + math.exp(-i / 16))) for i in range(p.exp_entries)]
     else:
         exp_table = [max(1, round(one * math.exp(-i / 16))) for i in range(p.exp_entries)]
-    shared_gate = {}
+    routing = {}  # the selection biases and the shared gate, where the Params have them
     if p.choice_bias:  # mostly within a score's range, so that they reorder the choices
         low, high = -(1 << (p.bias_width - 1)), (1 << (p.bias_width - 1)) - 1
         bias = [rng.randint(-one // 2, one // 2) for _ in range(p.experts)]
         bias[rng.randrange(p.experts)] = rng.choice([low, high])
-        shared_gate["choice_bias"] = torch.tensor(bias)
+        routing["choice_bias"] = torch.tensor(bias)
     if p.shared_gate:  # logits of either sign, their magnitudes over the exp table
-        shared_gate = {
+        routing |= {
             "shared_gate": torch.randint(-spread, spread, (d,), generator=g),
             "shared_gate_scale": (
                 rng.randrange(1 << 30, 1 << 31),
@@ -98,7 +98,7 @@ def random_layer(
         ),
         product_scale=(rng.randrange(1 << 30, 1 << 31), _shift_for(p, 64 * 64, 60)),
         experts=tuple(experts),
-        **shared_gate,
+        **routing,
     )
 
 
