@@ -148,7 +148,15 @@ def test_cli_writes_report_and_plots(small_model, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--model", "cmoe-minilm"], "model cmoe-minilm is a sentence-embedding encoder"),
+        (["--model", "cmoe-minilm"], "the fat engine runs ternary experts: engine must be"),
+        (
+            ["--model", "cmoe-minilm", "--engine", "xbar", "--generate", "2"],
+            "model cmoe-minilm is a sentence-embedding encoder: it generates no tokens",
+        ),
+        (
+            ["--model", "cmoe-minilm", "--engine", "xbar", "--tokens", "10000000"],
+            "tokens: the validation text holds",
+        ),
         (["--model", "no/such/dir"], "--model must be one of tiny-moe, cmoe-minilm or a model"),
         (["--backend", "verilog"], "backend must be one of 'fast', 'cocotb', 'golden'"),
         (["--tokens", "0"], "tokens must be an integer >= 1, not 0"),

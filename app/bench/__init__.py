@@ -42,6 +42,7 @@ BENCH_SUMMARIES = {
     "prefetch": f"prefetchers vs load-on-demand and the oracle in decode ({PAPERS['generate']})",
     "sim": "cycles per second of the three simulators (moetile's own targets)",
     "cosim": "the MoE layer accelerator end to end: bit-exact, utilization (own targets)",
+    "cmoe": f"CMoE-MiniLM at 25 % active vs its dense FFN, same engine ({PAPERS['cmoe']})",
     "fpga": "every design placed and routed on an ECP5: resources, Fmax, time per token (own)",
 }
 
@@ -50,6 +51,7 @@ OWN_BENCHES = {
     "sim": "moetile.app.bench.sim",
     "fpga": "moetile.app.bench.fpga",
     "prefetch": "moetile.app.bench.prefetch",
+    "cmoe": "moetile.app.bench.cmoe",
 }
 
 #: Benchmark name → module providing ``run``: each registered block's benchmark, then

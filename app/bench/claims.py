@@ -14,6 +14,7 @@ PAPERS = {
     "gocache": "MoE-PIM, arXiv 2602.10254",
     "predictor": "pre-attention expert prediction, arXiv 2511.10676",
     "generate": "Fate, arXiv 2502.12224",
+    "cmoe": "CMoE, arXiv 2502.04416",
 }
 
 #: How far from a paper's figure a measurement still reproduces it (a fraction of the figure).

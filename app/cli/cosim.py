@@ -178,22 +178,34 @@ def _cosim(args) -> int:
     if report["backend"] != "golden":
         clock = report["clock"]
         print(wrapped(f"times at {clock['mhz']:g} MHz: {clock['source']}"))
-    q = report["quality"]
-    backend = report["backend"]
-    print(
-        f"perplexity per byte on these {q['tokens']} tokens: float {q['float_perplexity']:.3f}, "
-        f"quantized golden {q['golden_perplexity']:.3f}, {backend} "
-        f"{q[f'{backend}_perplexity']:.3f}"
-    )
-    if "held_out" in q:
-        h = q["held_out"]
-        print(
-            f"perplexity per byte on {h['tokens']} held-out tokens: float "
-            f"{h['float_perplexity']:.3f}, quantized golden {h['golden_perplexity']:.3f}"
-        )
+    for line in _quality_lines(report["quality"], report["backend"]):
+        print(wrapped(line))
     print(_area(report["area"], report["simulation"]["cycles"]))
     print(wrapped(f"wrote {', '.join(files)} to {args.out}"))
     return 0 if report["bit_exact"] else 1
+
+
+#: How each quality figure of a report is printed: its words, and the float model's name.
+QUALITY_FIGURES = {
+    "perplexity": ("perplexity per byte", "float"),
+    "embedding_cosine": ("sentence embeddings' cosine to the dense model's", "float CMoE"),
+}
+
+
+def _quality_lines(q: dict, backend: str) -> list[str]:
+    metric = next(m for m in QUALITY_FIGURES if f"float_{m}" in q)
+    words, float_name = QUALITY_FIGURES[metric]
+    lines = [
+        f"{words} on these {q['tokens']} tokens: {float_name} {q[f'float_{metric}']:.3f}, "
+        f"quantized golden {q[f'golden_{metric}']:.3f}, {backend} {q[f'{backend}_{metric}']:.3f}"
+    ]
+    if "held_out" in q:
+        h = q["held_out"]
+        lines.append(
+            f"{words} on {h['tokens']} held-out tokens: {float_name} "
+            f"{h[f'float_{metric}']:.3f}, quantized golden {h[f'golden_{metric}']:.3f}"
+        )
+    return lines
 
 
 def _generate(settings, out: Path) -> int:

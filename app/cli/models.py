@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from moetile.sw.console import UserError, print_table, progress, quiet_transformers, training_bar
-from moetile.sw.models import CMOE_MODEL, TINY_MODELS
+from moetile.sw.models import CMOE_CALIBRATION_PASSAGES, CMOE_FILE, CMOE_MODEL, TINY_MODELS
 from moetile.sw.outputs import OutputFile, OutputFolder
 
 __all__ = ["add_model_commands"]
@@ -32,7 +32,9 @@ def add_model_commands(commands) -> None:
     train.set_defaults(run=_model_train_tiny)
 
     cmoe = actions.add_parser("convert-cmoe", help="convert all-MiniLM-L6-v2's FFNs to MoE")
-    cmoe.add_argument("--calibration", type=int, default=200, help="calibration passages")
+    cmoe.add_argument(
+        "--calibration", type=int, default=CMOE_CALIBRATION_PASSAGES, help="calibration passages"
+    )
     cmoe.add_argument("--held-out", type=int, default=60, help="evaluation passages")
     cmoe.add_argument("--experts", type=int, default=8, help="experts per FFN, shared included")
     cmoe.add_argument("--shared", type=int, default=1, help="shared (always active) experts")
@@ -71,7 +73,6 @@ def add_model_commands(commands) -> None:
 
 #: Where the models made by these commands go unless ``--out`` says otherwise.
 MODELS_DIR = Path("build/models")
-CMOE_FILE = "cmoe.safetensors"
 TRACEABLE = (*TINY_MODELS, CMOE_MODEL)
 SPLITS = ("train", "validation")
 

@@ -5,7 +5,8 @@ step and the engine's utilization."""
 import json
 import math
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -13,7 +14,7 @@ import torch
 from moetile.hw.moe import MoELayerParams
 from moetile.hw.registry import Design, block
 from moetile.sim.implementation import design_clock
-from moetile.sw.models import TINY_MODELS, saved_model_dir
+from moetile.sw.models import CMOE_MODEL, TINY_MODELS, saved_model_dir
 from moetile.sw.outputs import OutputFolder
 from moetile.sw.paths import locked_file
 from moetile.sw.runtime.backends import GoldenBackend
@@ -27,14 +28,16 @@ from .settings_file import SETTINGS_FILE, settings_toml
 __all__ = [
     "COSIM_TRAIN_STEPS",
     "CosimSettings",
+    "Workload",
     "cosim",
+    "decoder_workload",
     "passages",
     "report_head",
     "resolve_model",
     "write_report",
 ]
 
-MODELS = ("tiny-moe", "cmoe-minilm")
+MODELS = ("tiny-moe", CMOE_MODEL)
 
 #: The tiny MoE each engine runs (``--model tiny-moe``): FAT runs exactly ternary experts.
 ENGINE_MODELS = {"fat": "tiny-moe-ternary", "mixpe": "tiny-moe", "xbar": "tiny-moe"}
@@ -60,11 +63,6 @@ def resolve_model(settings: CosimSettings, progress, on_step=None):
             f"{summary['hidden']}, {summary['experts']} experts, top-{summary['top_k']}"
         )
         return model, f"hf:{summary['model_type']}"
-    if settings.model == "cmoe-minilm":
-        raise ValueError(
-            "model cmoe-minilm is a sentence-embedding encoder; moetile cosim runs decoder "
-            "language models (use --model tiny-moe or --hf)"
-        )
     if settings.model == "tiny-moe":
         # The model `moetile model train-tiny --experts KIND` makes, when there is one; a
         # shorter run of it otherwise (its own folder when the steps are not the default).
@@ -159,6 +157,42 @@ def _check_sizes(settings: CosimSettings, train, validation) -> None:
             )
 
 
+@dataclass
+class Workload:
+    """What a co-simulation runs: a model with its MoE layers on the accelerator, its
+    calibration, co-simulated and held-out passages, and how its outputs are scored
+    (``score(outputs, passages)``, the figure named ``metric``)."""
+
+    name: str
+    accelerated: AcceleratedModel
+    calibration: list[torch.Tensor]
+    passages: list[torch.Tensor]
+    held_out: list[torch.Tensor]
+    metric: str
+    score: Callable[[list[torch.Tensor], list[torch.Tensor]], float]
+
+
+def decoder_workload(settings: CosimSettings, progress, on_train_step=None) -> Workload:
+    """A decoder language model (``--model tiny-moe``, a model folder, ``--hf``) scored by its
+    perplexity per byte."""
+    from moetile.sw.models.corpus import stdlib_corpus
+
+    train, validation = stdlib_corpus().split_bytes()
+    _check_sizes(settings, train, validation)
+    model, name = resolve_model(settings, progress, on_train_step)
+    context = model.config.max_position_embeddings
+    hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
+    return Workload(
+        name,
+        AcceleratedModel(model, hardware, settings.max_tokens),
+        passages(train, settings.calibration, context),
+        passages(validation, settings.tokens, context),
+        passages(validation, settings.quality_tokens, context),
+        "perplexity",
+        perplexity,
+    )
+
+
 def cosim(
     settings: CosimSettings,
     progress,
@@ -169,20 +203,19 @@ def cosim(
     ``progress(message)`` says what happens; ``on_batch(done, total, record)`` follows the
     layer batches and ``on_train_step(step, total, loss)`` the training, when the model must be
     trained first (default: a message every 25 steps)."""
-    from moetile.sw.models.corpus import stdlib_corpus
+    from .encoder import encoder_workload
 
     started = time.perf_counter()
     settings = settings.resolved()
-    train, validation = stdlib_corpus().split_bytes()
-    _check_sizes(settings, train, validation)
-    model, name = resolve_model(settings, progress, on_train_step)
-    context = model.config.max_position_embeddings
-    hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
-    accelerated = AcceleratedModel(model, hardware, settings.max_tokens)
+    if settings.model == CMOE_MODEL:
+        workload = encoder_workload(settings, progress)
+    else:
+        workload = decoder_workload(settings, progress, on_train_step)
+    accelerated = workload.accelerated
     progress(f"calibrating activation scales on {settings.calibration} training tokens")
-    accelerated.calibrate(passages(train, settings.calibration, context))
+    accelerated.calibrate(workload.calibration)
     params = accelerated.params
-    texts = passages(validation, settings.tokens, context)
+    texts = workload.passages
 
     progress(
         f"building the accelerator ({params.experts} experts, {settings.engine} engine: "
@@ -199,35 +232,32 @@ def cosim(
         on_batch(done, total, record)
 
     try:
-        logits = [accelerated.forward(p, backend, count) for p in texts]
+        outputs = [accelerated.forward(p, backend, count) for p in texts]
     finally:
         backend.close()
-    records = accelerated.records
-    accelerated.records = []
+    records, accelerated.records = accelerated.records, []
     golden = GoldenBackend()
-    float_logits = [accelerated.forward(p, None) for p in texts]
-    golden_logits = [accelerated.forward(p, golden) for p in texts]
-    accelerated.records = []
+
+    def scores(texts, backends) -> dict:
+        return {
+            f"{name}_{workload.metric}": workload.score(
+                [accelerated.forward(p, backend) for p in texts], texts
+            )
+            for name, backend in backends
+        }
 
     quality = {
         "tokens": settings.tokens,
-        "float_perplexity": perplexity(float_logits, texts),
-        "golden_perplexity": perplexity(golden_logits, texts),
-        f"{settings.backend}_perplexity": perplexity(logits, texts),
+        **scores(texts, [("float", None), ("golden", golden)]),
+        f"{settings.backend}_{workload.metric}": workload.score(outputs, texts),
     }
     if settings.quality_tokens:
-        held_out = passages(validation, settings.quality_tokens, context)
         progress(f"float and quantized golden on {settings.quality_tokens} held-out tokens")
         quality["held_out"] = {
             "tokens": settings.quality_tokens,
-            "float_perplexity": perplexity(
-                [accelerated.forward(p, None) for p in held_out], held_out
-            ),
-            "golden_perplexity": perplexity(
-                [accelerated.forward(p, golden) for p in held_out], held_out
-            ),
+            **scores(workload.held_out, [("float", None), ("golden", golden)]),
         }
-        accelerated.records = []
+    accelerated.records = []
     simulated_rtl = settings.backend != "golden"
     area = design_area(params, settings.area, progress) if simulated_rtl or settings.area else None
     design = Design(block("moe_layer"), params)
@@ -240,7 +270,7 @@ def cosim(
     cycles = sum(r.cycles for r in simulated)
     seconds = sum(r.seconds for r in simulated)
     return {
-        **report_head(name, settings, params, design, clock, records),
+        **report_head(workload.name, settings, params, design, clock, records),
         "area": area,
         "layers": rows,
         "quality": quality,

@@ -8,6 +8,7 @@ from moetile.hw.expert_cache import ALLOCATIONS, CACHE_POLICIES
 from moetile.hw.moe import ENGINES, MoELayerParams
 from moetile.sim.offchip import MEMORIES, check_memory_figures
 from moetile.sw.cost.fpga import check_clock
+from moetile.sw.models import CMOE_MODEL
 
 __all__ = ["BACKENDS", "COSIM_TRAIN_STEPS", "PREFETCHERS", "CosimSettings"]
 
@@ -30,11 +31,14 @@ class CosimSettings:
     """What to co-simulate and on what hardware.
 
     ``model``: ``tiny-moe`` (the tiny MoE, trained on first use: ternary experts for the FAT
-    engine, float experts for MixPE and crossbars), ``cmoe-minilm``
-    or a directory holding a tiny MoE; ``tokens``: held-out tokens run through the model on the
-    accelerator; ``max_tokens``: the accelerator's batch; ``engine``: ``fat``, ``mixpe`` or
-    ``xbar``; ``lanes``, ``arrays``: the engine's size (FAT lanes and arrays, MixPE rows and
-    columns, tokens per job and crossbar peripheries);
+    engine, float experts for MixPE and crossbars), ``cmoe-minilm`` (all-MiniLM-L6-v2
+    converted to an MoE by CMoE, 25 % of each FFN active, converted on first use; an encoder
+    scored by its sentence embeddings' cosine to the dense model's, its passages the held-out
+    docstrings; engine ``xbar`` or ``mixpe``) or a directory holding a tiny MoE; ``tokens``:
+    held-out tokens run through the model on the accelerator; ``max_tokens``: the
+    accelerator's batch; ``engine``: ``fat``, ``mixpe`` or ``xbar``; ``lanes``, ``arrays``:
+    the engine's size (FAT lanes and arrays, MixPE rows and columns, tokens per job and
+    crossbar peripheries);
     ``calibration``: training-split tokens that set the activation scales;
     ``area``: synthesize the design for its area when the cache does not hold it yet;
     ``clock``: MHz of the printed times (``None``: the design's Fmax from ``moetile
@@ -121,6 +125,7 @@ class CosimSettings:
             )
         self._check_prefetch()
         self._check_hf()
+        self._check_encoder()
         if self.quality_tokens is not None:
             check_int("quality_tokens", self.quality_tokens, minimum=0)
         if self.clock is not None:
@@ -160,6 +165,20 @@ class CosimSettings:
             raise ValueError(
                 f"prefetch {self.prefetch} trains its predictors on the tiny MoE's traces: with "
                 "hf use none, fate or oracle"
+            )
+
+    def _check_encoder(self) -> None:
+        if self.model != CMOE_MODEL:
+            return
+        if self.generate:
+            raise ValueError(
+                f"model {CMOE_MODEL} is a sentence-embedding encoder: it generates no tokens "
+                "(leave out generate)"
+            )
+        if self.engine == "fat":
+            raise ValueError(
+                f"model {CMOE_MODEL} keeps MiniLM's float weights and the fat engine runs "
+                "ternary experts: engine must be xbar or mixpe"
             )
 
     def resolved(self) -> "CosimSettings":

@@ -7,12 +7,16 @@ from pathlib import Path
 
 from moetile.sw.paths import cache_root
 
-__all__ = ["CMOE_MODEL", "TINY_MODELS", "saved_model_dir"]
+__all__ = ["CMOE_CALIBRATION_PASSAGES", "CMOE_FILE", "CMOE_MODEL", "TINY_MODELS", "saved_model_dir"]
 
 #: The tiny MoEs by name, each with its expert weights (``float`` or ``ternary``).
 TINY_MODELS = {"tiny-moe": "float", "tiny-moe-ternary": "ternary"}
 #: The name of all-MiniLM-L6-v2 converted to an MoE (``moetile model convert-cmoe``).
 CMOE_MODEL = "cmoe-minilm"
+#: The file holding its experts' partition and routers, in the model's folder.
+CMOE_FILE = "cmoe.safetensors"
+#: Training passages its conversion calibrates on by default.
+CMOE_CALIBRATION_PASSAGES = 200
 
 
 def saved_model_dir(name: str) -> Path:

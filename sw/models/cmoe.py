@@ -110,6 +110,26 @@ class CMoEFeedForward(torch.nn.Module):
             choose_on_logits=True,
         )
 
+    def dense_layer(self):
+        """The dense FFN as a :class:`~moetile.sw.models.moe_layer.FloatMoELayer` of one
+        always-on expert (every neuron, with ``b1`` and ``b2``), the baseline of
+        :meth:`float_layer` on the same hardware. Its router has one expert to choose, so its
+        row (the mean up-projection row) never changes the choice."""
+        from .moe_layer import Expert, FloatMoELayer
+
+        expert = Expert(
+            up=self.w1, down=self.w2, up_bias=self.b1, down_bias=self.b2, activation="gelu"
+        )
+        return FloatMoELayer(
+            gate=self.w1.mean(0, keepdim=True),
+            top_k=1,
+            normalize_top_k=False,
+            experts=(expert,),
+            name="dense",
+            scoring="unweighted",
+            choose_on_logits=True,
+        )
+
     def _linear_gate(self) -> tuple[torch.Tensor, torch.Tensor]:
         rep = self.representatives
         return self.w1[rep], self.b1[rep]

@@ -20,15 +20,20 @@ from .minilm import embed, load_minilm, tokenize
 
 __all__ = [
     "ConvertedMiniLM",
+    "cached_conversion",
     "convert_minilm",
     "embedding_similarity",
     "layer_errors",
     "load_converted",
+    "moe_sites",
+    "passage_embedding",
     "record_cmoe_trace",
     "routed",
     "save_converted",
     "text_samples",
     "texts_for_tokens",
+    "token_passages",
+    "with_moe_layers",
 ]
 
 
@@ -109,6 +114,23 @@ class _RoutedFFN(torch.nn.Module):
         return self.ffn(h, self.router, self.k)
 
 
+class _FloatLayerFFN(torch.nn.Module):
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, h):
+        return self.layer.forward(h.reshape(-1, h.shape[-1])).reshape(h.shape)
+
+
+def _install(model, ffns: list[torch.nn.Module]) -> None:
+    """Each BERT layer's FFN ``ffns[n]``: in ``intermediate``, its ``output.dense`` an
+    identity (the FFN adds ``b2`` itself; the residual and norm stay)."""
+    for layer, ffn in zip(model.encoder.layer, ffns, strict=True):
+        layer.intermediate = ffn
+        layer.output.dense = torch.nn.Identity()
+
+
 @contextlib.contextmanager
 def routed(model, converted: ConvertedMiniLM, router: str, k: int):
     """Temporarily run ``model`` with every FFN replaced by its converted, routed form."""
@@ -116,13 +138,51 @@ def routed(model, converted: ConvertedMiniLM, router: str, k: int):
         raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
     saved = [(layer.intermediate, layer.output.dense) for layer in model.encoder.layer]
     try:
-        for layer, ffn in zip(model.encoder.layer, converted.ffns, strict=True):
-            layer.intermediate = _RoutedFFN(ffn, router, k)
-            layer.output.dense = torch.nn.Identity()
+        _install(model, [_RoutedFFN(ffn, router, k) for ffn in converted.ffns])
         yield model
     finally:
         for layer, (intermediate, dense) in zip(model.encoder.layer, saved, strict=True):
             layer.intermediate, layer.output.dense = intermediate, dense
+
+
+def with_moe_layers(model, layers) -> torch.nn.Module:
+    """A copy of ``model`` whose every FFN is a
+    :class:`~moetile.sw.models.moe_layer.FloatMoELayer` of ``layers``, each block at its BERT
+    layer's ``intermediate`` (:func:`moe_sites`)."""
+    import copy
+
+    moe = copy.deepcopy(model)
+    _install(moe, [_FloatLayerFFN(layer) for layer in layers])
+    return moe
+
+
+def moe_sites(model) -> list[tuple[torch.nn.Module, str]]:
+    """Where :func:`with_moe_layers` puts each MoE block: ``(BERT layer, "intermediate")``."""
+    return [(layer, "intermediate") for layer in model.encoder.layer]
+
+
+@torch.no_grad()
+def passage_embedding(model, ids: torch.Tensor) -> torch.Tensor:
+    """The sentence embedding ``(384,)`` of one passage's token ids ``(T,)``."""
+    batch = {"input_ids": ids[None], "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+    return embed(model, batch)[0]
+
+
+def token_passages(tokens: int, split: str) -> list[torch.Tensor]:
+    """The token ids of the first passages of a corpus split, one tensor a passage, cut to
+    ``tokens`` tokens in all (the last passage shortened to fit)."""
+    if not tokens:
+        return []
+    tokenizer, _ = load_minilm()
+    texts = texts_for_tokens(tokens, split)
+    ids = tokenizer(texts, truncation=True, max_length=128)["input_ids"]
+    passages, left = [], tokens
+    for passage in ids:
+        passages.append(torch.tensor(passage[:left]))
+        left -= len(passages[-1])
+        if not left:
+            break
+    return passages
 
 
 @torch.no_grad()
@@ -179,6 +239,27 @@ def save_converted(converted: ConvertedMiniLM, path) -> None:
         "settings": json.dumps(converted.settings.__dict__),
     }
     save_file(tensors, str(path), metadata=meta)
+
+
+def cached_conversion(progress) -> ConvertedMiniLM:
+    """CMoE-MiniLM with the default :class:`CMoESettings`, converted once on
+    :data:`~moetile.sw.models.CMOE_CALIBRATION_PASSAGES` training passages into the cache's
+    models (about a minute)."""
+    from moetile.sw.paths import locked_file
+
+    from . import CMOE_CALIBRATION_PASSAGES, CMOE_FILE, CMOE_MODEL, saved_model_dir
+
+    path = saved_model_dir(CMOE_MODEL) / CMOE_FILE
+    with locked_file(path.parent.with_name(f".{CMOE_MODEL}.lock")):
+        if not path.is_file():
+            progress(f"converting all-MiniLM-L6-v2's FFNs with CMoE once into {path.parent}")
+            converted = convert_minilm(
+                CMoESettings(), text_samples(CMOE_CALIBRATION_PASSAGES, "train"), progress
+            )
+            partial = path.with_name(f".{path.name}.partial")
+            save_converted(converted, partial)
+            partial.replace(path)
+    return load_converted(path)
 
 
 def load_converted(path) -> ConvertedMiniLM:

@@ -3,6 +3,7 @@ attention and norms; each MoE layer's tokens are quantized, run on a backend in 
 most ``max_tokens``, checked bit for bit against the golden, and handed back in float."""
 
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -67,21 +68,33 @@ def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
 
 @dataclass
 class AcceleratedModel:
-    """A ``transformers`` MoE decoder (``model.model.layers[i]``, each with an MoE block
-    under one of :data:`MOE_BLOCK_NAMES`) whose MoE blocks run on a backend. Call
-    :meth:`calibrate` once, then :meth:`forward`."""
+    """A model whose MoE blocks run on a backend. By default a ``transformers`` MoE decoder
+    (``model.model.layers[i]``, each with an MoE block under one of :data:`MOE_BLOCK_NAMES`,
+    read by the adapters); any other model names its blocks' ``sites``, their float ``layers``
+    and how it runs a passage (``run_passage(tokens) -> output``). Call :meth:`calibrate`
+    once, then :meth:`forward`."""
 
     model: torch.nn.Module
     hardware: dict
     max_tokens: int
     layers: list[FloatMoELayer] = field(default_factory=list)
+    #: Where each MoE block is: ``(parent module, attribute)``.
+    sites: list[tuple[torch.nn.Module, str]] = field(default_factory=list)
+    run_passage: Callable[[torch.Tensor], torch.Tensor] | None = None
     quantized: list[QuantizedLayer] = field(default_factory=list)
     records: list[BatchRecord] = field(default_factory=list)
     #: The generation step the batches being run belong to (see :class:`BatchRecord`).
     step: int | None = None
 
     def __post_init__(self):
-        self.block_names = [_block_name(layer) for layer in self.model.model.layers]
+        if self.sites:
+            if len(self.layers) != len(self.sites):
+                raise ValueError(
+                    f"{len(self.sites)} MoE block sites need as many layers, not {len(self.layers)}"
+                )
+            return
+        self.sites = [(layer, _block_name(layer)) for layer in self.model.model.layers]
+        self.run_passage = self._decoder_logits
         self.layers = []
         for n, block in enumerate(self._blocks()):
             if type(block).__name__ not in supported() and not hasattr(block, "experts"):
@@ -93,14 +106,16 @@ class AcceleratedModel:
         if not self.layers:
             raise ValueError("the model has no MoE layer")
 
+    def _decoder_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=tokens[None], output_router_logits=False).logits[0]
+
     @property
     def params(self) -> MoELayerParams:
         return self.quantized[0].params
 
     def _blocks(self) -> list[torch.nn.Module]:
-        """Each decoder layer's MoE block."""
-        layers = self.model.model.layers
-        return [getattr(la, name) for la, name in zip(layers, self.block_names, strict=True)]
+        """Each MoE block."""
+        return [getattr(parent, name) for parent, name in self.sites]
 
     @torch.no_grad()
     def layer_inputs(self, passages: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -112,12 +127,12 @@ class AcceleratedModel:
         ]
         try:
             for tokens in passages:
-                self.model(input_ids=tokens[None], output_router_logits=False)
+                self.run_passage(tokens)
         finally:
             for hook in hooks:
                 hook.remove()
         return [
-            torch.cat(x).reshape(-1, layer.hidden).float()
+            torch.cat([h.reshape(-1, layer.hidden) for h in x]).float()
             for x, layer in zip(inputs, self.layers, strict=True)
         ]
 
@@ -132,10 +147,10 @@ class AcceleratedModel:
 
     @torch.no_grad()
     def forward(self, tokens: torch.Tensor, backend: Backend | None, on_batch=lambda r: None):
-        """Logits of ``tokens`` ``(T,)``: float when ``backend`` is None, else with every MoE
-        layer on ``backend``."""
+        """The model's output for ``tokens`` ``(T,)`` (a decoder's logits): float when
+        ``backend`` is None, else with every MoE layer on ``backend``."""
         with self.on_backend(backend, on_batch):
-            return self.model(input_ids=tokens[None], output_router_logits=False).logits[0]
+            return self.run_passage(tokens)
 
     @torch.no_grad()
     def generate(
@@ -181,14 +196,14 @@ class AcceleratedModel:
         if backend is None:
             yield
             return
-        layers, originals = self.model.model.layers, self._blocks()
+        originals = self._blocks()
         try:
-            for n, (layer, name) in enumerate(zip(layers, self.block_names, strict=True)):
-                setattr(layer, name, _OnBackend(self, n, backend, on_batch))
+            for n, (parent, name) in enumerate(self.sites):
+                setattr(parent, name, _OnBackend(self, n, backend, on_batch))
             yield
         finally:
-            for layer, name, block in zip(layers, self.block_names, originals, strict=True):
-                setattr(layer, name, block)
+            for (parent, name), block in zip(self.sites, originals, strict=True):
+                setattr(parent, name, block)
 
     def run_layer(self, n: int, x: torch.Tensor, backend: Backend, on_batch) -> torch.Tensor:
         """Layer ``n`` on ``x`` ``(tokens, d)``, batch by batch, each checked against the
