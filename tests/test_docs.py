@@ -39,6 +39,8 @@ SMALL_SETTINGS = {
     "moetile cosim --hf": [
         *("--tokens", "16", "--lanes", "4", "--arrays", "2", "--max-tokens", "16"),
     ],
+    # The converted MiniLM on the design `moetile bench cmoe --quick` builds too.
+    "moetile cosim --model cmoe-minilm": ["--tokens", "16", "--quality-tokens", "16"],
     # The design sizes that build and simulate soonest: the FAT engine's bit-serial passes
     # take the most cycles, so its design gets more lanes.
     "moetile cosim --engine": [
@@ -81,6 +83,8 @@ COSTS = {
     "moetile bench fpga": 110,
     "moetile bench generate": 60,
     "moetile bench prefetch": 60,
+    "moetile bench cmoe": 150,
+    "moetile cosim --model cmoe-minilm --engine xbar": 130,
 }
 
 #: A token with a digit is a measured figure: it may change from run to run, but must stay a

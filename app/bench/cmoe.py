@@ -15,6 +15,8 @@ checked bit for bit against the golden.
 - Model cycles per token: the FFN's plus the host's attention in each layer
   (:mod:`moetile.sw.cost.attention`: every token attends over its passage), a lower bound of
   what attention costs; embeddings, norms and pooling are left out of both.
+- ``embedding_cosine``: the quantized golden model's sentence embeddings (every layer on the
+  accelerator's arithmetic) against the dense float MiniLM's, on the same passages.
 
 Engines: the int8 crossbars and W4A8 MixPE (quick: the crossbars, one layer, one batch).
 """
@@ -37,8 +39,9 @@ PAPER_SPEEDUP = 1.5
 def _variant(layers, engine: str, calibration, texts, count: int, progress) -> dict:
     """One model's FFNs on ``engine``: the first ``count`` layers' measured cycles."""
     from moetile.app.cosim.backends import make_backend
-    from moetile.app.cosim.encoder import accelerated_encoder
+    from moetile.app.cosim.encoder import DenseCosine, accelerated_encoder
     from moetile.sw.cost.attention import attention_cycles
+    from moetile.sw.runtime.backends import GoldenBackend
     from moetile.sw.runtime.model import summarize
 
     accelerated = accelerated_encoder(layers, {**HARDWARE, "engine": engine}, BATCH)
@@ -52,6 +55,8 @@ def _variant(layers, engine: str, calibration, texts, count: int, progress) -> d
     finally:
         backend.close()
     records, params = accelerated.records, accelerated.params
+    accelerated.records = []
+    golden = [accelerated.forward(t, GoldenBackend()) for t in texts]
     rows = summarize(records, params)
     tokens = rows[0]["tokens"]
     hidden = params.hidden
@@ -69,6 +74,7 @@ def _variant(layers, engine: str, calibration, texts, count: int, progress) -> d
         "utilization": round(sum(r["utilization"] for r in rows) / len(rows), 4),
         "load_cycles_per_layer": rows[0]["cycles"]["load"],
         "error": round(sum(r["error"] for r in rows) / len(rows), 4),
+        "embedding_cosine": round(DenseCosine()(golden, texts), 4),
     }
 
 
@@ -104,6 +110,9 @@ def run(progress, quick: bool = False) -> BenchReport:
             "ffn_speedup": round(dense["ffn_cycles_per_token"] / cmoe["ffn_cycles_per_token"], 3),
             "model_speedup": round(
                 dense["model_cycles_per_token"] / cmoe["model_cycles_per_token"], 3
+            ),
+            "dense_ffn_share": round(
+                dense["ffn_cycles_per_token"] / dense["model_cycles_per_token"], 3
             ),
         }
         rows.append(speedups)
