@@ -42,6 +42,12 @@ SMALL = dict(
 #: Block class → (its model folder in transformers, config overrides), one entry per case.
 CASES = [
     ("MixtralSparseMoeBlock", "mixtral", {}),
+    ("SwitchTransformersSparseMLP", "switch_transformers", {"d_model": 32, "d_ff": 24}),
+    (
+        "SwitchTransformersSparseMLP",
+        "switch_transformers",
+        {"d_model": 32, "d_ff": 24, "router_bias": True, "dense_act_fn": "gelu"},
+    ),
     ("MiniMaxSparseMoeBlock", "minimax", {}),
     ("Qwen3VLMoeTextSparseMoeBlock", "qwen3_vl_moe", {}),
     ("OlmoeSparseMoeBlock", "olmoe", {"norm_topk_prob": False}),
@@ -243,7 +249,7 @@ def moe_block_classes() -> list[str]:
     found = set()
     for path in root.glob("*/modeling_*.py"):
         for match in re.finditer(
-            r"^class (\w+)\([\w.]+\):\n((?:    .*\n|\n)*)", path.read_text(), re.M
+            r"^class (\w+)\([\w.]+\):[^\n]*\n((?:    .*\n|\n)*)", path.read_text(), re.M
         ):
             if re.search(r"self\.experts\s*=", match.group(2)) and "def forward" in match.group(2):
                 found.add(match.group(1))

@@ -69,6 +69,8 @@ def test_dense_layers_become_moe_layers_and_groups_still_divide_the_experts():
             "mixpe",
             {"scoring": "sigmoid", "choice_bias": True, "groups": 4, "topk_groups": 2},
         ),
+        # An encoder-decoder: ungated ReLU experts, top-1 of the softmax over all experts.
+        ("switch_transformers", "xbar", {"gated": False, "top_k": 1, "renormalize": False}),
     ],
 )
 def test_hf_models_run_bit_exact_on_the_fast_harness(kind, engine, routing):
@@ -77,9 +79,19 @@ def test_hf_models_run_bit_exact_on_the_fast_harness(kind, engine, routing):
     assert report["model"] == f"hf:{kind}" and report["bit_exact"]
     assert {k: report["params"][k] for k in routing} == routing
     for row in report["layers"]:
-        shared = report["params"]["shared_experts"]
-        assert row["tokens"] == 16 and sum(row["expert_tokens"]) == 16 * (2 + shared)
+        per_token = report["params"]["top_k"] + report["params"]["shared_experts"]
+        assert row["tokens"] == 16 and sum(row["expert_tokens"]) == 16 * per_token
         assert row["cycles"]["gate_up"] > 0
+
+
+def test_an_encoder_decoder_runs_every_layer_of_both_stacks():
+    model, summary = hf_model("switch_transformers", HfShrink(layers=2, hidden=32))
+    assert (summary["layers"], summary["hidden"], summary["top_k"]) == (4, 32, 1)
+    assert model.config.expert_capacity >= 256  # no token of a passage dropped
+    accelerated = AcceleratedModel(model, {"engine": "xbar"}, 8)
+    stacks = [parent for parent, _ in accelerated.sites]
+    assert stacks == [b.layer[-1] for b in (*model.encoder.block, *model.decoder.block)]
+    assert all(layer.experts[0].gate is None for layer in accelerated.layers)
 
 
 def test_a_config_file_names_the_architecture(tmp_path):
@@ -99,7 +111,11 @@ def test_a_config_file_names_the_architecture(tmp_path):
         (["--hf", "gpt_oss", "--engine", "xbar"], "gpt-oss's clamped SwiGLU"),
         (["--hf", "qwen3_moe"], "the fat engine runs ternary experts"),
         (["--hf", "llama"], "not an MoE model"),
-        (["--hf", "switch_transformers"], "encoder-decoder"),
+        (["--hf", "nllb-moe"], "nllb-moe is an encoder-decoder model"),
+        (
+            ["--hf", "switch_transformers", "--engine", "xbar", "--generate", "2"],
+            "encoder-decoder model: --generate decodes decoder-only models",
+        ),
         (["--hf", "qwen4_moe"], "neither a config file nor a transformers model_type"),
         (["--hf", "mixtral", "--model", "tiny-moe-x"], "hf replaces model"),
         (["--hf", "mixtral", "--hf-experts", "0"], "hf_experts must be"),

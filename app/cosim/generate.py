@@ -258,6 +258,11 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
     if settings.calibration > len(train):
         raise ValueError(f"calibration must be at most {len(train):,}, not {settings.calibration}")
     model, name = resolve_model(settings, progress, on_train_step)
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"{name} is an encoder-decoder model: --generate decodes decoder-only models "
+            "(leave it out for a prefill run)"
+        )
     hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
     accelerated = AcceleratedModel(model, hardware, settings.max_tokens)
     hardware.update(cache_hardware(settings, accelerated.layers))

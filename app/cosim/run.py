@@ -31,6 +31,7 @@ __all__ = [
     "Workload",
     "cosim",
     "decoder_workload",
+    "model_context",
     "passages",
     "report_head",
     "resolve_model",
@@ -89,6 +90,14 @@ def resolve_model(settings: CosimSettings, progress, on_step=None):
         )
     _check_moe_config(path)
     return load_tiny_moe(path), str(path)
+
+
+def model_context(model) -> int:
+    """The longest passage of ``model``: its positions, or for a relative-position model (the
+    T5 family of ``--hf``) the context the shrunk models keep."""
+    from moetile.sw.models.hf_random import HF_CONTEXT
+
+    return getattr(model.config, "max_position_embeddings", None) or HF_CONTEXT
 
 
 def _check_moe_config(path: Path) -> None:
@@ -180,7 +189,7 @@ def decoder_workload(settings: CosimSettings, progress, on_train_step=None) -> W
     train, validation = stdlib_corpus().split_bytes()
     _check_sizes(settings, train, validation)
     model, name = resolve_model(settings, progress, on_train_step)
-    context = model.config.max_position_embeddings
+    context = model_context(model)
     hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
     return Workload(
         name,

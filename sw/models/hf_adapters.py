@@ -279,6 +279,32 @@ def _olmoe(block) -> FloatMoELayer:
     return _routed(block, block.gate, normalize_top_k=bool(block.gate.norm_topk_prob))
 
 
+@adapter("SwitchTransformersSparseMLP")
+def _switch(block) -> FloatMoELayer:
+    """Switch Transformers: the top-1 expert of the softmax over all experts, weighted by its
+    probability; ungated experts ``wo(act(wi x))`` without biases. The block drops a
+    sequence's tokens beyond an expert's ``expert_capacity``: this layer is the block for
+    sequences of at most ``expert_capacity`` tokens, where nothing is dropped."""
+    router = block.router
+    experts = [block.experts[f"expert_{e}"] for e in range(router.num_experts)]
+    name = type(block).__name__
+    return FloatMoELayer(
+        gate=router.classifier.weight.detach(),
+        gate_bias=None if router.classifier.bias is None else router.classifier.bias.detach(),
+        top_k=1,
+        normalize_top_k=False,
+        experts=tuple(
+            Expert(
+                up=e.wi.weight.detach(),
+                down=e.wo.weight.detach(),
+                activation=_activation_of(e.act, name),
+            )
+            for e in experts
+        ),
+        name=name,
+    )
+
+
 @adapter(
     "Qwen2MoeSparseMoeBlock",
     "Qwen3NextSparseMoeBlock",

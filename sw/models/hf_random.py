@@ -20,12 +20,14 @@ import torch
 
 from moetile.hw.checks import check_int
 
-__all__ = ["HF_VOCABULARY", "HfShrink", "hf_config", "hf_model"]
+__all__ = ["HF_CONTEXT", "HF_VOCABULARY", "SEQ2SEQ_TYPES", "HfShrink", "hf_config", "hf_model"]
 
 #: The vocabulary of a shrunk model: the 256 byte values.
 HF_VOCABULARY = 256
 #: The context of a shrunk model, at most.
 HF_CONTEXT = 256
+#: Encoder-decoder model types the co-simulation runs (T5-family layouts).
+SEQ2SEQ_TYPES = ("switch_transformers",)
 #: Attention sizes (heads' dimensions, low ranks) capped at this.
 ATTENTION_DIM = 16
 
@@ -114,15 +116,18 @@ def hf_config(spec: str, shrink: HfShrink):
             f"--hf {spec}: a {kind} config names its experts in none of "
             f"{', '.join(EXPERT_COUNT_FIELDS)}: not an MoE model moetile can shrink"
         )
-    if getattr(text, "is_encoder_decoder", False):
+    seq2seq = bool(getattr(text, "is_encoder_decoder", False))
+    if seq2seq and kind not in SEQ2SEQ_TYPES:
         raise ValueError(
             f"--hf {spec}: {kind} is an encoder-decoder model; the co-simulation runs decoder-"
-            "only causal language models"
+            f"only causal language models and {', '.join(SEQ2SEQ_TYPES)}"
         )
     experts = min(getattr(text, experts_field), shrink.experts)
     setattr(text, experts_field, experts)
     top_k = min(getattr(text, "num_experts_per_tok", 1) or 1, shrink.top_k, experts)
     text.num_experts_per_tok = top_k
+    if seq2seq:
+        _shrink_t5(text, shrink)
     _cap(text, "num_hidden_layers", shrink.layers)
     _cap(text, "hidden_size", shrink.hidden)
     for field in ("intermediate_size", *EXPERT_HIDDEN_FIELDS):
@@ -148,6 +153,21 @@ def hf_config(spec: str, shrink: HfShrink):
             setattr(text, field, HF_VOCABULARY - 1)
     _cap(text, "max_position_embeddings", HF_CONTEXT)
     return config
+
+
+def _shrink_t5(config, shrink: HfShrink) -> None:
+    """A T5-family encoder-decoder (Switch Transformers): ``layers`` encoder and decoder layers
+    each, every one sparse; the width, expert width, heads and their dimension capped; each
+    expert's capacity the whole context, so that no token of a passage is dropped."""
+    for field in ("num_layers", "num_decoder_layers"):
+        _cap(config, field, shrink.layers)
+    _cap(config, "d_model", shrink.hidden)
+    _cap(config, "d_ff", shrink.expert_hidden)
+    _cap(config, "d_kv", ATTENTION_DIM)
+    config.num_heads = max(1, min(config.num_heads, config.d_model // ATTENTION_DIM))
+    config.encoder_sparse_step = config.decoder_sparse_step = 1
+    config.expert_capacity = HF_CONTEXT
+    config.decoder_start_token_id = config.pad_token_id
 
 
 def _shrink_attention(config) -> None:
@@ -183,14 +203,15 @@ def hf_model(spec: str, shrink: HfShrink, seed: int = 0):
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     config = hf_config(spec, shrink)
     torch.manual_seed(seed)
+    seq2seq = config.model_type in SEQ2SEQ_TYPES
     try:
-        model = AutoModelForCausalLM.from_config(config)
+        model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_config(config)
     except ValueError as error:
         raise ValueError(
             f"--hf {spec}: transformers has no causal language model for {config.model_type} "
@@ -200,8 +221,8 @@ def hf_model(spec: str, shrink: HfShrink, seed: int = 0):
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     summary = {
         "model_type": config.model_type,
-        "layers": text.num_hidden_layers,
-        "hidden": text.hidden_size,
+        "layers": text.num_layers + text.num_decoder_layers if seq2seq else text.num_hidden_layers,
+        "hidden": text.d_model if seq2seq else text.hidden_size,
         "experts": next(getattr(text, f) for f in EXPERT_COUNT_FIELDS if getattr(text, f, None)),
         "top_k": text.num_experts_per_tok,
         "seed": seed,

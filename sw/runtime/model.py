@@ -69,10 +69,11 @@ def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
 @dataclass
 class AcceleratedModel:
     """A model whose MoE blocks run on a backend. By default a ``transformers`` MoE decoder
-    (``model.model.layers[i]``, each with an MoE block under one of :data:`MOE_BLOCK_NAMES`,
-    read by the adapters); any other model names its blocks' ``sites``, their float ``layers``
-    and how it runs a passage (``run_passage(tokens) -> output``). Call :meth:`calibrate`
-    once, then :meth:`forward`."""
+    (``model.model.layers[i]``, each with an MoE block under one of :data:`MOE_BLOCK_NAMES`)
+    or T5-family encoder-decoder (each layer's feed-forward ``mlp``), its blocks read by the
+    adapters; any other model names its blocks' ``sites``, their float ``layers`` and how it
+    runs a passage (``run_passage(tokens) -> output``). Call :meth:`calibrate` once, then
+    :meth:`forward`."""
 
     model: torch.nn.Module
     hardware: dict
@@ -93,8 +94,11 @@ class AcceleratedModel:
                     f"{len(self.sites)} MoE block sites need as many layers, not {len(self.layers)}"
                 )
             return
-        self.sites = [(layer, _block_name(layer)) for layer in self.model.model.layers]
-        self.run_passage = self._decoder_logits
+        if getattr(self.model.config, "is_encoder_decoder", False):
+            self.sites, self.run_passage = _seq2seq_sites(self.model), self._seq2seq_logits
+        else:
+            self.sites = [(layer, _block_name(layer)) for layer in self.model.model.layers]
+            self.run_passage = self._decoder_logits
         self.layers = []
         for n, block in enumerate(self._blocks()):
             if type(block).__name__ not in supported() and not hasattr(block, "experts"):
@@ -108,6 +112,10 @@ class AcceleratedModel:
 
     def _decoder_logits(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=tokens[None], output_router_logits=False).logits[0]
+
+    def _seq2seq_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The passage is the encoder's input and, teacher-forced, the decoder's."""
+        return self.model(input_ids=tokens[None], decoder_input_ids=tokens[None]).logits[0]
 
     @property
     def params(self) -> MoELayerParams:
@@ -242,6 +250,17 @@ class AcceleratedModel:
 
 #: Where decoder layers keep their MoE block, by family (``mlp``: Mixtral, Qwen, OLMoE...).
 MOE_BLOCK_NAMES = ("mlp", "block_sparse_moe", "feed_forward")
+
+
+def _seq2seq_sites(model) -> list[tuple[torch.nn.Module, str]]:
+    """A T5-family encoder-decoder's feed-forward blocks (each layer's last sub-layer's
+    ``mlp``), the encoder's then the decoder's."""
+    return [
+        (block.layer[-1], "mlp")
+        for stack in (model.encoder, model.decoder)
+        for block in stack.block
+        if hasattr(block.layer[-1], "mlp")
+    ]
 
 
 def _block_name(layer) -> str:
