@@ -56,6 +56,8 @@ SMALL_SETTINGS = {
         *("--train-steps", "2", "--tokens", "16"),
         *("--lanes", "16", "--arrays", "2", "--max-tokens", "16"),
     ],
+    # Two of the example's eight points (its build and synthesis per point dominate).
+    "moetile sweep sweep.toml": ["--samples", "2"],
     "moetile model train-tiny": ["--steps", "2"],
     "moetile model convert-cmoe": ["--calibration", "8", "--held-out", "4"],
     "moetile predictor train": ["--steps", "20"],
@@ -84,6 +86,8 @@ COSTS = {
     "moetile bench generate": 60,
     "moetile bench prefetch": 60,
     "moetile bench cmoe": 150,
+    "moetile sweep sweep.toml": 150,
+    "moetile bench sweep": 200,
     "moetile cosim --model cmoe-minilm --engine xbar": 130,
 }
 

@@ -44,6 +44,7 @@ BENCH_SUMMARIES = {
     "cosim": "the MoE layer accelerator end to end: bit-exact, utilization (own targets)",
     "cmoe": f"CMoE-MiniLM at 25 % active vs its dense FFN, same engine ({PAPERS['cmoe']})",
     "fpga": "every design placed and routed on an ECP5: resources, Fmax, time per token (own)",
+    "sweep": "a cold sweep on two local workers vs one: speed-up, same table (own targets)",
 }
 
 #: Benchmarks of no single block (a block's own is registered with it: ``benchmark=``).
@@ -52,6 +53,7 @@ OWN_BENCHES = {
     "fpga": "moetile.app.bench.fpga",
     "prefetch": "moetile.app.bench.prefetch",
     "cmoe": "moetile.app.bench.cmoe",
+    "sweep": "moetile.app.bench.sweep",
 }
 
 #: Benchmark name → module providing ``run``: each registered block's benchmark, then

@@ -20,6 +20,7 @@ KINDS = {
     "fpga": "place-and-route reports of moetile implement and the tools' working files",
     "bench-records": "recorded benchmark runs, gathered by moetile report",
     "bench": "benchmark plots",
+    "sweeps": "each moetile sweep point's result, by its settings and moetile's sources",
 }
 
 

@@ -16,6 +16,7 @@ from moetile.app.cli.implement import add_implement_command
 from moetile.app.cli.models import add_model_commands
 from moetile.app.cli.predictor import add_predictor_commands
 from moetile.app.cli.prove import add_prove_command
+from moetile.app.cli.sweep import add_sweep_command
 from moetile.hw.registry import block, blocks
 from moetile.sw.console import UserError, print_table, progress
 from moetile.sw.outputs import OutputFolder
@@ -121,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     add_predictor_commands(commands)
     add_prove_command(commands)
     add_implement_command(commands)
+    add_sweep_command(commands)
 
     bench = commands.add_parser(
         "bench",

@@ -1,0 +1,77 @@
+"""A sweep's results on disk: ``results.csv`` and ``results.jsonl`` (a row per point), and
+``pareto.png``: each point's time per token (cycles, or µs at its design's clock) against its
+area, the points no other beats on both marked and joined."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from moetile.sw.outputs import PNG_DPI, PNG_METADATA, OutputFolder
+
+from .run import SweepResult
+
+__all__ = ["pareto_front", "write_results"]
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point matches or beats on both coordinates (lower is
+    better) while beating on one, in order of the first coordinate."""
+    front = [
+        n
+        for n, (x, y) in enumerate(points)
+        if not any(a <= x and b <= y and (a, b) != (x, y) for a, b in points)
+    ]
+    return sorted(front, key=lambda n: points[n])
+
+
+def write_results(result: SweepResult, out: Path) -> list[str]:
+    """The table and plot in the folder ``out`` (new, or one moetile wrote), all or nothing;
+    return the names written."""
+    columns = list(result.rows[0])
+    table = io.StringIO()
+    writer = csv.DictWriter(table, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(result.rows)
+    with OutputFolder(out).writing() as stage:
+        (stage / "results.csv").write_text(table.getvalue())
+        (stage / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.rows))
+        names = ["results.csv", "results.jsonl"]
+        if _plot(result, stage / "pareto.png"):
+            names.append("pareto.png")
+    return names
+
+
+def _plot(result: SweepResult, path: Path) -> bool:
+    """The Pareto plot, when the points kept an area and a time per token."""
+    metrics = result.spec.metrics
+    time = next((m for m in ("us_per_token", "cycles_per_token") if m in metrics), None)
+    area = next((m for m in ("cells", "memory_bits") if m in metrics), None)
+    rows = [r for r in result.rows if r["status"] == "ok" and r.get(time) and r.get(area)]
+    if not (time and area and rows):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs, ys = [r[area] for r in rows], [r[time] for r in rows]
+    fig, axes = plt.subplots(figsize=(8, 4.6))
+    colour = next((m for m in ("utilization", "error") if m in metrics), None)
+    shown = axes.scatter(xs, ys, c=[r[colour] for r in rows] if colour else None, cmap="viridis")
+    if colour:
+        fig.colorbar(shown, ax=axes, label=colour)
+    front = pareto_front(list(zip(xs, ys, strict=True)))
+    axes.plot([xs[n] for n in front], [ys[n] for n in front], "k--", linewidth=0.8)
+    for n, row in enumerate(rows):
+        label = ", ".join(str(row[a]) for a in result.spec.axes)
+        axes.annotate(label, (xs[n], ys[n]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axes.set(xlabel=area.replace("_", " "), ylabel=time.replace("_", " "))
+    axes.set_title(
+        f"{len(rows)} points ({', '.join(result.spec.axes)}); dashed: the Pareto front",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=PNG_DPI, metadata=PNG_METADATA)
+    plt.close(fig)
+    return True

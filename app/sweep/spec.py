@@ -1,0 +1,114 @@
+"""A sweep's spec: its axes (any ``moetile cosim`` setting, each a list of values), the settings
+every point shares, a grid or a seeded random sample of the grid, and the metrics each point
+keeps. Read from TOML and checked whole, every point's settings included, before anything runs
+(standard library only: no torch)."""
+
+import itertools
+import random
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from moetile.app.cosim.settings import CosimSettings
+
+__all__ = ["DEFAULT_METRICS", "METRICS", "MODES", "SweepSpec", "read_spec"]
+
+#: What a point can keep: its cycles per token summed over the layers (a token's way through
+#: the model) and its time at the design's clock, the engine's mean utilization, whether every
+#: batch was bit-exact, the mean relative error against the float layers, the quality (the
+#: backend's perplexity per byte, or embedding cosine), and the design's area from Yosys
+#: (logic cells, memory bits: a synthesis per design, shared with ``moetile synth``).
+METRICS = (
+    "cycles_per_token",
+    "us_per_token",
+    "utilization",
+    "bit_exact",
+    "error",
+    "quality",
+    "cells",
+    "memory_bits",
+)
+DEFAULT_METRICS = ("cycles_per_token", "utilization", "bit_exact", "error")
+MODES = ("grid", "random")
+#: The settings a point may set: every ``moetile cosim`` setting but generation's, which a
+#: point's prefill run does not use.
+AXES = tuple(
+    f.name
+    for f in fields(CosimSettings)
+    if f.name not in ("generate", "prompts", "prompt_tokens", "prefetch", "prefetch_extra")
+)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """``axes``: setting → its values (in order); ``fixed``: settings every point shares;
+    ``mode``: ``grid`` (every combination, the first axis slowest) or ``random`` (``samples``
+    distinct combinations drawn with ``seed``, in grid order); ``metrics``: of
+    :data:`METRICS`."""
+
+    axes: dict = field(default_factory=dict)
+    fixed: dict = field(default_factory=dict)
+    mode: str = "grid"
+    samples: int = 0
+    seed: int = 0
+    metrics: tuple = DEFAULT_METRICS
+
+    def __post_init__(self):
+        for name in (*self.axes, *self.fixed):
+            if name not in AXES:
+                raise ValueError(f"unknown setting {name!r}; allowed: {', '.join(AXES)}")
+        if not self.axes:
+            raise ValueError("the spec has no axes: a sweep varies at least one setting")
+        for name, values in self.axes.items():
+            if not isinstance(values, list | tuple):
+                raise ValueError(f"axis {name} must be a list of values, not {values!r}")
+            if not values:
+                raise ValueError(f"the spec has no points: axis {name} lists no values")
+            if name in self.fixed:
+                raise ValueError(f"{name} is both an axis and a fixed setting")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.mode == "random" and not (isinstance(self.samples, int) and self.samples >= 1):
+            raise ValueError(f"a random sweep needs samples >= 1, not {self.samples!r}")
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown or not self.metrics:
+            raise ValueError(
+                f"metrics must be some of {', '.join(METRICS)}, not {list(self.metrics)}"
+            )
+        for n, point in enumerate(self.points()):
+            try:
+                CosimSettings(**point)
+            except (ValueError, TypeError) as error:
+                where = ", ".join(f"{k}={point[k]!r}" for k in self.axes)
+                raise ValueError(f"point {n} ({where}): {error}") from None
+
+    def points(self) -> list[dict]:
+        """Every point's settings (the fixed ones and its axis values)."""
+        names = list(self.axes)
+        grid = list(itertools.product(*(self.axes[n] for n in names)))
+        if self.mode == "random":
+            picked = random.Random(self.seed).sample(range(len(grid)), min(self.samples, len(grid)))
+            grid = [grid[i] for i in sorted(picked)]
+        return [{**self.fixed, **dict(zip(names, values, strict=True))} for values in grid]
+
+
+def read_spec(path) -> SweepSpec:
+    """The spec in the TOML file ``path``: top-level ``mode``, ``samples``, ``seed`` and
+    ``metrics``, and the tables ``[axes]`` and ``[fixed]``."""
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise ValueError(f"cannot read the sweep spec {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"the sweep spec {path} is not valid TOML: {error}") from None
+    allowed = ("axes", "fixed", "mode", "samples", "seed", "metrics")
+    for name in values:
+        if name not in allowed:
+            raise ValueError(f"{path}: unknown entry {name!r}; allowed: {', '.join(allowed)}")
+    if "metrics" in values:
+        values["metrics"] = tuple(values["metrics"])
+    try:
+        return SweepSpec(**values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
