@@ -35,9 +35,11 @@ MOETILE = Path(sys.executable).parent / "moetile"
 SMALL_SETTINGS = {
     "moetile bench": ["--quick"],
     "moetile report": ["--quick"],
-    # A random transformers model: its co-simulated tokens (tests/test_hf_cosim.py's settings).
+    # A random transformers model: its co-simulated tokens, on a design no other test
+    # synthesizes (`moetile sweep`'s example synthesizes the 16-token batch's), so the page's
+    # "not synthesized yet" holds whatever ran before.
     "moetile cosim --hf": [
-        *("--tokens", "16", "--lanes", "4", "--arrays", "2", "--max-tokens", "16"),
+        *("--tokens", "16", "--lanes", "4", "--arrays", "2", "--max-tokens", "8"),
     ],
     # The converted MiniLM on the design `moetile bench cmoe --quick` builds too.
     "moetile cosim --model cmoe-minilm": ["--tokens", "16", "--quality-tokens", "16"],
