@@ -15,7 +15,7 @@ from moetile.app.cli import main
 from moetile.hw.gocache import selection
 from moetile.hw.registry import Design, block, blocks
 from moetile.sim.formal.harness import output_streams
-from moetile.sim.formal.run import SHORT_INDUCTION_DEPTH, prove_design
+from moetile.sim.formal.run import SHORT_INDUCTION_DEPTH, prove_design, prove_designs
 from moetile.sim.formal.spec import formal_spec
 from moetile.sim.formal.tools import SbyOutcome
 from moetile.sw.paths import CACHE_DIR_ENV
@@ -242,11 +242,24 @@ def test_correct_designs_pass_the_properties_their_mutants_fail():
         (["prove", "topk", "--param", "width=3"], "unknown parameter 'width'"),
         (["prove", "topk", "--param", "k=9"], "k must be"),
         (["prove", "topk", "--property", "nosuch"], "unknown property nosuch"),
+        (["prove", "topk", "--max-depth", "0"], "--max-depth must be at least 1, not 0"),
     ],
 )
 def test_bad_requests_are_refused(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_max_depth_caps_every_property_s_depth(tmp_path):
+    """``--max-depth``: a deep bounded property stops at the cap; an inductive one that closes
+    within it is still proved."""
+    spec = formal_spec("topk")
+    design = Design(block("topk"), spec.params[0])
+    with mock.patch.dict(os.environ, {CACHE_DIR_ENV: str(tmp_path)}):
+        results = prove_designs([(design, spec)], ["o.held", "miter"], max_depth=5)
+    by_name = {r.name: r for _design, r in results}
+    assert (by_name["miter"].status, by_name["miter"].depth) == ("bounded", 5)
+    assert by_name["o.held"].status == "proved"
 
 
 def test_proves_with_the_environment_not_activated(tmp_path):

@@ -24,6 +24,14 @@ def add_prove_command(commands) -> None:
     prove.add_argument(
         "--property", action="append", default=None, metavar="NAME", help="only these properties"
     )
+    prove.add_argument(
+        "--max-depth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run every property to N steps at most: a quicker check, weaker for each "
+        "property whose own depth is greater (default: each property's depth)",
+    )
     prove.add_argument("--json", action="store_true", help="JSON rows instead of a table")
     prove.set_defaults(run=_prove)
 
@@ -52,11 +60,13 @@ def _prove(args) -> int:
     from moetile.sim.formal.run import prove_designs
     from moetile.sim.formal.spec import formal_spec
 
+    if args.max_depth is not None and args.max_depth < 1:
+        raise UserError(f"--max-depth must be at least 1, not {args.max_depth}")
     designs = formal_designs(args.block, args.param)
     tops = ", ".join(dict.fromkeys(d.base for d in designs))
     progress(f"proving {len(designs)} designs ({tops})")
     specs = [(design, formal_spec(design.block.name)) for design in designs]
-    results = prove_designs(specs, args.property)
+    results = prove_designs(specs, args.property, args.max_depth)
     if args.json:
         rows = [{"params": d.params_dict, **dataclasses.asdict(r)} for d, r in results]
         print(json.dumps(rows, indent=2))

@@ -33,6 +33,12 @@ def add_sweep_command(commands) -> None:
         help="run a random sample of this many of the spec's points (seeded by its seed)",
     )
     sweep.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the random sample's seed, in place of the spec's (with --samples or a random spec)",
+    )
+    sweep.add_argument(
         "--workers", type=int, default=None, help="local worker processes (default: one a core)"
     )
     sweep.add_argument(
@@ -68,6 +74,10 @@ def _sweep(args) -> int:
     spec = read_spec(args.spec)
     if args.samples is not None:
         spec = replace(spec, mode="random", samples=args.samples)
+    if args.seed is not None:
+        if spec.mode != "random":
+            raise ValueError("--seed draws a random sample: give --samples N too")
+        spec = replace(spec, seed=args.seed)
     OutputFolder(args.out)  # refused now, not after the sweep
     points = len(spec.points())
     bar = progress_bar("sweep", points, unit="point")
@@ -102,7 +112,10 @@ def _shown(row: dict) -> dict:
     for name, value in row.items():
         if name in ("failure", "seconds", "cached"):
             continue
-        out[name] = round(value, 4) if isinstance(value, float) else value
+        if isinstance(value, float):
+            # Whole figures (cycles) as integers; the table shows four digits of a float.
+            value = round(value) if abs(value) >= 1000 else round(value, 4)
+        out[name] = value
     return out
 
 

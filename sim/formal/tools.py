@@ -1,6 +1,6 @@
 """Runs SymbiYosys on one property job: the pip-installed Yosys, SMT driver and solvers, found
-beside the running Python, each YoWASP tool warmed once so its first-call banner never reaches
-the SMT driver."""
+beside the running Python, each YoWASP tool compiled before its first proof so its first-call
+banner never reaches the SMT driver."""
 
 import os
 import re
@@ -9,6 +9,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from moetile.sw.yowasp import yowasp_ready
 
 from ..build import locked
 
@@ -65,21 +67,11 @@ def tool_environment(root: Path) -> dict:
     return env
 
 
-def _warm(env: dict, root: Path) -> None:
-    """Run each YoWASP tool once (under a lock), so its one-time compile happens here."""
-    commands = (
-        [env["YOSYS"], "-q", "-p", "help"],
-        [env["SMTBMC"], "--help"],
-        [str(root / "solvers" / "boolector"), "--version"],
-    )
-    marker = root / ".warm"
-    done = "\n".join(" ".join(command) for command in commands)
-    with locked(root):
-        if marker.exists() and marker.read_text() == done:
-            return
-        for command in commands:
-            subprocess.run(command, env=env, capture_output=True, check=False)
-        marker.write_text(done)
+def _warm(env: dict) -> None:
+    """Give each YoWASP tool its one-time compile before SymbiYosys runs it, so the compile's
+    banner never reaches the SMT driver as a solver's reply."""
+    yowasp_ready(env["YOSYS"])
+    yowasp_ready(_executable(_SOLVER_COMMANDS["boolector"]))
 
 
 @dataclass(frozen=True)
@@ -117,7 +109,7 @@ def run_sby(
         raise ValueError(f"engine {engine!r} must end in one of {', '.join(SOLVERS)}")
     memories = "memory_map\nopt -fast\n" if map_memories else ""
     env = tool_environment(root)
-    _warm(env, root)
+    _warm(env)
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "design.il").write_text(rtlil)
     (job_dir / "proof.sby").write_text(

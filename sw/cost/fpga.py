@@ -18,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from moetile.sw.paths import cache_root, locked_file
+from moetile.sw.yowasp import yowasp_ready
 
 __all__ = [
     "CAPACITY",
@@ -254,6 +255,7 @@ def _critical_path(paths: list[dict]) -> dict:
 
 def _tool(command: list[str], work: Path, what: str) -> None:
     binary = str(Path(sys.executable).parent / command[0])
+    yowasp_ready(binary)
     run = subprocess.run([binary, *command[1:]], capture_output=True, text=True, cwd=work)
     if run.returncode != 0:
         output = (run.stderr + run.stdout).splitlines()

