@@ -46,6 +46,39 @@ def test_config_runs_the_recorded_settings_and_typed_options_win(tmp_path):
     assert _settings_of(out) == CosimSettings()
 
 
+def test_params_set_the_engine_s_and_the_layer_s_knobs(tmp_path):
+    """``--param``: the engine's Params fields and the layer's knobs, kept in the settings as
+    one ``params`` text; a typed knob replaces the same knob of ``--config`` and keeps the
+    others."""
+    out = ["--out", str(tmp_path / "out")]
+    typed = ["--engine", "mixpe", "--param", "group=64", "--param", "router_macs=16", *out]
+    settings = _settings_of(typed)
+    assert settings.params == "group=64,router_macs=16"
+    hardware = settings.hardware()
+    assert (hardware["engine"].group, hardware["router_macs"], hardware["lanes"]) == (64, 16, 16)
+    path = tmp_path / "settings.toml"
+    path.write_text(settings_toml(asdict(settings)))
+    again = _settings_of(["--config", str(path), "--param", "group=128", *out])
+    assert again.params == "group=128,router_macs=16"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--param", "group"], "--param must look like NAME=VALUE, not 'group'"),
+        (["--param", "group=64"], "the knobs of engine 'fat' are NAME=VALUE with NAME one of"),
+        (["--engine", "xbar", "--param", "hidden=64"], "one of router_macs, exp_entries"),
+        (["--engine", "mixpe", "--param", "group=48"], "group must be one of 32, 64, 128, not 48"),
+        (["--engine", "xbar", "--param", "cell_bits=two"], "cell_bits must be an integer"),
+        (["--engine", "mixpe", "--param", "group=32", "--arrays", "64"], "at most group (32)"),
+    ],
+)
+def test_bad_params_are_one_line(argv, message, tmp_path, capsys):
+    assert main(["cosim", *argv, "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("moetile: error:") and message in error, error
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

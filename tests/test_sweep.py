@@ -11,9 +11,9 @@ from moetile.app.cli import main
 from moetile.app.sweep import SweepSpec, read_spec, sweep
 from moetile.app.sweep.results import pareto_front, write_results
 from moetile.app.sweep.run import _cached_path, point_key
+from moetile.app.sweep.spec import cosim_settings
 
-#: The tiny MoE on the FAT designs the documented `moetile cosim` runs build (their Params), 8
-#: tokens a point (the FAT engine's bit-serial passes take the most cycles).
+#: The tiny MoE, 8 tokens a point.
 FIXED = {
     "model": "tiny-moe",
     "train_steps": 2,
@@ -22,6 +22,9 @@ FIXED = {
     "quality_tokens": 0,
 }
 METRICS = ("cycles_per_token", "utilization", "bit_exact", "error")
+#: The MixPE and crossbar designs the documented `moetile cosim --engine` runs build.
+DESIGN = {"lanes": 8, "arrays": 2}
+ENGINES = ["mixpe", "xbar"]
 
 
 def test_grid_and_random_points():
@@ -50,6 +53,8 @@ def test_grid_and_random_points():
         ({"axes": {"lanes": [4]}, "metrics": ["speed"]}, "metrics must be some of"),
         ({"axes": {"lanes": [4]}, "mode": "random"}, "a random sweep needs samples >= 1"),
         ({"axes": {"lanes": [4]}, "nodes": 3}, "unknown entry 'nodes'"),
+        ({"axes": {"group": [32, 48]}, "fixed": {"engine": "mixpe"}}, "point 1 (group=48): group"),
+        ({"axes": {"group": [32]}}, "point 0 (group=32): param 'group=32': the knobs of engine"),
     ],
 )
 def test_bad_specs_are_refused_in_one_line(spec, message, tmp_path, capsys):
@@ -86,6 +91,27 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys):
     assert error.startswith("moetile: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
 
 
+def test_a_knob_axis_sets_the_point_s_params():
+    """An axis named by a knob of the accelerator's Params (MixPE's group size here) goes into
+    each point's ``params`` setting, beside the spec's own; the rows keep the axis."""
+    fixed = {"engine": "mixpe", "params": "router_macs=16"}
+    spec = SweepSpec(axes={"group": [32, 64]}, fixed=fixed)
+    settings = [cosim_settings(point) for point in spec.points()]
+    assert [s["params"] for s in settings] == ["router_macs=16,group=32", "router_macs=16,group=64"]
+    with pytest.raises(ValueError, match="knob router_macs is both in params and a setting"):
+        SweepSpec(axes={"router_macs": [8]}, fixed=fixed)
+
+
+def test_knob_points_run_with_their_params():
+    """Two W4A8 group sizes on the golden backend: the quantization differs, so the error."""
+    from moetile.app.sweep.point import run_point
+
+    fixed = {"hf": "qwen3_moe", "engine": "mixpe", "backend": "golden", "tokens": 8}
+    spec = SweepSpec(axes={"group": [32, 64]}, fixed=fixed | {"quality_tokens": 0})
+    errors = [run_point(cosim_settings(p), ("error",))["metrics"]["error"] for p in spec.points()]
+    assert errors[0] != errors[1]
+
+
 def test_a_seed_without_a_sample_is_one_line(tmp_path, capsys):
     path = tmp_path / "spec.toml"
     path.write_text(_toml({"fixed": FIXED, "axes": {"lanes": [8, 16]}}))
@@ -99,14 +125,30 @@ def test_pareto_front():
     assert pareto_front(points) == [0, 1]
 
 
+def test_luts_and_energy_make_a_pareto_plot(tmp_path):
+    """Area from the FPGA flow (LUTs) and the off-chip energy as colour: a plot, with or without
+    energy on every point."""
+    from moetile.app.sweep.run import SweepResult
+
+    metrics = ("us_per_token", "luts", "offchip_uj_per_token")
+    spec = SweepSpec(axes={"lanes": [4, 8]}, metrics=metrics)
+    rows = [
+        {"lanes": 4, "us_per_token": 9.0, "luts": 900, "offchip_uj_per_token": 2.0},
+        {"lanes": 8, "us_per_token": 5.0, "luts": 1500, "offchip_uj_per_token": None},
+    ]
+    ok = {"status": "ok", "failure": "", "cached": False, "seconds": 1.0}
+    result = SweepResult(spec, [row | ok for row in rows])
+    assert write_results(result, tmp_path / "out")[-1] == "pareto.png"
+
+
 @pytest.mark.cosim
 def test_a_sweep_resumes_from_its_cache_and_reports_failures(tmp_path):
-    spec = SweepSpec(axes={"lanes": [8, 16]}, fixed=FIXED | {"arrays": 2}, metrics=METRICS)
+    spec = SweepSpec(axes={"engine": ENGINES}, fixed=FIXED | DESIGN, metrics=METRICS)
     first = sweep(spec, workers=2, rerun=True)
     assert [r["status"] for r in first.rows] == ["ok", "ok"]
     assert all(r["bit_exact"] and r["cycles_per_token"] > 0 for r in first.rows)
-    # 8 tokens leave more of 16 lanes idle than of 8.
-    assert first.rows[0]["utilization"] > 1.5 * first.rows[1]["utilization"]
+    # W4A8 experts quantize coarser than int8 experts.
+    assert first.rows[0]["error"] > first.rows[1]["error"]
     # An interrupted sweep: one point's result lost; a rerun measures it alone.
     _cached_path(point_key(spec.points()[1], METRICS)).unlink()
     again = sweep(spec, workers=1)
@@ -115,9 +157,9 @@ def test_a_sweep_resumes_from_its_cache_and_reports_failures(tmp_path):
     files = write_results(again, tmp_path / "out")
     assert files == ["results.csv", "results.jsonl"]  # no area kept: no Pareto plot
     lines = (tmp_path / "out" / "results.csv").read_text().splitlines()
-    assert lines[0].startswith("lanes,cycles_per_token,utilization,bit_exact,error,status")
+    assert lines[0].startswith("engine,cycles_per_token,utilization,bit_exact,error,status")
     # A point that fails is reported with its error; the others still run.
-    others = {k: v for k, v in FIXED.items() if k != "model"} | {"lanes": 8, "arrays": 2}
+    others = {k: v for k, v in FIXED.items() if k != "model"} | DESIGN | {"engine": "xbar"}
     broken = SweepSpec(axes={"model": ["tiny-moe", "no/such/model"]}, fixed=others)
     rows = sweep(broken, workers=2).rows
     assert [r["status"] for r in rows] == ["ok", "failed"]
@@ -128,9 +170,9 @@ def test_a_sweep_resumes_from_its_cache_and_reports_failures(tmp_path):
 def test_a_dask_cluster_gives_the_local_pool_s_table():
     from distributed import LocalCluster
 
-    # Four points on the two designs the documented runs build: 8 and 4 tokens on each.
-    fixed = {k: v for k, v in FIXED.items() if k != "tokens"} | {"arrays": 2}
-    spec = SweepSpec(axes={"lanes": [8, 16], "tokens": [8, 4]}, fixed=fixed, metrics=METRICS)
+    # Four points on the two designs: 8 and 4 tokens on each.
+    fixed = {k: v for k, v in FIXED.items() if k != "tokens"} | DESIGN
+    spec = SweepSpec(axes={"engine": ENGINES, "tokens": [8, 4]}, fixed=fixed, metrics=METRICS)
     local = sweep(spec, workers=2)
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -153,3 +195,65 @@ def test_init_writes_an_example_that_reads_back(tmp_path, capsys):
     assert foreign.read_text() == "# my notes\n"
     assert main(["sweep"]) == 2
     assert "give a sweep spec" in capsys.readouterr().err
+
+
+def test_fpga_metrics_come_from_the_implemented_design(monkeypatch):
+    """A point asking for FPGA metrics places and routes its layer as ``moetile implement``
+    does (the flow itself is tested in tests/test_implement.py; here its report is made up):
+    the resources and Fmax are the report's, and the time per token is at that Fmax."""
+    from moetile.app.sweep.point import run_point
+    from moetile.app.sweep.spec import FPGA_METRICS
+    from moetile.hw.moe import MoELayerParams
+    from moetile.sim import implementation
+    from moetile.sw.cost.fpga import FpgaReport
+
+    placed = []
+
+    def implement_design(design, device, clock_mhz):
+        assert isinstance(design.params, MoELayerParams) and design.params.lanes == 4
+        placed.append((device, clock_mhz))
+        used = {"TRELLIS_COMB": 900, "TRELLIS_FF": 400, "TRELLIS_RAMW": 30, "DP16KD": 2}
+        resources = {name: [n, 10**5] for name, n in {**used, "MULT18X18D": 3}.items()}
+        critical = {"from": "a", "to": "b", "cells": 3, "logic_ns": 1.0, "routing_ns": 1.0}
+        return FpgaReport(
+            design.top, device, clock_mhz, 40.0, resources, 7, critical, "abc9", {}, 1
+        )
+
+    monkeypatch.setattr(implementation, "implement_design", implement_design)
+    # The design the documented `moetile cosim --hf` run builds.
+    settings = {"hf": "qwen3_moe", "engine": "xbar", "lanes": 4, "arrays": 2, "max_tokens": 8}
+    settings |= {"tokens": 8, "quality_tokens": 0}
+    metrics = ("cycles_per_token", "us_per_token", *FPGA_METRICS)
+    outcome = run_point(settings, metrics)
+    values = outcome["metrics"]
+    assert placed == [("ecp5-85k", 100.0)]
+    assert (values["luts"], values["ffs"], values["lutram"], values["ebr"], values["dsp"]) == (
+        900,
+        400,
+        30,
+        2,
+        3,
+    )
+    assert values["fmax_mhz"] == 40.0
+    assert values["us_per_token"] == pytest.approx(values["cycles_per_token"] / 40.0)
+
+
+@pytest.mark.cosim
+def test_a_generation_point_keeps_its_decode_figures():
+    """A point with ``generate`` runs ``moetile cosim --generate`` (on the design the README's
+    documented generation builds): per generated token, the weights fetched and the cache's
+    hit rate; a prefill point has none of these."""
+    from moetile.app.sweep.point import run_point
+    from moetile.app.sweep.spec import GENERATION_METRICS
+
+    settings = {"train_steps": 2, "lanes": 16, "arrays": 2, "max_tokens": 16}
+    generation = {"generate": 2, "prompts": 1, "prompt_tokens": 1}
+    metrics = ("cycles_per_token", "bit_exact", "error", "quality", *GENERATION_METRICS)
+    values = run_point(settings | generation, metrics)["metrics"]
+    assert values["bit_exact"] is True and values["error"] is None
+    assert values["cycles_per_token"] > 0 and values["tokens_per_second"] > 0
+    assert values["fetched_kb_per_token"] > 0 and values["offchip_uj_per_token"] > 0
+    assert 0 <= values["hit_rate"] <= 1 and 0 <= values["quality"] <= 1
+    prefill = run_point(settings | {"backend": "golden", "tokens": 8}, metrics)["metrics"]
+    assert all(prefill[name] is None for name in GENERATION_METRICS)
+    assert prefill["error"] > 0

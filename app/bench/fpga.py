@@ -10,10 +10,11 @@ on designs that take a minute, not half an hour."""
 from moetile.app.bench import BenchReport, Claim, design_cells
 from moetile.hw.moe import MoELayerParams
 from moetile.hw.registry import Design, block, blocks
+from moetile.sw.cost.fpga import DEFAULT_DEVICE
 
 __all__ = ["BLOCK_FMAX_MHZ", "DEVICE", "LAYER_FMAX_MHZ", "plots", "run"]
 
-DEVICE, QUICK_DEVICE = "ecp5-85k", "ecp5-25k"
+DEVICE, QUICK_DEVICE = DEFAULT_DEVICE, "ecp5-25k"
 #: The targets: every block at its defaults, and the layer accelerator, on ECP5 speed grade 6.
 BLOCK_FMAX_MHZ, LAYER_FMAX_MHZ = 100.0, 75.0
 #: A quick run's layer: the smallest that still has a router, an engine, activation and combine.
@@ -74,18 +75,7 @@ def _layer_cycles_per_token(design: Design, progress) -> float:
 
 
 def _resources(design: Design, report, cells: int) -> dict:
-    used = {name: count for name, (count, _available) in report.resources.items()}
-    return {
-        "design": design.top,
-        "luts": used["TRELLIS_COMB"],
-        "ffs": used["TRELLIS_FF"],
-        "carries": report.carry_cells,
-        "lutram": used["TRELLIS_RAMW"],
-        "ebr": used["DP16KD"],
-        "dsp": used["MULT18X18D"],
-        "fmax_mhz": report.fmax_mhz,
-        "synth_cells": cells,
-    }
+    return {"design": design.top, **report.counts(), "synth_cells": cells}
 
 
 def _critical_path(design: Design, report) -> dict:

@@ -142,6 +142,16 @@ def add_cosim_command(commands) -> None:
         shown = text if "default:" in text else f"{text} (default: {default})"
         cosim.add_argument(option, type=kind, default=None, help=shown)
     cosim.add_argument(
+        "--param",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="another knob of the accelerator: the layer's router_macs, exp_entries, gate_frac, "
+        "token_scale_width, combine_multiplier_width, out_shift, or a field of the engine "
+        "(fat: zero_skip; mixpe: group, weight_scale_width; xbar: crossbar_rows, crossbar_cols, "
+        "cell_bits, dac_bits); repeatable",
+    )
+    cosim.add_argument(
         "--area",
         action="store_true",
         default=None,
@@ -323,7 +333,26 @@ def _settings(args):
     for field in (*(field for field, _kind, _text in OPTIONS.values()), "area"):
         if getattr(args, field) is not None:
             values[field] = getattr(args, field)
+    if args.param:
+        values["params"] = _with_params(values, args.param)
     return CosimSettings(**values)
+
+
+def _with_params(values: dict, typed: list[str]) -> str | None:
+    """The ``params`` setting: ``--config``'s, each ``--param`` typed replacing its knob."""
+    from moetile.app.cosim.hardware import knob_text, parse_knobs
+    from moetile.app.cosim.settings import CosimSettings
+    from moetile.hw.moe import ENGINES
+
+    engine = values.get("engine", CosimSettings.engine)
+    if engine not in ENGINES:  # refused, by name, with the settings
+        return ",".join(typed)
+    knobs = parse_knobs(values.get("params"), engine)
+    for text in typed:
+        if "=" not in text:
+            raise ValueError(f"--param must look like NAME=VALUE, not {text!r}")
+        knobs.update(parse_knobs(text, engine))
+    return knob_text(knobs)
 
 
 def _area(area: dict | None, cycles: int) -> str:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from moetile.app.cli.designs import add_design_options, selected_designs
 from moetile.sw.console import UserError, print_table, progress, wrapped
-from moetile.sw.cost.fpga import DEFAULT_CLOCK_MHZ, DEVICES, check_clock, check_device
+from moetile.sw.cost.fpga import (
+    DEFAULT_CLOCK_MHZ,
+    DEFAULT_DEVICE,
+    DEVICES,
+    check_clock,
+    check_device,
+)
 from moetile.sw.outputs import OutputFolder
 
 __all__ = ["add_implement_command"]
@@ -22,7 +28,7 @@ def add_implement_command(commands) -> None:
     )
     add_design_options(implement, "block name (default: every block, its defaults)")
     implement.add_argument(
-        "--device", default="ecp5-85k", help=f"the FPGA: {', '.join(DEVICES)} (speed grade 6)"
+        "--device", default=DEFAULT_DEVICE, help=f"the FPGA: {', '.join(DEVICES)} (speed grade 6)"
     )
     implement.add_argument(
         "--clock",

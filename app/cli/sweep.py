@@ -124,7 +124,9 @@ SPEC_HEAD = "# A moetile sweep spec"
 
 #: The example ``--init`` writes: the layer accelerator over engine x lanes x arrays.
 EXAMPLE_SPEC = f"""{SPEC_HEAD}: run it with `moetile sweep FILE`.
-# Axes: any `moetile cosim` setting, each a list of values (every combination is a point);
+# Axes: any `moetile cosim` setting, or a knob of the accelerator that `moetile cosim --param`
+# sets (group, crossbar_rows, router_macs, ...), each a list of values (every combination is a
+# point);
 # [fixed]: the settings every point shares; mode = "random" with samples = N draws N points.
 metrics = ["cycles_per_token", "utilization", "bit_exact", "cells"]
 

@@ -76,7 +76,7 @@ def encoder_workload(settings: CosimSettings, progress) -> Workload:
         f"CMoE-MiniLM: {len(layers)} layers, each FFN the shared and {k} of "
         f"{converted.settings.routed} routed experts ({CMOE_ACTIVE:.0%} of its neurons)"
     )
-    hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
+    hardware = settings.hardware()
     accelerated = accelerated_encoder(layers, hardware, settings.max_tokens)
     return Workload(
         CMOE_MODEL,

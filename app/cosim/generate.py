@@ -263,7 +263,7 @@ def generate(settings, progress, on_batch=lambda done, total, record: None, on_t
             f"{name} is an encoder-decoder model: --generate decodes decoder-only models "
             "(leave it out for a prefill run)"
         )
-    hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
+    hardware = settings.hardware()
     accelerated = AcceleratedModel(model, hardware, settings.max_tokens)
     hardware.update(cache_hardware(settings, accelerated.layers))
     if settings.prefetch is not None:

@@ -190,7 +190,7 @@ def decoder_workload(settings: CosimSettings, progress, on_train_step=None) -> W
     _check_sizes(settings, train, validation)
     model, name = resolve_model(settings, progress, on_train_step)
     context = model_context(model)
-    hardware = {"lanes": settings.lanes, "arrays": settings.arrays, "engine": settings.engine}
+    hardware = settings.hardware()
     return Workload(
         name,
         AcceleratedModel(model, hardware, settings.max_tokens),

@@ -10,6 +10,8 @@ from moetile.sim.offchip import MEMORIES, check_memory_figures
 from moetile.sw.cost.fpga import check_clock
 from moetile.sw.models import CMOE_MODEL
 
+from .hardware import hardware
+
 __all__ = ["BACKENDS", "COSIM_TRAIN_STEPS", "PREFETCHERS", "CosimSettings"]
 
 #: Backend names, in the order ``moetile cosim --backend`` lists them.
@@ -38,7 +40,9 @@ class CosimSettings:
     held-out tokens run through the model on the accelerator; ``max_tokens``: the
     accelerator's batch; ``engine``: ``fat``, ``mixpe`` or ``xbar``; ``lanes``, ``arrays``:
     the engine's size (FAT lanes and arrays, MixPE rows and columns, tokens per job and
-    crossbar peripheries);
+    crossbar peripheries); ``params``: the layer's and the engine's other knobs,
+    ``NAME=VALUE,...`` (:mod:`moetile.app.cosim.hardware`: the router's MACs, fixed-point
+    widths, MixPE's group, a crossbar's size; ``None``: their defaults);
     ``calibration``: training-split tokens that set the activation scales;
     ``area``: synthesize the design for its area when the cache does not hold it yet;
     ``clock``: MHz of the printed times (``None``: the design's Fmax from ``moetile
@@ -74,6 +78,7 @@ class CosimSettings:
     max_tokens: int = 128
     lanes: int = 16
     arrays: int = 8
+    params: str | None = None
     calibration: int = 512
     quality_tokens: int | None = None
     train_steps: int = COSIM_TRAIN_STEPS
@@ -132,8 +137,10 @@ class CosimSettings:
             check_clock(self.clock)
         check_choice("backend", self.backend, BACKENDS)
         check_choice("engine", self.engine, ENGINES)
+        if self.params is not None and not isinstance(self.params, str):
+            raise ValueError(f"params must be NAME=VALUE,... text, not {self.params!r}")
         # The engine's own limits (MixPE columns within a group), before any model is trained.
-        MoELayerParams(engine=self.engine, lanes=self.lanes, arrays=self.arrays)
+        MoELayerParams(**self.hardware())
 
     def _check_prefetch(self) -> None:
         check_int("prefetch_extra", self.prefetch_extra, minimum=0)
@@ -180,6 +187,11 @@ class CosimSettings:
                 f"model {CMOE_MODEL} keeps MiniLM's float weights and the fat engine runs "
                 "ternary experts: engine must be xbar or mixpe"
             )
+
+    def hardware(self) -> dict:
+        """The layer Params this run sets: the engine with its knobs, its size, the layer's
+        knobs (the model sets the rest)."""
+        return hardware(self.engine, self.lanes, self.arrays, self.params)
 
     def resolved(self) -> "CosimSettings":
         """These settings with the quality step's size decided: the run's own size."""

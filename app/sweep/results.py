@@ -1,6 +1,7 @@
 """A sweep's results on disk: ``results.csv`` and ``results.jsonl`` (a row per point), and
 ``pareto.png``: each point's time per token (cycles, or µs at its design's clock) against its
-area, the points no other beats on both marked and joined."""
+area (logic cells, else LUTs, else memory bits), coloured by its off-chip energy a token (else
+its utilization), the points no other beats on both marked and joined."""
 
 import csv
 import io
@@ -12,6 +13,9 @@ from moetile.sw.outputs import PNG_DPI, PNG_METADATA, OutputFolder
 from .run import SweepResult
 
 __all__ = ["pareto_front", "write_results"]
+
+#: What colours the Pareto plot's points, the first kept: energy, else the engine's use.
+COLOURS = ("offchip_uj_per_token", "utilization", "error")
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -46,7 +50,7 @@ def _plot(result: SweepResult, path: Path) -> bool:
     """The Pareto plot, when the points kept an area and a time per token."""
     metrics = result.spec.metrics
     time = next((m for m in ("us_per_token", "cycles_per_token") if m in metrics), None)
-    area = next((m for m in ("cells", "memory_bits") if m in metrics), None)
+    area = next((m for m in ("cells", "luts", "memory_bits") if m in metrics), None)
     rows = [r for r in result.rows if r["status"] == "ok" and r.get(time) and r.get(area)]
     if not (time and area and rows):
         return False
@@ -57,10 +61,14 @@ def _plot(result: SweepResult, path: Path) -> bool:
 
     xs, ys = [r[area] for r in rows], [r[time] for r in rows]
     fig, axes = plt.subplots(figsize=(8, 4.6))
-    colour = next((m for m in ("utilization", "error") if m in metrics), None)
-    shown = axes.scatter(xs, ys, c=[r[colour] for r in rows] if colour else None, cmap="viridis")
+    colour = next(
+        (m for m in COLOURS if m in metrics and all(r[m] is not None for r in rows)), None
+    )
     if colour:
-        fig.colorbar(shown, ax=axes, label=colour)
+        shown = axes.scatter(xs, ys, c=[r[colour] for r in rows], cmap="viridis")
+        fig.colorbar(shown, ax=axes, label=colour.replace("_", " "))
+    else:
+        axes.scatter(xs, ys)
     front = pareto_front(list(zip(xs, ys, strict=True)))
     axes.plot([xs[n] for n in front], [ys[n] for n in front], "k--", linewidth=0.8)
     for n, row in enumerate(rows):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from moetile.sw.paths import cache_root, write_atomically
 
 from .point import run_point
-from .spec import SweepSpec
+from .spec import SweepSpec, cosim_settings
 
 __all__ = ["SCHEDULER_TIMEOUT", "SweepResult", "point_key", "sweep"]
 
@@ -62,7 +62,8 @@ def sweep(
     local processes (default: one per core) or the Dask scheduler at ``scheduler``; call
     ``on_point(n, row)`` as each point's row is ready."""
     points = spec.points()
-    keys = [point_key(point, spec.metrics) for point in points]
+    settings = [cosim_settings(point) for point in points]
+    keys = [point_key(point, spec.metrics) for point in settings]
     rows: list[dict | None] = [None] * len(points)
     missing = []
     for n, key in enumerate(keys):
@@ -74,7 +75,7 @@ def sweep(
             missing.append(n)
     if missing:
         run = _on_dask(scheduler) if scheduler else _on_pool(workers or os.cpu_count() or 1)
-        for n, outcome in run([points[n] for n in missing], spec.metrics, missing):
+        for n, outcome in run([settings[n] for n in missing], spec.metrics, missing):
             if "error" not in outcome:
                 path = _cached_path(keys[n])
                 path.parent.mkdir(parents=True, exist_ok=True)

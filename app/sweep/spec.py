@@ -1,4 +1,5 @@
-"""A sweep's spec: its axes (any ``moetile cosim`` setting, each a list of values), the settings
+"""A sweep's spec: its axes (any ``moetile cosim`` setting, or a knob of the accelerator's Params
+that a run may set: :mod:`moetile.app.cosim.hardware`; each a list of values), the settings
 every point shares, a grid or a seeded random sample of the grid, and the metrics each point
 keeps. Read from TOML and checked whole, every point's settings included, before anything runs
 (standard library only: no torch)."""
@@ -9,15 +10,31 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from moetile.app.cosim.hardware import knob_names, knob_text, parse_knobs
 from moetile.app.cosim.settings import CosimSettings
 
-__all__ = ["DEFAULT_METRICS", "METRICS", "MODES", "SweepSpec", "read_spec"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "FPGA_METRICS",
+    "GENERATION_METRICS",
+    "METRICS",
+    "MODES",
+    "SweepSpec",
+    "cosim_settings",
+    "read_spec",
+]
 
 #: What a point can keep: its cycles per token summed over the layers (a token's way through
 #: the model) and its time at the design's clock, the engine's mean utilization, whether every
 #: batch was bit-exact, the mean relative error against the float layers, the quality (the
-#: backend's perplexity per byte, or embedding cosine), and the design's area from Yosys
-#: (logic cells, memory bits: a synthesis per design, shared with ``moetile synth``).
+#: backend's perplexity per byte, or embedding cosine); for a point that generates, the same
+#: per generated token of its decode steps (the quality: the share of tokens the float model
+#: generates too; no error), and :data:`GENERATION_METRICS`: tokens per second, the weights
+#: fetched from off chip a token and their energy, the expert cache's hit rate; the design's
+#: area from Yosys (logic cells, memory bits: a synthesis per design, shared with ``moetile
+#: synth``), and from the FPGA flow (:data:`FPGA_METRICS`: the design placed and routed as
+#: ``moetile implement`` does, on its default device against its default clock, shared with
+#: it) the resources it uses and the clock it reaches, which ``us_per_token`` then uses.
 METRICS = (
     "cycles_per_token",
     "us_per_token",
@@ -25,18 +42,45 @@ METRICS = (
     "bit_exact",
     "error",
     "quality",
+    "tokens_per_second",
+    "fetched_kb_per_token",
+    "offchip_uj_per_token",
+    "hit_rate",
     "cells",
     "memory_bits",
+    "luts",
+    "ffs",
+    "lutram",
+    "ebr",
+    "dsp",
+    "fmax_mhz",
 )
+FPGA_METRICS = METRICS[-6:]
+#: The metrics of a point that generates (``generate`` > 0); ``None`` on a prefill point.
+GENERATION_METRICS = METRICS[6:10]
 DEFAULT_METRICS = ("cycles_per_token", "utilization", "bit_exact", "error")
 MODES = ("grid", "random")
-#: The settings a point may set: every ``moetile cosim`` setting but generation's, which a
-#: point's prefill run does not use.
-AXES = tuple(
-    f.name
-    for f in fields(CosimSettings)
-    if f.name not in ("generate", "prompts", "prompt_tokens", "prefetch", "prefetch_extra")
-)
+#: The settings a point may set: every ``moetile cosim`` setting (a point with ``generate`` >
+#: 0 is a ``moetile cosim --generate`` run).
+AXES = tuple(f.name for f in fields(CosimSettings))
+#: The accelerator's knobs a point may set by name (every engine's): each goes into the
+#: point's ``params`` setting.
+KNOBS = knob_names()
+
+
+def cosim_settings(point: dict) -> dict:
+    """A point's ``moetile cosim`` settings: its knobs (``group = 64``) written into its
+    ``params`` setting beside any given there."""
+    knobs = {name: value for name, value in point.items() if name in KNOBS}
+    settings = {name: value for name, value in point.items() if name not in KNOBS}
+    if not knobs:
+        return settings
+    engine = settings.get("engine", CosimSettings.engine)
+    given = parse_knobs(settings.get("params"), engine)
+    for name in knobs:
+        if name in given:
+            raise ValueError(f"knob {name} is both in params and a setting of its own")
+    return {**settings, "params": knob_text({**given, **knobs})}
 
 
 @dataclass(frozen=True)
@@ -55,8 +99,11 @@ class SweepSpec:
 
     def __post_init__(self):
         for name in (*self.axes, *self.fixed):
-            if name not in AXES:
-                raise ValueError(f"unknown setting {name!r}; allowed: {', '.join(AXES)}")
+            if name not in AXES and name not in KNOBS:
+                raise ValueError(
+                    f"unknown setting {name!r}; allowed: {', '.join(AXES)}, or a knob: "
+                    f"{', '.join(KNOBS)}"
+                )
         if not self.axes:
             raise ValueError("the spec has no axes: a sweep varies at least one setting")
         for name, values in self.axes.items():
@@ -77,7 +124,7 @@ class SweepSpec:
             )
         for n, point in enumerate(self.points()):
             try:
-                CosimSettings(**point)
+                CosimSettings(**cosim_settings(point))
             except (ValueError, TypeError) as error:
                 where = ", ".join(f"{k}={point[k]!r}" for k in self.axes)
                 raise ValueError(f"point {n} ({where}): {error}") from None

@@ -23,6 +23,7 @@ from moetile.sw.yowasp import yowasp_ready
 __all__ = [
     "CAPACITY",
     "DEFAULT_CLOCK_MHZ",
+    "DEFAULT_DEVICE",
     "DEVICES",
     "DeviceFitError",
     "FpgaReport",
@@ -37,6 +38,8 @@ DEVICES = {"ecp5-25k": "--25k", "ecp5-45k": "--45k", "ecp5-85k": "--85k"}
 PACKAGE = "CABGA381"
 SPEED_GRADE = 6
 DEFAULT_CLOCK_MHZ = 100.0
+#: The device ``moetile implement`` and the sweeps' FPGA metrics place on.
+DEFAULT_DEVICE = "ecp5-85k"
 #: The cached reports' format: a new one is not read from an older cache entry.
 REPORT_FORMAT = 2
 
@@ -103,6 +106,19 @@ class FpgaReport:
 
     def to_json(self) -> dict:
         return {**asdict(self), "meets_clock": self.meets_clock}
+
+    def counts(self) -> dict:
+        """The resources used, by the names the tables print, and the Fmax."""
+        used = {name: count for name, (count, _available) in self.resources.items()}
+        return {
+            "luts": used["TRELLIS_COMB"],
+            "ffs": used["TRELLIS_FF"],
+            "carries": self.carry_cells,
+            "lutram": used["TRELLIS_RAMW"],
+            "ebr": used["DP16KD"],
+            "dsp": used["MULT18X18D"],
+            "fmax_mhz": self.fmax_mhz,
+        }
 
     def rows(self) -> list[dict]:
         """The resources as table rows: count, what is available, share of the device."""
