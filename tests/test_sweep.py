@@ -98,6 +98,10 @@ def test_a_knob_axis_sets_the_point_s_params():
     spec = SweepSpec(axes={"group": [32, 64]}, fixed=fixed)
     settings = [cosim_settings(point) for point in spec.points()]
     assert [s["params"] for s in settings] == ["router_macs=16,group=32", "router_macs=16,group=64"]
+    # No held-out quality step, whose figures no metric keeps, unless a point asks for one.
+    assert all(s["quality_tokens"] == 0 for s in settings)
+    asked = SweepSpec(axes={"quality_tokens": [0, 64]}).points()
+    assert [cosim_settings(p)["quality_tokens"] for p in asked] == [0, 64]
     with pytest.raises(ValueError, match="knob router_macs is both in params and a setting"):
         SweepSpec(axes={"router_macs": [8]}, fixed=fixed)
 
@@ -150,7 +154,7 @@ def test_a_sweep_resumes_from_its_cache_and_reports_failures(tmp_path):
     # W4A8 experts quantize coarser than int8 experts.
     assert first.rows[0]["error"] > first.rows[1]["error"]
     # An interrupted sweep: one point's result lost; a rerun measures it alone.
-    _cached_path(point_key(spec.points()[1], METRICS)).unlink()
+    _cached_path(point_key(cosim_settings(spec.points()[1]), METRICS)).unlink()
     again = sweep(spec, workers=1)
     assert [r["cached"] for r in again.rows] == [True, False]
     assert again.metric_rows() == first.metric_rows()

@@ -135,7 +135,6 @@ metrics = ["cycles_per_token", "utilization", "bit_exact", "cells"]
 hf = "qwen3_moe"
 tokens = 16
 max_tokens = 16
-quality_tokens = 0
 
 [axes]
 engine = ["mixpe", "xbar"]

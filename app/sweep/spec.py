@@ -70,9 +70,11 @@ KNOBS = knob_names()
 
 def cosim_settings(point: dict) -> dict:
     """A point's ``moetile cosim`` settings: its knobs (``group = 64``) written into its
-    ``params`` setting beside any given there."""
+    ``params`` setting beside any given there; and no held-out quality step (``quality_tokens``
+    0: no metric keeps its figures) unless the point asks for one."""
     knobs = {name: value for name, value in point.items() if name in KNOBS}
-    settings = {name: value for name, value in point.items() if name not in KNOBS}
+    settings = {"quality_tokens": 0}
+    settings.update((name, value) for name, value in point.items() if name not in KNOBS)
     if not knobs:
         return settings
     engine = settings.get("engine", CosimSettings.engine)
