@@ -130,7 +130,14 @@ OPTIONS = {
 
 
 def add_cosim_command(commands) -> None:
+    from moetile.app.cosim.hardware import LAYER_KNOBS, knob_names
     from moetile.app.cosim.settings import CosimSettings
+    from moetile.hw.moe import ENGINES
+
+    engine_fields = "; ".join(
+        f"{name}: {', '.join(k for k in knob_names(name) if k not in LAYER_KNOBS)}"
+        for name in ENGINES
+    )
 
     defaults = CosimSettings()
     cosim = commands.add_parser(
@@ -146,10 +153,8 @@ def add_cosim_command(commands) -> None:
         action="append",
         default=None,
         metavar="NAME=VALUE",
-        help="another knob of the accelerator: the layer's router_macs, exp_entries, gate_frac, "
-        "token_scale_width, combine_multiplier_width, out_shift, or a field of the engine "
-        "(fat: zero_skip; mixpe: group, weight_scale_width; xbar: crossbar_rows, crossbar_cols, "
-        "cell_bits, dac_bits); repeatable",
+        help=f"another knob of the accelerator: the layer's {', '.join(LAYER_KNOBS)}, or a "
+        f"field of the engine ({engine_fields}); repeatable",
     )
     cosim.add_argument(
         "--area",

@@ -35,6 +35,15 @@ __all__ = [
 #: synth``), and from the FPGA flow (:data:`FPGA_METRICS`: the design placed and routed as
 #: ``moetile implement`` does, on its default device against its default clock, shared with
 #: it) the resources it uses and the clock it reaches, which ``us_per_token`` then uses.
+#: The metrics of a point that generates (``generate`` > 0); ``None`` on a prefill point.
+GENERATION_METRICS = (
+    "tokens_per_second",
+    "fetched_kb_per_token",
+    "offchip_uj_per_token",
+    "hit_rate",
+)
+#: The metrics of the FPGA flow.
+FPGA_METRICS = ("luts", "ffs", "lutram", "ebr", "dsp", "fmax_mhz")
 METRICS = (
     "cycles_per_token",
     "us_per_token",
@@ -42,22 +51,11 @@ METRICS = (
     "bit_exact",
     "error",
     "quality",
-    "tokens_per_second",
-    "fetched_kb_per_token",
-    "offchip_uj_per_token",
-    "hit_rate",
+    *GENERATION_METRICS,
     "cells",
     "memory_bits",
-    "luts",
-    "ffs",
-    "lutram",
-    "ebr",
-    "dsp",
-    "fmax_mhz",
+    *FPGA_METRICS,
 )
-FPGA_METRICS = METRICS[-6:]
-#: The metrics of a point that generates (``generate`` > 0); ``None`` on a prefill point.
-GENERATION_METRICS = METRICS[6:10]
 DEFAULT_METRICS = ("cycles_per_token", "utilization", "bit_exact", "error")
 MODES = ("grid", "random")
 #: The settings a point may set: every ``moetile cosim`` setting (a point with ``generate`` >
