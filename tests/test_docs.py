@@ -42,7 +42,9 @@ SMALL_SETTINGS = {
         *("--tokens", "16", "--lanes", "4", "--arrays", "2", "--max-tokens", "8"),
     ],
     # The converted MiniLM on the design `moetile bench cmoe --quick` builds too.
-    "moetile cosim --model cmoe-minilm": ["--tokens", "16", "--quality-tokens", "16"],
+    "moetile cosim --model cmoe-minilm": [
+        *("--tokens", "16", "--quality-tokens", "16", "--lanes", "8", "--arrays", "2"),
+    ],
     # The design sizes that build and simulate soonest: the FAT engine's bit-serial passes
     # take the most cycles, so its design gets more lanes.
     "moetile cosim --engine": [

@@ -18,7 +18,9 @@ checked bit for bit against the golden.
 - ``embedding_cosine``: the quantized golden model's sentence embeddings (every layer on the
   accelerator's arithmetic) against the dense float MiniLM's, on the same passages.
 
-Engines: the int8 crossbars and W4A8 MixPE (quick: the crossbars, one layer, one batch).
+Engines: the int8 crossbars and W4A8 MixPE (quick: the crossbars of 8 lanes x 2 arrays, one
+layer, one batch: the same measurement on a design that builds in a third of the time, whose
+figures are not the full run's).
 """
 
 from moetile.app.bench import PAPERS, BenchReport, Claim
@@ -31,20 +33,22 @@ QUICK_TOKENS, QUICK_LAYERS, QUICK_ENGINES = 128, 1, ("xbar",)
 BATCH = 128
 #: The engines' size: ``moetile cosim``'s defaults (so its CMoE-MiniLM design is this one).
 HARDWARE = {"lanes": 16, "arrays": 8}
+QUICK_HARDWARE = {"lanes": 8, "arrays": 2}
 CALIBRATION = 512
 #: The paper's end-to-end latency reduction at 25 % of the FFN active.
 PAPER_SPEEDUP = 1.5
 
 
-def _variant(layers, engine: str, calibration, texts, count: int, progress) -> dict:
-    """One model's FFNs on ``engine``: the first ``count`` layers' measured cycles."""
+def _variant(layers, hardware: dict, calibration, texts, count: int) -> dict:
+    """One model's FFNs on ``hardware`` (its engine and size): the first ``count`` layers'
+    measured cycles."""
     from moetile.app.cosim.backends import make_backend
     from moetile.app.cosim.encoder import DenseCosine, accelerated_encoder
     from moetile.sw.cost.attention import attention_cycles
     from moetile.sw.runtime.backends import GoldenBackend
     from moetile.sw.runtime.model import summarize
 
-    accelerated = accelerated_encoder(layers, {**HARDWARE, "engine": engine}, BATCH)
+    accelerated = accelerated_encoder(layers, hardware, BATCH)
     accelerated.calibrate(calibration)
     inputs = accelerated.layer_inputs(texts)[:count]
     backend = make_backend("fast", accelerated.params)
@@ -63,7 +67,7 @@ def _variant(layers, engine: str, calibration, texts, count: int, progress) -> d
     attention = sum(attention_cycles(hidden, [len(t)] * len(t)) for t in texts) / tokens
     ffn = sum(row["cycles_per_token"] for row in rows)
     return {
-        "engine": engine,
+        "engine": hardware["engine"],
         "layers": len(rows),
         "tokens": tokens,
         "batches": len(records),
@@ -84,8 +88,10 @@ def run(progress, quick: bool = False) -> BenchReport:
     from moetile.sw.models.cmoe_minilm import cached_conversion, routed_k, token_passages
 
     quiet_transformers()
-    tokens, count, engines = (
-        (QUICK_TOKENS, QUICK_LAYERS, QUICK_ENGINES) if quick else (TOKENS, LAYERS, ENGINES)
+    tokens, count, engines, size = (
+        (QUICK_TOKENS, QUICK_LAYERS, QUICK_ENGINES, QUICK_HARDWARE)
+        if quick
+        else (TOKENS, LAYERS, ENGINES, HARDWARE)
     )
     converted = cached_conversion(progress)
     k = routed_k(converted.settings, CMOE_ACTIVE)
@@ -99,8 +105,11 @@ def run(progress, quick: bool = False) -> BenchReport:
     for engine in engines:
         measured = {}
         for name, layers in variants.items():
-            progress(f"{name} FFNs on the {engine} engine, {count} layers x {tokens} tokens")
-            row = _variant(layers, engine, calibration, texts, count, progress)
+            progress(
+                f"{name} FFNs on the {engine} engine of {size['lanes']} lanes x "
+                f"{size['arrays']} arrays, {count} layers x {tokens} tokens"
+            )
+            row = _variant(layers, {**size, "engine": engine}, calibration, texts, count)
             measured[name] = row
             shown = {key: round(v) if "cycles" in key else v for key, v in row.items()}
             rows.append({"ffn": name, "active": CMOE_ACTIVE if name == "cmoe" else 1.0, **shown})
