@@ -9,7 +9,7 @@ import pytest
 
 from moetile.app.cli import main
 from moetile.app.sweep import SweepSpec, read_spec, sweep
-from moetile.app.sweep.results import pareto_front, write_results
+from moetile.app.sweep.results import pareto_front, point_colours, write_results
 from moetile.app.sweep.run import _cached_path, point_key
 from moetile.app.sweep.spec import cosim_settings
 
@@ -107,13 +107,17 @@ def test_a_knob_axis_sets_the_point_s_params():
 
 
 def test_knob_points_run_with_their_params():
-    """Two W4A8 group sizes on the golden backend: the quantization differs, so the error."""
+    """Two W4A8 group sizes on the golden backend: the quantization differs, so the error, and
+    the on-chip energy."""
     from moetile.app.sweep.point import run_point
 
     fixed = {"hf": "qwen3_moe", "engine": "mixpe", "backend": "golden", "tokens": 8}
     spec = SweepSpec(axes={"group": [32, 64]}, fixed=fixed | {"quality_tokens": 0})
-    errors = [run_point(cosim_settings(p), ("error",))["metrics"]["error"] for p in spec.points()]
-    assert errors[0] != errors[1]
+    metrics = ("error", "onchip_uj_per_token")
+    runs = [run_point(cosim_settings(p), metrics)["metrics"] for p in spec.points()]
+    assert runs[0]["error"] != runs[1]["error"]
+    # Twice the group: half the group transfers, each dequantizing every PE's sum.
+    assert runs[0]["onchip_uj_per_token"] > runs[1]["onchip_uj_per_token"] > 0
 
 
 def test_a_seed_without_a_sample_is_one_line(tmp_path, capsys):
@@ -143,6 +147,16 @@ def test_luts_and_energy_make_a_pareto_plot(tmp_path):
     ok = {"status": "ok", "failure": "", "cached": False, "seconds": 1.0}
     result = SweepResult(spec, [row | ok for row in rows])
     assert write_results(result, tmp_path / "out")[-1] == "pareto.png"
+
+
+def test_the_plot_s_colour_is_the_energy_every_point_has():
+    on, off = "onchip_uj_per_token", "offchip_uj_per_token"
+    rows = [{on: 1.0, off: 2.0, "utilization": 0.5}, {on: 3.0, off: None, "utilization": 0.7}]
+    both = (on, off, "utilization")
+    assert point_colours(both, rows) == (on, [1.0, 3.0])
+    assert point_colours(both, rows[:1]) == ("uj_per_token", [3.0])
+    assert point_colours(("utilization",), rows) == ("utilization", [0.5, 0.7])
+    assert point_colours(("error",), rows) == (None, [])
 
 
 @pytest.mark.cosim
@@ -252,7 +266,8 @@ def test_a_generation_point_keeps_its_decode_figures():
 
     settings = {"train_steps": 2, "lanes": 16, "arrays": 2, "max_tokens": 16}
     generation = {"generate": 2, "prompts": 1, "prompt_tokens": 1}
-    metrics = ("cycles_per_token", "bit_exact", "error", "quality", *GENERATION_METRICS)
+    metrics = ("cycles_per_token", "bit_exact", "error", "quality", "onchip_uj_per_token")
+    metrics += GENERATION_METRICS
     values = run_point(settings | generation, metrics)["metrics"]
     assert values["bit_exact"] is True and values["error"] is None
     assert values["cycles_per_token"] > 0 and values["tokens_per_second"] > 0
@@ -261,3 +276,5 @@ def test_a_generation_point_keeps_its_decode_figures():
     prefill = run_point(settings | {"backend": "golden", "tokens": 8}, metrics)["metrics"]
     assert all(prefill[name] is None for name in GENERATION_METRICS)
     assert prefill["error"] > 0
+    # A prefill batch of 8 tokens shares each expert's jobs; a decode step's one token does not.
+    assert values["onchip_uj_per_token"] > prefill["onchip_uj_per_token"] > 0

@@ -128,7 +128,7 @@ EXAMPLE_SPEC = f"""{SPEC_HEAD}: run it with `moetile sweep FILE`.
 # sets (group, crossbar_rows, router_macs, ...), each a list of values (every combination is a
 # point);
 # [fixed]: the settings every point shares; mode = "random" with samples = N draws N points.
-metrics = ["cycles_per_token", "utilization", "bit_exact", "cells"]
+metrics = ["cycles_per_token", "utilization", "bit_exact", "onchip_uj_per_token", "cells"]
 
 [fixed]
 # A small random-initialized Qwen3-MoE (2 layers, 64 wide, 8 experts, top-2): no training.

@@ -104,6 +104,7 @@ def _phase_summary(records, params, tokens: int, clock, memory) -> dict:
         "tokens_per_second": 1e6 / clock.microseconds(per_token) if cycles else 0.0,
         "fetched_bytes_per_token": fetched / tokens,
         "offchip_uj_per_token": memory.energy_pj(fetched / tokens) / 1e6,
+        "onchip_uj_per_token": sum(r.energy_pj for r in records) / tokens / 1e6,
         "utilization": bound / split["compute"] if split["compute"] else 0.0,
     }
 

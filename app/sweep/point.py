@@ -61,6 +61,7 @@ def _prefill(settings) -> tuple[dict, dict]:
         "bit_exact": report["bit_exact"],
         "error": sum(r["error"] for r in layers) / len(layers),
         "quality": next(v for k, v in quality.items() if k.startswith(f"{backend}_")),
+        "onchip_uj_per_token": sum(r["energy_pj_per_token"] for r in layers) / 1e6,
         **dict.fromkeys(GENERATION_METRICS),
     }
 
@@ -81,6 +82,7 @@ def _generation(settings) -> tuple[dict, dict]:
         "bit_exact": exact,
         "error": None,
         "quality": report["generation"]["float_agreement"],
+        "onchip_uj_per_token": phase and phase["onchip_uj_per_token"],
         "tokens_per_second": phase and phase["tokens_per_second"],
         "fetched_kb_per_token": phase and phase["fetched_bytes_per_token"] / 1e3,
         "offchip_uj_per_token": phase and phase["offchip_uj_per_token"],

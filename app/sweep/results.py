@@ -1,7 +1,8 @@
 """A sweep's results on disk: ``results.csv`` and ``results.jsonl`` (a row per point), and
 ``pareto.png``: each point's time per token (cycles, or µs at its design's clock) against its
-area (logic cells, else LUTs, else memory bits), coloured by its off-chip energy a token (else
-its utilization), the points no other beats on both marked and joined."""
+area (logic cells, else LUTs, else memory bits), coloured by its energy a token (on and off
+chip, else on chip alone, else its utilization), the points no other beats on both marked and
+joined."""
 
 import csv
 import io
@@ -12,10 +13,17 @@ from moetile.sw.outputs import PNG_DPI, PNG_METADATA, OutputFolder
 
 from .run import SweepResult
 
-__all__ = ["pareto_front", "write_results"]
+__all__ = ["pareto_front", "point_colours", "write_results"]
 
-#: What colours the Pareto plot's points, the first kept: energy, else the engine's use.
-COLOURS = ("offchip_uj_per_token", "utilization", "error")
+#: What colours the Pareto plot's points, the first every point has: energy (on and off chip
+#: together, else on chip), else the engine's use.
+COLOURS = ("uj_per_token", "onchip_uj_per_token", "utilization", "error")
+#: Energies the colour ``uj_per_token`` adds up.
+ENERGIES = ("onchip_uj_per_token", "offchip_uj_per_token")
+LABELS = {
+    "uj_per_token": "µJ a token, on and off chip",
+    "onchip_uj_per_token": "µJ a token on chip (dynamic)",
+}
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -46,6 +54,23 @@ def write_results(result: SweepResult, out: Path) -> list[str]:
     return names
 
 
+def point_colours(metrics: tuple, rows: list[dict]) -> tuple[str | None, list]:
+    """What colours the plotted ``rows`` (the first of :data:`COLOURS` every row has) and
+    their values; ``(None, [])`` when none."""
+
+    def value(row, name):
+        if name != "uj_per_token":
+            return row.get(name) if name in metrics else None
+        parts = [row.get(m) if m in metrics else None for m in ENERGIES]
+        return None if None in parts else sum(parts)
+
+    for name in COLOURS:
+        values = [value(row, name) for row in rows]
+        if None not in values:
+            return name, values
+    return None, []
+
+
 def _plot(result: SweepResult, path: Path) -> bool:
     """The Pareto plot, when the points kept an area and a time per token."""
     metrics = result.spec.metrics
@@ -61,12 +86,10 @@ def _plot(result: SweepResult, path: Path) -> bool:
 
     xs, ys = [r[area] for r in rows], [r[time] for r in rows]
     fig, axes = plt.subplots(figsize=(8, 4.6))
-    colour = next(
-        (m for m in COLOURS if m in metrics and all(r[m] is not None for r in rows)), None
-    )
+    colour, values = point_colours(metrics, rows)
     if colour:
-        shown = axes.scatter(xs, ys, c=[r[colour] for r in rows], cmap="viridis")
-        fig.colorbar(shown, ax=axes, label=colour.replace("_", " "))
+        shown = axes.scatter(xs, ys, c=values, cmap="viridis")
+        fig.colorbar(shown, ax=axes, label=LABELS.get(colour, colour.replace("_", " ")))
     else:
         axes.scatter(xs, ys)
     front = pareto_front(list(zip(xs, ys, strict=True)))

@@ -27,7 +27,8 @@ __all__ = [
 #: What a point can keep: its cycles per token summed over the layers (a token's way through
 #: the model) and its time at the design's clock, the engine's mean utilization, whether every
 #: batch was bit-exact, the mean relative error against the float layers, the quality (the
-#: backend's perplexity per byte, or embedding cosine); for a point that generates, the same
+#: backend's perplexity per byte, or embedding cosine), the on-chip dynamic energy a token (the
+#: layers' actions, :mod:`moetile.sw.cost.layer_activity`); for a point that generates, the same
 #: per generated token of its decode steps (the quality: the share of tokens the float model
 #: generates too; no error), and :data:`GENERATION_METRICS`: tokens per second, the weights
 #: fetched from off chip a token and their energy, the expert cache's hit rate; the design's
@@ -51,6 +52,7 @@ METRICS = (
     "bit_exact",
     "error",
     "quality",
+    "onchip_uj_per_token",
     *GENERATION_METRICS,
     "cells",
     "memory_bits",

@@ -2,6 +2,8 @@
 register writes and memory accesses one event causes follows from the datapath, stated here
 once per block. :mod:`moetile.sw.cost.energy` prices the result."""
 
+import numpy as np
+
 from moetile.hw.fat import FatParams
 from moetile.hw.gocache import GOCacheParams
 from moetile.hw.mixpe import MixPEParams
@@ -9,7 +11,14 @@ from moetile.hw.mixpe.params import ACT_WIDTH, WEIGHT_WIDTH
 
 from .energy import Activity
 
-__all__ = ["fat_activity", "gocache_activity", "mixpe_activity", "xbar_activity"]
+__all__ = [
+    "crossbar_read_activity",
+    "fat_activity",
+    "gemv_activity",
+    "gocache_activity",
+    "mixpe_activity",
+    "xbar_activity",
+]
 
 
 def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -> Activity:
@@ -77,9 +86,11 @@ def fat_activity(params: FatParams, rows) -> Activity:
     (the SACU scans them all) and every lane's sum once for the output.
     """
     p, a = params, Activity()
-    codes = [list(row) for row in rows]
-    adds = [sum(1 for v in row if v) if p.skips_zeros else len(row) for row in codes]
-    bit_ops = p.lanes * sum(p.add_width(k) for n in adds for k in range(1, n + 1))
+    codes = np.asarray(rows, dtype=np.int64).reshape(len(rows), -1)
+    adds = np.count_nonzero(codes, axis=1) if p.skips_zeros else np.full(len(codes), codes.shape[1])
+    # bits[n]: the bit positions of a row of n adds (its k-th add is add_width(k) bits wide).
+    bits = np.cumsum([0] + [p.add_width(k) for k in range(1, codes.shape[1] + 1)])
+    bit_ops = p.lanes * int(bits[adds].sum())
     a.add("add", 1, bit_ops)
     if p.arch == "fat":
         a.add("sram", bit_ops * 3)  # two reads and the sum's write
@@ -103,6 +114,17 @@ def xbar_activity(params, reads: int, slots: int) -> Activity:
     wire energy.
     """
     x = params.crossbar
+    a = crossbar_read_activity(x, reads)
+    a.add("register", slots * params.groups * x.cols * x.out_width)
+    return a
+
+
+def crossbar_read_activity(x, reads: int) -> Activity:
+    """Actions of ``reads`` MVMs of the crossbar ``x`` (a
+    :class:`~moetile.hw.xbar.params.CrossbarParams`): each loads its input register
+    (``rows × in_bits`` bits), then in each of its ``planes`` reads the crossbar
+    (``rows × bitlines`` cells), drives every wordline's DAC, converts every bitline's ADC
+    and shift-adds each column into its accumulator (an add and a register write)."""
     a = Activity()
     a.add("crossbar", x.rows * x.bitlines, reads * x.planes)
     a.add("dac", x.dac_bits, reads * x.planes * x.rows)
@@ -110,7 +132,21 @@ def xbar_activity(params, reads: int, slots: int) -> Activity:
     a.add("add", x.acc_width, reads * x.planes * x.cols)
     a.add("register", reads * x.planes * x.cols * x.acc_width)
     a.add("register", reads * x.rows * x.in_bits)
-    a.add("register", slots * params.groups * x.cols * x.out_width)
+    return a
+
+
+def gemv_activity(g, vectors: int) -> Activity:
+    """Actions of a GEMV (a :class:`~moetile.hw.gemv.params.GemvParams`) over ``vectors``
+    vectors: each vector's chunks written to its buffer, then for each of its
+    ``weight_transfers`` compute cycles a weight chunk and a vector chunk read, ``macs``
+    multiplies and adds at the accumulator's width, and the accumulator written."""
+    a = Activity()
+    chunk_bits = g.macs * g.width
+    steps = vectors * g.weight_transfers
+    a.add("sram", vectors * g.chunks * chunk_bits + steps * 2 * chunk_bits)
+    a.add("multiply", (g.width, g.width), steps * g.macs)
+    a.add("add", g.acc_width, steps * g.macs)
+    a.add("register", steps * g.acc_width)
     return a
 
 
@@ -126,14 +162,9 @@ def gocache_activity(params: GOCacheParams, tokens: int, takes: int, scan_reads:
     the running worst (an add) and may replace it (a register write, counted for every read:
     an upper bound).
     """
-    p, g, a = params, params.gate, Activity()
-    chunk_bits = g.macs * g.width
+    p = params
+    a = gemv_activity(p.gate, tokens)
     entry_bits = p.entry_width
-    steps = tokens * g.weight_transfers
-    a.add("sram", tokens * g.chunks * chunk_bits + steps * 2 * chunk_bits)
-    a.add("multiply", (g.width, g.width), steps * g.macs)
-    a.add("add", g.acc_width, steps * g.macs)
-    a.add("register", steps * g.acc_width)
     a.add("add", p.score_width, tokens * p.experts + scan_reads)
     a.add("register", tokens * p.experts * (p.score_width + p.token_width + 2))
     a.add("sram", (takes + scan_reads) * entry_bits)

@@ -131,6 +131,11 @@ class Activity:
             raise ValueError(f"action kind must be one of {', '.join(KINDS)}, not {kind!r}")
         self.counts[(kind, width)] += count
 
+    def merge(self, other: "Activity", times: int = 1) -> None:
+        """Adds ``times`` copies of ``other``'s actions."""
+        for action, n in other.counts.items():
+            self.counts[action] += n * times
+
     def energy_pj(self) -> float:
         return sum(n * action_energy(kind, width) for (kind, width), n in self.counts.items())
 

@@ -39,6 +39,13 @@ class EngineSoftware:
         """Lane cycles of one token through one projection of ``length`` inputs."""
         raise NotImplementedError
 
+    def job_activity(self, params, banks: list[list[np.ndarray]], length: int, tokens: int):
+        """The engine's :class:`~moetile.sw.cost.energy.Activity` for one job of ``tokens``
+        tokens through one phase: every array's ``banks[a]`` (the planes of :meth:`planes` of
+        the rows the job runs on array ``a``), rows of ``length`` inputs (``hidden`` for
+        gate/up rows, ``expert_hidden`` for down rows) before padding."""
+        raise NotImplementedError
+
     def random_rows(self, rng: random.Random, params, shape: tuple[int, int], sparsity: float):
         """Random rows of ``shape``, about ``sparsity`` of the weights zero, with extremes."""
         raise NotImplementedError

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from moetile.hw.moe.widths import ACTIVATION_WIDTH
 from moetile.sw.golden.fixed import check_integer_tensor
 
 from .base import EngineSoftware
@@ -59,6 +60,20 @@ class FatSoftware(EngineSoftware):
         """A bit-serial add per non-zero weight and accumulator bit; an empty row 1."""
         nnz = (torch.as_tensor(rows) != 0).sum(dim=1)
         return int(torch.where(nnz > 0, nnz * params.sum_width, 1).sum())
+
+    def job_activity(self, params, banks, length, tokens):
+        """Every array's rows through :func:`~moetile.sw.cost.activity.fat_activity` (all
+        its lanes add, whichever hold a token), and the input columns read once a pass
+        (``inputs`` columns of ``lanes`` int8 values)."""
+        from moetile.sw.cost.activity import fat_activity
+        from moetile.sw.cost.energy import Activity
+
+        p, a = params, Activity()
+        for (rows,) in banks:
+            a.merge(fat_activity(p.unit, rows))
+            passes = -(-len(rows) // p.pass_rows)
+            a.add("sram", passes * p.inputs * p.lanes * ACTIVATION_WIDTH)
+        return a
 
     def random_rows(self, rng, params, shape, sparsity):
         g = torch.Generator().manual_seed(rng.randrange(1 << 31))

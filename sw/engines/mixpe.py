@@ -57,6 +57,20 @@ class MixPESoftware(EngineSoftware):
         """A MAC per weight of the projection (padding excluded)."""
         return len(rows.codes) * length
 
+    def job_activity(self, params, banks, length, tokens):
+        """The engine's MixPE array (:func:`~moetile.sw.cost.activity.mixpe_activity`, all
+        its ``lanes`` rows computing, whichever hold a token): a pass per bank row, each
+        pass the phase's groups (those covering the rows' inputs), each group ``group``
+        steps, the ``arrays`` columns' results out."""
+        from moetile.sw.cost.activity import mixpe_activity
+
+        e = params.engine
+        passes = len(banks[0][0])
+        groups = -(-length // e.group)
+        return mixpe_activity(
+            params.unit, passes * groups * e.group, passes * groups, passes * params.arrays
+        )
+
     def random_rows(self, rng, params, shape, sparsity):
         """Uniform codes and zero points, scale codes over their whole range (zero for about
         ``sparsity`` of the groups), every fourth row at the extremes (codes 15 against zero

@@ -46,6 +46,26 @@ class XbarSoftware(EngineSoftware):
         blocks = -(-len(rows) // e.crossbar_cols) * -(-length // e.crossbar_rows)
         return blocks * e.crossbar.planes * params.lanes
 
+    def job_activity(self, params, banks, length, tokens):
+        """Each periphery, for each row block and input block of its rows and each token:
+        one crossbar read (:func:`~moetile.sw.cost.activity.crossbar_read_activity`) of the
+        token's input block (``crossbar_rows`` int8 values from the block memory), its
+        ``crossbar_cols`` sums added into the token's accumulators (an add and a register
+        write at the expert sum's width)."""
+        from moetile.sw.cost.activity import crossbar_read_activity
+
+        e = params.engine
+        x = e.crossbar
+        reads = sum(
+            -(-len(rows) // e.crossbar_cols) * -(-length // e.crossbar_rows) * tokens
+            for (rows,) in banks
+        )
+        a = crossbar_read_activity(x, reads)
+        a.add("sram", reads * e.crossbar_rows * x.in_bits)
+        a.add("add", params.sum_width, reads * e.crossbar_cols)
+        a.add("register", reads * e.crossbar_cols * params.sum_width)
+        return a
+
     def random_rows(self, rng, params, shape, sparsity):
         """About ``sparsity`` of the weights zero, every fifth row at -128 and 127."""
         g = torch.Generator().manual_seed(rng.randrange(1 << 31))

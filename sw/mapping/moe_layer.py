@@ -20,6 +20,7 @@ from moetile.sw.golden.moe_layer import IntegerMoELayer
 
 __all__ = [
     "WORD_BITS",
+    "expert_bank_rows",
     "load_words",
     "pack_bits",
     "results_of",
@@ -57,7 +58,7 @@ def _writes(layer: IntegerMoELayer):
     yield "scales", np.arange(p.total_experts * p.scale_rows), _scale_bits(p, scales)
     engine = engine_software(p)
     for a in range(p.arrays):
-        banks = [_bank_rows(p, expert, a, engine.planes) for expert in layer.experts]
+        banks = [expert_bank_rows(p, expert, a, engine.planes) for expert in layer.experts]
         yield f"bank{a}", np.arange(p.total_experts * p.region_words), engine.bank_words(p, banks)
 
 
@@ -98,7 +99,7 @@ def _expert_writes(layer: IntegerMoELayer, e: int, region: int = 0):
     yield "scales", scales, _scale_bits(p, _expert_scales(p, expert))
     engine = engine_software(p)
     for a in range(p.arrays):
-        rows = _bank_rows(p, expert, a, engine.planes)
+        rows = expert_bank_rows(p, expert, a, engine.planes)
         words = region * p.region_words + np.arange(p.region_words)
         yield f"bank{a}", words, engine.bank_words(p, [rows])
 
@@ -126,7 +127,7 @@ def _layer_writes(layer: IntegerMoELayer):
     yield "config", np.arange(len(p.config_words)), _scale_bits(p, config)
 
 
-def _bank_rows(p: MoELayerParams, expert, a: int, planes) -> list[np.ndarray]:
+def expert_bank_rows(p: MoELayerParams, expert, a: int, planes) -> list[np.ndarray]:
     """Bank ``a``'s rows of one expert, gate/up then down (``gate_up_rows + down_rows``
     rows), as the planes ``planes(p, rows)`` gives, empty rows all zero."""
     units = np.arange(a, p.expert_hidden, p.arrays)

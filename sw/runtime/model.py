@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from moetile.hw.moe import MoELayerParams
+from moetile.sw.cost.layer_activity import LayerActivity
 from moetile.sw.engines import engine_software
 from moetile.sw.golden.moe_layer import moe_layer
 from moetile.sw.models.hf_adapters import from_hf, supported
@@ -42,6 +43,8 @@ class BatchRecord:
     fetched_bytes: int = 0
     #: Behind an expert cache, the (layer, expert, slot) fetch requests of the batch, in order.
     fetches: tuple = ()
+    #: On-chip dynamic energy of the batch's actions (:mod:`moetile.sw.cost.layer_activity`).
+    energy_pj: float = 0.0
 
 
 def expert_work(layer: QuantizedLayer, expert_tokens: list[int]) -> int:
@@ -86,6 +89,8 @@ class AcceleratedModel:
     records: list[BatchRecord] = field(default_factory=list)
     #: The generation step the batches being run belong to (see :class:`BatchRecord`).
     step: int | None = None
+    #: Each layer's :class:`~moetile.sw.cost.layer_activity.LayerActivity`, made on first use.
+    activities: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         if self.sites:
@@ -213,6 +218,13 @@ class AcceleratedModel:
             for (parent, name), block in zip(self.sites, originals, strict=True):
                 setattr(parent, name, block)
 
+    def _activity(self, n: int) -> LayerActivity:
+        """Layer ``n``'s activity model, for its integer layer as quantized now."""
+        layer = self.quantized[n].integer
+        if n not in self.activities or self.activities[n].layer is not layer:
+            self.activities[n] = LayerActivity(layer)
+        return self.activities[n]
+
     def run_layer(self, n: int, x: torch.Tensor, backend: Backend, on_batch) -> torch.Tensor:
         """Layer ``n`` on ``x`` ``(tokens, d)``, batch by batch, each checked against the
         golden; float results."""
@@ -241,6 +253,7 @@ class AcceleratedModel:
                 step=self.step,
                 fetched_bytes=run.extra.get("fetched_bytes", 0),
                 fetches=tuple(run.extra.get("fetches", ())),
+                energy_pj=self._activity(n).batch(len(batch), counts).energy_pj(),
             )
             self.records.append(record)
             on_batch(record)
@@ -327,6 +340,7 @@ def summarize(records: list[BatchRecord], params: MoELayerParams) -> list[dict]:
         loads = np.sum([r.expert_tokens for r in mine], axis=0).tolist()
         row.update(
             expert_tokens=loads,
+            energy_pj_per_token=sum(r.energy_pj for r in mine) / tokens,
             bit_exact=all(r.exact for r in mine),
             error=math.sqrt(
                 sum(r.error_sq for r in mine) / max(sum(r.reference_sq for r in mine), 1e-30)
