@@ -151,13 +151,16 @@ class FatEngine(ExpertEngine):
         m = Module()
         # A job starts every array at once.
         columns, start, job = take_columns_and_job(m, self)
-        rows, base = self.job_rows(job)
-        self.run_arrays(m, lambda a: self._array(m, a, columns, start, rows, base))
+        rows, _ = self.job_rows(job)
+        _, first = self.job_rows(self.i_job.payload)
+        self.run_arrays(m, lambda a: self._array(m, a, columns, start, rows, first))
         return m
 
-    def _array(self, m, a, columns, start, rows, base):
+    def _array(self, m, a, columns, start, rows, first):
         """Array ``a``: its bank, its feeder (columns replayed per pass, rows in order) and
-        its output count. Returns (busy, (array output, rows out))."""
+        its output count. Returns (busy, (array output, rows out)). The bank row to read
+        next is a register, set to the job's ``first`` row when it starts and counted on,
+        so the bank's read address is not the job's arithmetic."""
         p = self.params
         array = FatArray(p.unit)
         m.submodules[f"array{a}"] = array
@@ -176,17 +179,19 @@ class FatEngine(ExpertEngine):
         done = Signal.like(sent, name=f"rows_done{a}")
         column = Signal(counter_range(p.inputs), name=f"column{a}")
         passes = Signal.like(sent, name=f"passes_fed{a}")
+        row = Signal(range(p.bank_rows + 1), name=f"bank_row{a}")
         with m.If(start):
             m.d.sync += [busy.eq(1), sent.eq(0), done.eq(0), column.eq(0), passes.eq(0)]
+            m.d.sync += row.eq(first)
 
         # Weight rows, in order.
         m.d.comb += [
-            bank_read.addr.eq(base + sent),
+            bank_read.addr.eq(row),
             array.i_w.payload.eq(bank_read.data),
             array.i_w.valid.eq(busy & (sent < rows)),
         ]
         with m.If(array.i_w.valid & array.i_w.ready):
-            m.d.sync += sent.eq(sent + 1)
+            m.d.sync += [sent.eq(sent + 1), row.eq(row + 1)]
 
         # Input columns, once per pass.
         m.d.comb += [
