@@ -35,15 +35,20 @@ class MixPEEngine(ExpertEngine):
         e = p.engine
         columns, start, job = take_columns_and_job(m, self)
         m.submodules.array = array = MixPEArray(p.unit)
-        rows, base = self.job_rows(job)
+        rows, _ = self.job_rows(job)
+        _, first = self.job_rows(self.i_job.payload)
         groups = Mux(job.phase, e.down_groups(p), e.gate_up_groups(p))
 
         # Feeding: pass after pass, every column of the job against row ``fed`` of each bank.
+        # The row's first bank word is a register, set when the job starts and counted on a
+        # row at a time, so the banks' read address is not the job's arithmetic.
         busy = Signal()
         fed = Signal(counter_range(max(p.gate_up_rows, p.down_rows) + 1))
         step = Signal(counter_range(p.inputs))
         group_bits = (e.group - 1).bit_length()
-        word = (base + fed) * (p.inputs // e.group) + step[group_bits:]
+        words_per_row = p.inputs // e.group
+        row_word = Signal(range(p.bank_words + words_per_row + 1))
+        word = row_word + step[group_bits:]
         feeding = busy & (fed < rows)
         column_read = columns.read_port(domain="comb")
         group_index = step[group_bits:]
@@ -61,7 +66,7 @@ class MixPEEngine(ExpertEngine):
         with m.If(array.i_x.valid & array.i_x.ready):
             m.d.sync += step.eq(step + 1)
             with m.If(last_group & (step[:group_bits] == e.group - 1)):
-                m.d.sync += [step.eq(0), fed.eq(fed + 1)]
+                m.d.sync += [step.eq(0), fed.eq(fed + 1), row_word.eq(row_word + words_per_row)]
 
         # Results: each pass's columns in order; the job ends with its last row.
         column = Signal(counter_range(p.arrays))
@@ -81,6 +86,7 @@ class MixPEEngine(ExpertEngine):
                     m.d.sync += busy.eq(0)
         with m.If(start):
             m.d.sync += [busy.eq(1), fed.eq(0), step.eq(0), column.eq(0), row.eq(0)]
+            m.d.sync += row_word.eq(first * words_per_row)
         m.d.comb += self.idle.eq(~busy)
         return m
 
