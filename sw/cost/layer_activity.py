@@ -25,6 +25,7 @@ design holding them), clock tree and wires, and leakage: this is the dynamic ene
 layer's arithmetic and buffers.
 """
 
+from moetile.hw.moe.widths import ACTIVATION_WIDTH as INT8
 from moetile.sw.engines import engine_software
 from moetile.sw.golden.moe_layer import IntegerMoELayer
 from moetile.sw.mapping.moe_layer import expert_bank_rows
@@ -33,9 +34,6 @@ from .activity import gemv_activity
 from .energy import Activity
 
 __all__ = ["LayerActivity"]
-
-#: Bits of an int8 activation (a token's value, a hidden unit's).
-INT8 = 8
 
 
 class LayerActivity:
