@@ -157,7 +157,12 @@ class Design:
 
     @property
     def params_hash(self) -> str:
-        text = json.dumps({"block": self.block.name, "params": self.params_dict}, sort_keys=True)
+        """A digest of the block and of the Params fields that differ from the Params class's
+        defaults: a field added later with a default leaves every earlier design's hash (its
+        name and its caches) as it was."""
+        defaults = dataclasses.asdict(type(self.params)())
+        changed = {k: v for k, v in self.params_dict.items() if defaults.get(k) != v}
+        text = json.dumps({"block": self.block.name, "params": changed}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property

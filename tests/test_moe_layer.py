@@ -79,6 +79,26 @@ SHAPES = {
         "topk_groups": 1,
         "top_k": 2,
     },
+    # Expert choice: the GO cache ranks every expert's softmax weight over the sequence,
+    # kept across batches; sequences longer than the cache's wrap around.
+    "expert-choice": {
+        **SMALL,
+        "top_k": 4,
+        "routing": "expert_choice",
+        "capacity": 2,
+        "max_sequence": 11,
+    },
+    "expert-choice-shared-gate-xbar": {
+        **SMALL,
+        "shared_experts": 1,
+        "shared_gate": True,
+        "top_k": 4,
+        "renormalize": False,
+        "routing": "expert_choice",
+        "capacity": 3,
+        "max_sequence": 64,
+        "engine": XbarEngineParams(crossbar_rows=8, crossbar_cols=4, cell_bits=3, dac_bits=2),
+    },
     "one-lane-three-arrays": {**SMALL, "top_k": 3, "lanes": 1, "arrays": 3, "expert_hidden": 7},
     "mixpe": dict(
         hidden=40,
@@ -282,21 +302,38 @@ def test_divider_in_the_amaranth_simulator(seed):
 
 
 def _run_batches(session, p, layer, batches, rng):
-    """Each batch under random idle on the tokens and back-pressure on the results."""
+    """Each batch under random idle on the tokens and back-pressure on the results. With
+    expert choice the batches are one stream of sequences, the first beginning at its first
+    token and others now and then, and the golden runs over the whole stream."""
+    starts = _sequence_starts(p, sum(len(x) for x, _ in batches), rng)
+    results, at = [], 0
     for n, (x, codes) in enumerate(batches):
         traffic = {
             "i_token": Traffic.random(rng.choice([0.0, 0.3, 0.7]), seed=n),
             "o": Traffic.random(rng.choice([0.0, 0.5, 0.8]), seed=n + 1),
             "o_stats": Traffic.random(0.5, seed=n + 2),
         }
+        batch_starts = None if starts is None else starts[at : at + len(x)]
         run = session.run(
-            {"i_token": token_payloads(p, x, codes)},
+            {"i_token": token_payloads(p, x, codes, batch_starts)},
             expect={"o": len(x) * p.io_chunks, "o_stats": 1},
             traffic=traffic,
             budget=2_000_000,
         )
-        expected = moe_layer(layer, x, codes).result.numpy()
-        np.testing.assert_array_equal(results_of(p, run.payloads("o")["y"]), expected)
+        results.append(results_of(p, run.payloads("o")["y"]))
+        at += len(x)
+    x, codes = (torch.cat([torch.as_tensor(batch[i]) for batch in batches]) for i in (0, 1))
+    expected = moe_layer(layer, x, codes, starts).result.numpy()
+    np.testing.assert_array_equal(np.concatenate(results), expected)
+
+
+def _sequence_starts(p, n: int, rng) -> torch.Tensor | None:
+    """With expert choice, where sequences begin: at the first token, then one token in ten."""
+    if not p.expert_choice:
+        return None
+    starts = torch.tensor([rng.random() < 0.1 for _ in range(n)])
+    starts[0] = True
+    return starts
 
 
 @pytest.mark.cosim
@@ -372,7 +409,8 @@ def test_fast_random_regression():
 
 @pytest.mark.cosim
 @pytest.mark.parametrize(
-    "shape", ["shared", "shared-gate", "sigmoid-groups", "ungated-bias", "unweighted"]
+    "shape",
+    ["shared", "shared-gate", "sigmoid-groups", "ungated-bias", "unweighted", "expert-choice"],
 )
 def test_cocotb_bench_equals_the_golden(shape, seed):
     """The same layer on the cocotb path under random idle and back-pressure: weights first,
@@ -381,10 +419,12 @@ def test_cocotb_bench_equals_the_golden(shape, seed):
     design = Design(block("moe_layer"), p)
     layer = random_layer(p, seed)
     x, codes = random_tokens(p, p.max_tokens, seed)
+    starts = _sequence_starts(p, len(x), random.Random(seed))
     ports = FastSim.ports_of(design)
+    payloads = token_payloads(p, x, codes, starts)
     inputs = {
         "i_load": ports["i_load"].integers(load_words(layer)),
-        "i_token": ports["i_token"].integers(ports["i_token"].pack(token_payloads(p, x, codes))),
+        "i_token": ports["i_token"].integers(ports["i_token"].pack(payloads)),
     }
     patterns = random_patterns(FastSim(design), random.Random(seed), 64, 0.4)
     patterns["i_load"] = [1]
@@ -399,4 +439,5 @@ def test_cocotb_bench_equals_the_golden(shape, seed):
     )
     assert raw["complete"]
     y = ports["o"].unpack(ports["o"].pack(replay.outputs["o"]))["y"]
-    np.testing.assert_array_equal(results_of(p, y), moe_layer(layer, x, codes).result.numpy())
+    expected = moe_layer(layer, x, codes, starts).result.numpy()
+    np.testing.assert_array_equal(results_of(p, y), expected)

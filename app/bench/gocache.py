@@ -161,11 +161,10 @@ def _int8(values: torch.Tensor, scale: float) -> np.ndarray:
     return (values / scale).round().clamp(-127, 127).to(torch.int64).numpy()
 
 
-def _tiny_moe(progress, count: int, quick: bool = False) -> tuple[list, float]:
-    """Each layer's int8 gate rows and held-out sequences of int8 gate inputs, and the share
-    of final expert-choice selections the int8 scores keep from the float router's."""
+def traces(progress, count: int, quick: bool = False):
+    """``(model, held out, calibration)``: the bench's tiny MoE and its traces of ``count``
+    held-out passages and of four training passages."""
     from moetile.app.bench.cosim import bench_model
-    from moetile.sw.golden.gocache import expert_choice
     from moetile.sw.models.corpus import stdlib_corpus
     from moetile.sw.models.trace import passages_of, record_hf_trace
 
@@ -175,6 +174,15 @@ def _tiny_moe(progress, count: int, quick: bool = False) -> tuple[list, float]:
     progress("gocache: tracing held-out text through the bench's tiny MoE")
     held_out = record_hf_trace(model, passages_of(validation, context, count * context), "b")
     calibration = record_hf_trace(model, passages_of(train, context, 4 * context), "b", "train")
+    return model, held_out, calibration
+
+
+def _tiny_moe(traced) -> tuple[list, float]:
+    """Each layer's int8 gate rows and held-out sequences of int8 gate inputs, and the share
+    of final expert-choice selections the int8 scores keep from the float router's."""
+    from moetile.sw.golden.gocache import expert_choice
+
+    model, held_out, calibration = traced
     length = max(PROMPTS) + GENERATED
     sequences, kept, total = [], 0, 0
     for n, layer in enumerate(held_out.layers):
@@ -270,11 +278,13 @@ def plots(report: BenchReport) -> dict:
 
 
 def run(progress, quick: bool = False) -> BenchReport:
+    from moetile.app.bench.gocache_layer import layer_claims, layer_rows
     from moetile.sim.fast import FastSim
 
     count = QUICK_SEQUENCES if quick else SEQUENCES
     cost = expert_cost()
-    tiny, agreement = _tiny_moe(progress, count, quick)
+    traced = traces(progress, count, quick)
+    tiny, agreement = _tiny_moe(traced)
     workloads = {"tiny-moe": tiny, "random": _random_sequences(count)}
     rows = []
     with FastSim(Design(block("gocache"), BENCH_ROUTER)).open() as session:
@@ -318,4 +328,6 @@ def run(progress, quick: bool = False) -> BenchReport:
             ("energy", "energy", 10.1, f"{prefix}energy_ratio"),
         )
     ]
-    return BenchReport("gocache", rows, claims)
+    measured = layer_rows(progress, traced, quick)
+    claims += layer_claims(measured)
+    return BenchReport("gocache", rows + measured, claims)

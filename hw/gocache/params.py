@@ -32,6 +32,9 @@ class GOCacheParams:
         Gate GEMV multipliers, ``1 ..= min(hidden, 1024)``.
     width : int
         Signed width of a gate weight or hidden value, ``2 ..= 16`` (8 for int8).
+    score_bits : int
+        Signed width of the scores the cache ranks: 0 for the gate GEMV's exact sums, else
+        ``2 ..= 64`` (the MoE layer ranks its fixed-point gating weights).
     """
 
     tokens: int = 16
@@ -40,6 +43,7 @@ class GOCacheParams:
     hidden: int = 16
     macs: int = 8
     width: int = 8
+    score_bits: int = 0
 
     def __post_init__(self):
         check_int("tokens", self.tokens, minimum=1)
@@ -48,6 +52,8 @@ class GOCacheParams:
         check_int("hidden", self.hidden, minimum=1)
         check_int("macs", self.macs, minimum=1, maximum=min(self.hidden, MAX_UNITS))
         check_int("width", self.width, minimum=2, maximum=16)
+        if self.score_bits:
+            check_int("score_bits", self.score_bits, minimum=2, maximum=64)
 
     @property
     def gate(self) -> GemvParams:
@@ -58,8 +64,8 @@ class GOCacheParams:
 
     @property
     def score_width(self) -> int:
-        """Signed width of a gate score: the GEMV's exact sum."""
-        return self.gate.acc_width
+        """Signed width of a score: ``score_bits``, or the GEMV's exact sum."""
+        return self.score_bits or self.gate.acc_width
 
     @property
     def token_width(self) -> int:

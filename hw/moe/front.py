@@ -117,14 +117,18 @@ class TokenFrontEnd(wiring.Component):
             with m.If(self.i_token.payload.last | (received == p.max_tokens - 1)):
                 m.d.sync += closed.eq(1)
 
-        # Each choice appends (token, gate) to its expert's list, one choice a cycle.
+        # Each choice appends (token, gate) to its expert's list, one choice a cycle (with
+        # expert choice, only the experts that took the token).
         list_write = lists.write
         choice = Signal(counter_range(p.top_k))
         expert = self.choices.payload.expert[choice]
+        appends = self.choices.valid
+        if p.expert_choice:
+            appends &= self.choices.payload.taken.bit_select(choice, 1)
         m.d.comb += [
             list_write.addr.eq(expert * p.max_tokens + counts[expert]),
             list_write.data.eq(routed | (self.choices.payload.gate[choice] << p.token_width)),
-            list_write.en.eq(self.choices.valid),
+            list_write.en.eq(appends),
             self.choices.ready.eq(choice == p.top_k - 1),
         ]
         if p.shared_gate:  # the token's shared gate, once a token
@@ -134,8 +138,10 @@ class TokenFrontEnd(wiring.Component):
                 gates.data.eq(self.choices.payload.shared_gate),
                 gates.en.eq(self.choices.valid & self.choices.ready),
             ]
+        with m.If(appends):
+            m.d.sync += counts[expert].eq(counts[expert] + 1)
         with m.If(self.choices.valid):
-            m.d.sync += [counts[expert].eq(counts[expert] + 1), choice.eq(choice + 1)]
+            m.d.sync += choice.eq(choice + 1)
             with m.If(self.choices.ready):
                 m.d.sync += [choice.eq(0), routed.eq(routed + 1)]
 

@@ -51,15 +51,17 @@ def load_layout(params: MoELayerParams) -> data.StructLayout:
 
 def token_layout(params: MoELayerParams) -> data.StructLayout:
     """One chunk of a token: ``io_chunk`` int8 values (a token is ``io_chunks`` transfers, the
-    last zero-padded), the token's scale code, and whether the token closes the batch; scale
-    and ``last`` are read from the token's final chunk."""
-    return data.StructLayout(
-        {
-            "x": data.ArrayLayout(signed(ACTIVATION_WIDTH), params.io_chunk),
-            "scale": unsigned(params.token_scale_width),
-            "last": 1,
-        }
-    )
+    last zero-padded), the token's scale code, and whether the token closes the batch; with
+    expert choice, whether it begins a sequence (``start``). Scale, ``last`` and ``start`` are
+    read from the token's final chunk."""
+    fields = {
+        "x": data.ArrayLayout(signed(ACTIVATION_WIDTH), params.io_chunk),
+        "scale": unsigned(params.token_scale_width),
+        "last": 1,
+    }
+    if params.expert_choice:
+        fields["start"] = 1
+    return data.StructLayout(fields)
 
 
 def result_layout(params: MoELayerParams) -> data.StructLayout:
@@ -74,13 +76,16 @@ def stats_layout(params: MoELayerParams) -> data.StructLayout:
 
 def choice_layout(params: MoELayerParams) -> data.StructLayout:
     """A token's routed experts, best first, with their gating weights; with
-    ``shared_gate``, the shared experts' gate."""
+    ``shared_gate``, the shared experts' gate; with expert choice, every expert, ``taken``
+    marking those that selected the token."""
     fields = {
         "expert": data.ArrayLayout(unsigned(params.topk.index_width), params.top_k),
         "gate": data.ArrayLayout(unsigned(params.gate_width), params.top_k),
     }
     if params.shared_gate:
         fields["shared_gate"] = unsigned(params.gate_width)
+    if params.expert_choice:
+        fields["taken"] = unsigned(params.top_k)
     return data.StructLayout(fields)
 
 

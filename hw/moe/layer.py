@@ -9,6 +9,7 @@ from ..expert_cache.interface import fetch_layout, key_layout
 from ..registry import resolve
 from .activation import ActivationUnit
 from .buffer import SharedMemory
+from .choice_router import ExpertChoiceRouter
 from .combine import CombineUnit
 from .front import TokenFrontEnd, front_memories
 from .gather import LaneGatherer
@@ -29,6 +30,14 @@ from .stats import StatsUnit
 from .steer import RowSteer
 
 __all__ = ["MoELayerAccelerator"]
+
+
+def _router(params: MoELayerParams) -> type:
+    """The router component: the GO cache's expert choice, the softmax router or the score
+    router."""
+    if params.expert_choice:
+        return ExpertChoiceRouter
+    return Router if params.scoring == "softmax" else ScoreRouter
 
 
 class MoELayerAccelerator(wiring.Component):
@@ -91,7 +100,7 @@ class MoELayerAccelerator(wiring.Component):
         p = self.params
         m.submodules.load = load = LoadDecoder(p)
         m.submodules.front = front = TokenFrontEnd(p)
-        m.submodules.router = router = (Router if p.scoring == "softmax" else ScoreRouter)(p)
+        m.submodules.router = router = _router(p)(p)
         m.submodules.scheduler = scheduler = JobScheduler(p)
         m.submodules.gather = gather = LaneGatherer(p)
         m.submodules.engine = engine = resolve(p.engine.component)(p)

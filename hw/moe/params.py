@@ -6,6 +6,7 @@ from typing import ClassVar
 from ..checks import MAX_UNITS, check_bool, check_choice, check_int
 from ..expert_cache.params import CACHE_POLICIES, ExpertCacheParams
 from ..gemv.params import GemvParams
+from ..gocache.params import GOCacheParams
 from ..topk.params import TopKParams
 from .engines import ENGINES, EngineParams, FatEngineParams, engine_params
 from .engines.base import ceil_div
@@ -19,6 +20,7 @@ __all__ = [
     "MAX_SUM_WIDTH",
     "SCORINGS",
     "MoELayerParams",
+    "ROUTINGS",
 ]
 
 
@@ -73,6 +75,19 @@ class MoELayerParams:
     group_score : str
         A group's score, one of :data:`GROUP_SCORES`: its best choice score (``max``,
         DeepSeek-V2) or the sum of its best two (``top2_sum``, DeepSeek-V3).
+    routing : str
+        One of :data:`ROUTINGS`: ``token_choice`` (each token takes its ``top_k`` experts) or
+        ``expert_choice`` (each expert takes the ``capacity`` best tokens of the sequence so
+        far by their gating weight, the softmax over every expert: the router's GO cache,
+        :mod:`moetile.hw.gocache`, decides as each token arrives, keeping its selections
+        across batches until a token with ``start``). Expert choice needs ``softmax``
+        scoring, ``top_k`` equal to ``experts`` (a token may go to every expert) and
+        resident experts.
+    capacity : int
+        With ``expert_choice``: tokens each expert keeps, ``1 ..= max_sequence``.
+    max_sequence : int
+        With ``expert_choice``: the longest sequence the GO cache follows, ``1 ..= 65536``;
+        the token after it begins a new sequence.
     max_tokens : int
         Tokens per batch, ``>= 1``.
     lanes : int
@@ -129,6 +144,9 @@ class MoELayerParams:
     groups: int = 1
     topk_groups: int = 1
     group_score: str = "max"
+    routing: str = "token_choice"
+    capacity: int = 4
+    max_sequence: int = 64
     max_tokens: int = 16
     lanes: int = 4
     arrays: int = 2
@@ -164,6 +182,7 @@ class MoELayerParams:
         if self.expert_bias and self.gated:
             raise ValueError("expert_bias is for ungated experts: it needs gated False")
         self._check_scoring()
+        self._check_routing()
         if self.shared_gate and not self.shared_experts:
             raise ValueError("shared_gate weighs the shared experts: shared_experts must be > 0")
         check_int("router_macs", self.router_macs, minimum=1, maximum=min(self.hidden, MAX_UNITS))
@@ -202,6 +221,22 @@ class MoELayerParams:
                 f"hold fewer than top_k {self.top_k}"
             )
 
+    def _check_routing(self) -> None:
+        check_choice("routing", self.routing, ROUTINGS)
+        check_int("max_sequence", self.max_sequence, minimum=1, maximum=1 << 16)
+        check_int("capacity", self.capacity, minimum=1, maximum=self.max_sequence)
+        if not self.expert_choice:
+            return
+        if self.scoring != "softmax":
+            raise ValueError("expert_choice routing ranks softmax gating weights: scoring softmax")
+        if self.top_k != self.experts:
+            raise ValueError(
+                f"expert_choice routing may send a token to every expert: top_k must be "
+                f"experts ({self.experts}), not {self.top_k}"
+            )
+        if self.cache_slots:
+            raise ValueError("expert_choice routing runs on resident experts: cache_slots 0")
+
     def _check_cache(self) -> None:
         check_int("cache_slots", self.cache_slots, minimum=0, maximum=256)
         check_int("cache_layers", self.cache_layers, minimum=1, maximum=256)
@@ -230,6 +265,26 @@ class MoELayerParams:
             experts=self.total_experts,
             policy=self.cache_policy,
             prefetch=self.cache_prefetch,
+        )
+
+    @property
+    def expert_choice(self) -> bool:
+        return self.routing == "expert_choice"
+
+    @property
+    def go_cache(self) -> GOCacheParams | None:
+        """With expert choice, the router's GO cache: each expert's ``capacity`` best tokens
+        of the sequence, ranked by their gating weights (``gate_width`` bits, as signed
+        scores)."""
+        if not self.expert_choice:
+            return None
+        return GOCacheParams(
+            tokens=self.max_sequence,
+            experts=self.experts,
+            capacity=self.capacity,
+            hidden=self.hidden,
+            macs=self.router_macs,
+            score_bits=self.gate_width + 1,
         )
 
     @property
@@ -468,6 +523,8 @@ class MoELayerParams:
 
 #: How the router turns logits into scores.
 SCORINGS = ("softmax", "sigmoid", "unweighted")
+#: Who chooses: each token its ``top_k`` experts, or each expert its ``capacity`` tokens.
+ROUTINGS = ("token_choice", "expert_choice")
 #: A group's score for group-limited routing: its best choice score, or its best two's sum.
 GROUP_SCORES = ("max", "top2_sum")
 

@@ -49,8 +49,7 @@ class Router(wiring.Component):
 
     def __init__(self, params: MoELayerParams):
         self.params = params
-        shared = {"shared_scale": In(scale_pair_layout(params))} if params.shared_gate else {}
-        super().__init__(router_members(params) | shared)
+        super().__init__(router_members(params))
 
     def elaborate(self, platform):
         m = Module()
@@ -225,14 +224,18 @@ class Router(wiring.Component):
 
 
 def router_members(params: MoELayerParams) -> dict:
-    """The ports every router offers the layer (see :class:`Router`)."""
-    return {
+    """The ports every router offers the layer (see :class:`Router`), with ``shared_gate``
+    its ``shared_scale``."""
+    members = {
         "i": In(stream.Signature(token_layout(params))),
         "i_w": In(stream.Signature(chunk_layout(params.gemv))),
         "o": Out(stream.Signature(choice_layout(params))),
         "exp_write": In(write_signature(params.exp_entries, params.gate_width)),
         "scale": In(scale_pair_layout(params)),
     }
+    if params.shared_gate:
+        members["shared_scale"] = In(scale_pair_layout(params))
+    return members
 
 
 def gemv_and_selector(m, router):

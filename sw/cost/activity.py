@@ -15,6 +15,7 @@ __all__ = [
     "crossbar_read_activity",
     "fat_activity",
     "gemv_activity",
+    "go_cache_activity",
     "gocache_activity",
     "mixpe_activity",
     "xbar_activity",
@@ -162,8 +163,16 @@ def gocache_activity(params: GOCacheParams, tokens: int, takes: int, scan_reads:
     the running worst (an add) and may replace it (a register write, counted for every read:
     an upper bound).
     """
+    a = gemv_activity(params.gate, tokens)
+    a.merge(go_cache_activity(params, tokens, takes, scan_reads))
+    return a
+
+
+def go_cache_activity(params: GOCacheParams, tokens: int, takes: int, scan_reads: int) -> Activity:
+    """The GO cache's part of :func:`gocache_activity`: its updates and scans, without the
+    gate GEMV (the MoE layer's router counts its own)."""
     p = params
-    a = gemv_activity(p.gate, tokens)
+    a = Activity()
     entry_bits = p.entry_width
     a.add("add", p.score_width, tokens * p.experts + scan_reads)
     a.add("register", tokens * p.experts * (p.score_width + p.token_width + 2))

@@ -24,6 +24,12 @@ not from the RTL; the accelerator must equal it bit for bit.
   (``scoring = "unweighted"``, CMoE): ``s_i = clamp(requantize(l_i, token multiplier(q, M_r),
   S_r))`` to the bias's range, chosen the same way, each chosen expert's gate
   ``2**gate_frac``.
+- **expert choice** (``routing = "expert_choice"``, ``top_k = experts``): every expert's
+  gating weight ``w[t, e]`` as the softmax router gives it; expert ``e`` takes token ``t``
+  when fewer than ``capacity`` tokens of the sequence up to ``t`` rank above it by ``w[., e]``
+  (ties to the earlier token), the sequence beginning at the last token with ``start`` or
+  after ``max_sequence`` tokens (:func:`moetile.sw.golden.gocache.gocache`, recomputed from
+  the whole sequence); its result sums only the experts that took it.
 - **expert** ``e`` on token ``x``: ``g = G_e x``, ``u = U_e x`` exactly (ternary rows for the
   FAT engine; for the MixPE engine W4A8 rows, weight ``j`` of row ``n`` being
   ``s[n, G] * (q[n, j] - z[n, G])`` for ``j`` in group ``G``; int8 rows for the crossbar
@@ -55,6 +61,7 @@ from moetile.hw.moe import ACTIVATION_WIDTH, MoELayerParams
 from moetile.hw.topk import TopKParams
 
 from .fixed import check_integer_tensor, signed_range, unsigned_range
+from .gocache import gocache
 from .topk import top_k
 
 __all__ = [
@@ -295,15 +302,19 @@ class IntegerMoELayer:
 @dataclass(frozen=True)
 class LayerTrace:
     """The golden's intermediate results: ``choices`` ``(n, top_k)`` expert indices,
-    ``gates`` ``(n, top_k)`` gating weights, ``result`` ``(n, d)``."""
+    ``gates`` ``(n, top_k)`` gating weights, ``result`` ``(n, d)``; with expert choice,
+    ``taken`` ``(n, top_k)``: the chosen expert took the token."""
 
     choices: torch.Tensor
     gates: torch.Tensor
     result: torch.Tensor
+    taken: torch.Tensor | None = None
 
 
-def moe_layer(layer: IntegerMoELayer, x, scale_codes) -> LayerTrace:
-    """The accelerator's result for tokens ``x`` ``(n, d)`` int8 with scale codes ``(n,)``."""
+def moe_layer(layer: IntegerMoELayer, x, scale_codes, starts=None) -> LayerTrace:
+    """The accelerator's result for tokens ``x`` ``(n, d)`` int8 with scale codes ``(n,)``;
+    with expert choice, ``starts`` ``(n,)`` marks the tokens that begin a sequence, the
+    first among them (the tokens are the stream since a sequence began)."""
     p = layer.params
     layer.check()
     xs = check_integer_tensor("x", x, lo=INT8[0], hi=INT8[1])
@@ -315,11 +326,13 @@ def moe_layer(layer: IntegerMoELayer, x, scale_codes) -> LayerTrace:
     if tuple(q.shape) != (xs.shape[0],):
         raise ValueError(f"scale_codes must have shape {(xs.shape[0],)}, not {tuple(q.shape)}")
     choices, gates = _route(layer, xs, q)
+    taken = _taken(p, choices, gates, starts) if p.expert_choice else None
     acc = torch.zeros(xs.shape[0], p.hidden, dtype=torch.int64)
     shared = _shared_gates(layer, xs, q)
     for e, expert in enumerate(layer.experts):
         if e < p.experts:
-            tokens, slot = torch.nonzero(choices == e, as_tuple=True)
+            routed = choices == e if taken is None else (choices == e) & taken
+            tokens, slot = torch.nonzero(routed, as_tuple=True)
             gate = gates[tokens, slot]
         else:
             tokens = torch.arange(xs.shape[0])
@@ -327,7 +340,23 @@ def moe_layer(layer: IntegerMoELayer, x, scale_codes) -> LayerTrace:
         if len(tokens):
             z = _expert(layer, expert, xs[tokens], q[tokens])
             acc[tokens] += gate[:, None] * torch.as_tensor(expert.combine)[None, :] * z
-    return LayerTrace(choices, gates, requantize(acc, 1, p.out_shift))
+    return LayerTrace(choices, gates, requantize(acc, 1, p.out_shift), taken)
+
+
+def _taken(p: MoELayerParams, choices, gates, starts) -> torch.Tensor:
+    """Expert choice: whether each chosen expert took the token, ranking every expert's
+    gating weights over the sequence."""
+    if starts is None:
+        raise ValueError("expert_choice routing needs starts: where each sequence begins")
+    starts = torch.as_tensor(starts, dtype=torch.bool)
+    if tuple(starts.shape) != (len(choices),) or (len(starts) and not starts[0]):
+        raise ValueError(
+            f"starts must have shape ({len(choices)},), its first token beginning a sequence"
+        )
+    weights = torch.zeros(len(choices), p.experts, dtype=torch.int64)
+    weights.scatter_(1, choices, gates)
+    take = gocache(p.go_cache, weights, starts).take
+    return torch.gather(take, 1, choices)
 
 
 def _route(layer: IntegerMoELayer, xs, q):

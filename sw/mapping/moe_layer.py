@@ -222,10 +222,11 @@ def word_bytes(params: MoELayerParams, words: np.ndarray) -> np.ndarray:
     return sizes[words[:, 0] & ((1 << params.load_target_width) - 1)]
 
 
-def token_payloads(params: MoELayerParams, x, scale_codes) -> dict:
+def token_payloads(params: MoELayerParams, x, scale_codes, starts=None) -> dict:
     """One batch of tokens as ``i_token`` payloads: each token in ``io_chunks`` chunks (the
     last zero-padded), every chunk with the token's scale code, the batch's last token
-    closing it."""
+    closing it; with expert choice, every chunk with whether its token begins a sequence
+    (``starts``, ``(n,)``)."""
     p = params
     x = torch.as_tensor(x).numpy().astype(np.int64)
     n = len(x)
@@ -234,11 +235,19 @@ def token_payloads(params: MoELayerParams, x, scale_codes) -> dict:
     last = np.zeros((n, p.io_chunks), dtype=np.int64)
     last[-1:, :] = 1
     codes = torch.as_tensor(scale_codes).numpy().astype(np.int64)
-    return {
+    payloads = {
         "x": padded.reshape(n * p.io_chunks, p.io_chunk),
         "scale": np.repeat(codes, p.io_chunks),
         "last": last.reshape(-1),
     }
+    if (starts is not None) != p.expert_choice:
+        raise ValueError("starts are given for expert_choice routing, and only for it")
+    if p.expert_choice:
+        flags = torch.as_tensor(starts, dtype=torch.int64).numpy()
+        if flags.shape != (n,):
+            raise ValueError(f"starts must have shape ({n},), not {flags.shape}")
+        payloads["start"] = np.repeat(flags, p.io_chunks)
+    return payloads
 
 
 def results_of(params: MoELayerParams, y: np.ndarray) -> np.ndarray:

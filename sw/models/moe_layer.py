@@ -64,8 +64,10 @@ class Expert:
 SCORINGS = ("softmax", "sigmoid", "unweighted")
 #: ``top_k``: the best ``top_k`` scores (optionally within the best groups); ``sparsemixer``:
 #: PhiMoE's inference-time SparseMixer (top-2, each weight a softmax over the logits within a
-#: relative ``jitter_eps`` window of that choice's logit).
-ROUTINGS = ("top_k", "sparsemixer")
+#: relative ``jitter_eps`` window of that choice's logit); ``expert_choice``: each expert takes
+#: the ``capacity`` best tokens of the sequence so far by its softmax score (Zhou et al.,
+#: NeurIPS 2022, decided token by token as in generation with the GO cache).
+ROUTINGS = ("top_k", "sparsemixer", "expert_choice")
 #: How a group of experts is scored for group-limited routing: its best score (DeepSeek-V2) or
 #: the sum of its best two (DeepSeek-V3).
 GROUP_SCORES = ("max", "top2_sum")
@@ -73,8 +75,8 @@ GROUP_SCORES = ("max", "top2_sum")
 
 @dataclass(frozen=True)
 class FloatMoELayer:
-    """A token-choice MoE block in floating point, independent of any framework (the
-    quantized form is :class:`~moetile.sw.golden.moe_layer.IntegerMoELayer`).
+    """An MoE block in floating point, independent of any framework (the quantized form is
+    :class:`~moetile.sw.golden.moe_layer.IntegerMoELayer`).
 
     Routing (``routing = "top_k"``): ``logits = x @ gate.T + gate_bias`` (soft-capped to
     ``c * tanh(logits / c)`` when ``logit_softcap = c > 0``); ``scores =
@@ -84,6 +86,11 @@ class FloatMoELayer:
     groups when ``groups > 1`` (a group scored by ``group_score``); the chosen get weights
     ``scores[top]``, divided by ``max(norm, normalize_floor) + normalize_epsilon`` (``norm``
     their ``normalize_p``-norm) when ``normalize_top_k``, then multiplied by ``routed_scale``.
+
+    Expert choice (``routing = "expert_choice"``): the rows of ``x`` are one sequence, and
+    token ``t`` goes to expert ``e``, weighted by its softmax score ``s[t, e]``, when fewer
+    than ``capacity`` of the tokens ``0 ..= t`` rank above it by ``s[., e]`` (ties to the
+    earlier token): each expert's selection of the sequence so far, as the token arrives.
 
     Output: ``y = sum_top weight * expert(x) + g(x) * sum_shared expert(x)``, ``g(x) =
     sigmoid(x @ shared_gate.T)`` when there is a shared gate, else 1.
@@ -109,6 +116,8 @@ class FloatMoELayer:
     choose_on_logits : bool
     shared_gate : torch.Tensor or None
         ``(1, hidden)``.
+    capacity : int
+        With ``expert_choice``: tokens each expert keeps, ``>= 1``.
     """
 
     gate: torch.Tensor
@@ -132,6 +141,7 @@ class FloatMoELayer:
     logit_softcap: float = 0.0
     normalize_floor: float = 0.0
     choose_on_logits: bool = False
+    capacity: int = 0
 
     def __post_init__(self):
         experts = len(self.experts)
@@ -161,6 +171,11 @@ class FloatMoELayer:
             )
         if self.scoring == "unweighted" and not self.choose_on_logits:
             raise ValueError("unweighted scoring chooses experts by their logits: choose_on_logits")
+        if self.routing == "expert_choice" and (self.capacity < 1 or self.scoring != "softmax"):
+            raise ValueError(
+                f"expert_choice routing needs a capacity >= 1 and softmax scores, not "
+                f"capacity={self.capacity}, scoring={self.scoring!r}"
+            )
         if self.routing == "sparsemixer" and self.top_k != 2:
             raise ValueError(f"sparsemixer routing chooses 2 experts; top_k is {self.top_k}")
         if self.shared_gate is not None and tuple(self.shared_gate.shape) != (1, self.hidden):
@@ -224,6 +239,8 @@ class FloatMoELayer:
     def forward(self, x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
         """The block's output for ``x`` ``(tokens, hidden)``; ``active`` overrides the router's
         choice with given ``(tokens, k)`` expert indices (weighted by the router's scores)."""
+        if self.routing == "expert_choice":
+            return self._expert_choice(x)
         logits, weights, indices = self.route(x)
         if active is not None:
             indices = active
@@ -233,14 +250,38 @@ class FloatMoELayer:
             token, slot = torch.where(indices == e)
             if token.numel():
                 y.index_add_(0, token, expert(x[token]) * weights[token, slot, None])
+        return y + self._shared(x)
+
+    def _shared(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared experts' output (gated), or zeros."""
         if not self.shared:
-            return y
+            return torch.zeros_like(x)
         shared = self.shared[0](x)
         for expert in self.shared[1:]:
             shared = shared + expert(x)
         if self.shared_gate is not None:
             shared = torch.sigmoid(F.linear(x, self.shared_gate)) * shared
-        return y + shared
+        return shared
+
+    def expert_choice(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(scores, taken)`` ``(tokens, experts)`` of the sequence ``x``: every expert's
+        softmax score, and whether it took the token when the token arrived."""
+        scores = self.scores(F.linear(x, self.gate, self.gate_bias))
+        n = len(scores)
+        order = torch.arange(n)
+        earlier = (order[:, None] < order[None, :])[:, :, None]  # [j, t]: j came before t
+        above = earlier & (scores[:, None, :] >= scores[None, :, :])
+        # [j, t, e]: token j, no later than t, ranks above it for expert e (ties to j)
+        return scores, above.sum(dim=0) < self.capacity
+
+    def _expert_choice(self, x: torch.Tensor) -> torch.Tensor:
+        scores, taken = self.expert_choice(x)
+        y = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            (token,) = torch.where(taken[:, e])
+            if token.numel():
+                y.index_add_(0, token, expert(x[token]) * scores[token, e, None].to(x.dtype))
+        return y + self._shared(x)
 
 
 def _sparsemixer(logits: torch.Tensor, jitter_eps: float):

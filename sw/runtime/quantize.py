@@ -52,7 +52,7 @@ def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
     software = engine_software(engine)
     softmax, unweighted = layer.scoring == "softmax", layer.scoring == "unweighted"
     unsupported = {
-        f"{layer.routing} routing": layer.routing != "top_k",
+        f"{layer.routing} routing": layer.routing == "sparsemixer",
         # Unweighted, a bias on the logits only chooses: it is the selection bias.
         "a bias on the router's logits": layer.gate_bias is not None and not unweighted,
         "a selection bias on softmax scores": softmax and layer.choice_bias is not None,
@@ -72,7 +72,8 @@ def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
     if found:
         raise ValueError(
             f"{where}: the accelerator routes by softmax or sigmoid top-k (with a selection "
-            f"bias and groups for sigmoid); this layer uses {', '.join(found)}"
+            f"bias and groups for sigmoid) or softmax expert choice; this layer uses "
+            f"{', '.join(found)}"
         )
     experts = (*layer.experts, *layer.shared)
     gated = experts[0].gate is not None
@@ -92,13 +93,18 @@ def check_supported(layer: FloatMoELayer, where: str, engine="fat") -> None:
 def layer_params(layer: FloatMoELayer, max_tokens: int, **hardware) -> MoELayerParams:
     """Params that fit ``layer``; ``hardware`` sets lanes, arrays and the other knobs."""
     expert = layer.experts[0]
+    # Expert choice: every expert's softmax weight, each expert keeping its tokens.
+    routing = {}
+    if layer.routing == "expert_choice":
+        routing = {"routing": "expert_choice", "capacity": layer.capacity}
+    choice = bool(routing)
     return MoELayerParams(
         hidden=layer.hidden,
         expert_hidden=expert.up.shape[0],
         experts=len(layer.experts),
         shared_experts=len(layer.shared),
-        top_k=layer.top_k,
-        renormalize=layer.normalize_top_k,
+        top_k=len(layer.experts) if choice else layer.top_k,
+        renormalize=choice or layer.normalize_top_k,
         gated=expert.gate is not None,
         expert_bias=any(
             e.up_bias is not None or e.down_bias is not None
@@ -111,6 +117,7 @@ def layer_params(layer: FloatMoELayer, max_tokens: int, **hardware) -> MoELayerP
         topk_groups=layer.topk_groups,
         group_score=layer.group_score,
         max_tokens=max_tokens,
+        **routing,
         **hardware,
     )
 

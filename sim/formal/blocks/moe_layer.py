@@ -66,6 +66,12 @@ TINY_UNWEIGHTED = replace(
     TINY, experts=2, scoring="unweighted", renormalize=False, choice_bias=True
 )
 
+#: TINY with expert choice: two experts each keeping one token of sequences of two, so the
+#: GO cache fills, evicts and scans, and a token may go to no expert or to both.
+TINY_EXPERT_CHOICE = replace(
+    TINY, experts=2, top_k=2, routing="expert_choice", capacity=1, max_sequence=2
+)
+
 #: With ready sinks, the most cycles TINY owes a result (from its token) or a batch's stats
 #: (from the token that closes the batch) before the transfer: the route, gather, gate/up and
 #: down steps with every weight dense (the FAT engine skips zero weights), then the output;
@@ -177,6 +183,7 @@ SPEC = FormalSpec(
         TINY_SIGMOID,
         TINY_UNGATED,
         TINY_UNWEIGHTED,
+        TINY_EXPERT_CHOICE,
     ),
     labels=(
         "defaults",
@@ -187,6 +194,7 @@ SPEC = FormalSpec(
         "smallest, sigmoid",
         "smallest, ungated",
         "smallest, unweighted",
+        "smallest, expert choice",
     ),
     contracts=_contracts,
     depth=lambda params: CONTROL_DEPTH,
