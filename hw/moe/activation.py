@@ -1,12 +1,12 @@
 """The activation unit: requantization, the activation lookup table and the gated product."""
 
-from amaranth import Array, Cat, Module, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
-from .fixed import clamp, requantize_stages, token_multiplier
+from .fixed import clamp, requantize_stages, token_multiplier_stages
 from .interface import (
     column_layout,
     lane_context_layout,
@@ -124,22 +124,28 @@ class ActivationUnit(wiring.Component):
         row = Signal.like(self.i.payload)
         lane = Signal(counter_range(p.lanes + 1))
         issuing = Signal()
-        m.d.comb += self.i.ready.eq(~issuing)
-        with m.If(self.i.valid & self.i.ready):
+        accept = Signal()
+        m.d.comb += [self.i.ready.eq(~issuing), accept.eq(self.i.valid & self.i.ready)]
+        with m.If(accept):
             m.d.sync += [row.eq(self.i.payload), lane.eq(0), issuing.eq(1)]
         unit = Signal(range(p.gate_up_rows * p.arrays))
+        m.d.comb += unit.eq(self._unit(row))
         is_up = row.row[0] if p.gated else 0
-        first = row.row >> 1 if p.gated else row.row
-        scale_addr = self.lanes.region * p.scale_rows + unit * 2
-        m.d.comb += [
-            unit.eq(first * p.arrays + row.array),
-            self.scales.addr.eq(scale_addr + is_up),
-        ]
+        # The row's scales (and bias), read from the row as it is taken and registered: the
+        # scale memory's read and the token multiplier's products are a cycle each.
+        incoming = self.i.payload
+        reading = Mux(accept, self._unit(incoming), unit)
+        up = Mux(accept, incoming.row[0], is_up) if p.gated else 0
+        scale_addr = self.lanes.region * p.scale_rows + reading * 2
+        row_scale = Signal.like(self.scales.data)
+        m.d.comb += self.scales.addr.eq(scale_addr + up)
+        m.d.sync += row_scale.eq(self.scales.data)
         bias = {}
         if p.expert_bias:
+            row_bias = Signal.like(self.biases.data)
             m.d.comb += self.biases.addr.eq(scale_addr + 1)
-            word = self.biases.data.as_value()
-            bias["bias"] = word[: p.unit_bias_width].as_signed()
+            m.d.sync += row_bias.eq(self.biases.data)
+            bias["bias"] = row_bias.as_value()[: p.unit_bias_width].as_signed()
         working = issuing & (lane < p.lanes)
         with m.If(working):
             m.d.sync += lane.eq(lane + 1)
@@ -155,21 +161,35 @@ class ActivationUnit(wiring.Component):
             unit=unit,
             y=Array(row.y)[lane],
             code=Array(self.lanes.scale)[lane],
-            multiplier=self.scales.data.multiplier,
-            shift=self.scales.data.shift,
+            multiplier=row_scale.multiplier,
+            shift=row_scale.shift,
             **bias,
         )
         return issuing, issued
 
+    def _unit(self, row):
+        """The hidden unit of a row: array ``a``'s row ``r`` is unit ``(r // 2) * arrays + a``
+        (gated; ``r * arrays + a`` ungated)."""
+        p = self.params
+        first = row.row >> 1 if p.gated else row.row
+        return first * p.arrays + row.array
+
     def _requantize(self, m, pipe, issued):
-        """``v = sat8(requantize(y, token multiplier))`` over five stages: the token's
-        multiplier, the product, the rounding, the shift, then the clamp."""
+        """``v = sat8(requantize(y, token multiplier))`` over six stages: the token's
+        multiplier (its product, then its rounding), the product, the rounding, the shift,
+        then the clamp."""
         p = self.params
         lane = ("valid", "up", "slot", "lane", "last", "unit", *(["bias"] * p.expert_bias))
-        multiplier = token_multiplier(
-            m, "lane_multiplier", issued.code, issued.multiplier, p.token_scale_width
+        scaled = token_multiplier_stages(
+            m,
+            pipe,
+            "lane_multiplier",
+            ("token_product", "scaled"),
+            issued.carry(*lane, "y", "shift"),
+            issued.code,
+            issued.multiplier,
+            p.token_scale_width,
         )
-        scaled = pipe.stage("scaled", **issued.carry(*lane, "y", "shift"), multiplier=multiplier)
         shifted = requantize_stages(
             m,
             pipe,

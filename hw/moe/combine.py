@@ -1,6 +1,6 @@
 """The combine unit: gate-weighted sums of the experts' outputs, then the results."""
 
-from amaranth import Array, Module, Signal, signed
+from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -85,19 +85,29 @@ class CombineUnit(wiring.Component):
         row = Signal.like(self.i.payload)
         lane = Signal(counter_range(p.lanes))
         issuing = Signal()
-        m.d.comb += self.i.ready.eq(~issuing & ~draining)
-        with m.If(self.i.valid & self.i.ready):
+        accept = Signal()
+        m.d.comb += [
+            self.i.ready.eq(~issuing & ~draining),
+            accept.eq(self.i.valid & self.i.ready),
+        ]
+        with m.If(accept):
             m.d.sync += [row.eq(self.i.payload), lane.eq(0), issuing.eq(1)]
         output = Signal(range(p.pass_rows * p.arrays))
+        m.d.comb += output.eq(row.row * p.arrays + row.array)
+        # The row's multiplier (and bias), read from the row as it is taken and registered:
+        # the scale memory's read and the multiplication are a cycle each.
+        incoming = self.i.payload.row * p.arrays + self.i.payload.array
+        reading = Mux(accept, incoming, output)
         multipliers = self.lanes.region * p.scale_rows + 2 * p.padded_units
-        m.d.comb += [
-            output.eq(row.row * p.arrays + row.array),
-            self.scales.addr.eq(multipliers + output),
-        ]
+        row_scale = Signal.like(self.scales.data)
+        m.d.comb += self.scales.addr.eq(multipliers + reading)
+        m.d.sync += row_scale.eq(self.scales.data)
         y = Array(row.y)[lane]
         if p.expert_bias:  # the output's bias, after the multipliers
-            m.d.comb += self.biases.addr.eq(multipliers + p.padded_outputs + output)
-            y = y + self.biases.data.as_value()[: p.output_bias_width].as_signed()
+            row_bias = Signal.like(self.biases.data)
+            m.d.comb += self.biases.addr.eq(multipliers + p.padded_outputs + reading)
+            m.d.sync += row_bias.eq(self.biases.data)
+            y = y + row_bias.as_value()[: p.output_bias_width].as_signed()
         with m.If(issuing):
             m.d.sync += lane.eq(lane + 1)
             with m.If(lane == p.lanes - 1):
@@ -108,7 +118,7 @@ class CombineUnit(wiring.Component):
             valid=issuing & Array(self.lanes.valid)[lane] & (output < p.hidden),
             address=Array(self.lanes.token)[lane] * p.hidden + output,
             gate=Array(self.lanes.gate)[lane],
-            multiplier=self.scales.data.multiplier[: p.combine_multiplier_width],
+            multiplier=row_scale.multiplier[: p.combine_multiplier_width],
             y=y,
         )
         weight = Signal(p.gate_width + p.combine_multiplier_width)

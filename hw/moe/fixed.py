@@ -11,6 +11,7 @@ __all__ = [
     "requantize_stages",
     "shift_rounded",
     "token_multiplier",
+    "token_multiplier_stages",
 ]
 
 
@@ -25,24 +26,32 @@ def requantize(m, name: str, value, multiplier, shift, max_shift: int):
 
 
 def requantize_stages(m, pipe, name: str, stages, carried: dict, value, multiplier, shift):
-    """:func:`requantize` over three stages of ``pipe``, named ``stages``: the product, the
-    rounding, then the shift; return the last, holding ``carried`` and the shifted value
+    """:func:`requantize` over three stages of ``pipe``, named ``stages``: the value's
+    products with the multiplier's low and high halves (a DSP multiplier each), their sum
+    rounded, then the shift; return the last, holding ``carried`` and the shifted value
     ``wide``. ``shift``: a value, or the name of a ``carried`` field that travels with each
     entry (up to 63)."""
-    product = Signal(requantize_product_shape(value, multiplier), name=f"{name}_product")
-    m.d.comb += product.eq(value * multiplier)
+    width = requantize_product_shape(value, multiplier).width
+    low, high = (
+        Signal(signed(width), name=f"{name}_low"),
+        Signal(signed(width), name=f"{name}_high"),
+    )
+    split = (len(multiplier) + 1) // 2
+    m.d.comb += [low.eq(value * multiplier[:split]), high.eq(value * multiplier[split:])]
     if isinstance(shift, str):
         shift_of, kept = (lambda stage: getattr(stage, shift)), [k for k in carried if k != shift]
     else:
         shift_of, kept = (lambda stage: shift), list(carried)
     multiplying, rounding, shifting = stages
-    multiplied = pipe.stage(multiplying, **carried, product=product)
+    multiplied = pipe.stage(multiplying, **carried, low=low, high=high)
+    product = Signal(signed(width), name=f"{name}_product")
+    m.d.comb += product.eq((multiplied.high << split) + multiplied.low)
     rounded = pipe.stage(
         rounding,
         **multiplied.carry(*carried),
-        total=multiplied.product + half(shift_of(multiplied), 63),
+        total=product + half(shift_of(multiplied), 63),
     )
-    wide = shift_rounded(m, name, rounded.total, shift_of(rounded), len(product))
+    wide = shift_rounded(m, name, rounded.total, shift_of(rounded), width)
     return pipe.stage(shifting, **rounded.carry(*kept), wide=wide)
 
 
@@ -70,6 +79,21 @@ def token_multiplier(m, name: str, scale_code, multiplier, scale_width: int):
     out = Signal(len(multiplier), name=name)
     m.d.comb += out.eq((scale_code * multiplier + (1 << (scale_width - 1))) >> scale_width)
     return out
+
+
+def token_multiplier_stages(m, pipe, name: str, stages, carried: dict, code, multiplier, width):
+    """:func:`token_multiplier` over two stages of ``pipe``, named ``stages``: the code's
+    products with the multiplier's low and high halves (a DSP multiplier each), then their
+    sum's rounding shift; return the second, holding ``carried`` and ``multiplier``."""
+    producing, scaling = stages
+    half = (len(multiplier) + 1) // 2
+    product = pipe.stage(
+        producing, **carried, low=code * multiplier[:half], high=code * multiplier[half:]
+    )
+    out = Signal(len(multiplier), name=name)
+    total = (product.high << half) + product.low + (1 << (width - 1))
+    m.d.comb += out.eq(total >> width)
+    return pipe.stage(scaling, **product.carry(*carried), multiplier=out)
 
 
 def clamp(m, name: str, value, lo: int, hi: int, shape):
