@@ -107,26 +107,21 @@ class LayerRunner:
             )
             results.append(results_of(p, run.payloads("o")["y"]))
             route = int(run.payloads("o_stats")["route"][0])
-            work.append(Work(run.cycles, route, *self._energy(golden, starts, first, end)))
+            work.append(Work(run.cycles, route, *self._energy(golden.selection, first, end)))
         results = np.concatenate(results)
         if not np.array_equal(results, golden.result.numpy()):
             raise AssertionError(f"gocache bench, {what}: the layer differs from the golden")
         return results, work
 
-    def _energy(self, golden, starts, first: int, end: int) -> tuple[float, float, int, int]:
+    def _energy(self, selection, first: int, end: int) -> tuple[float, float, int, int]:
         """The router's and the experts' energy (pJ) of tokens ``first .. end`` of the
-        stream, their count and the (token, expert) pairs the experts ran."""
+        stream (``selection``: its GO cache updates), their count and the (token, expert)
+        pairs the experts ran."""
         from moetile.sw.cost.activity import go_cache_activity
-        from moetile.sw.golden.gocache import gocache
 
         p = self.q.params
-        choices, taken = golden.choices[:end], golden.taken[:end]
-        per_expert = torch.zeros(len(choices), p.experts, dtype=torch.int64)
-        per_expert.scatter_(1, choices, taken.to(torch.int64))
-        weights = torch.zeros_like(per_expert).scatter_(1, choices, golden.gates[:end])
-        scanned = gocache(p.go_cache, weights, starts[:end]).scanned[first:]
-        takes = per_expert[first:]
-        scans = int(takes[scanned].sum()) * p.capacity
+        takes = selection.take[first:end]
+        scans = int(takes[selection.scanned[first:end]].sum()) * p.capacity
         tokens = end - first
         counts = takes.sum(dim=0).tolist() + [tokens] * p.shared_experts
         whole = self.activity.batch(tokens, counts).energy_pj()

@@ -52,8 +52,9 @@ class GOCacheParams:
         check_int("hidden", self.hidden, minimum=1)
         check_int("macs", self.macs, minimum=1, maximum=min(self.hidden, MAX_UNITS))
         check_int("width", self.width, minimum=2, maximum=16)
-        if self.score_bits:
-            check_int("score_bits", self.score_bits, minimum=2, maximum=64)
+        check_int("score_bits", self.score_bits, minimum=0, maximum=64)
+        if self.score_bits == 1:
+            raise ValueError("score_bits must be 0 (the GEMV's sums) or in [2, 64], not 1")
 
     @property
     def gate(self) -> GemvParams:

@@ -61,7 +61,7 @@ from moetile.hw.moe import ACTIVATION_WIDTH, MoELayerParams
 from moetile.hw.topk import TopKParams
 
 from .fixed import check_integer_tensor, signed_range, unsigned_range
-from .gocache import gocache
+from .gocache import GOCacheTrace, gocache
 from .topk import top_k
 
 __all__ = [
@@ -303,12 +303,14 @@ class IntegerMoELayer:
 class LayerTrace:
     """The golden's intermediate results: ``choices`` ``(n, top_k)`` expert indices,
     ``gates`` ``(n, top_k)`` gating weights, ``result`` ``(n, d)``; with expert choice,
-    ``taken`` ``(n, top_k)``: the chosen expert took the token."""
+    ``taken`` ``(n, top_k)``: the chosen expert took the token, and ``selection``: the GO
+    cache's updates (per expert, ``take[t, e]``; ``scanned``)."""
 
     choices: torch.Tensor
     gates: torch.Tensor
     result: torch.Tensor
     taken: torch.Tensor | None = None
+    selection: GOCacheTrace | None = None
 
 
 def moe_layer(layer: IntegerMoELayer, x, scale_codes, starts=None) -> LayerTrace:
@@ -326,7 +328,8 @@ def moe_layer(layer: IntegerMoELayer, x, scale_codes, starts=None) -> LayerTrace
     if tuple(q.shape) != (xs.shape[0],):
         raise ValueError(f"scale_codes must have shape {(xs.shape[0],)}, not {tuple(q.shape)}")
     choices, gates = _route(layer, xs, q)
-    taken = _taken(p, choices, gates, starts) if p.expert_choice else None
+    selection = _selection(p, choices, gates, starts) if p.expert_choice else None
+    taken = None if selection is None else torch.gather(selection.take, 1, choices)
     acc = torch.zeros(xs.shape[0], p.hidden, dtype=torch.int64)
     shared = _shared_gates(layer, xs, q)
     for e, expert in enumerate(layer.experts):
@@ -340,12 +343,12 @@ def moe_layer(layer: IntegerMoELayer, x, scale_codes, starts=None) -> LayerTrace
         if len(tokens):
             z = _expert(layer, expert, xs[tokens], q[tokens])
             acc[tokens] += gate[:, None] * torch.as_tensor(expert.combine)[None, :] * z
-    return LayerTrace(choices, gates, requantize(acc, 1, p.out_shift), taken)
+    return LayerTrace(choices, gates, requantize(acc, 1, p.out_shift), taken, selection)
 
 
-def _taken(p: MoELayerParams, choices, gates, starts) -> torch.Tensor:
-    """Expert choice: whether each chosen expert took the token, ranking every expert's
-    gating weights over the sequence."""
+def _selection(p: MoELayerParams, choices, gates, starts) -> GOCacheTrace:
+    """Expert choice: the GO cache's updates, ranking every expert's gating weights over the
+    sequence."""
     if starts is None:
         raise ValueError("expert_choice routing needs starts: where each sequence begins")
     starts = torch.as_tensor(starts, dtype=torch.bool)
@@ -355,8 +358,7 @@ def _taken(p: MoELayerParams, choices, gates, starts) -> torch.Tensor:
         )
     weights = torch.zeros(len(choices), p.experts, dtype=torch.int64)
     weights.scatter_(1, choices, gates)
-    take = gocache(p.go_cache, weights, starts).take
-    return torch.gather(take, 1, choices)
+    return gocache(p.go_cache, weights, starts)
 
 
 def _route(layer: IntegerMoELayer, xs, q):

@@ -239,17 +239,23 @@ class FloatMoELayer:
     def forward(self, x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
         """The block's output for ``x`` ``(tokens, hidden)``; ``active`` overrides the router's
         choice with given ``(tokens, k)`` expert indices (weighted by the router's scores)."""
-        if self.routing == "expert_choice":
-            return self._expert_choice(x)
-        logits, weights, indices = self.route(x)
-        if active is not None:
-            indices = active
-            weights = torch.gather(self.scores(logits), -1, active).to(x.dtype)
+        if self.routing == "expert_choice" and active is None:
+            scores, taken = self.expert_choice(x)
+            weights = scores.to(x.dtype)
+        else:
+            logits, chosen, indices = self.route(x)
+            if active is not None:
+                indices = active
+                chosen = torch.gather(self.scores(logits), -1, active).to(x.dtype)
+            taken = torch.zeros(len(x), len(self.experts), dtype=torch.bool)
+            taken.scatter_(1, indices, True)
+            weights = torch.zeros(len(x), len(self.experts), dtype=x.dtype)
+            weights.scatter_(1, indices, chosen)
         y = torch.zeros_like(x)
         for e, expert in enumerate(self.experts):
-            token, slot = torch.where(indices == e)
+            (token,) = torch.where(taken[:, e])
             if token.numel():
-                y.index_add_(0, token, expert(x[token]) * weights[token, slot, None])
+                y.index_add_(0, token, expert(x[token]) * weights[token, e, None])
         return y + self._shared(x)
 
     def _shared(self, x: torch.Tensor) -> torch.Tensor:
@@ -273,15 +279,6 @@ class FloatMoELayer:
         above = earlier & (scores[:, None, :] >= scores[None, :, :])
         # [j, t, e]: token j, no later than t, ranks above it for expert e (ties to j)
         return scores, above.sum(dim=0) < self.capacity
-
-    def _expert_choice(self, x: torch.Tensor) -> torch.Tensor:
-        scores, taken = self.expert_choice(x)
-        y = torch.zeros_like(x)
-        for e, expert in enumerate(self.experts):
-            (token,) = torch.where(taken[:, e])
-            if token.numel():
-                y.index_add_(0, token, expert(x[token]) * scores[token, e, None].to(x.dtype))
-        return y + self._shared(x)
 
 
 def _sparsemixer(logits: torch.Tensor, jitter_eps: float):
