@@ -44,7 +44,7 @@ def run_predictions(
         statics=statics,
         budget=slack * loads + 64,
     )
-    per_state = params.project.vector_cycles + params.score.vector_cycles + params.topk.latency
+    per_state = params.latency + 1
     run = session.run(
         {"i_x": state_chunks(params, states)},
         expect={"o": len(states)},

@@ -1,11 +1,14 @@
 """The energy model: every table entry cited, the stated scaling rules, and the activity each
 block's simulation turns into."""
 
+from dataclasses import replace
+
 import pytest
 
 from moetile.hw.fat import FatParams
 from moetile.hw.mixpe import MixPEParams
-from moetile.sw.cost.activity import fat_activity, mixpe_activity
+from moetile.hw.xbar import TileParams
+from moetile.sw.cost.activity import fat_activity, mixpe_activity, xbar_activity
 from moetile.sw.cost.energy import (
     ENERGY_TABLE,
     Activity,
@@ -52,6 +55,34 @@ def test_mixpe_moves_multiplies_out_of_the_inner_loop():
     assert energy["mixpe"]["sram"] == energy["multiplier"]["sram"]  # the same operands move
     total = {arch: sum(kinds.values()) for arch, kinds in energy.items()}
     assert total["mixpe"] < total["multiplier"]
+
+
+@pytest.mark.parametrize("arch", ["mixpe", "multiplier", "group_multiplier"])
+def test_mixpe_pipeline_registers_cost_register_writes_alone(arch):
+    steps, groups, outputs = 640, 20, 80
+    pipelined, unpipelined = (
+        mixpe_activity(MixPEParams(arch=arch, pipelined=b), steps, groups, outputs).by_kind()
+        for b in (True, False)
+    )
+    assert pipelined["register"] > unpipelined["register"]
+    assert {k: v for k, v in pipelined.items() if k != "register"} == {
+        k: v for k, v in unpipelined.items() if k != "register"
+    }
+
+
+def test_xbar_pipeline_registers_cost_register_writes_alone():
+    tile = TileParams()
+    pipelined, unpipelined = (
+        xbar_activity(replace(tile, pipelined=b), 40, 10).by_kind() for b in (True, False)
+    )
+    # Each of a read's planes registers its levels, codes and weighted columns.
+    x = tile.crossbar
+    staged = x.rows * x.dac_bits + x.bitlines * x.code_width + x.cols * x.acc_width
+    extra = action_energy("register", 40 * x.planes * staged)
+    assert pipelined["register"] - unpipelined["register"] == pytest.approx(extra)
+    assert {k: v for k, v in pipelined.items() if k != "register"} == {
+        k: v for k, v in unpipelined.items() if k != "register"
+    }
 
 
 def test_fat_saves_the_carry_write_back_and_the_zeros():

@@ -158,27 +158,39 @@ def test_gemm_driver_tiles_any_shape(seed):
         plan_gemm(short, x[:, :48], q[:, :48], s[:, :1], z[:, :1])
 
 
-def test_cycle_model_closed_forms():
-    mixpe = MixPEParams(rows=4, cols=8, n_inputs=64, group=32)
-    base = MixPEParams(rows=4, cols=8, n_inputs=64, group=32, arch="multiplier")
-    assert mixpe_cycles(mixpe, 1) == 64 + 8 + 8  # steps, last dequantization, outputs
-    assert mixpe_cycles(base, 1) == 64 + 8
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_cycle_model_closed_forms(pipelined):
+    mixpe = MixPEParams(rows=4, cols=8, n_inputs=64, group=32, pipelined=pipelined)
+    base = replace(mixpe, arch="multiplier")
+    # The dequantization's registers: three a group's update or a baseline step.
+    late = base_late = 3 if pipelined else 0
+    assert mixpe_cycles(mixpe, 1) == 64 + 8 + late + 8  # steps, last dequantization, outputs
+    assert mixpe_cycles(base, 1) == 64 + base_late + 8
     # Back to back: the baseline waits for its outputs, MixPE overlaps them with the next pass.
-    assert mixpe_cycles(base, 5) == 5 * (64 + 8)
-    assert mixpe_cycles(mixpe, 5) == 5 * 64 + 8 + 8
+    assert mixpe_cycles(base, 5) == 5 * (64 + base_late + 8)
+    assert mixpe_cycles(mixpe, 5) == 5 * 64 + 8 + late + 8
     # Dequantization and outputs longer than a group hold the next pass's first capture.
-    wide = MixPEParams(rows=40, cols=20, n_inputs=64, group=32)
-    assert mixpe_cycles(wide, 2) == mixpe_cycles(wide, 1) + 64 + (20 + 20 + 1 - 32)
+    wide = replace(mixpe, rows=40, cols=20)
+    assert mixpe_cycles(wide, 2) == mixpe_cycles(wide, 1) + 64 + (20 + late + 20 + 1 - 32)
     # A pass of one group where two fit.
-    assert mixpe_cycles(base, [1, 2]) == 32 + 8 + 64 + 8
-    assert mixpe_cycles(mixpe, [1]) == 32 + 8 + 8
+    assert mixpe_cycles(base, [1, 2]) == 32 + base_late + 8 + 64 + base_late + 8
+    assert mixpe_cycles(mixpe, [1]) == 32 + 8 + late + 8
 
 
-def _run_in_the_amaranth_simulator(arch: str, seed: int) -> tuple[list, list]:
+def _run_in_the_amaranth_simulator(
+    arch: str, seed: int, pipelined: bool = True
+) -> tuple[list, list]:
     """Full passes and a one-group pass under idle and back-pressure: ``(received columns,
     expected columns)``."""
     params = MixPEParams(
-        rows=2, cols=3, n_inputs=64, group=32, scale_width=6, out_shift=2, arch=arch
+        rows=2,
+        cols=3,
+        n_inputs=64,
+        group=32,
+        scale_width=6,
+        out_shift=2,
+        arch=arch,
+        pipelined=pipelined,
     )
     rng = random.Random(seed)
     passes = plan_gemm(params, *gemm_operands(params, rng, "corners", 4, 3)).passes
@@ -218,9 +230,10 @@ def _run_in_the_amaranth_simulator(arch: str, seed: int) -> tuple[list, list]:
     return received, columns
 
 
+@pytest.mark.parametrize("pipelined", [True, False])
 @pytest.mark.parametrize("arch", ["mixpe", "multiplier", "group_multiplier"])
-def test_rtl_in_the_amaranth_simulator(arch, seed):
-    received, expected = _run_in_the_amaranth_simulator(arch, seed)
+def test_rtl_in_the_amaranth_simulator(arch, seed, pipelined):
+    received, expected = _run_in_the_amaranth_simulator(arch, seed, pipelined)
     assert received == expected
 
 

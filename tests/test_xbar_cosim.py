@@ -49,7 +49,7 @@ SHAPES = [
         crossbars_per_group=3,
         groups=2,
     ),
-    # One group of two, one-bit cells, a 7-bit DAC (one magnitude read).
+    # One group of two, one-bit cells, a 7-bit DAC (one magnitude read), reads unpipelined.
     dict(
         rows=4,
         cols=2,
@@ -59,6 +59,7 @@ SHAPES = [
         adc_bits=9,
         crossbars_per_group=2,
         groups=1,
+        pipelined=False,
     ),
     # 4-bit weights in one cell, 6-bit inputs, a 1-bit ADC, double-buffered inputs.
     dict(
@@ -79,7 +80,8 @@ SHAPES = [
 def shape_id(shape):
     size = f"g{shape['crossbars_per_group']}x{shape['groups']}"
     buffers = "-db" if shape.get("double_buffered") else ""
-    return f"{size}-d{shape['dac_bits']}-a{shape['adc_bits']}{buffers}"
+    reads = "" if shape.get("pipelined", True) else "-unpipelined"
+    return f"{size}-d{shape['dac_bits']}-a{shape['adc_bits']}{buffers}{reads}"
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)

@@ -4,6 +4,7 @@ from amaranth import Module, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..tree import tree_sum
 from .interface import chunk_layout
 from .params import GemvParams
 
@@ -44,18 +45,10 @@ class DotUnit(wiring.Component):
         m = Module()
         macs = range(self.params.macs)
         m.d.comb += [self.products[i].eq(self.a.v[i] * self.b.v[i]) for i in macs]
-        m.d.comb += self.dot.eq(_tree_sum([self.summed[i] for i in macs]))
+        m.d.comb += self.dot.eq(tree_sum([self.summed[i] for i in macs]))
         return m
 
 
 def product_layout(params: GemvParams) -> data.ArrayLayout:
     """One chunk's products."""
     return data.ArrayLayout(signed(params.product_width), params.macs)
-
-
-def _tree_sum(values):
-    """Pairwise sums, level by level: depth ``ceil(log2 n)`` instead of ``n - 1``."""
-    while len(values) > 1:
-        pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
-        values = pairs + (values[-1:] if len(values) % 2 else [])
-    return values[0]

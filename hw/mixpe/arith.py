@@ -3,17 +3,15 @@ rounding."""
 
 from amaranth import Mux
 
+from ..tree import tree_sum
+
 __all__ = ["round_shift", "shift_add"]
 
 
 def shift_add(code, value):
     """``code * value`` for an unsigned ``code``: the shifted copies of ``value`` that the
     code's bits select, summed in a balanced tree (no multiplier)."""
-    terms = [Mux(code[b], value << b, 0) for b in range(len(code))]
-    while len(terms) > 1:
-        pairs = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-        terms = pairs + (terms[-1:] if len(terms) % 2 else [])
-    return terms[0]
+    return tree_sum(Mux(code[b], value << b, 0) for b in range(len(code)))
 
 
 def round_shift(value, shift: int):

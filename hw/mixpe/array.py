@@ -1,10 +1,11 @@
 """The MixPE array and its multiplier baseline: an output-stationary W4A8 GEMM tile."""
 
-from amaranth import Array, C, Module, Mux, Signal
+from amaranth import Array, C, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
+from ..pipeline import Pipeline
 from .arith import round_shift
 from .dequant import GroupDequantizer, WeightDequantizer
 from .interface import activation_layout, group_layout, output_layout, weight_layout
@@ -129,7 +130,10 @@ class MixPEArray(wiring.Component):
         first, last = Signal(), Signal()
         scale = Array(Signal(p.scale_width, name=f"scale{c}") for c in range(p.cols))
         zero = Array(Signal(WEIGHT_WIDTH, name=f"zero{c}") for c in range(p.cols))
-        m.d.comb += blocked.eq(group_last & (busy | ((group_index == 0) & pending)))
+        # A pass's first group waits for the last pass's results: their updates still on
+        # their way through the dequantizers, then their transfers.
+        draining = Signal()
+        m.d.comb += blocked.eq(group_last & (busy | ((group_index == 0) & (pending | draining))))
 
         # The dequantizers take a group's sums, scales and zero points as it ends.
         with m.If(capture):
@@ -144,8 +148,6 @@ class MixPEArray(wiring.Component):
             m.d.sync += updating.eq(updating + 1)
             with m.If(updating == p.cols - 1):
                 m.d.sync += busy.eq(0)
-                with m.If(last):
-                    m.d.sync += pending.eq(1)
 
         # Per row: a group-sum PE per output, one more (code 1) for the activation sum, and
         # the dequantizer, which the output also reads through.
@@ -171,11 +173,17 @@ class MixPEArray(wiring.Component):
             m.d.comb += [
                 unit.scale.eq(scale[updating]),
                 unit.zero.eq(zero[updating]),
-                unit.column.eq(Mux(busy, updating, column)),
+                unit.column.eq(updating),
+                unit.read.eq(column),
                 unit.update.eq(busy),
                 unit.first.eq(first),
+                unit.finishing.eq(last & (updating == p.cols - 1)),
             ]
             results.append(unit.selected)
+        # Every row's dequantizer runs in step: the first row's tells when the results are in.
+        m.d.comb += draining.eq(m.submodules.dequant_0.in_flight)
+        with m.If(m.submodules.dequant_0.done):
+            m.d.sync += pending.eq(1)
         return results
 
     def _multiplier(self, m, group_first, pass_first, pass_last, **control):
@@ -184,9 +192,6 @@ class MixPEArray(wiring.Component):
         fire, blocked, pending, column = (
             control[k] for k in ("fire", "blocked", "pending", "column")
         )
-        m.d.comb += blocked.eq(pass_first & pending)
-        with m.If(fire & pass_last):
-            m.d.sync += pending.eq(1)
 
         # The group's scales arrive with its first step and are held for the rest.
         group = self.i_group.payload
@@ -199,7 +204,13 @@ class MixPEArray(wiring.Component):
             m.d.comb += current.eq(held)
         m.d.comb += control["closes"].eq(held.last)
 
-        accumulators = []
+        # A step's offsets ``q - z`` with their scales (in the dequantizers), then its
+        # weights, then (in the PEs) its products, each registered when pipelined.
+        pipe = Pipeline(m, registered=p.pipelined)
+
+        step = dict(valid=fire, clear=pass_first, end=pass_last)
+        step |= {f"x{r}": self.i_x.payload.x[r] for r in range(p.rows)}
+        weights = {}
         for c in range(p.cols):
             unit = WeightDequantizer(p)
             m.submodules[f"dequant_{c}"] = unit
@@ -208,15 +219,29 @@ class MixPEArray(wiring.Component):
                 unit.scale.eq(current.scale[c]),
                 unit.zero.eq(current.zero[c]),
             ]
+            weights[f"weight{c}"] = unit.weight
+        # The step waits beside its offsets, in the dequantizers, then joins its weights.
+        chosen = pipe.through("chosen", step)
+        step = pipe.through("operands", chosen | weights)
+        # The PEs register their products when pipelined: the step's end goes alongside.
+        summed = pipe.through("multiplied", dict(valid=step["valid"], end=step["end"]))
+        # A pass's first step waits for the last pass's results: its last step still on its
+        # way, then their transfers.
+        m.d.comb += blocked.eq(pass_first & (pending | pipe.occupied))
+        with m.If(summed["valid"] & summed["end"]):
+            m.d.sync += pending.eq(1)
+
+        accumulators = []
+        for c in range(p.cols):
             in_column = []
             for r in range(p.rows):
-                pe = MultiplierPE(p.weight_width, p.acc_width)
+                pe = MultiplierPE(p.weight_width, p.acc_width, registered=p.pipelined)
                 m.submodules[f"pe_{c}_{r}"] = pe
                 m.d.comb += [
-                    pe.x.eq(self.i_x.payload.x[r]),
-                    pe.weight.eq(unit.weight),
-                    pe.step.eq(fire),
-                    pe.clear.eq(pass_first),
+                    pe.x.eq(step[f"x{r}"]),
+                    pe.weight.eq(step[f"weight{c}"]),
+                    pe.step.eq(step["valid"]),
+                    pe.clear.eq(step["clear"]),
                 ]
                 in_column.append(pe.acc)
             accumulators.append(in_column)

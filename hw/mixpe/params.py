@@ -2,7 +2,15 @@
 
 from dataclasses import dataclass
 
-from ..checks import MAX_UNITS, check_choice, check_int, signed_range, signed_width, unsigned_range
+from ..checks import (
+    MAX_UNITS,
+    check_bool,
+    check_choice,
+    check_int,
+    signed_range,
+    signed_width,
+    unsigned_range,
+)
 
 __all__ = ["ACT_WIDTH", "GROUP_SIZES", "MIXPE_ARCHS", "WEIGHT_WIDTH", "MixPEParams"]
 
@@ -56,6 +64,12 @@ class MixPEParams:
         Fraction bits dropped from the accumulator on output, ``0 ..= 31``.
     arch : str
         One of :data:`MIXPE_ARCHS`.
+    pipelined : bool
+        Register the dequantization for the clock: per group, the column's sums, scale and
+        zero point as they are selected, then ``P - z * S``, then its product with the scale
+        (three cycles more a pass); ``multiplier``, a step's offsets ``q - z`` with their
+        scales, its dequantized weights, then each PE's product (three cycles more). See
+        :attr:`dequant_stages`.
     """
 
     rows: int = 4
@@ -66,6 +80,7 @@ class MixPEParams:
     scale_frac: int = 4
     out_shift: int = 4
     arch: str = "mixpe"
+    pipelined: bool = True
 
     def __post_init__(self):
         check_choice("group", self.group, GROUP_SIZES)
@@ -80,12 +95,19 @@ class MixPEParams:
         check_int("scale_frac", self.scale_frac, minimum=0, maximum=self.scale_width)
         check_int("out_shift", self.out_shift, minimum=0, maximum=31)
         check_choice("arch", self.arch, MIXPE_ARCHS)
+        check_bool("pipelined", self.pipelined)
 
     @property
     def dequantizes_groups(self) -> bool:
         """Integer group sums, dequantized once per group and output (``mixpe`` and
         ``group_multiplier``), rather than every weight as it enters (``multiplier``)."""
         return self.arch != "multiplier"
+
+    @property
+    def dequant_stages(self) -> int:
+        """Pipeline registers between a dequantization's inputs and the accumulator it
+        updates: the cycles a pass's results leave later than unpipelined."""
+        return 3 if self.pipelined else 0
 
     @property
     def groups(self) -> int:

@@ -4,6 +4,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..pipeline import Pipeline
 from .arith import shift_add
 from .params import ACT_WIDTH
 
@@ -64,12 +65,15 @@ class GroupSumPE(wiring.Component):
 
 class MultiplierPE(wiring.Component):
     """``acc += weight * x`` with a hardware multiplier, on every ``step``; ``clear`` (a pass's
-    first step) starts the sum afresh.
+    first step) starts the sum afresh. ``registered``: the product, with its ``step`` and
+    ``clear``, is registered ahead of the accumulator, which takes it a cycle later.
 
     Parameters
     ----------
     weight_width, acc_width : int
         Signed widths of the dequantized weight and of the exact accumulator.
+    registered : bool
+        Register the product.
 
     Members
     -------
@@ -79,7 +83,8 @@ class MultiplierPE(wiring.Component):
     acc : Out(signed(acc_width))
     """
 
-    def __init__(self, weight_width: int, acc_width: int):
+    def __init__(self, weight_width: int, acc_width: int, registered: bool = False):
+        self.registered = registered
         super().__init__(
             {
                 "x": In(signed(ACT_WIDTH)),
@@ -92,6 +97,10 @@ class MultiplierPE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        with m.If(self.step):
-            m.d.sync += self.acc.eq(Mux(self.clear, 0, self.acc) + self.weight * self.x)
+        pipe = Pipeline(m, registered=self.registered)
+        product = pipe.through(
+            "product", dict(valid=self.step, clear=self.clear, value=self.weight * self.x)
+        )
+        with m.If(product["valid"]):
+            m.d.sync += self.acc.eq(Mux(product["clear"], 0, self.acc) + product["value"])
         return m

@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
+from ..pipeline import Pipeline
 from .fixed import clamp, requantize_stages, token_multiplier_stages
 from .interface import (
     column_layout,
@@ -16,7 +17,6 @@ from .interface import (
     write_signature,
 )
 from .params import ACTIVATION_WIDTH, MoELayerParams
-from .pipeline import Pipeline
 
 __all__ = ["ActivationUnit"]
 

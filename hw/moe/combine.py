@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
+from ..pipeline import Pipeline, Stage
 from .fixed import requantize
 from .interface import (
     lane_context_layout,
@@ -15,7 +16,6 @@ from .interface import (
     scale_pair_layout,
 )
 from .params import MoELayerParams
-from .pipeline import Pipeline, Stage
 
 __all__ = ["CombineUnit"]
 

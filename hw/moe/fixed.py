@@ -26,18 +26,23 @@ def requantize(m, name: str, value, multiplier, shift, max_shift: int):
 
 
 def requantize_stages(m, pipe, name: str, stages, carried: dict, value, multiplier, shift):
-    """:func:`requantize` over three stages of ``pipe``, named ``stages``: the value's
-    products with the multiplier's low and high halves (a DSP multiplier each), their sum
-    rounded, then the shift; return the last, holding ``carried`` and the shifted value
-    ``wide``. ``shift``: a value, or the name of a ``carried`` field that travels with each
-    entry (up to 63)."""
+    """:func:`requantize` over three stages of ``pipe``, named ``stages``: the products of
+    the narrower operand with the wider one's low and high halves (a DSP multiplier each),
+    their sum rounded, then the shift; return the last, holding ``carried`` and the shifted
+    value ``wide``. ``shift``: a value, or the name of a ``carried`` field that travels with
+    each entry (up to 63)."""
     width = requantize_product_shape(value, multiplier).width
     low, high = (
         Signal(signed(width), name=f"{name}_low"),
         Signal(signed(width), name=f"{name}_high"),
     )
-    split = (len(multiplier) + 1) // 2
-    m.d.comb += [low.eq(value * multiplier[:split]), high.eq(value * multiplier[split:])]
+    if len(value) > len(multiplier):
+        split = (len(value) + 1) // 2
+        halves = value[:split] * multiplier, value[split:].as_signed() * multiplier
+    else:
+        split = (len(multiplier) + 1) // 2
+        halves = value * multiplier[:split], value * multiplier[split:]
+    m.d.comb += [low.eq(halves[0]), high.eq(halves[1])]
     if isinstance(shift, str):
         shift_of, kept = (lambda stage: getattr(stage, shift)), [k for k in carried if k != shift]
     else:

@@ -8,12 +8,12 @@ from amaranth.lib.wiring import In, Out
 from ..checks import counter_range
 from ..gemv.gemv import Gemv
 from ..gemv.interface import chunk_layout
+from ..pipeline import Pipeline
 from ..topk.rtl import topk_component
 from .divider import Divider
 from .fixed import requantize_stages, token_multiplier
 from .interface import choice_layout, scale_pair_layout, token_layout, write_signature
 from .params import MoELayerParams
-from .pipeline import Pipeline
 
 __all__ = ["Router", "feed_gemv", "gemv_and_selector", "router_members", "router_table"]
 

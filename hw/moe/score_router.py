@@ -7,11 +7,11 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In
 
 from ..checks import counter_range
+from ..pipeline import Pipeline
 from .divider import Divider
 from .fixed import clamp, requantize_stages, token_multiplier
 from .interface import write_signature
 from .params import MoELayerParams
-from .pipeline import Pipeline
 from .router import gemv_and_selector, router_members, router_table
 
 __all__ = ["ScoreRouter"]

@@ -6,10 +6,14 @@ from ..checks import MAX_UNITS, check_choice, check_int
 from ..gemv import GemvParams
 from ..topk import TOPK_ARCHS, TopKParams
 
-__all__ = ["ACT_WIDTH", "PredictorParams"]
+__all__ = ["ACT_WIDTH", "REQUANTIZER_STAGES", "PredictorParams"]
 
 #: Weights, the hidden state and the requantized middle vector are int8.
 ACT_WIDTH = 8
+
+#: Cycles a chunk spends in the requantizer between the GEMVs: its sums, their products with
+#: the multiplier's halves, their sum rounded and the shift, each registered.
+REQUANTIZER_STAGES = 4
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,10 @@ class PredictorParams:
     def latency(self) -> int:
         """Cycles from a state's first chunk transfer to its prediction's transfer, inclusive,
         with steady traffic and nothing queued ahead of it: the two GEMVs' vector times and the
-        selector's latency, one cycle shared at each hand-over but the last."""
-        return self.project.vector_cycles + self.score.vector_cycles + self.topk.latency - 1
+        selector's latency, one cycle shared at each hand-over but the last, and the
+        requantizer's pipeline between the GEMVs."""
+        gemvs = self.project.vector_cycles + self.score.vector_cycles
+        return gemvs + REQUANTIZER_STAGES + self.topk.latency - 1
 
     @property
     def interval(self) -> int:

@@ -6,7 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
 from ..gemv.interface import chunk_layout, result_layout
-from ..moe.fixed import clamp, requantize
+from ..moe.fixed import clamp, requantize_stages
+from ..pipeline import Pipeline
 from .params import ACT_WIDTH, PredictorParams
 
 __all__ = ["Requantizer"]
@@ -17,7 +18,10 @@ class Requantizer(wiring.Component):
 
     Each cycle one chunk of ``min(macs, rank)`` sums is requantized, ``clamp((a · M +
     2**(S-1)) >> S, -128, 127)``, and offered on ``o`` (zeros past ``rank``); the sums are
-    released on ``i`` with the last chunk, so they need no buffer of their own.
+    released on ``i`` with the last chunk, so they need no buffer of their own. A chunk
+    takes :data:`~moetile.hw.predictor.params.REQUANTIZER_STAGES` cycles: its sums, their
+    products with the multiplier's halves, their sum rounded and the shift are registered,
+    and the whole pipeline stalls while ``o`` waits.
 
     Parameters
     ----------
@@ -48,27 +52,42 @@ class Requantizer(wiring.Component):
         chunk = Signal(counter_range(g.chunks))
         last = chunk == g.chunks - 1
 
-        # Flow: a chunk per cycle while the sums are offered; the sums go with the last chunk.
-        m.d.comb += [
-            self.o.valid.eq(self.i.valid),
-            self.i.ready.eq(self.o.ready & last),
-        ]
-        with m.If(self.o.valid & self.o.ready):
+        # Flow: a chunk a cycle enters the pipeline while the sums are offered, the sums
+        # released with the last; every stage stalls while the output waits.
+        advance = Signal()
+        pipe = Pipeline(m, advance=advance)
+        m.d.comb += self.i.ready.eq(advance & last)
+        with m.If(self.i.valid & advance):
             m.d.sync += chunk.eq(Mux(last, 0, chunk + 1))
 
         # Data: sum ``chunk * macs + j`` requantized in lane ``j``.
-        lo, hi = -(1 << (ACT_WIDTH - 1)), (1 << (ACT_WIDTH - 1)) - 1
+        chosen = {}
         for j in range(g.macs):
             sums = [
                 self.i.payload.y[c * g.macs + j] for c in range(g.chunks) if c * g.macs + j < p.rank
             ]
             if len(sums) < g.chunks:  # past ``rank`` in the last chunk: padding
                 sums.append(0)
-            value = Array(sums)[chunk]
-            scaled = requantize(
-                m, f"lane{j}", value, self.cfg_multiplier, self.cfg_shift, p.max_shift
+            chosen[f"sum{j}"] = Array(sums)[chunk]
+        taken = pipe.stage("chosen", valid=self.i.valid, **chosen)
+        lo, hi = -(1 << (ACT_WIDTH - 1)), (1 << (ACT_WIDTH - 1)) - 1
+        for j in range(g.macs):
+            stages = tuple(f"lane{j}_{stage}" for stage in ("multiplied", "rounded", "shifted"))
+            shifted = requantize_stages(
+                m,
+                pipe,
+                f"lane{j}",
+                stages,
+                {"valid": taken.valid},
+                getattr(taken, f"sum{j}"),
+                self.cfg_multiplier,
+                self.cfg_shift,
             )
             m.d.comb += self.o.payload.v[j].eq(
-                clamp(m, f"lane{j}_int8", scaled, lo, hi, signed(ACT_WIDTH))
+                clamp(m, f"lane{j}_int8", shifted.wide, lo, hi, signed(ACT_WIDTH))
             )
+        m.d.comb += [
+            self.o.valid.eq(shifted.valid),
+            advance.eq(~self.o.valid | self.o.ready),
+        ]
         return m

@@ -4,7 +4,10 @@ from dataclasses import dataclass, fields
 
 from ..checks import MAX_UNITS, check_bool, check_int, signed_range, signed_width
 
-__all__ = ["CrossbarParams", "TileParams"]
+__all__ = ["READ_STAGES", "CrossbarParams", "TileParams"]
+
+#: Registers on a pipelined read path: the wordline levels, the ADC codes, the weighted read.
+READ_STAGES = 3
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -185,17 +188,23 @@ class TileParams(CrossbarParams):
     double_buffered : bool
         Each input driver holds a second vector, so the next slot's vectors are taken while a
         slot reads (its transfers hidden behind the reads); otherwise they wait for the reads.
+    pipelined : bool
+        Register each read's wordline levels, its ADC codes and its weighted sum of slices, so
+        a read's levels, its conversion, its weighting and its accumulation take a cycle
+        each: a slot's reads take :attr:`read_cycles`, three cycles more than ``planes``.
     """
 
     crossbars_per_group: int = 2
     groups: int = 2
     double_buffered: bool = False
+    pipelined: bool = True
 
     def __post_init__(self):
         super().__post_init__()
         check_int("crossbars_per_group", self.crossbars_per_group, minimum=1, maximum=MAX_UNITS)
         check_int("groups", self.groups, minimum=1, maximum=MAX_UNITS // self.crossbars_per_group)
         check_bool("double_buffered", self.double_buffered)
+        check_bool("pipelined", self.pipelined)
 
     @property
     def crossbar(self) -> CrossbarParams:
@@ -211,3 +220,8 @@ class TileParams(CrossbarParams):
     @property
     def crossbars(self) -> int:
         return self.groups * self.crossbars_per_group
+
+    @property
+    def read_cycles(self) -> int:
+        """Cycles of a slot's reads, from its first levels to its last sum."""
+        return self.planes + (READ_STAGES if self.pipelined else 0)

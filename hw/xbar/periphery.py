@@ -6,10 +6,18 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import counter_range
+from ..pipeline import Pipeline
+from ..tree import tree_sum
 from .analog import code_layout
 from .params import CrossbarParams
 
-__all__ = ["InputDriver", "ShiftAdd", "connect_read", "vector_layout"]
+__all__ = [
+    "InputDriver",
+    "ShiftAdd",
+    "connect_pipelined_read",
+    "connect_read",
+    "vector_layout",
+]
 
 
 def vector_layout(params: CrossbarParams) -> data.ArrayLayout:
@@ -105,25 +113,28 @@ class ShiftAdd(wiring.Component):
     ``total[c]`` is ``acc[c]`` (or, on a slot's ``first`` read, ``-offset * input_sum``: the
     weight offset removed up front) plus ``sum_s codes[c][s] * 2**(s*cell_bits)`` weighted by
     read ``plane`` (``2**(plane*dac_bits)``, the sign read ``-2**(in_bits-1)``); ``step``
-    stores it.
+    stores it. ``registered``: the weighted read is registered on ``advance`` and joins the
+    sum a cycle later (``first`` and ``step`` then name that cycle).
 
     Members
     -------
     codes : In(code_layout(params))
     plane : In
-    first, step : In(1)
+    first, step, advance : In(1)
     input_sum : In(signed(input_sum_width))
     total : Out(ArrayLayout(signed(acc_width), cols))
     """
 
-    def __init__(self, params: CrossbarParams):
+    def __init__(self, params: CrossbarParams, registered: bool = False):
         self.params = params
+        self.registered = registered
         super().__init__(
             {
                 "codes": In(code_layout(params)),
                 "plane": In(counter_range(params.planes)),
                 "first": In(1),
                 "step": In(1),
+                "advance": In(1),
                 "input_sum": In(signed(params.input_sum_width)),
                 "total": Out(data.ArrayLayout(signed(params.acc_width), params.cols)),
             }
@@ -135,19 +146,25 @@ class ShiftAdd(wiring.Component):
         offset_bits = p.w_bits - 1
         removed = Signal(signed(p.acc_width))
         m.d.comb += removed.eq(-(self.input_sum << offset_bits))
+        pipe = Pipeline(m, registered=self.registered, advance=self.advance)
+        # The sign read weighs ``-2**(in_bits-1)``: its magnitude is subtracted from the sum.
+        sign = self.plane == p.magnitude_planes
         for c in range(p.cols):
             acc = Signal(signed(p.acc_width), name=f"acc{c}")
             read = Signal(range(1 << (p.code_width + p.w_bits)), name=f"read{c}")
-            m.d.comb += read.eq(sum(self.codes[c][s] << (s * p.cell_bits) for s in range(p.slices)))
-            weighted = Signal(signed(p.acc_width), name=f"weighted{c}")
+            slices = (self.codes[c][s] << (s * p.cell_bits) for s in range(p.slices))
+            m.d.comb += read.eq(tree_sum(slices))
+            magnitude = Signal(unsigned(p.acc_width), name=f"weighted{c}")
             with m.Switch(self.plane):
                 for plane in range(p.planes):
                     with m.Case(plane):
-                        if plane == p.magnitude_planes:
-                            m.d.comb += weighted.eq(-(read << (p.in_bits - 1)))
-                        else:
-                            m.d.comb += weighted.eq(read << (plane * p.dac_bits))
-            m.d.comb += self.total[c].eq(Mux(self.first, removed, acc) + weighted)
+                        low = p.in_bits - 1 if plane == p.magnitude_planes else plane * p.dac_bits
+                        m.d.comb += magnitude.eq(read << low)
+            weighted = pipe.through(f"weighted{c}", dict(value=magnitude, sign=sign))
+            base = Mux(self.first, removed, acc)
+            m.d.comb += self.total[c].eq(
+                Mux(weighted["sign"], base - weighted["value"], base + weighted["value"])
+            )
             with m.If(self.step):
                 m.d.sync += acc.eq(self.total[c])
         return m
@@ -166,4 +183,41 @@ def connect_read(m, driver: InputDriver, analog, shift_add: ShiftAdd, plane, ste
         shift_add.first.eq(plane == 0),
         shift_add.step.eq(step),
         shift_add.input_sum.eq(driver.input_sum),
+    ]
+
+
+def connect_pipelined_read(m, name: str, driver, analog, shift_add, cycle, advance) -> None:
+    """The read path of :func:`connect_read` with the wordline levels, the ADC codes and
+    the weighted reads in registers (named after ``name``; ``shift_add`` built
+    ``registered``): in the slot's ``cycle`` ``p`` read ``p`` drives its levels, read ``p - 1``
+    is converted, read ``p - 2`` weighted and read ``p - 3`` summed. The registers move on
+    ``advance``, so a stalled slot keeps its last sum. Each read carries its plane and whether
+    it is a read (``valid``) and the slot's first; the input sum that removes the weight offset
+    is registered once: the driver holds its vector for the whole slot."""
+    planes = driver.params.planes
+    pipe = Pipeline(m, advance=advance)
+    # The cycles after the last read drive levels that are never summed.
+    read = cycle[: len(driver.plane)]
+    driven = pipe.stage(
+        f"{name}_driven",
+        valid=cycle < planes,
+        first=cycle == 0,
+        plane=read,
+        levels=driver.chunk,
+        input_sum=driver.input_sum,
+    )
+    converted = pipe.stage(
+        f"{name}_converted", **driven.carry("valid", "first", "plane"), codes=analog.codes
+    )
+    weighed = pipe.stage(f"{name}_weighed", **converted.carry("valid", "first"))
+    m.d.comb += [
+        driver.plane.eq(read),
+        analog.read_crossbar.eq(driver.read_crossbar),
+        analog.chunk.eq(driven.levels),
+        shift_add.codes.eq(converted.codes),
+        shift_add.plane.eq(converted.plane),
+        shift_add.advance.eq(advance),
+        shift_add.first.eq(weighed.first),
+        shift_add.step.eq(advance & weighed.valid),
+        shift_add.input_sum.eq(driven.input_sum),
     ]

@@ -9,7 +9,7 @@ from ..checks import counter_range
 from .analog import ANALOG_MODULE, AnalogGroup, offset_code
 from .interface import input_layout, output_layout, weight_layout
 from .params import TileParams
-from .periphery import InputDriver, ShiftAdd, connect_read
+from .periphery import InputDriver, ShiftAdd, connect_pipelined_read, connect_read
 
 __all__ = ["XbarTile"]
 
@@ -25,11 +25,12 @@ class XbarTile(wiring.Component):
     A slot: its distinct input vectors on ``i_x``, one per transfer (``T`` of them), each
     naming the groups it feeds and the crossbar each reads, the last one flagged ``last``.
     Then every active group reads its crossbar, one read per cycle for ``planes`` cycles, all
-    groups in lockstep, and the slot's results leave as one transfer on ``o``. A slot thus
-    takes ``T + planes`` cycles when nothing stalls, and the next slot's vectors are taken as
-    soon as its results are in the output register. Double-buffered
+    groups in lockstep (pipelined, each read's levels, conversion, weighting and sum a cycle
+    apart: ``read_cycles`` cycles in all), and the slot's results leave as one transfer on ``o``. A
+    slot thus takes ``T + read_cycles`` cycles when nothing stalls, and the next slot's vectors
+    are taken as soon as its results are in the output register. Double-buffered
     (``params.double_buffered``), the next slot's vectors are taken while a slot reads, and it
-    starts reading as soon as both are done: ``max(T, planes)`` cycles a slot (exact model:
+    starts reading as soon as both are done: ``max(T, read_cycles)`` cycles a slot (exact model:
     :func:`moetile.sw.golden.xbar.tile_cycles`). A group fed twice in one slot keeps the later
     vector.
 
@@ -57,15 +58,15 @@ class XbarTile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        xbar = p.crossbar
         computing = Signal()
         started = Signal()  # a vector of the slot being taken has been taken
         # Double-buffered: a slot's vectors are all in, and it waits for the reads to end.
         pending = Signal() if p.double_buffered else C(0, 1)
-        plane = Signal(counter_range(xbar.planes))
-        last_plane = plane == xbar.planes - 1
-        advance = computing & ~(last_plane & self.o.valid & ~self.o.ready)
-        reading_ends = advance & last_plane
+        # The slot's cycle of reading: read ``plane`` drives its levels in cycle ``plane``.
+        cycle = Signal(counter_range(p.read_cycles), name="read_cycle")
+        last_cycle = cycle == p.read_cycles - 1
+        advance = computing & ~(last_cycle & self.o.valid & ~self.o.ready)
+        reading_ends = advance & last_cycle
 
         # Streams in: weights only between slots, then the slot's vectors (double-buffered,
         # also while the previous slot reads, unless a slot is already waiting).
@@ -79,20 +80,20 @@ class XbarTile(wiring.Component):
         with m.If(taken):
             m.d.sync += started.eq(~self.i_x.payload.last)
         with m.If(advance):
-            m.d.sync += plane.eq(plane + 1)
-            with m.If(last_plane):
+            m.d.sync += cycle.eq(cycle + 1)
+            with m.If(last_cycle):
                 m.d.sync += computing.eq(0)
         free = ~computing | reading_ends
         start = (complete | pending) & free
         with m.If(start):
-            m.d.sync += [computing.eq(1), plane.eq(0)]
+            m.d.sync += [computing.eq(1), cycle.eq(0)]
         if p.double_buffered:
             m.d.sync += pending.eq(Mux(start, 0, pending | complete))
 
         # The groups: analog part, input driver, shift-and-add.
         totals, actives = [], []
         for g in range(p.groups):
-            total, active = self._group(m, g, plane, taken & ~started, advance, start)
+            total, active = self._group(m, g, cycle, taken & ~started, advance, start)
             totals.append(total)
             actives.append(active)
 
@@ -106,7 +107,7 @@ class XbarTile(wiring.Component):
                     m.d.sync += self.o.payload.y[g][c].eq(Mux(actives[g], totals[g][c], 0))
         return m
 
-    def _group(self, m, g, plane, first_vector, advance, start):
+    def _group(self, m, g, cycle, first_vector, advance, start):
         """Group ``g``: its crossbars behind an input driver and a shift-and-add. Returns its
         running totals and whether it is active this slot."""
         p = self.params
@@ -114,7 +115,7 @@ class XbarTile(wiring.Component):
         count = p.crossbars_per_group
         analog = AnalogGroup(xbar, count)
         driver = InputDriver(xbar, count, p.double_buffered)
-        shift_add = ShiftAdd(xbar)
+        shift_add = ShiftAdd(xbar, registered=p.pipelined)
         m.submodules[f"{ANALOG_MODULE}{g}"] = analog
         m.submodules[f"driver{g}"] = driver
         m.submodules[f"shift_add{g}"] = shift_add
@@ -138,5 +139,8 @@ class XbarTile(wiring.Component):
             driver.x.eq(x.x),
             driver.crossbar.eq(x.crossbar[g]),
         ]
-        connect_read(m, driver, analog, shift_add, plane, step=advance)
+        if p.pipelined:
+            connect_pipelined_read(m, f"read{g}", driver, analog, shift_add, cycle, advance)
+        else:
+            connect_read(m, driver, analog, shift_add, cycle, step=advance)
         return shift_add.total, driver.active

@@ -40,6 +40,10 @@ def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -
     - ``multiplier``, per step: each column dequantizes its weight (a subtract and a multiply
       by the scale); every PE multiplies and adds into its accumulator (a register write).
       Per group: the scales and zero points are held in registers.
+    - Pipelined (``params.pipelined``), the pipeline registers are written too: per
+      dequantization the selected sum, scale and zero point, then ``P - z * S`` and the
+      scale, then the product; ``multiplier``, per step the offsets with their scales and
+      the activations, then the weights and activations, then every PE's product.
     """
     p, a = params, Activity()
     pes = p.rows * p.cols
@@ -63,6 +67,10 @@ def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -
         a.add("multiply", (p.scale_width, p.diff_width), dequantizations)
         a.add("add", p.acc_width, dequantizations)
         a.add("register", dequantizations * p.acc_width)
+        if p.pipelined:
+            chosen = p.group_sum_width + p.scale_width + WEIGHT_WIDTH
+            offset = p.diff_width + p.scale_width
+            a.add("register", dequantizations * (chosen + offset + p.acc_width))
     else:
         a.add("add", WEIGHT_WIDTH + 1, steps * p.cols)
         a.add("multiply", (p.scale_width, WEIGHT_WIDTH + 1), steps * p.cols)
@@ -70,6 +78,12 @@ def mixpe_activity(params: MixPEParams, steps: int, groups: int, outputs: int) -
         a.add("add", p.acc_width, steps * pes)
         a.add("register", steps * pes * p.acc_width)
         a.add("register", groups * p.cols * (p.scale_width + WEIGHT_WIDTH))
+        if p.pipelined:
+            activations = p.rows * ACT_WIDTH
+            chosen = activations + p.cols * (WEIGHT_WIDTH + 1 + p.scale_width)
+            operands = activations + p.cols * p.weight_width
+            products = pes * (p.weight_width + ACT_WIDTH)
+            a.add("register", steps * (chosen + operands + products))
     return a
 
 
@@ -112,11 +126,15 @@ def xbar_activity(params, reads: int, slots: int) -> Activity:
     (``dac_bits``), every bitline's ADC conversion, and per column the shift-and-add (an add
     into the accumulator and its register write). Per slot: the output register (every
     group's results). The input bus itself is not priced: the table has no cited per-bit
-    wire energy.
+    wire energy. Pipelined (``params.pipelined``), every plane's read also writes the
+    wordline levels, the ADC codes and each column's weighted read into registers.
     """
     x = params.crossbar
     a = crossbar_read_activity(x, reads)
     a.add("register", slots * params.groups * x.cols * x.out_width)
+    if params.pipelined:
+        staged = x.rows * x.dac_bits + x.bitlines * x.code_width + x.cols * x.acc_width
+        a.add("register", reads * x.planes * staged)
     return a
 
 

@@ -66,16 +66,17 @@ def mixpe_cycles(params: MixPEParams, passes) -> int:
     waits while they are busy and, for a pass's first group, until the previous pass's
     ``cols`` results have left, which start the cycle after the last dequantization.
     ``group_multiplier``: as ``mixpe``. ``multiplier``: results leave from the cycle after the
-    last step; the next pass's first step waits until they have.
+    last step; the next pass's first step waits until they have. Pipelined, results leave
+    :attr:`~MixPEParams.dequant_stages` cycles later.
     """
-    g, cols = params.group, params.cols
+    g, cols, stages = params.group, params.cols, params.dequant_stages
     lengths = [params.groups] * passes if isinstance(passes, int) else list(passes)
     step, out_end = 0, -1
     if params.arch == "multiplier":
         for groups in lengths:
             first = max(step, out_end + 1)
             step = first + groups * g
-            out_end = step + cols - 1
+            out_end = step + stages + cols - 1
         return out_end + 1
     free = 0  # first cycle at which the dequantizer can take a capture
     for groups in lengths:
@@ -85,5 +86,5 @@ def mixpe_cycles(params: MixPEParams, passes) -> int:
                 capture = max(capture, out_end + 1)
             free = capture + cols + 1
             step = capture + 1
-        out_end = capture + 2 * cols
+        out_end = capture + 2 * cols + stages
     return out_end + 1

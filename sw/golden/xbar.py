@@ -106,12 +106,13 @@ def tile_slots(params: TileParams, weights, slots: list[TileSlot]) -> list[torch
 
 def tile_cycles(params: TileParams, transfers) -> int:
     """Cycles from a run's first vector transfer to its last result transfer, inclusive, with
-    every vector offered at once and results read at once: ``T`` input cycles and ``planes``
-    reads per slot, plus the last result's transfer. Double-buffered, a slot's ``T`` transfers
-    overlap the previous slot's reads: after the first slot's transfers, each slot costs
-    ``max(T, planes)``, then the last slot's reads and its result. ``transfers``: ``T`` of every
-    slot."""
+    every vector offered at once and results read at once: ``T`` input cycles and
+    ``read_cycles`` of reads per slot, plus the last result's transfer. Double-buffered, a
+    slot's ``T`` transfers overlap the previous slot's reads: after the first slot's transfers,
+    each slot costs ``max(T, read_cycles)``, then the last slot's reads and its result.
+    ``transfers``: ``T`` of every slot."""
+    reads = params.read_cycles
     if not params.double_buffered or not transfers:
-        return sum(t + params.planes for t in transfers) + 1
+        return sum(t + reads for t in transfers) + 1
     first, *rest = transfers
-    return first + sum(max(t, params.planes) for t in rest) + params.planes + 1
+    return first + sum(max(t, reads) for t in rest) + reads + 1

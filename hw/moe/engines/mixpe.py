@@ -58,7 +58,8 @@ class MixPEEngineParams(EngineParams):
 
     def unit(self, layer) -> MixPEParams:
         """The MixPE array: ``lanes`` tokens by ``arrays`` outputs, a pass per row of each
-        column, exact sums out."""
+        column, exact sums out. Its dequantization is not pipelined: the layer's clock is
+        bound by the banks' reads (docs/benchmarks.md), so a stage would only add cycles."""
         return MixPEParams(
             rows=layer.lanes,
             cols=layer.arrays,
@@ -67,6 +68,7 @@ class MixPEEngineParams(EngineParams):
             scale_width=self.weight_scale_width,
             scale_frac=0,
             out_shift=0,
+            pipelined=False,
         )
 
     def gate_up_groups(self, layer) -> int:

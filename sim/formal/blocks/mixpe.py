@@ -38,8 +38,9 @@ def _owed(params: MixPEParams):
 
 def _latency(params: MixPEParams) -> int:
     """From a pass's last step: the arrays that dequantize per group dequantize the last group
-    one column a cycle before the results leave; ``multiplier`` offers them the next cycle."""
-    return params.cols + 1 if params.dequantizes_groups else 1
+    one column a cycle before the results leave; ``multiplier`` offers them the next cycle;
+    each of the dequantization's pipeline registers adds one."""
+    return (params.cols + 1 if params.dequantizes_groups else 1) + params.dequant_stages
 
 
 SPEC = FormalSpec(
@@ -48,5 +49,7 @@ SPEC = FormalSpec(
     contracts=lambda params: [
         OutputContract("o", _owed(params), capacity=params.cols, latency=_latency(params))
     ],
-    depth=lambda params: max(CONTROL_DEPTH, params.n_inputs + 2 * params.cols + 4),
+    depth=lambda params: max(
+        CONTROL_DEPTH, params.n_inputs + 2 * params.cols + params.dequant_stages + 4
+    ),
 )

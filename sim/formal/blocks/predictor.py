@@ -46,12 +46,14 @@ def _weights_first(params: PredictorParams):
 SPEC = FormalSpec(
     block="predictor",
     params=SMALL,
-    # Three states owed at most: one in each GEMV and one in the selector.
+    # Four states owed at most: one in each GEMV, one in the requantizer's pipeline (a state
+    # reaches it a GEMV's vector time after the one before, more than the pipeline's four
+    # cycles) and one in the selector.
     contracts=lambda params: [
         OutputContract(
             "o",
             every("i_x", params.project.chunks),
-            capacity=3,
+            capacity=4,
             latency=_latency(params),
             latency_depth=_weight_transfers(params) + 2 * params.latency + 4,
             latency_assumes=_weights_first(params),
@@ -60,5 +62,7 @@ SPEC = FormalSpec(
             engine="smtbmc boolector",
         )
     ],
-    depth=lambda params: CONTROL_DEPTH,
+    # Long enough for both matrices and a first prediction, which a duplicated or invented
+    # prediction needs to show.
+    depth=lambda params: max(CONTROL_DEPTH, _weight_transfers(params) + params.latency + 8),
 )

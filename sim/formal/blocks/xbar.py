@@ -71,7 +71,7 @@ def _mvm(params: TileParams) -> Property:
                     with m.If((w.crossbar == k) & (w.row == r)):
                         m.d.sync += [cell.eq(w.w[c]) for c, cell in enumerate(row)]
 
-        width = (CONTROL_DEPTH // (params.planes + 1) + 1).bit_length()
+        width = (CONTROL_DEPTH // (params.read_cycles + 1) + 1).bit_length()
         slots = Passes(m, transfer(dut.i_x) & x.last, 1, width, "slots")
         outputs = Passes(m, transfer(dut.o), 1, width, "outputs")
         chosen = free_constant(m, free, width, "chosen_slot")
@@ -124,7 +124,7 @@ def _mvm(params: TileParams) -> Property:
 
 def _mvm_depth(params: TileParams) -> int:
     """Two slots of one vector each, read and offered."""
-    return 2 * (params.planes + 2) + 2
+    return 2 * (params.read_cycles + 2) + 2
 
 
 def _contract(params: TileParams) -> OutputContract:
@@ -135,7 +135,7 @@ def _contract(params: TileParams) -> OutputContract:
         "o",
         every("i_x", flag="last"),
         capacity=3 if params.double_buffered else 2,
-        latency=params.planes + 1,
+        latency=params.read_cycles + 1,
     )
 
 
